@@ -1,0 +1,255 @@
+"""The CLI: `python -m compression {models,evaluate,sweep,distill,train}`; same numbers as the pages."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from typing import Any, Sequence
+
+from compression import config as cfg
+from compression import data, distill, measure, models, pipeline, train
+from compression.config import CompressionConfig, ConfigError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument gives one line on stderr (and exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's notice, not the user's
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, ValueError) as e:
+        print(f"python -m compression {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (data.DataUnavailable, models.ModelError) as e:
+        print(f"python -m compression {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = []
+    for spec in models.ZOO.values():
+        row = {"id": spec.id, "dataset": spec.dataset, "description": spec.description}
+        if models.checkpoint_path(spec.id).exists():
+            model = models.load(spec.id)
+            ds = data.load(spec.dataset, data_dir=args.data_dir)
+            acc = measure.accuracy(model, ds.x_test, ds.y_test)
+            row.update(params=sum(p.numel() for p in model.parameters()), accuracy=acc,
+                       accuracy_ci95=list(measure.wilson_interval(acc, len(ds.y_test))))
+        else:
+            row.update(params=sum(p.numel() for p in models.build(spec.id).parameters()),
+                       accuracy=None, note="trained on first use (needs the data set)")
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'id':18} {'dataset':8} {'params':>8}  {'test accuracy':22} description")
+    for r in rows:
+        acc = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
+               if r["accuracy"] is not None else "not trained yet")
+        print(f"{r['id']:18} {r['dataset']:8} {r['params']:>8,}  {acc:22} {r['description']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+                               progress=_stderr_progress if config.finetune_epochs else None)
+    if args.json:
+        print(report.to_json(indent=2))
+        return 0
+    print(summary(report))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    sparsities = _list(args.sparsity, float, "--sparsity")
+    bits = _list(args.bits, int, "--bits")
+    base = config_from_args(args)
+    for s in sparsities:
+        base.replace(sparsity=s)  # validate every value before the long run starts
+    for b in bits:
+        base.replace(bits=b)
+    rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
+    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}")
+    for r in rows:
+        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} {r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} "
+              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}")
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    teacher, student = models.spec(args.teacher), models.spec(args.student)
+    if teacher.dataset != student.dataset:
+        raise ValueError(f"--teacher {args.teacher} ({teacher.dataset}) and --student "
+                         f"{args.student} ({student.dataset}) must share a data set")
+    ds = data.load(teacher.dataset, data_dir=args.data_dir)
+    result = distill.distill(models.load(args.teacher, data_dir=args.data_dir),
+                             models.build(args.student, seed=args.seed), ds, args.temperature,
+                             args.alpha, args.epochs, seed=args.seed, progress=_stderr_progress)
+    out = {"teacher": args.teacher, "student": args.student, "temperature": args.temperature,
+           "alpha": args.alpha, "epochs": args.epochs, **result.to_dict()}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    ci = out["accuracy_ci95"], out["accuracy_hard_labels_ci95"]
+    print(f"teacher {args.teacher}: {result.accuracy_teacher:.1%}")
+    print(f"student {args.student}, distilled at T={args.temperature:g}, alpha={args.alpha:g}: "
+          f"{result.accuracy:.1%} [{ci[0][0]:.1%}, {ci[0][1]:.1%}]")
+    print(f"student {args.student}, hard labels only: "
+          f"{result.accuracy_baseline:.1%} [{ci[1][0]:.1%}, {ci[1][1]:.1%}]")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    model = train.train_zoo_model(args.model, data_dir=args.data_dir, progress=_stderr_progress)
+    ds = data.load(models.spec(args.model).dataset, data_dir=args.data_dir)
+    print(f"{args.model}: test accuracy {measure.accuracy(model, ds.x_test, ds.y_test):.1%}, "
+          f"saved to {models.checkpoint_path(args.model)}")
+    return 0
+
+
+def config_from_args(args: argparse.Namespace) -> CompressionConfig:
+    """The preset (if any), then every flag given on the command line on top of it."""
+    config = cfg.PRESETS[args.preset] if args.preset else CompressionConfig()
+    given = {f: getattr(args, f) for f in cfg.FIELDS if getattr(args, f, None) is not None}
+    return config.replace(**given)
+
+
+def summary(r: pipeline.Report) -> str:
+    """A human-readable report: the headline numbers, each with its kind."""
+    lo, hi = r.accuracy_ci95
+    lines = [
+        f"model {r.model} on {r.dataset} ({r.n_test} test images)",
+        f"accuracy   {r.accuracy:.1%} [95% CI {lo:.1%}, {hi:.1%}] ({r.kinds['accuracy']}), "
+        f"uncompressed {r.accuracy_baseline:.1%}",
+        f"sparsity   {r.sparsity:.1%} of prunable weights; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
+        f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
+        f"({r.compression_ratio:.1f}x, theoretical); file {r.size_bytes['file']:,.0f} B (measured)",
+        f"energy     {r.energy_pj['total'] / 1e3:,.1f} nJ vs {r.energy_baseline_pj['total'] / 1e3:,.1f} nJ "
+        f"uncompressed (estimate, {r.energy_profile})",
+    ]
+    if r.latency_ms["fp32"] is not None:
+        lines.append(f"latency    {r.latency_ms['compressed']:.3f} ms vs {r.latency_ms['fp32']:.3f} ms fp32 "
+                     f"(measured, batch 1; {r.latency_path})")
+    lines += [f"layer {layer.name}: {layer.format}, {layer.nonzero:,}/{layer.params:,} non-zero, "
+              f"SQNR {layer.sqnr_db:.1f} dB" if layer.sqnr_db is not None and layer.sqnr_db != float("inf")
+              else f"layer {layer.name}: {layer.format}, {layer.nonzero:,}/{layer.params:,} non-zero"
+              for layer in r.layers]
+    return "\n".join(lines + [f"note: {n}" for n in r.notes])
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m compression",
+                    description="Compression Lab: prune, quantize and distill real PyTorch models, "
+                                "and measure what it costs and buys.")
+    parser.add_argument("--data-dir", help="folder with MNIST/CIFAR files (default: "
+                        "$COMPRESSION_LAB_DATA or ~/.cache/compression-lab/data)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("models", help="list the model zoo with measured test accuracy")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("evaluate", help="compress one model by one config and measure it")
+    _model_arg(p)
+    _config_args(p)
+    p.add_argument("--json", action="store_true", help="print the full report as one JSON object")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("sweep", help="evaluate every sparsity x bit-width pair")
+    _model_arg(p)
+    _config_args(p, skip=("sparsity", "bits"))
+    p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
+    p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
+    p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.set_defaults(run=cmd_sweep)
+
+    p = sub.add_parser("distill", help="train a student from a teacher's soft targets, "
+                       "beside the same student on hard labels")
+    p.add_argument("--teacher", default="mlp-digits", choices=list(models.ZOO), metavar="ID",
+                   help="teacher model id (default mlp-digits)")
+    p.add_argument("--student", default="mlp-small-digits", choices=list(models.ZOO), metavar="ID",
+                   help="student architecture id, trained from scratch (default mlp-small-digits)")
+    p.add_argument("--temperature", type=float, default=4.0, help="softmax temperature T > 0 (default 4)")
+    p.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target loss, 0..1 (default 0.7)")
+    p.add_argument("--epochs", type=_int_in(1, 200, "--epochs"), default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_distill)
+
+    p = sub.add_parser("train", help="rebuild a zoo checkpoint from its fixed seed (deterministic)")
+    _model_arg(p, default=None)
+    p.set_defaults(run=cmd_train)
+    return parser
+
+
+def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_MODEL) -> None:
+    p.add_argument("--model", default=default, required=default is None, choices=list(models.ZOO),
+                   metavar="ID", help=f"zoo id, one of {', '.join(models.ZOO)}"
+                   + (f" (default {default})" if default else ""))
+
+
+def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per CompressionConfig field; None = not given (the preset or default holds)."""
+    add = {
+        "sparsity": dict(type=float, help="fraction of prunable weights set to zero, in [0, 1)"),
+        "bits": dict(type=int, choices=cfg.BITS, metavar="B", help=f"weight bits, one of {cfg.BITS} (32 = float)"),
+        "act_bits": dict(type=int, choices=cfg.BITS[1:], metavar="B", help="activation bits (32 = float)"),
+        "scheme": dict(choices=cfg.SCHEMES, help="uniform quantizer grid"),
+        "per_channel": dict(action="store_true", default=None, help="one scale per output channel"),
+        "quantizer": dict(choices=cfg.QUANTIZERS, help="uniform grid or k-means weight sharing"),
+        "structure": dict(choices=cfg.STRUCTURES, help="what is pruned together"),
+        "scope": dict(choices=cfg.SCOPES, help="rank weights across the model or within each layer"),
+        "criterion": dict(choices=cfg.CRITERIA, help="which weights are pruned first"),
+        "prune_steps": dict(type=int, help="gradual pruning in this many steps (1 = one shot)"),
+        "finetune_epochs": dict(type=int, help="fine-tuning epochs after each pruning step (0 = none)"),
+        "profile": dict(choices=cfg.PROFILES, help="energy model profile"),
+        "skip_zeros": dict(action="store_true", default=None, help="hardware skips zero weights (EIE-style)"),
+        "seed": dict(type=int, help="random seed"),
+    }
+    for field, kwargs in add.items():
+        if field not in skip:
+            p.add_argument("--" + field.replace("_", "-"), dest=field, **kwargs)
+    p.add_argument("--preset", choices=list(cfg.PRESETS), help="start from a named scenario; "
+                   "flags given too override it")
+
+
+def _list(text: str, kind: type, flag: str) -> list[Any]:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"argument {flag}: {text!r} is not a comma-separated list of "
+                          f"{kind.__name__} values") from None
+
+
+def _int_in(lo: int, hi: int, flag: str):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {lo}..{hi}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def _stderr_progress(fraction: float, message: str) -> None:
+    end = "\n" if fraction >= 1 else ""
+    print(f"\r[{fraction:4.0%}] {message:60}", end=end, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

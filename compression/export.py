@@ -1,0 +1,197 @@
+"""Write a compressed model as the compact file the size model describes, and read it back.
+
+The file's length is the *measured* size: theory says what the formats cost, this says what
+they cost once written (headers, byte alignment). `from_bytes` proves nothing was lost.
+
+Layout: MAGIC, 4-byte header length, a JSON header, then each blob in header order.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from compression import models, size
+
+MAGIC = b"CLAB1"
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How a layer's values turn into integer codes: float, affine grid, or a lookup table."""
+    mode: str                          # "float", "affine" or "table"
+    bits: int
+    scale: torch.Tensor | None = None  # affine: per tensor () or per row (rows,)
+    zero_point: torch.Tensor | None = None
+    qmin: int = 0
+    table: torch.Tensor | None = None  # table: (k,) or per row (rows, k)
+
+    def encode(self, values: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
+        """Codes in [0, 2**bits) for `values` sitting in weight rows `rows`."""
+        if self.mode == "affine":
+            scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
+            return (torch.round(values * (1.0 / scale)) + zp - self.qmin).long().numpy()
+        table = self.table if self.table.dim() == 2 else self.table.unsqueeze(0).expand(int(rows.max()) + 1 if rows.numel() else 1, -1)
+        return (values.unsqueeze(1) - table[rows]).abs().argmin(1).numpy()
+
+    def decode(self, codes: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
+        codes_t = torch.from_numpy(codes.astype(np.int64))
+        if self.mode == "affine":
+            scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
+            return ((codes_t + self.qmin - zp).float() * scale).float()
+        table = self.table if self.table.dim() == 2 else self.table.unsqueeze(0)
+        return table[rows if self.table.dim() == 2 else torch.zeros_like(rows), codes_t]
+
+
+def codec_for(weight: torch.Tensor, bits: int, quant: dict[str, Any] | None) -> Codec:
+    """The codec matching how the pipeline quantized this weight (`quant` from compress())."""
+    if bits >= 32 or quant is None:
+        return Codec("float", 32)
+    if quant["mode"] == "affine":
+        return Codec("affine", bits, quant["scale"], quant["zero_point"], quant["qmin"])
+    return Codec("table", bits, table=quant["table"])
+
+
+def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
+             codecs: dict[str, Codec]) -> bytes:
+    """Serialise every compressible layer in its chosen format; other tensors as float32."""
+    header: dict[str, Any] = {"layers": [], "other": []}
+    blobs: list[bytes] = []
+    layers = models.layers(model)
+    for name, layer in layers.items():
+        w = layer.weight.detach()
+        fmt, codec = sizes[name].format, codecs[name]
+        flat = w.flatten()
+        positions, index_blob, index_bits = _positions(flat, fmt)
+        rows = positions // max(1, w[0].numel())
+        values = flat[positions]
+        value_blob = (values.float().numpy().tobytes() if codec.mode == "float"
+                      else _pack(codec.encode(values, rows), codec.bits))
+        side = _side_blob(codec)
+        entry = {"name": name, "shape": list(w.shape), "format": fmt, "bits": codec.bits,
+                 "mode": codec.mode, "entries": int(positions.numel()), "index_bits": index_bits,
+                 "qmin": codec.qmin, "per_row": _per_row(codec)}
+        for part in (index_blob, value_blob, side):
+            blobs.append(part)
+        entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
+        header["layers"].append(entry)
+    for pname, p in model.named_parameters():
+        if pname.rsplit(".", 1)[0] in layers and pname.endswith(".weight"):
+            continue
+        blob = p.detach().float().numpy().tobytes()
+        header["other"].append({"name": pname, "shape": list(p.shape), "size": len(blob)})
+        blobs.append(blob)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs)
+
+
+def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
+    """Decode a file written by to_bytes into a state dict (for tests and re-use)."""
+    if not blob.startswith(MAGIC):
+        raise ValueError("not a Compression Lab model file (bad magic bytes)")
+    (n,) = struct.unpack("<I", blob[len(MAGIC):len(MAGIC) + 4])
+    offset = len(MAGIC) + 4
+    header = json.loads(blob[offset:offset + n])
+    offset += n
+    state: dict[str, torch.Tensor] = {}
+    for e in header["layers"]:
+        parts = []
+        for length in e["sizes"]:
+            parts.append(blob[offset:offset + length])
+            offset += length
+        index_blob, value_blob, side = parts
+        numel = int(np.prod(e["shape"]))
+        positions = _decode_positions(index_blob, e["format"], e["entries"], numel, e["index_bits"])
+        rows = positions // max(1, numel // e["shape"][0])
+        if e["mode"] == "float":
+            values = torch.from_numpy(np.frombuffer(value_blob, dtype=np.float32).copy())
+        else:
+            codec = _codec_from_side(e, side)
+            values = codec.decode(_unpack(value_blob, e["bits"], e["entries"]), rows)
+        flat = torch.zeros(numel)
+        flat[positions] = values
+        state[e["name"] + ".weight"] = flat.reshape(e["shape"])
+    for e in header["other"]:
+        state[e["name"]] = torch.from_numpy(
+            np.frombuffer(blob[offset:offset + e["size"]], dtype=np.float32).copy()).reshape(e["shape"])
+        offset += e["size"]
+    return state
+
+
+def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
+    """Positions of stored entries, and the index blob (bitmask or relative indices)."""
+    if fmt == "dense":
+        return torch.arange(flat.numel()), b"", 0
+    nonzero = torch.nonzero(flat).flatten()
+    if fmt == "bitmask":
+        return nonzero, np.packbits((flat != 0).numpy()).tobytes(), 1
+    p = int(fmt.split("-")[1])
+    # Insert a filler entry (value zero) wherever a gap exceeds what p bits can say.
+    positions, previous, limit = [], -1, 2**p
+    for pos in nonzero.tolist():
+        while pos - previous > limit:
+            previous += limit
+            positions.append(previous)
+        positions.append(pos)
+        previous = pos
+    positions_t = torch.tensor(positions, dtype=torch.long)
+    gaps = torch.diff(positions_t, prepend=torch.tensor([-1])) - 1  # stored as distance - 1
+    return positions_t, _pack(gaps.numpy(), p), p
+
+
+def _decode_positions(index_blob: bytes, fmt: str, entries: int, numel: int, p: int) -> torch.Tensor:
+    if fmt == "dense":
+        return torch.arange(numel)
+    if fmt == "bitmask":
+        bits = np.unpackbits(np.frombuffer(index_blob, dtype=np.uint8))[:numel]
+        return torch.from_numpy(np.nonzero(bits)[0])
+    gaps = torch.from_numpy(_unpack(index_blob, p, entries).astype(np.int64)) + 1
+    return torch.cumsum(gaps, 0) - 1
+
+
+def _pack(codes: np.ndarray, bits: int) -> bytes:
+    """Pack non-negative integers at `bits` each, big-endian bit order, into bytes."""
+    codes = np.asarray(codes, dtype=np.uint64)
+    bit_matrix = (codes[:, None] >> np.arange(bits - 1, -1, -1, dtype=np.uint64)) & 1
+    return np.packbits(bit_matrix.astype(np.uint8).flatten()).tobytes()
+
+
+def _unpack(blob: bytes, bits: int, count: int) -> np.ndarray:
+    raw = np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[:count * bits].reshape(count, bits)
+    return (raw.astype(np.uint64) << np.arange(bits - 1, -1, -1, dtype=np.uint64)).sum(1)
+
+
+def _rowwise(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return t[rows] if t.dim() == 1 else t.expand(rows.shape)
+
+
+def _per_row(codec: Codec) -> bool:
+    t = codec.scale if codec.mode == "affine" else codec.table
+    return t is not None and t.dim() == (1 if codec.mode == "affine" else 2)
+
+
+def _side_blob(codec: Codec) -> bytes:
+    """Scales and zero points, or the lookup table, as float32."""
+    if codec.mode == "affine":
+        return (codec.scale.float().numpy().tobytes()
+                + codec.zero_point.float().numpy().tobytes())
+    if codec.mode == "table":
+        return codec.table.float().numpy().tobytes()
+    return b""
+
+
+def _codec_from_side(e: dict[str, Any], side: bytes) -> Codec:
+    arr = torch.from_numpy(np.frombuffer(side, dtype=np.float32).copy())
+    rows = e["shape"][0]
+    if e["mode"] == "affine":
+        half = arr.numel() // 2
+        scale, zp = arr[:half], arr[half:]
+        if not e["per_row"]:
+            scale, zp = scale.reshape(()), zp.reshape(())
+        return Codec("affine", e["bits"], scale, zp, e["qmin"])
+    return Codec("table", e["bits"], table=arr.reshape(rows, -1) if e["per_row"] else arr)

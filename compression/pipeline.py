@@ -1,0 +1,367 @@
+"""Compress a model by a config and measure everything a page shows: the Report."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from compression import data, energy, export, measure, models, prune, quantize, size, train
+from compression.config import CompressionConfig
+from compression.models import Progress
+
+HIST_BINS = 150  # binned on the server: raw weights never go to the browser
+
+# Every number says what kind it is (DESIGN principle 2).
+KINDS = {
+    "accuracy": "simulated",   # measured on the test split, under simulated (fake) quantization
+    "size_theoretical": "theoretical",
+    "size_file": "measured",
+    "macs": "theoretical",
+    "energy": "theoretical",   # an estimate from the energy model and its constants
+    "latency": "measured",
+}
+
+
+@dataclass
+class LayerReport:
+    name: str
+    kind: str                      # "linear" or "conv"
+    shape: list[int]
+    params: int                    # weights + bias
+    nonzero: int                   # non-zero weights + biases after compression
+    bits: int
+    macs: int                      # dense MACs per sample
+    macs_effective: int            # MACs the energy model charges (x density when skipping zeros)
+    mse: float                     # quantization error over kept weights
+    sqnr_db: float | None          # None = no error (infinite SQNR)
+    max_abs_error: float
+    format: str                    # storage format chosen: dense, bitmask or csr-<p>
+    size_bits: dict[str, int]      # values, indices, codebook, bias, total
+    energy_pj: dict[str, float]    # compute, memory, total
+    hist: dict[str, Any]           # edges, original, compressed (non-zero counts), zeros_*
+    error_hist: dict[str, list]    # edges, counts of (w_q - w) on kept weights
+    levels: list[float]            # quantization grid (per-tensor view) for histogram lines
+
+
+@dataclass
+class Report:
+    model: str
+    dataset: str
+    config: dict[str, Any]
+    accuracy: float
+    accuracy_baseline: float
+    accuracy_ci95: list[float]
+    accuracy_baseline_ci95: list[float]
+    n_test: int
+    params_total: int
+    params_nonzero: int
+    sparsity: float                # achieved fraction of prunable weights that are zero
+    macs_dense: int
+    macs_effective: int
+    size_bytes: dict[str, float]   # fp32, pruned, compressed (theoretical); file (measured)
+    compression_ratio: float       # fp32 / compressed (theoretical)
+    energy_pj: dict[str, float]    # compute, memory, total (estimate)
+    energy_baseline_pj: dict[str, float]
+    energy_profile: str
+    weights_on_chip: bool
+    layers: list[LayerReport]
+    latency_ms: dict[str, float | None]  # fp32, compressed (measured; None when skipped)
+    latency_path: str              # what actually ran for the compressed latency
+    kinds: dict[str, str] = field(default_factory=lambda: dict(KINDS))
+    notes: list[str] = field(default_factory=list)  # "why no speed-up" and similar
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (infinite SQNR becomes null)."""
+        return _finite(asdict(self))
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *,
+             latency: bool = True, data_dir: str | Path | None = None,
+             progress: Progress | None = None) -> Report:
+    """Compress the zoo model `model_id` by `config` and measure it on its test split."""
+    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    base = models.load(model_id, data_dir=data_dir, progress=progress)
+    return evaluate_model(base, ds, config, name=model_id, latency=latency, progress=progress)
+
+
+def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig, *,
+                   name: str = "custom", latency: bool = True,
+                   progress: Progress | None = None) -> Report:
+    """Compress a copy of `base` (left untouched) and measure it; the engine behind evaluate()."""
+    torch.manual_seed(config.seed)
+    model, masks, quant = compress(base, ds, config, progress=progress)
+    originals = models.layers(base)
+    compressed = models.layers(model)
+    shapes = _shapes(base, ds.input_shape)
+    profile = energy.profile(config.profile)
+
+    # Sizes first: whether weights fit on chip decides the memory energy of every layer.
+    sizes = {n: _layer_size(compressed[n], config, quant.get(n)) for n in compressed}
+    other_params = sum(p.numel() for n, p in model.named_parameters()
+                       if n.rsplit(".", 1)[0] not in compressed)
+    compressed_bits = sum(s.total for s in sizes.values()) + other_params * size.FLOAT_BITS
+    on_chip = energy.weights_on_chip(profile, compressed_bits / 8)
+
+    layer_reports = []
+    pruned_bits = other_params * size.FLOAT_BITS
+    for shape in shapes:
+        w0, w = originals[shape.name].weight.detach(), compressed[shape.name].weight.detach()
+        kept = masks[shape.name + ".weight"] if masks else torch.ones_like(w0, dtype=torch.bool)
+        pruned = w0 * kept
+        pruned_bits += size.layer_size(pruned, size.FLOAT_BITS, 0, _bias_numel(originals[shape.name])).total
+        density = float(torch.count_nonzero(w)) / w.numel()
+        macs_eff = round(shape.macs * density) if config.skip_zeros else shape.macs
+        compute = macs_eff * energy.mac_pj(profile, config.bits, config.act_bits, shape.fan_in)
+        act_bits = (shape.in_elems + shape.out_elems) * config.act_bits
+        memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
+        errors = quantize.error_stats(pruned[kept], w[kept]) if kept.any() else _no_error()
+        bias = compressed[shape.name].bias
+        layer_reports.append(LayerReport(
+            name=shape.name, kind=shape.kind, shape=list(shape.weight_shape),
+            params=w.numel() + _bias_numel(compressed[shape.name]),
+            nonzero=int(torch.count_nonzero(w)) + (int(torch.count_nonzero(bias)) if bias is not None else 0),
+            bits=config.bits, macs=shape.macs, macs_effective=macs_eff,
+            mse=errors["mse"], sqnr_db=errors["sqnr_db"], max_abs_error=errors["max_abs"],
+            format=sizes[shape.name].format,
+            size_bits={**{k: getattr(sizes[shape.name], k) for k in ("values", "indices", "codebook", "bias")},
+                       "total": sizes[shape.name].total},
+            energy_pj={"compute": compute, "memory": memory, "total": compute + memory},
+            hist=_histograms(w0, w),
+            error_hist=quantize.error_histogram(pruned[kept], w[kept]) if kept.any() else {"edges": [], "counts": []},
+            levels=_levels(pruned, config, quant.get(shape.name)),
+        ))
+
+    acc = measure.accuracy(model, ds.x_test, ds.y_test)
+    acc_base = _baseline_accuracy(base, ds)
+    n = len(ds.y_test)
+    params_total, params_nonzero = measure.count_params(model)
+    fp32_bits = params_total * size.FLOAT_BITS
+    codecs = {n: export.codec_for(compressed[n].weight, config.bits, quant.get(n)) for n in compressed}
+    file_bytes = len(export.to_bytes(model, sizes, codecs))
+    energy_total = _sum_energy(layer_reports)
+    lat, lat_path, lat_notes = _latency(base, model, config, ds) if latency else ({"fp32": None, "compressed": None}, "not measured", [])
+
+    report = Report(
+        model=name, dataset=ds.name, config=config.to_dict(),
+        accuracy=acc, accuracy_baseline=acc_base,
+        accuracy_ci95=list(measure.wilson_interval(acc, n)),
+        accuracy_baseline_ci95=list(measure.wilson_interval(acc_base, n)), n_test=n,
+        params_total=params_total, params_nonzero=params_nonzero,
+        sparsity=prune.sparsity_of({k: compressed[k.rsplit(".", 1)[0]].weight.detach() != 0
+                                    for k in prune.prunable(model)}),
+        macs_dense=sum(s.macs for s in shapes),
+        macs_effective=sum(r.macs_effective for r in layer_reports),
+        size_bytes={"fp32": fp32_bits / 8, "pruned": pruned_bits / 8,
+                    "compressed": compressed_bits / 8, "file": file_bytes},
+        compression_ratio=fp32_bits / compressed_bits,
+        energy_pj=energy_total,
+        energy_baseline_pj=_baseline_energy(shapes, profile, fp32_bits),
+        energy_profile=profile.name, weights_on_chip=on_chip,
+        layers=layer_reports, latency_ms=lat, latency_path=lat_path,
+    )
+    if config.bits >= 32 and config.act_bits >= 32:
+        report.kinds["accuracy"] = "measured"  # nothing simulated: the float model as it runs
+    report.notes = _notes(config, report) + lat_notes
+    return report
+
+
+def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
+             progress: Progress | None = None
+             ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
+    """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
+
+    Returns (model, masks, how each layer's weights were quantized). Activation quantization is
+    installed as forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
+    """
+    model = copy.deepcopy(base)
+    masks: dict[str, torch.Tensor] = {}
+    if config.sparsity > 0 or config.structure == "2:4":
+        masks = train.prune_and_finetune(
+            model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
+            scope=config.scope, structure=config.structure, criterion=config.criterion,
+            seed=config.seed, progress=progress)
+    quant: dict[str, dict[str, Any]] = {}
+    if config.bits < 32:
+        with torch.no_grad():
+            for name, layer in models.layers(model).items():
+                layer.weight.copy_(_quantize_weight(layer.weight, config, quant, name))
+    if config.act_bits < 32:
+        ranges = quantize.calibrate_activations(model, ds.x_calib)
+        quantize.quantize_activations(model, ranges, config.act_bits)
+    return model.eval(), masks, quant
+
+
+def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str, dict[str, Any]],
+                     name: str) -> torch.Tensor:
+    """Quantize one weight tensor and record how (the file export needs the same codes)."""
+    has_zeros = bool((w == 0).any())
+    if config.bits == 1:
+        w_q = quantize.fake_quantize(w, 1, per_channel=config.per_channel, axis=0)
+        alpha = quantize.quant_params(w, 1, per_channel=config.per_channel, axis=0)[0]
+        table = torch.stack([-alpha, alpha], dim=-1)  # (2,) or (rows, 2)
+        quant[name] = {"mode": "table", "table": table, "zero_code": False}
+    elif config.quantizer == "kmeans":
+        # A pruned layer gives code 0 to the value zero (needed for filler entries), so
+        # k-means shares the remaining 2**bits - 1 codes among the kept weights.
+        k = 2**config.bits - 1 if has_zeros else 2**config.bits
+        w_q, centroids = quantize.kmeans_quantize(w, config.bits, mask=w != 0, k=k)
+        table = torch.cat([torch.zeros(1), centroids]) if has_zeros else centroids
+        quant[name] = {"mode": "table", "table": table, "zero_code": True}
+    else:
+        scale, zp, qmin, _ = quantize.quant_params(w, config.bits, config.scheme, config.per_channel, 0)
+        w_q = quantize.fake_quantize(w, config.bits, config.scheme, config.per_channel, axis=0)
+        quant[name] = {"mode": "affine", "scale": scale, "zero_point": zp, "qmin": qmin,
+                       "zero_code": True}
+    return w_q
+
+
+def sweep(model_id: str, sparsities: list[float], bits: list[int],
+          base_config: CompressionConfig = CompressionConfig(),
+          progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Evaluate every (sparsity, bits) pair; one flat row of headline numbers each."""
+    rows = []
+    pairs = [(s, b) for s in sparsities for b in bits]
+    for i, (s, b) in enumerate(pairs):
+        r = evaluate(model_id, base_config.replace(sparsity=s, bits=b), latency=False)
+        rows.append({"model": model_id, "sparsity": s, "bits": b, "accuracy": r.accuracy,
+                     "accuracy_lo": r.accuracy_ci95[0], "accuracy_hi": r.accuracy_ci95[1],
+                     "sparsity_achieved": r.sparsity, "size_bytes": r.size_bytes["compressed"],
+                     "file_bytes": r.size_bytes["file"], "compression_ratio": r.compression_ratio,
+                     "energy_pj": r.energy_pj["total"]})
+        if progress:
+            progress((i + 1) / len(pairs), f"sparsity {s:.0%}, {b} bits")
+    return rows
+
+
+def _layer_size(layer: nn.Module, config: CompressionConfig,
+                quant: dict[str, Any] | None) -> size.LayerSize:
+    w = layer.weight.detach()
+    book = size.codebook_bits(config.bits, config.quantizer, config.scheme, config.per_channel, w.shape[0])
+    zero_code = quant is None or quant["zero_code"]
+    return size.layer_size(w, min(config.bits, 32), book, _bias_numel(layer), zero_code=zero_code)
+
+
+def _bias_numel(layer: nn.Module) -> int:
+    return layer.bias.numel() if layer.bias is not None else 0
+
+
+def _shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[measure.LayerShape]:
+    return list(measure.layer_shapes(model, input_shape))
+
+
+def _baseline_accuracy(base: nn.Module, ds: data.Dataset) -> float:
+    return measure.accuracy(base, ds.x_test, ds.y_test)
+
+
+def _baseline_energy(shapes: list[measure.LayerShape], profile: energy.Profile,
+                     fp32_bits: int) -> dict[str, float]:
+    """The uncompressed float model on dense hardware: what the reduction factor divides."""
+    on_chip = energy.weights_on_chip(profile, fp32_bits / 8)
+    compute = sum(s.macs * energy.mac_pj(profile, 32, 32, s.fan_in) for s in shapes)
+    weight_bits = fp32_bits  # every parameter read once at 32 bits
+    act_bits = sum((s.in_elems + s.out_elems) * 32 for s in shapes)
+    memory = energy.memory_pj(profile, weight_bits, act_bits, on_chip)
+    return {"compute": compute, "memory": memory, "total": compute + memory}
+
+
+def _sum_energy(layers: list[LayerReport]) -> dict[str, float]:
+    compute = sum(r.energy_pj["compute"] for r in layers)
+    memory = sum(r.energy_pj["memory"] for r in layers)
+    return {"compute": compute, "memory": memory, "total": compute + memory}
+
+
+def _histograms(w0: torch.Tensor, w: torch.Tensor) -> dict[str, Any]:
+    """Non-zero weights before and after, on shared bins; zeros counted apart (the spike)."""
+    lo, hi = float(w0.min()), float(w0.max())
+    if hi <= lo:
+        hi = lo + 1e-8
+    edges = torch.linspace(lo, hi, HIST_BINS + 1)
+
+    def counts(t: torch.Tensor) -> list[int]:
+        nz = t[t != 0].clamp(lo, hi)
+        return torch.histc(nz, HIST_BINS, lo, hi).long().tolist()
+
+    return {"edges": edges.tolist(), "original": counts(w0), "compressed": counts(w),
+            "zeros_original": int((w0 == 0).sum()), "zeros_compressed": int((w == 0).sum())}
+
+
+def _levels(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Any] | None) -> list[float]:
+    """The values compressed weights may take, drawn as lines over the histogram (≤ 64)."""
+    if quant is None or config.bits > 6:
+        return []
+    if quant["mode"] == "table":
+        return sorted(quant["table"].flatten().tolist()) if quant["table"].dim() == 1 or not config.per_channel else []
+    if config.per_channel:
+        return []  # one grid per channel: too many lines to read
+    return quantize.levels(w, config.bits, config.scheme).tolist()
+
+
+def _latency(base: nn.Module, model: nn.Module, config: CompressionConfig, ds: data.Dataset
+             ) -> tuple[dict[str, float | None], str, list[str]]:
+    """Measured time of one single-image forward pass: float model vs what compression runs."""
+    x = ds.x_test[:1]
+    fp32 = measure.latency_ms(base, x)
+    notes = []
+    if config.bits <= 8:
+        runnable = quantize.to_int8(_without_hooks(model))
+        path = "int8 (PyTorch dynamic quantization of Linear layers)"
+        compressed = measure.latency_ms(runnable, x)
+        if compressed >= fp32 * 0.9:
+            notes.append(f"Why no speed-up from int8: at this size ({_params(base):,} parameters) "
+                         f"quantizing activations on the fly and kernel dispatch cost more than the "
+                         f"integer arithmetic saves; measured {compressed:.3f} ms vs {fp32:.3f} ms fp32.")
+    else:
+        path = "float32 dense (fake quantization and zeros run at float speed)"
+        compressed = measure.latency_ms(model, x)
+    return {"fp32": fp32, "compressed": compressed}, path, notes
+
+
+def _without_hooks(model: nn.Module) -> nn.Module:
+    clean = copy.deepcopy(model)
+    for m in clean.modules():
+        m._forward_pre_hooks.clear()
+    return clean
+
+
+def _notes(config: CompressionConfig, r: Report) -> list[str]:
+    """Plain-language reasons why a saving on paper is not a saving in time here."""
+    notes = []
+    if r.sparsity > 0 and config.structure != "rows":
+        notes.append("Why no speed-up from pruning: the zeros are still stored and multiplied in "
+                     "PyTorch's dense kernels; only sparse kernels or hardware that skips zeros "
+                     "(as EIE does) turns them into time and energy saved.")
+    if 8 < config.bits < 32 or config.bits < 8:
+        notes.append(f"{config.bits}-bit weights are simulated (fake quantization): they are rounded "
+                     "to the grid but stored and multiplied as float32, so accuracy is what such "
+                     "hardware would give, while latency cannot change.")
+    if config.act_bits < 32:
+        notes.append(f"{config.act_bits}-bit activations are simulated with ranges calibrated on "
+                     "128 training images.")
+    return notes
+
+
+def _params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _no_error() -> dict[str, float]:
+    return {"mse": 0.0, "sqnr_db": math.inf, "max_abs": 0.0}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
