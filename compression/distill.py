@@ -57,7 +57,7 @@ class DistillResult:
 
 
 def distill(teacher: nn.Module, student: nn.Module, ds: data.Dataset, temperature: float = 4.0,
-            alpha: float = 0.7, epochs: int = 20, *, lr: float = 1e-3, seed: int = 0,
+            alpha: float = 0.7, epochs: int = 20, *, lr: float = 3e-3, seed: int = 0,
             progress: Progress | None = None) -> DistillResult:
     """Train `student` (in place) on the teacher's soft targets, and a copy on hard labels only.
 
@@ -99,3 +99,17 @@ def distill(teacher: nn.Module, student: nn.Module, ds: data.Dataset, temperatur
                          accuracy_teacher=measure.accuracy(teacher, ds.x_test, ds.y_test),
                          n_test=len(ds.y_test))
 
+
+
+def temperature_sweep(teacher: nn.Module, student: nn.Module, ds: data.Dataset,
+                      temperatures: list[float], alpha: float = 0.7, epochs: int = 20,
+                      seed: int = 0, progress: Progress | None = None) -> list[dict[str, float]]:
+    """Distilled student accuracy at each temperature (same init and batches every time)."""
+    rows = []
+    for i, t in enumerate(temperatures):
+        sub = (lambda f, m, i=i, t=t: progress((i + f) / len(temperatures), f"T={t:g}: {m}")) if progress else None
+        r = distill(teacher, copy.deepcopy(student), ds, t, alpha, epochs, seed=seed, progress=sub)
+        lo, hi = measure.wilson_interval(r.accuracy, r.n_test)
+        rows.append({"temperature": t, "accuracy": r.accuracy, "lo": lo, "hi": hi,
+                     "accuracy_hard_labels": r.accuracy_baseline})
+    return rows

@@ -242,6 +242,24 @@ def sweep(model_id: str, sparsities: list[float], bits: list[int],
     return rows
 
 
+def accuracy_points(model_id: str, config: CompressionConfig, field: str, values: list[Any],
+                    data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Accuracy (with its 95% CI) as one config field varies, the others held: a curve's points.
+
+    Only compresses and measures accuracy (no sizes, files or latency), so a 10-point curve
+    costs about as much as one full evaluate().
+    """
+    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    base = models.load(model_id, data_dir=data_dir)
+    points = []
+    for value in values:
+        model, _, _ = compress(base, ds, config.replace(**{field: value}))
+        acc = measure.accuracy(model, ds.x_test, ds.y_test)
+        lo, hi = measure.wilson_interval(acc, len(ds.y_test))
+        points.append({field: value, "accuracy": acc, "lo": lo, "hi": hi})
+    return points
+
+
 def _layer_size(layer: nn.Module, config: CompressionConfig,
                 quant: dict[str, Any] | None) -> size.LayerSize:
     w = layer.weight.detach()

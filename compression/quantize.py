@@ -195,18 +195,23 @@ def levels(x: Tensor, bits: int, scheme: str = "symmetric") -> Tensor:
 # k-means weight sharing (Deep Compression, Han et al. 2016)
 
 
-def kmeans_quantize(w: Tensor, bits: int, mask: Tensor | None = None, iters: int = 30) -> tuple[Tensor, Tensor]:
+def kmeans_quantize(
+    w: Tensor, bits: int, mask: Tensor | None = None, iters: int = 30, k: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Share weights among 2**bits k-means centroids (linear init, Lloyd); returns (w_q, centroids).
 
     Only kept weights (mask True, or non-zero when mask is None) are clustered; the others
-    come back exactly 0. centroids is sorted and has 2**bits entries, or fewer when the kept
-    weights have fewer distinct values (then they are the centroids and the error is 0).
+    come back exactly 0. k (default 2**bits) may be smaller, e.g. 2**bits - 1 when one code
+    is kept for the pruned zeros. centroids is sorted and has k entries, or fewer when the
+    kept weights have fewer distinct values (then they are the centroids and the error is 0).
     """
     bits = _check_bits(bits)
     if bits >= IDENTITY_BITS:
         keep = (w != 0) if mask is None else mask.bool()
         return torch.where(keep, w, torch.zeros_like(w)), torch.empty(0, dtype=w.dtype)
-    k = 2**bits
+    k = 2**bits if k is None else k
+    if not 1 <= k <= 2**bits:
+        raise ValueError(f"k must be in 1..{2**bits} for bits={bits}, got {k}")
     # numpy for the 1-D core: np.sort is ~25x faster than torch.sort on CPU at 50k elements,
     # and numpy's per-call overhead is lower for the many tiny ops of the loop
     wn = w.detach().cpu()

@@ -304,6 +304,19 @@ def test_kmeans_k_at_least_distinct_gives_zero_error():
     assert torch.equal(w_q, w)
 
 
+def test_kmeans_fewer_centroids_than_codes():
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(1000, generator=g)
+    v = w.double().numpy()
+    w_q, c = kmeans_quantize(w, 3, k=7)  # one of 8 codes kept for the pruned zeros
+    assert len(c) == 7 and torch.isin(w_q, c).all()
+    assert np.allclose(c.double().numpy(), _lloyd_reference(v, np.linspace(v.min(), v.max(), 7), 30), atol=1e-6)
+    w_q, c = kmeans_quantize(w, 3, k=1)
+    assert torch.allclose(c, w.double().mean().float().reshape(1)) and torch.equal(w_q, c.expand(1000))
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans_quantize(w, 3, k=9)
+
+
 def test_kmeans_deterministic_and_edge_cases():
     w = torch.randn(2000)
     a, b = kmeans_quantize(w, 4), kmeans_quantize(w, 4)

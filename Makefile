@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:  make run  (the app)  and  make test  (every test).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+# Root installs Debian packages directly; anyone else goes through sudo.
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup run test test-fast browser bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+run: setup
+	$(VENV)/bin/streamlit run app.py --server.fileWatcherType none --server.port $(PORT) \
+		--browser.gatherUsageStats false
+
+# Browser tests need a real Chromium: Playwright cannot download its own here.
+browser:
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+test: setup browser
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q --ignore=tests/browser
+
+bench: setup browser
+	$(PY) benchmarks/backend.py
+	$(PY) benchmarks/browser_latency.py
+
+clean:
+	rm -rf $(VENV)

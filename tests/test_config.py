@@ -1,0 +1,51 @@
+"""CompressionConfig validation, presets and the URL query round trip."""
+import pytest
+
+from compression.config import PRESETS, CompressionConfig, ConfigError, from_mapping, to_query
+
+
+def test_defaults_make_a_valid_config():
+    assert CompressionConfig(sparsity=0.5, bits=4).bits == 4
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("sparsity", 1.0, "[0, 1)"), ("sparsity", -0.1, "sparsity"), ("bits", 7.5, "bits"),
+    ("bits", 0, "one of"), ("scheme", "odd", "symmetric"), ("structure", "3:4", "2:4"),
+    ("finetune_epochs", -1, "0 to 50"), ("act_bits", 1, "act_bits"), ("per_channel", "yes", "true or false"),
+])
+def test_bad_values_name_the_field_and_the_range(field, value, needle):
+    with pytest.raises(ConfigError) as e:
+        CompressionConfig(**{field: value})
+    assert field in str(e.value) and needle in str(e.value)
+
+
+def test_frozen():
+    with pytest.raises(Exception):
+        CompressionConfig().bits = 4  # type: ignore[misc]
+
+
+def test_query_round_trip():
+    config = CompressionConfig(sparsity=0.9, bits=4, per_channel=True, structure="2:4")
+    again, warnings = from_mapping(to_query(config))
+    assert again == config and warnings == []
+
+
+def test_bad_query_values_are_ignored_with_a_warning():
+    config, warnings = from_mapping({"sparsity": "abc", "bits": "7x", "scheme": "asymmetric",
+                                     "model": "mlp-digits", "preset": "nope"})
+    assert config == CompressionConfig(scheme="asymmetric")
+    assert len(warnings) == 3 and any("sparsity" in w for w in warnings)
+
+
+def test_percent_sparsity_in_a_url_is_understood():
+    assert from_mapping({"sparsity": "90"})[0].sparsity == pytest.approx(0.9)
+
+
+def test_preset_then_overrides():
+    config, _ = from_mapping({"preset": "int8", "bits": "4"})
+    assert config == PRESETS["int8"].replace(bits=4)
+
+
+def test_required_presets_exist():
+    assert {"int8", "deep-compression", "extreme-2bit"} <= set(PRESETS)
+    assert PRESETS["deep-compression"].quantizer == "kmeans" and PRESETS["deep-compression"].prune_steps > 1
