@@ -8,6 +8,8 @@ import sys
 import warnings
 from typing import Any, Sequence
 
+import torch
+
 from compression import config as cfg
 from compression import data, distill, measure, models, pipeline, train
 from compression.config import CompressionConfig, ConfigError
@@ -22,6 +24,7 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's notice, not the user's
+    torch.set_num_threads(1)  # these models are tiny: a second thread only adds contention
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -72,7 +75,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     sparsities = _list(args.sparsity, float, "--sparsity")
     bits = _list(args.bits, int, "--bits")
-    base = config_from_args(args)
+    base = config_from_args(args, skip=("sparsity", "bits"))
     for s in sparsities:
         base.replace(sparsity=s)  # validate every value before the long run starts
     for b in bits:
@@ -122,10 +125,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def config_from_args(args: argparse.Namespace) -> CompressionConfig:
+def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
     """The preset (if any), then every flag given on the command line on top of it."""
     config = cfg.PRESETS[args.preset] if args.preset else CompressionConfig()
-    given = {f: getattr(args, f) for f in cfg.FIELDS if getattr(args, f, None) is not None}
+    given = {f: getattr(args, f) for f in cfg.FIELDS
+             if f not in skip and getattr(args, f, None) is not None}
     return config.replace(**given)
 
 

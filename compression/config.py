@@ -151,7 +151,7 @@ PRESETS: dict[str, CompressionConfig] = {
     "prune-90": CompressionConfig(sparsity=0.9, finetune_epochs=5),
     # Han et al. 2016: gradual magnitude pruning with fine-tuning, then k-means weight sharing.
     "deep-compression": CompressionConfig(sparsity=0.96, bits=4, quantizer="kmeans",
-                                          prune_steps=4, finetune_epochs=8, skip_zeros=True),
+                                          prune_steps=6, finetune_epochs=10, skip_zeros=True),
     "extreme-2bit": CompressionConfig(bits=2, per_channel=True, finetune_epochs=0),
     "2:4-sparse-int8": CompressionConfig(structure="2:4", bits=8, per_channel=True),
 }

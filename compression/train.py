@@ -52,7 +52,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
 
 def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, steps: int = 1,
                        epochs: int = 0, scope: str = "global", structure: str = "unstructured",
-                       criterion: str = "magnitude", seed: int = 0, lr: float = 5e-4,
+                       criterion: str = "magnitude", seed: int = 0, lr: float = 2e-3,
                        progress: Progress | None = None) -> dict[str, torch.Tensor]:
     """Prune in `steps` growing stages (Zhu & Gupta schedule), fine-tuning after each.
 

@@ -1,0 +1,547 @@
+"""Report -> plotly figures: pure functions, no streamlit, one shared look.
+
+Every figure has a title, axis titles with units and hover text with units, and says
+which kind of number it shows (simulated / theoretical / measured / estimate) where the
+page around it might not. Histograms arrive binned from the server, so a figure is a
+handful of traces of at most ~150 points. Each figure is built as plain dicts and
+validated once by go.Figure(): several times faster than add_trace/update_layout calls,
+which matters when six charts redraw on every slider move.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import plotly.graph_objects as go
+
+from compression.pipeline import LayerReport, Report
+
+# -----------------------------------------------------------------------------
+# formatting helpers (the page uses these for its metric cards too)
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage with one decimal and a space: 0.972 -> '97.2 %'."""
+    return f"{x * 100:.1f} %"
+
+
+def fmt_bytes(n: float) -> str:
+    """Bytes as B / KB / MB / GB, 1 KB = 1024 B (as the energy model's 32 KB SRAM)."""
+    factor, unit = _pick_unit(abs(n), BYTE_UNITS)
+    return f"{n:.0f} B" if factor == 1 else f"{n / factor:.1f} {unit}"
+
+
+def fmt_energy(pj: float) -> str:
+    """Picojoules as pJ / nJ / µJ / mJ / J with one decimal: 244501 -> '244.5 nJ'."""
+    factor, unit = _pick_unit(abs(pj), ENERGY_UNITS)
+    return f"{pj / factor:.1f} {unit}"
+
+
+# -----------------------------------------------------------------------------
+# weights and quantization error
+
+
+def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
+                     log_y: bool = False) -> go.Figure:
+    """Original vs compressed non-zero weights of one layer, the zero spike and the quantization grid."""
+    lr = _layer(report, layer)
+    h = lr.hist
+    edges = h["edges"]
+    width = edges[1] - edges[0]
+    centres = _centres(edges)
+    half = f"{width / 2:.2g}"  # hover says centre ± half a bin: one number per bar keeps the JSON small
+    series = (("original", "original (fp32)", h["original"], h["zeros_original"]),
+              ("compressed", "compressed", h["compressed"], h["zeros_compressed"]))
+    data = [dict(type="bar", x=centres, y=counts, width=width, name=name, legendgroup=key, opacity=0.55,
+                 marker=dict(color=PALETTE[key], line_width=0),
+                 hovertemplate=f"weight %{{x:.3f}} ± {half}<br>%{{y:,}} weights<extra>{name}</extra>")
+            for key, name, counts, _ in series]
+    if not hide_zeros:
+        # Zeros are counted apart: pruned weights would otherwise vanish into the bin around 0.
+        # Three bins wide so a one-bin sliver stays visible; labelled, since it is not a bin.
+        why = "pruned or rounded to 0" if lr.bits < 32 else "pruned"
+        for key, name, _, zeros in series:
+            label = "exactly 0" if key == "original" else f"zeros ({why})"
+            data.append(dict(type="bar", x=[0.0], y=[zeros], width=3 * width, name=f"{name}: zeros",
+                             legendgroup=key, showlegend=False, opacity=0.85,
+                             marker=dict(color=PALETTE[key], line=dict(width=1, color=PALETTE[key])),
+                             text=[f"{zeros:,} zeros"] if key == "compressed" and zeros else None,
+                             textposition="outside", constraintext="none", cliponaxis=False,
+                             hovertemplate=f"{label}<br>%{{y:,}} weights<extra>{name}</extra>"))
+    layout: dict[str, Any] = dict(barmode="overlay", bargap=0)
+    if lr.levels:
+        # All levels as one trace of None-separated vertical segments on a hidden 0..1 axis:
+        # full height on linear and log scales alike, one legend entry that toggles them, and
+        # ~5x cheaper to build than one layout shape per level.
+        data.append(dict(type="scatter", x=[v for v in lr.levels for v in (v, v, None)],
+                         y=[0, 1, None] * len(lr.levels), yaxis="y2", mode="lines",
+                         name=f"{len(lr.levels)} quantization levels",
+                         line=dict(color=PALETTE["accent"], width=1, dash="dot"),
+                         hovertemplate="quantization level %{x:.4f}<extra></extra>"))
+        layout["yaxis2"] = dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True)
+    sparsity = h["zeros_compressed"] / math.prod(lr.shape)
+    if log_y:
+        layout["yaxis"] = dict(type="log")
+    return _figure(data, layout, f"Weights of {lr.name} · {_bits_label(report, lr.bits)} · {pct(sparsity)} zero",
+                   "weight value", "count of weights (log scale)" if log_y else "count of weights")
+
+
+def quant_error_bars(report: Report, metric: str = "sqnr_db") -> go.Figure:
+    """Per-layer weight quantization error: SQNR in dB (higher is better) or MSE (lower is better)."""
+    if metric not in ERROR_METRICS:
+        raise ValueError(f"metric={metric!r} is not allowed: use one of {', '.join(ERROR_METRICS)}")
+    label, y_title, better, fmt, unit = ERROR_METRICS[metric]
+    names, values, hover, annotations = [], [], [], []
+    how = _quantizer_label(report)
+    for lr in report.layers:
+        v = getattr(lr, metric)
+        finite = v is not None and math.isfinite(v)
+        names.append(lr.name)
+        values.append(v if finite else 0.0)
+        hover.append(f"{_bits_label(report, lr.bits)} {how}<br>stored as {lr.format}")
+        if not finite:
+            # None / inf = no error at all (an infinitely tall bar cannot be drawn): say it in words
+            sign = "−" if v is not None and v < 0 else ""
+            annotations.append(dict(x=lr.name, y=0, text=f"{sign}∞", showarrow=False, yanchor="bottom",
+                                    yshift=4, font=dict(size=16, color=PALETTE["accent"]),
+                                    hovertext=f"{lr.name}: no quantization error ({label} = {sign}∞)"))
+    data = [dict(type="bar", x=names, y=values, customdata=hover, name=label,
+                 marker=dict(color=PALETTE["compressed"], line_width=0),
+                 texttemplate=f"%{{y:{fmt}}}{unit}", textposition="outside", cliponaxis=False,
+                 hovertemplate=f"%{{x}}<br>{label} %{{y:{fmt}}}{unit}<br>%{{customdata}}<extra></extra>")]
+    layout: dict[str, Any] = dict(showlegend=False, yaxis=dict(exponentformat="e") if metric == "mse" else {})
+    if all(v == 0 for v in values):
+        bits = report.config.get("bits", 32)
+        annotations.append(_centre_note("no quantization error at 32 bits" if bits >= 32 else "no quantization error"))
+        layout["yaxis"]["range"] = [0, 1]
+    layout["annotations"] = annotations
+    return _figure(data, layout, f"Weight quantization error per layer: {label} ({better})", "layer", y_title)
+
+
+def error_distribution(report: Report, layer: str) -> go.Figure:
+    """Histogram of the quantization error w_q − w over one layer's kept weights."""
+    lr = _layer(report, layer)
+    edges, counts = lr.error_hist.get("edges", []), lr.error_hist.get("counts", [])
+    title = f"Quantization error of {lr.name} · {_bits_label(report, lr.bits)}"
+    x_title = "quantization error w_q − w (weight units)"
+    # At 32 bits the error histogram is one spike at 0 (or empty): a sentence says more.
+    if lr.bits >= 32 or not counts or lr.max_abs_error == 0:
+        note = "no quantization error at 32 bits" if lr.bits >= 32 else "no quantization error"
+        return _figure([], dict(showlegend=False, annotations=[_centre_note(note)]), title, x_title,
+                       "count of weights")
+    width = edges[1] - edges[0]
+    data = [dict(type="bar", x=_centres(edges), y=counts, width=width, name="error",
+                 marker=dict(color=PALETTE["compressed"], line_width=0),
+                 hovertemplate=f"error %{{x:.4f}} ± {width / 2:.2g}<br>%{{y:,}} weights<extra></extra>")]
+    sqnr = "∞" if lr.sqnr_db is None or not math.isfinite(lr.sqnr_db) else f"{lr.sqnr_db:.1f} dB"
+    subtitle = f"MSE {lr.mse:.3g} · SQNR {sqnr} · max |error| {lr.max_abs_error:.3g} (kept weights only)"
+    return _figure(data, dict(showlegend=False, bargap=0), title, x_title, "count of weights", subtitle)
+
+
+# -----------------------------------------------------------------------------
+# accuracy
+
+
+def accuracy_curve(points: list[dict], field: str, current: float, baseline: float,
+                   baseline_ci: tuple[float, float] | None = None, note: str | None = None) -> go.Figure:
+    """Accuracy with its 95% CI as one config field varies; the current setting and the baseline marked."""
+    pts = sorted(points, key=lambda p: p[field])
+    values = [p[field] for p in pts]
+    acc = [p["accuracy"] for p in pts]
+    xaxis: dict[str, Any] = {}
+    if field == "bits":
+        # Bit-widths 1..8, 12, 16, 32 are choices, not a scale: evenly spaced, labelled by value.
+        xs: list[float] = list(range(len(values)))
+        x_current = _position(values, current)
+        x_title, title = "weight bits", "Accuracy vs bit-width"
+        xaxis = dict(tickmode="array", tickvals=xs, ticktext=[_bits_tick(v) for v in values])
+        x_text, current_text = [_bits_tick(v) + " bits" for v in values], _bits_tick(current) + " bits"
+    elif field == "sparsity":
+        xs, x_current = list(values), current
+        x_title, title = "sparsity (%)", "Accuracy vs sparsity"
+        xaxis = dict(tickformat=".0%")
+        x_text, current_text = [f"sparsity {pct(v)}" for v in values], f"sparsity {pct(current)}"
+    else:
+        xs, x_current = list(values), current
+        words = field.replace("_", " ")
+        x_title, title = words, f"Accuracy vs {words}"
+        x_text, current_text = [f"{words} {v:g}" for v in values], f"{words} {current:g}"
+    data = _ci_band(xs, [p["lo"] for p in pts], [p["hi"] for p in pts], PALETTE["compressed"])
+    data.append(dict(type="scatter", x=xs, y=acc, mode="lines+markers", name="compressed (95% CI band)",
+                     line=dict(color=PALETTE["compressed"], width=2), marker=dict(size=6),
+                     customdata=[[t, _ci_text(p)] for t, p in zip(x_text, pts)],
+                     hovertemplate="%{customdata[0]}<br>accuracy %{customdata[1]}<extra></extra>"))
+    shapes: list[dict] = []
+    _baseline(data, shapes, xs, baseline, baseline_ci)
+    _current(data, shapes, xs, acc, x_current, current_text)
+    span = [p["lo"] for p in pts] + [p["hi"] for p in pts] + [baseline]
+    layout = dict(xaxis=xaxis, yaxis=dict(tickformat=_pct_format(span)), shapes=shapes,
+                  annotations=[] if pts else [_centre_note("no points yet")])
+    return _figure(data, layout, title, x_title, "test accuracy (%)", note)
+
+
+# -----------------------------------------------------------------------------
+# size and energy
+
+
+def size_waterfall(report: Report) -> go.Figure:
+    """Model size fp32 → pruned → compressed (theoretical) → saved file (measured), with the ratio vs fp32."""
+    s = report.size_bytes
+    labels = ["fp32 dense", "pruned<br>(fp32, sparse)",
+              f"compressed<br>({_bits_label(report, report.config.get('bits', 32))})", "saved file"]
+    sizes = [s["fp32"], s["pruned"], s["compressed"], s["file"]]
+    factor, unit = _pick_unit(max(sizes), BYTE_UNITS)
+    text = [f"{fmt_bytes(v)}<br>{s['fp32'] / v:.1f}×" if v else "0 B" for v in sizes]
+    hover = [f"{v:,.0f} bytes, {s['fp32'] / v:.1f}× smaller than fp32" if v else "0 bytes" for v in sizes]
+    data = [dict(type="bar", x=[labels[i] for i in idx], y=[sizes[i] / factor for i in idx], name=name,
+                 text=[text[i] for i in idx], customdata=[hover[i] for i in idx],
+                 textposition="outside", cliponaxis=False,
+                 marker=dict(color=PALETTE[kind], line_width=0,
+                             pattern=dict(shape=pattern, bgcolor=PALETTE[kind], fgcolor="white", solidity=0.25)),
+                 hovertemplate=f"%{{x}}<br>%{{y:,.1f}} {unit} (%{{customdata}})<extra>{name}</extra>")
+            for name, kind, idx, pattern in (("theoretical (bit count)", "theoretical", [0, 1, 2], ""),
+                                             ("measured (file bytes)", "measured", [3], "/"))]
+    layout = dict(barmode="relative", bargap=0.35,  # relative: one bar per category, no empty group slots
+                  xaxis=dict(categoryorder="array", categoryarray=labels),
+                  yaxis=dict(range=[0, max(sizes) / factor * 1.3]))  # room for the labels above the bars
+    return _figure(data, layout, "Model size: fp32 → pruned → compressed → file", "", f"size ({unit})")
+
+
+def size_breakdown(report: Report) -> go.Figure:
+    """Per-layer theoretical size stacked as values / indices / codebook / bias, with the storage format."""
+    names = [lr.name for lr in report.layers]
+    totals = [lr.size_bits["total"] / 8 for lr in report.layers]
+    factor, unit = _pick_unit(max(totals, default=0), BYTE_UNITS)
+    data = []
+    for part in SIZE_PARTS:
+        bits = [lr.size_bits[part] for lr in report.layers]
+        data.append(dict(type="bar", x=names, y=[b / 8 / factor for b in bits], name=part, customdata=bits,
+                         marker=dict(color=PALETTE[part], line_width=0),
+                         hovertemplate=f"%{{x}} {part}<br>%{{y:,.2f}} {unit} (%{{customdata:,}} bits)<extra></extra>"))
+    annotations = [dict(x=lr.name, y=t / factor, text=f"<b>{lr.format}</b> · {fmt_bytes(t)}", showarrow=False,
+                        yanchor="bottom", yshift=2, hovertext=FORMAT_HELP[lr.format.split("-")[0]])
+                   for lr, t in zip(report.layers, totals)]
+    layout = dict(barmode="stack", bargap=0.35, annotations=annotations, legend=dict(traceorder="normal"),
+                  yaxis=dict(range=[0, max(totals, default=1) / factor * 1.18]))
+    return _figure(data, layout, "Compressed size per layer (theoretical)", "layer", f"size ({unit})",
+                   "storage format above each bar: dense, bitmask or csr-p (p-bit relative indices)")
+
+
+def energy_breakdown(report: Report) -> go.Figure:
+    """Estimated energy per inference: compute + memory per layer, and the total beside the uncompressed model's."""
+    e, base = report.energy_pj, report.energy_baseline_pj
+    names = [lr.name for lr in report.layers]
+    # Two panels, each in its own unit: the uncompressed total is often 100× a layer (DRAM
+    # reads), which on one axis would flatten the per-layer bars to nothing.
+    f_layer, u_layer = _pick_unit(max((lr.energy_pj["total"] for lr in report.layers), default=0), ENERGY_UNITS)
+    f_total, u_total = _pick_unit(max(e["total"], base["total"]), ENERGY_UNITS)
+    totals_x = ["compressed", "uncompressed"]
+    data = []
+    for part in ("compute", "memory"):
+        data.append(dict(type="bar", x=names, y=[lr.energy_pj[part] / f_layer for lr in report.layers], name=part,
+                         legendgroup=part, marker=dict(color=PALETTE[part], line_width=0),
+                         hovertemplate=f"%{{x}} {part}<br>%{{y:,.1f}} {u_layer}<extra>estimate</extra>"))
+        data.append(dict(type="bar", x=totals_x, y=[e[part] / f_total, base[part] / f_total], name=part,
+                         legendgroup=part, showlegend=False, xaxis="x2", yaxis="y2",
+                         marker=dict(color=PALETTE[part], line_width=0, opacity=[1.0, 0.45]),
+                         hovertemplate=f"%{{x}} model, {part}<br>%{{y:,.1f}} {u_total}<extra>estimate</extra>"))
+    ratio = f"{base['total'] / e['total']:.1f}× less" if e["total"] else ""
+    panel = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False,
+                 font=dict(size=12, color=PALETTE["muted"]))
+    annotations = [dict(panel, x=0, xanchor="left", text="per layer (compressed)"),
+                   dict(panel, x=PANEL_SPLIT + PANEL_GAP, xanchor="left", text="total per inference")]
+    annotations += [dict(x=x, y=v / f_total, xref="x2", yref="y2", text=t, showarrow=False, yanchor="bottom",
+                         yshift=2)
+                    for x, v, t in ((totals_x[0], e["total"], f"{fmt_energy(e['total'])}<br>{ratio}"),
+                                    (totals_x[1], base["total"], fmt_energy(base["total"])))]
+    axis = dict(TEMPLATE.layout.xaxis.to_plotly_json())  # a second axis pair does not inherit the template's
+    layout = dict(barmode="stack", bargap=0.35, annotations=annotations, legend=dict(y=1.08),
+                  xaxis=dict(domain=[0, PANEL_SPLIT]),
+                  xaxis2=dict(axis, domain=[PANEL_SPLIT + PANEL_GAP, 1], anchor="y2"),
+                  yaxis2=dict(axis, anchor="x2", title=dict(axis["title"], text=f"energy ({u_total})"),
+                              range=[0, max(e["total"], base["total"]) / f_total * 1.3]))
+    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (model larger than the on-chip SRAM)"
+    zeros = "hardware skips zeros" if report.config.get("skip_zeros") else "dense hardware: zeros still multiplied"
+    return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile} model, an estimate)",
+                   "layer", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
+
+
+# -----------------------------------------------------------------------------
+# distillation
+
+
+def soft_targets_chart(probs_t: list[float], probs_1: list[float], classes: list[str], temperature: float,
+                       true_class: int | None = None) -> go.Figure:
+    """The teacher's softmax at temperature T beside T = 1 for one image, per class."""
+    if not len(probs_t) == len(probs_1) == len(classes):
+        raise ValueError(f"probs_t, probs_1 and classes need one entry per class "
+                         f"(got {len(probs_t)}, {len(probs_1)}, {len(classes)})")
+    labels = [str(c) for c in classes]
+    # the true class gets an outline on both of its bars: visible without a third colour
+    outline = [3 if i == true_class else 0 for i in range(len(labels))]
+    data = [dict(type="bar", x=labels, y=list(probs), name=name,
+                 marker=dict(color=color, line=dict(width=outline, color=PALETTE["accent"])),
+                 hovertemplate=f"class %{{x}}<br>p = %{{y:.3f}}<extra>{name}</extra>")
+            for name, probs, color in ((f"T = {temperature:g}", probs_t, PALETTE["teacher"]),
+                                       ("T = 1", probs_1, PALETTE["original"]))]
+    annotations = []
+    if true_class is not None:
+        annotations.append(dict(x=labels[true_class], y=1, yref="paper", text="true class", showarrow=False,
+                                yanchor="bottom", font=dict(color=PALETTE["accent"], size=12)))
+    layout = dict(barmode="group", bargap=0.25, bargroupgap=0.05, annotations=annotations,
+                  xaxis=dict(type="category"), yaxis=dict(range=[0, 1]))
+    subtitle = (f"entropy {_entropy_bits(probs_t):.2f} bits at T = {temperature:g} "
+                f"vs {_entropy_bits(probs_1):.2f} bits at T = 1")
+    return _figure(data, layout, f"Teacher's soft targets at T = {temperature:g} vs T = 1", "class",
+                   "probability (0–1)", subtitle)
+
+
+def distill_history(history: list[dict]) -> go.Figure:
+    """Per-epoch test accuracy of the distilled and the hard-label student (keys may be missing mid-run)."""
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    data, seen = [], []
+    for key, name, color, dash in (("distilled", "distilled (soft targets)", PALETTE["student"], "solid"),
+                                   ("hard_labels", "hard labels only", PALETTE["baseline"], "dash")):
+        ys = [h.get(key) for h in history]
+        seen += [y for y in ys if y is not None]
+        data.append(dict(type="scatter", x=epochs, y=ys, mode="lines+markers", name=name, connectgaps=False,
+                         line=dict(color=color, width=2, dash=dash), marker=dict(size=5),
+                         hovertemplate=f"epoch %{{x}}<br>accuracy %{{y:.1%}}<extra>{name}</extra>"))
+    layout = dict(yaxis=dict(tickformat=_pct_format(seen)),
+                  xaxis=dict(rangemode="tozero", dtick=1 if len(epochs) <= 12 else None),
+                  annotations=[] if seen else [_centre_note("training not started")])
+    return _figure(data, layout, "Student test accuracy per epoch", "epoch", "test accuracy (%)")
+
+
+def temperature_curve(rows: list[dict], current: float | None = None) -> go.Figure:
+    """Distilled student accuracy (95% CI band) vs temperature, hard-label training as the reference."""
+    rows = sorted(rows, key=lambda r: r["temperature"])
+    ts = [r["temperature"] for r in rows]
+    acc = [r["accuracy"] for r in rows]
+    data = _ci_band(ts, [r["lo"] for r in rows], [r["hi"] for r in rows], PALETTE["student"])
+    data.append(dict(type="scatter", x=ts, y=acc, mode="lines+markers", name="distilled (95% CI band)",
+                     line=dict(color=PALETTE["student"], width=2), marker=dict(size=6),
+                     customdata=[_ci_text(r) for r in rows],
+                     hovertemplate="T = %{x:g}<br>accuracy %{customdata}<extra></extra>"))
+    hard = [r.get("accuracy_hard_labels") for r in rows]
+    if any(h is not None for h in hard):
+        data.append(dict(type="scatter", x=ts, y=hard, mode="lines", name="hard labels only",
+                         line=dict(color=PALETTE["baseline"], width=1.5, dash="dash"),
+                         hovertemplate="T = %{x:g}<br>hard labels only: accuracy %{y:.1%}<extra></extra>"))
+    shapes: list[dict] = []
+    if current is not None:
+        _current(data, shapes, ts, acc, current, f"T = {current:g}")
+    xaxis: dict[str, Any] = {}
+    # temperatures are usually spread geometrically (1, 2, 4, 8, 16): a log axis spaces them evenly
+    if ts and min(ts) > 0 and max(ts) / min(ts) >= 8:
+        xaxis = dict(type="log", tickmode="array", tickvals=ts, ticktext=[f"{t:g}" for t in ts])
+    span = [r["lo"] for r in rows] + [r["hi"] for r in rows] + [h for h in hard if h is not None]
+    layout = dict(xaxis=xaxis, yaxis=dict(tickformat=_pct_format(span)), shapes=shapes,
+                  annotations=[] if rows else [_centre_note("no temperatures evaluated yet")])
+    return _figure(data, layout, "Distilled student accuracy vs temperature", "temperature T (dimensionless)",
+                   "test accuracy (%)")
+
+
+# -----------------------------------------------------------------------------
+# internals
+
+
+def _figure(data: list[dict], layout: dict[str, Any], title: str, x_title: str, y_title: str,
+            subtitle: str | None = None, height: int | None = None) -> go.Figure:
+    """The shared look (template, title, axis titles, height) merged in; validated once by go.Figure."""
+    xaxis, yaxis = layout.pop("xaxis", {}), layout.pop("yaxis", {})
+    full = dict(template=TEMPLATE, height=height or HEIGHT,
+                title=dict(text=f"<b>{title}</b>", subtitle=dict(text=subtitle or "")),
+                margin=dict(MARGIN, t=MARGIN["t"] + (18 if subtitle else 0)),
+                xaxis=dict(xaxis, title=dict(text=x_title)), yaxis=dict(yaxis, title=dict(text=y_title)))
+    return go.Figure(data=data, layout={**full, **layout})
+
+
+def _layer(report: Report, name: str) -> LayerReport:
+    for lr in report.layers:
+        if lr.name == name:
+            return lr
+    raise KeyError(f"layer {name!r} not in the report: layers are {', '.join(lr.name for lr in report.layers)}")
+
+
+def _centres(edges: Sequence[float]) -> list[float]:
+    return [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _bits_label(report: Report, bits: int) -> str:
+    if bits >= 32:
+        return "float32"
+    kmeans = report.config.get("quantizer") == "kmeans" and bits > 1
+    return f"{bits}-bit" + (" k-means" if kmeans else "")
+
+
+def _quantizer_label(report: Report) -> str:
+    c = report.config
+    bits = c.get("bits", 32)
+    if bits >= 32:
+        return "(no quantization)"
+    grain = "per-channel" if c.get("per_channel") else "per-tensor"
+    if bits == 1:
+        return f"binary, sign(w)·mean|w|, {grain}"
+    if c.get("quantizer") == "kmeans":
+        return "k-means weight sharing, one codebook per layer"
+    return f"uniform {c.get('scheme', 'symmetric')}, {grain}"
+
+
+def _bits_tick(bits: float) -> str:
+    return "32 (float)" if bits >= 32 else f"{bits:g}"
+
+
+def _position(values: Sequence[float], v: float) -> float | None:
+    """Where v falls on an evenly spaced axis of sorted values (interpolated; None outside)."""
+    return _interp(values, list(range(len(values))), v)
+
+
+def _interp(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
+    """Linear interpolation through sorted xs; None outside their range."""
+    for i, xi in enumerate(xs):
+        if xi == x:
+            return ys[i]
+        if i and xs[i - 1] < x < xi:
+            return ys[i - 1] + (x - xs[i - 1]) / (xi - xs[i - 1]) * (ys[i] - ys[i - 1])
+    return None
+
+
+def _ci_band(xs: Sequence[float], lo: Sequence[float], hi: Sequence[float], color: str) -> list[dict]:
+    """The 95% CI as one closed polygon (hi forwards, lo backwards) instead of two filled traces."""
+    if not xs:
+        return []
+    return [dict(type="scatter", x=list(xs) + list(xs)[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+                 mode="lines", line=dict(width=0), fillcolor=_rgba(color, 0.15), name="95% CI",
+                 showlegend=False, hoverinfo="skip")]
+
+
+def _ci_text(p: dict) -> str:
+    return f"{pct(p['accuracy'])} (95% CI {pct(p['lo'])} – {pct(p['hi'])})"
+
+
+def _baseline(data: list[dict], shapes: list[dict], xs: Sequence[float], baseline: float,
+              ci: tuple[float, float] | None) -> None:
+    """Dashed uncompressed accuracy across the curve, a faint band for its CI."""
+    x0, x1 = (min(xs), max(xs)) if xs else (0, 1)
+    ci_text = f" (95% CI {pct(ci[0])} – {pct(ci[1])})" if ci else ""
+    data.append(dict(type="scatter", x=[x0, x1], y=[baseline, baseline], mode="lines",
+                     name=f"uncompressed {pct(baseline)}", line=dict(color=PALETTE["baseline"], width=1.5, dash="dash"),
+                     hovertemplate=f"uncompressed baseline<br>accuracy {pct(baseline)}{ci_text}<extra></extra>"))
+    if ci:
+        shapes.append(dict(type="rect", name="baseline CI", xref="paper", x0=0, x1=1, yref="y", y0=ci[0],
+                           y1=ci[1], fillcolor=_rgba(PALETTE["baseline"], 0.12), line_width=0, layer="below"))
+
+
+def _current(data: list[dict], shapes: list[dict], xs: Sequence[float], ys: Sequence[float],
+             x: float | None, text: str) -> None:
+    """A star on the curve at the current setting and a dotted vertical line through it."""
+    if x is None:
+        return
+    shapes.append(dict(type="line", name="current", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                       line=dict(color=PALETTE["accent"], width=1, dash="dot")))
+    y = _interp(xs, ys, x)
+    if y is not None:
+        approx = "" if x in xs else "≈ "  # between two measured points: interpolated, say so
+        data.append(dict(type="scatter", x=[x], y=[y], mode="markers", name="current setting",
+                         marker=dict(symbol="star", size=15, color=PALETTE["accent"], line=dict(width=1, color="white")),
+                         hovertemplate=f"current: {text}<br>accuracy {approx}{pct(y)}<extra></extra>"))
+
+
+def _pct_format(values: Sequence[float]) -> str:
+    """Whole percents on a wide axis, one decimal when the spread is a few points."""
+    return ".1%" if values and max(values) - min(values) < 0.08 else ".0%"
+
+
+def _centre_note(text: str) -> dict[str, Any]:
+    return dict(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                font=dict(size=14, color=PALETTE["muted"]))
+
+
+def _entropy_bits(probs: Sequence[float]) -> float:
+    return -sum(p * math.log2(p) for p in probs if p > 0)
+
+
+def _pick_unit(value: float, units: Sequence[tuple[float, str]]) -> tuple[float, str]:
+    """The largest unit in which `value` is at least 1 (the smallest unit for 0)."""
+    chosen = units[0]
+    for factor, name in units:
+        if value >= factor:
+            chosen = (factor, name)
+    return chosen
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _template() -> go.layout.Template:
+    """Built once at import: white card, thin grid, title top-left, one-line legend above the plot."""
+    axis = dict(showgrid=True, gridcolor=PALETTE["grid"], zeroline=False, linecolor=PALETTE["grid"],
+                ticks="outside", tickcolor=PALETTE["grid"], automargin=True,
+                title=dict(standoff=6, font=dict(size=12, color=PALETTE["muted"])))
+    return go.layout.Template(layout=dict(
+        font=FONT, colorway=COLORWAY, paper_bgcolor="white", plot_bgcolor="white",
+        title=dict(x=0, xanchor="left", xref="paper", y=0.97, yanchor="top", yref="container",
+                   font=dict(size=15), subtitle=dict(font=dict(size=12, color=PALETTE["muted"]))),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom", font=dict(size=12),
+                    bgcolor="rgba(0,0,0,0)"),
+        xaxis=axis, yaxis=axis, hovermode="closest", bargap=0.2,
+        hoverlabel=dict(bgcolor="white", bordercolor=PALETTE["grid"], font=dict(family=FONT["family"], size=12)),
+    ))
+
+
+# -----------------------------------------------------------------------------
+# constants
+
+PRIMARY = "#4f46e5"  # indigo-600: the app theme's primaryColor (.streamlit/config.toml)
+
+PALETTE: dict[str, str] = {
+    "original": "#94a3b8",     # slate-400: the uncompressed model, drawn behind
+    "compressed": PRIMARY,
+    "accent": "#f59e0b",       # amber: quantization levels, the current setting, the true class
+    "compute": PRIMARY,
+    "memory": "#14b8a6",       # teal-500
+    "values": PRIMARY,
+    "indices": "#a5b4fc",      # indigo-300: belongs with the values it locates
+    "codebook": "#f59e0b",
+    "bias": "#94a3b8",
+    "teacher": "#0f766e",      # teal-700
+    "student": PRIMARY,
+    "baseline": "#475569",     # slate-600: uncompressed / hard-label references, dashed
+    "theoretical": PRIMARY,
+    "measured": "#0d9488",     # teal-600, hatched: bytes of a real file stand apart from bit counts
+    "grid": "#e5e7eb",
+    "muted": "#6b7280",        # subtitles, axis titles, notes
+    "text": "#1f2937",
+}
+COLORWAY = [PRIMARY, "#14b8a6", "#f59e0b", "#94a3b8", "#0f766e", "#a5b4fc", "#475569"]
+
+FONT: dict[str, Any] = {
+    "family": '"Source Sans 3", "Source Sans Pro", system-ui, -apple-system, "Segoe UI", sans-serif',
+    "size": 13,
+    "color": PALETTE["text"],
+}
+
+HEIGHT = 340  # px: two charts side by side fit a laptop screen
+MARGIN = dict(l=56, r=16, t=80, b=44)  # the top holds the title and the one-line legend
+PANEL_SPLIT, PANEL_GAP = 0.58, 0.13  # energy figure: per-layer panel | totals panel
+
+BYTE_UNITS = ((1, "B"), (1024, "KB"), (1024**2, "MB"), (1024**3, "GB"))
+ENERGY_UNITS = ((1, "pJ"), (1e3, "nJ"), (1e6, "µJ"), (1e9, "mJ"), (1e12, "J"))
+SIZE_PARTS = ("values", "indices", "codebook", "bias")
+
+# metric -> (label, y-axis title with unit, which way is better, d3 number format, unit suffix)
+ERROR_METRICS: dict[str, tuple[str, str, str, str, str]] = {
+    "sqnr_db": ("SQNR", "SQNR (dB)", "higher is better", ".1f", " dB"),
+    "mse": ("MSE", "MSE (weight units²)", "lower is better", ".2e", ""),
+}
+
+FORMAT_HELP = {
+    "dense": "dense: every weight stored at b bits",
+    "bitmask": "bitmask: 1 bit per weight (kept or zero) + the kept values at b bits",
+    "csr": "csr-p: kept values at b bits, each with a p-bit relative index (filler zeros for long gaps)",
+}
+
+TEMPLATE = _template()

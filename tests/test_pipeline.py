@@ -1,0 +1,137 @@
+"""evaluate(): the Report's numbers against independent arithmetic and PyTorch's own tools."""
+import json
+
+import pytest
+import torch
+import torch.nn.utils.prune as torch_prune
+
+from compression import data, export, measure, models, pipeline
+from compression.config import PRESETS, CompressionConfig
+
+KEYS = ["model", "config", "accuracy", "accuracy_baseline", "accuracy_ci95", "n_test",
+        "params_total", "params_nonzero", "sparsity", "macs_dense", "macs_effective", "size_bytes",
+        "compression_ratio", "energy_pj", "energy_profile", "layers", "latency_ms"]
+LAYER_KEYS = ["name", "shape", "params", "nonzero", "bits", "macs", "mse", "sqnr_db", "energy_pj"]
+
+
+@pytest.fixture(scope="module")
+def report():
+    return pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4))
+
+
+def test_report_is_json_with_every_design_key(report):
+    d = json.loads(report.to_json())
+    assert all(k in d for k in KEYS)
+    assert set(d["size_bytes"]) >= {"fp32", "compressed", "file"}
+    assert set(d["energy_pj"]) == {"compute", "memory", "total"}
+    assert set(d["latency_ms"]) == {"fp32", "compressed"}
+    assert all(k in layer for layer in d["layers"] for k in LAYER_KEYS)
+    assert 0 <= d["accuracy"] <= 1 and d["accuracy_ci95"][0] <= d["accuracy"] <= d["accuracy_ci95"][1]
+
+
+def test_uncompressed_config_reproduces_the_baseline():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(), latency=False)
+    ds = data.load("digits")
+    assert r.accuracy == r.accuracy_baseline == measure.accuracy(models.load("mlp-digits"), ds.x_test, ds.y_test)
+    assert r.kinds["accuracy"] == "measured" and r.sparsity == 0
+    assert r.size_bytes["fp32"] == 50610 * 4
+
+
+def test_accuracy_equals_torch_prune_plus_torch_fake_quantize():
+    # Rebuild the same scenario with PyTorch's own tools only, and compare the accuracy.
+    cfg = CompressionConfig(sparsity=0.7, bits=6)
+    ds = data.load("digits")
+    model = models.load("mlp-digits")
+    params = [(m, "weight") for m in (model.fc1, model.fc2, model.fc3)]
+    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.7)
+    with torch.no_grad():
+        for m, _ in params:
+            torch_prune.remove(m, "weight")
+            w = m.weight
+            scale = float(w.abs().max()) / (2 ** 5 - 1)
+            m.weight.copy_(torch.fake_quantize_per_tensor_affine(w, scale, 0, -31, 31))
+    expected = measure.accuracy(model, ds.x_test, ds.y_test)
+    assert pipeline.evaluate("mlp-digits", cfg, latency=False).accuracy == expected
+
+
+def test_sizes_equal_arithmetic_for_dense_8_bit():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=8), latency=False)
+    weights, biases = 64 * 300 + 300 * 100 + 100 * 10, 300 + 100 + 10
+    # every layer dense at 8 bits + one 32-bit scale per layer + biases at 32 bits
+    assert r.size_bytes["compressed"] == (weights * 8 + 3 * 32 + biases * 32) / 8
+    assert all(layer.format == "dense" for layer in r.layers)
+    assert r.compression_ratio == pytest.approx(50610 * 32 / (weights * 8 + 3 * 32 + biases * 32))
+
+
+def test_file_round_trips_to_the_compressed_weights():
+    for cfg in [CompressionConfig(sparsity=0.9, bits=4), CompressionConfig(sparsity=0.95, bits=3, quantizer="kmeans"),
+                CompressionConfig(sparsity=0.5, bits=8, scheme="asymmetric", per_channel=True),
+                CompressionConfig(bits=1, per_channel=True), CompressionConfig(sparsity=0.8)]:
+        ds = data.load("digits")
+        model, _, quant = pipeline.compress(models.load("mlp-digits"), ds, cfg)
+        layers = models.layers(model)
+        sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
+        codecs = {n: export.codec_for(m.weight, cfg.bits, quant.get(n)) for n, m in layers.items()}
+        state = export.from_bytes(export.to_bytes(model, sizes, codecs))
+        for name, tensor in model.state_dict().items():
+            assert torch.allclose(state[name], tensor, atol=1e-6), (cfg, name)
+
+
+def test_file_is_close_to_theory(report):
+    # the file adds a header and byte padding, nothing more
+    assert report.size_bytes["compressed"] < report.size_bytes["file"] < report.size_bytes["compressed"] + 1500
+
+
+def test_macs_and_energy_follow_the_model(report):
+    assert report.macs_dense == 64 * 300 + 300 * 100 + 100 * 10
+    assert report.macs_effective == report.macs_dense  # dense hardware is the default
+    skip = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4, skip_zeros=True), latency=False)
+    assert skip.macs_effective == pytest.approx(sum(l.macs * (l.nonzero - l.shape[0]) / (l.params - l.shape[0])
+                                                    for l in skip.layers), abs=3)
+    assert skip.energy_pj["compute"] < report.energy_pj["compute"]
+    assert report.energy_pj["total"] == pytest.approx(sum(l.energy_pj["total"] for l in report.layers))
+    # fp32 weights (198 KB) do not fit a 32 KB SRAM: DRAM dominates the uncompressed model
+    assert report.energy_baseline_pj["memory"] > 100 * report.energy_baseline_pj["compute"]
+    assert report.weights_on_chip
+
+
+def test_deterministic():
+    cfg = CompressionConfig(sparsity=0.8, bits=4, criterion="random", finetune_epochs=1)
+    a = pipeline.evaluate("mlp-digits", cfg, latency=False).to_dict()
+    b = pipeline.evaluate("mlp-digits", cfg, latency=False).to_dict()
+    assert a == b
+
+
+def test_does_not_modify_the_cached_model():
+    before = models.load("mlp-digits").state_dict()
+    pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=2, finetune_epochs=1), latency=False)
+    after = models.load("mlp-digits").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_every_structure_criterion_and_model_runs():
+    for model_id in ["mlp-digits", "cnn-digits"]:
+        for cfg in [CompressionConfig(sparsity=0.5, structure="rows", scope="layer"),
+                    CompressionConfig(structure="2:4", bits=8, act_bits=8),
+                    CompressionConfig(sparsity=0.5, criterion="taylor", bits=3, scheme="asymmetric")]:
+            r = pipeline.evaluate(model_id, cfg, latency=False)
+            assert 0 < r.accuracy <= 1 and r.sparsity > 0.3
+
+
+def test_deep_compression_preset_reaches_40x_within_one_point():
+    r = pipeline.evaluate("mlp-digits", PRESETS["deep-compression"], latency=False)
+    assert r.compression_ratio >= 40  # Deep Compression's LeNet-300-100 figure
+    assert r.accuracy >= r.accuracy_baseline - 0.01
+
+
+def test_notes_explain_missing_speed_up(report):
+    assert any("Why no speed-up from pruning" in n for n in report.notes)
+    assert report.latency_ms["fp32"] > 0 and report.latency_ms["compressed"] > 0
+
+
+def test_accuracy_points_match_evaluate():
+    cfg = CompressionConfig(bits=4)
+    points = pipeline.accuracy_points("mlp-digits", cfg, "sparsity", [0.0, 0.8])
+    for p in points:
+        assert p["accuracy"] == pipeline.evaluate("mlp-digits", cfg.replace(sparsity=p["sparsity"]), latency=False).accuracy
+        assert p["lo"] <= p["accuracy"] <= p["hi"]
