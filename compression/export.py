@@ -36,16 +36,20 @@ class Codec:
         if self.mode == "affine":
             scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
             return (torch.round(values * (1.0 / scale)) + zp - self.qmin).long().numpy()
-        table = self.table if self.table.dim() == 2 else self.table.unsqueeze(0).expand(int(rows.max()) + 1 if rows.numel() else 1, -1)
-        return (values.unsqueeze(1) - table[rows]).abs().argmin(1).numpy()
+        return (values.unsqueeze(1) - self._tables(rows)).abs().argmin(1).numpy()
 
     def decode(self, codes: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
         codes_t = torch.from_numpy(codes.astype(np.int64))
         if self.mode == "affine":
             scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
             return ((codes_t + self.qmin - zp).float() * scale).float()
-        table = self.table if self.table.dim() == 2 else self.table.unsqueeze(0)
-        return table[rows if self.table.dim() == 2 else torch.zeros_like(rows), codes_t]
+        return self._tables(rows).gather(1, codes_t.unsqueeze(1)).squeeze(1)
+
+    def _tables(self, rows: torch.Tensor) -> torch.Tensor:
+        """The lookup table each value uses: its row's own (per channel) or the shared one."""
+        if self.table.dim() == 2:
+            return self.table[rows]
+        return self.table.unsqueeze(0).expand(len(rows), -1)
 
 
 def codec_for(weight: torch.Tensor, bits: int, quant: dict[str, Any] | None) -> Codec:
@@ -131,17 +135,21 @@ def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
     if fmt == "bitmask":
         return nonzero, np.packbits((flat != 0).numpy()).tobytes(), 1
     p = int(fmt.split("-")[1])
-    # Insert a filler entry (value zero) wherever a gap exceeds what p bits can say.
-    positions, previous, limit = [], -1, 2**p
-    for pos in nonzero.tolist():
-        while pos - previous > limit:
-            previous += limit
-            positions.append(previous)
-        positions.append(pos)
-        previous = pos
-    positions_t = torch.tensor(positions, dtype=torch.long)
+    positions_t = _with_fillers(nonzero, 2**p)
     gaps = torch.diff(positions_t, prepend=torch.tensor([-1])) - 1  # stored as distance - 1
     return positions_t, _pack(gaps.numpy(), p), p
+
+
+def _with_fillers(nonzero: torch.Tensor, limit: int) -> torch.Tensor:
+    """Entry positions: each kept weight, preceded by a filler every `limit` steps of a long gap."""
+    gaps = torch.diff(nonzero, prepend=torch.tensor([-1]))
+    counts = (gaps - 1) // limit + 1          # fillers + the kept weight itself
+    group = torch.repeat_interleave(torch.arange(len(nonzero)), counts)
+    first = torch.cumsum(counts, 0) - counts
+    step = torch.arange(int(counts.sum())) - first[group] + 1
+    positions = (nonzero - gaps)[group] + limit * step
+    positions[torch.cumsum(counts, 0) - 1] = nonzero  # the last of each group is the weight
+    return positions
 
 
 def _decode_positions(index_blob: bytes, fmt: str, entries: int, numel: int, p: int) -> torch.Tensor:
