@@ -91,13 +91,14 @@ def quant_error_bars(report: Report, metric: str = "sqnr_db") -> go.Figure:
     if metric not in ERROR_METRICS:
         raise ValueError(f"metric={metric!r} is not allowed: use one of {', '.join(ERROR_METRICS)}")
     label, y_title, better, fmt, unit = ERROR_METRICS[metric]
-    names, values, hover, annotations = [], [], [], []
+    names, values, text, hover, annotations = [], [], [], [], []
     how = _quantizer_label(report)
     for lr in report.layers:
         v = getattr(lr, metric)
         finite = v is not None and math.isfinite(v)
         names.append(lr.name)
-        values.append(v if finite else 0.0)
+        values.append(v if finite else None)
+        text.append(("0" if v == 0 else f"{v:{fmt}}{unit}") if finite else "")
         hover.append(f"{_bits_label(report, lr.bits)} {how}<br>stored as {lr.format}")
         if not finite:
             # None / inf = no error at all (an infinitely tall bar cannot be drawn): say it in words
@@ -105,17 +106,16 @@ def quant_error_bars(report: Report, metric: str = "sqnr_db") -> go.Figure:
             annotations.append(dict(x=lr.name, y=0, text=f"{sign}∞", showarrow=False, yanchor="bottom",
                                     yshift=4, font=dict(size=16, color=PALETTE["accent"]),
                                     hovertext=f"{lr.name}: no quantization error ({label} = {sign}∞)"))
-    data = [dict(type="bar", x=names, y=values, customdata=hover, name=label,
-                 marker=dict(color=PALETTE["compressed"], line_width=0),
-                 texttemplate=f"%{{y:{fmt}}}{unit}", textposition="outside", cliponaxis=False,
+    data = [dict(type="bar", x=names, y=values, customdata=hover, name=label, text=text,
+                 marker=dict(color=PALETTE["compressed"], line_width=0), textposition="outside", cliponaxis=False,
                  hovertemplate=f"%{{x}}<br>{label} %{{y:{fmt}}}{unit}<br>%{{customdata}}<extra></extra>")]
     layout: dict[str, Any] = dict(showlegend=False, yaxis=dict(exponentformat="e") if metric == "mse" else {})
-    if all(v == 0 for v in values):
+    if all(not v for v in values):  # None (SQNR ∞) or 0 (MSE) everywhere
         bits = report.config.get("bits", 32)
         annotations.append(_centre_note("no quantization error at 32 bits" if bits >= 32 else "no quantization error"))
         layout["yaxis"]["range"] = [0, 1]
     layout["annotations"] = annotations
-    return _figure(data, layout, f"Weight quantization error per layer: {label} ({better})", "layer", y_title)
+    return _figure(data, layout, f"Quantization error per layer: {label} ({better})", "layer", y_title)
 
 
 def error_distribution(report: Report, layer: str) -> go.Figure:
@@ -127,8 +127,9 @@ def error_distribution(report: Report, layer: str) -> go.Figure:
     # At 32 bits the error histogram is one spike at 0 (or empty): a sentence says more.
     if lr.bits >= 32 or not counts or lr.max_abs_error == 0:
         note = "no quantization error at 32 bits" if lr.bits >= 32 else "no quantization error"
-        return _figure([], dict(showlegend=False, annotations=[_centre_note(note)]), title, x_title,
-                       "count of weights")
+        blank = dict(range=[0, 1], showticklabels=False, showgrid=False)
+        return _figure([], dict(showlegend=False, annotations=[_centre_note(note)], xaxis=dict(blank, range=[-1, 1]),
+                                yaxis=blank), title, x_title, "count of weights")
     width = edges[1] - edges[0]
     data = [dict(type="bar", x=_centres(edges), y=counts, width=width, name="error",
                  marker=dict(color=PALETTE["compressed"], line_width=0),
@@ -192,7 +193,7 @@ def size_waterfall(report: Report) -> go.Figure:
     sizes = [s["fp32"], s["pruned"], s["compressed"], s["file"]]
     factor, unit = _pick_unit(max(sizes), BYTE_UNITS)
     text = [f"{fmt_bytes(v)}<br>{s['fp32'] / v:.1f}×" if v else "0 B" for v in sizes]
-    hover = [f"{v:,.0f} bytes, {s['fp32'] / v:.1f}× smaller than fp32" if v else "0 bytes" for v in sizes]
+    hover = [f"{v:,.0f} bytes, fp32 ÷ this = {s['fp32'] / v:.2f}" if v else "0 bytes" for v in sizes]
     data = [dict(type="bar", x=[labels[i] for i in idx], y=[sizes[i] / factor for i in idx], name=name,
                  text=[text[i] for i in idx], customdata=[hover[i] for i in idx],
                  textposition="outside", cliponaxis=False,
@@ -245,25 +246,22 @@ def energy_breakdown(report: Report) -> go.Figure:
                          legendgroup=part, showlegend=False, xaxis="x2", yaxis="y2",
                          marker=dict(color=PALETTE[part], line_width=0, opacity=[1.0, 0.45]),
                          hovertemplate=f"%{{x}} model, {part}<br>%{{y:,.1f}} {u_total}<extra>estimate</extra>"))
-    ratio = f"{base['total'] / e['total']:.1f}× less" if e["total"] else ""
-    panel = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False,
-                 font=dict(size=12, color=PALETTE["muted"]))
-    annotations = [dict(panel, x=0, xanchor="left", text="per layer (compressed)"),
-                   dict(panel, x=PANEL_SPLIT + PANEL_GAP, xanchor="left", text="total per inference")]
-    annotations += [dict(x=x, y=v / f_total, xref="x2", yref="y2", text=t, showarrow=False, yanchor="bottom",
+    ratio = _times(base["total"], e["total"], "less", "more")
+    annotations = [dict(x=x, y=v / f_total, xref="x2", yref="y2", text=t, showarrow=False, yanchor="bottom",
                          yshift=2)
                     for x, v, t in ((totals_x[0], e["total"], f"{fmt_energy(e['total'])}<br>{ratio}"),
                                     (totals_x[1], base["total"], fmt_energy(base["total"])))]
     axis = dict(TEMPLATE.layout.xaxis.to_plotly_json())  # a second axis pair does not inherit the template's
-    layout = dict(barmode="stack", bargap=0.35, annotations=annotations, legend=dict(y=1.08),
+    layout = dict(barmode="stack", bargap=0.35, annotations=annotations,
                   xaxis=dict(domain=[0, PANEL_SPLIT]),
-                  xaxis2=dict(axis, domain=[PANEL_SPLIT + PANEL_GAP, 1], anchor="y2"),
+                  xaxis2=dict(axis, domain=[PANEL_SPLIT + PANEL_GAP, 1], anchor="y2",
+                              title=dict(axis["title"], text="whole model")),
                   yaxis2=dict(axis, anchor="x2", title=dict(axis["title"], text=f"energy ({u_total})"),
                               range=[0, max(e["total"], base["total"]) / f_total * 1.3]))
     where = "on-chip SRAM" if report.weights_on_chip else "DRAM (model larger than the on-chip SRAM)"
     zeros = "hardware skips zeros" if report.config.get("skip_zeros") else "dense hardware: zeros still multiplied"
-    return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile} model, an estimate)",
-                   "layer", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
+    return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile})",
+                   "layer (compressed model)", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
 
 
 # -----------------------------------------------------------------------------
@@ -308,7 +306,7 @@ def distill_history(history: list[dict]) -> go.Figure:
                          line=dict(color=color, width=2, dash=dash), marker=dict(size=5),
                          hovertemplate=f"epoch %{{x}}<br>accuracy %{{y:.1%}}<extra>{name}</extra>"))
     layout = dict(yaxis=dict(tickformat=_pct_format(seen)),
-                  xaxis=dict(rangemode="tozero", dtick=1 if len(epochs) <= 12 else None),
+                  xaxis=dict(dtick=1 if len(epochs) <= 12 else None),
                   annotations=[] if seen else [_centre_note("training not started")])
     return _figure(data, layout, "Student test accuracy per epoch", "epoch", "test accuracy (%)")
 
@@ -386,6 +384,14 @@ def _quantizer_label(report: Report) -> str:
     if c.get("quantizer") == "kmeans":
         return "k-means weight sharing, one codebook per layer"
     return f"uniform {c.get('scheme', 'symmetric')}, {grain}"
+
+
+def _times(reference: float, value: float, less: str, more: str) -> str:
+    """'7.9× smaller' / '1.2× larger' / 'the same': a ratio in words, either way round."""
+    if not value or not reference:
+        return "n/a"
+    r = reference / value
+    return "the same" if 0.995 < r < 1.005 else f"{r:.1f}× {less}" if r > 1 else f"{1 / r:.1f}× {more}"
 
 
 def _bits_tick(bits: float) -> str:
