@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import data, energy, export, measure, models, prune, quantize, size, train
+from compression import data, energy, export, measure, models, prune, quantize, size, slim, train
 from compression.config import CompressionConfig
 from compression.models import Progress
 
@@ -103,6 +103,12 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     compressed = models.layers(model)
     shapes = _shapes(base, ds.input_shape)
     profile = energy.profile(config.profile)
+    # Pruned rows can be cut out for real: a smaller dense model that runs faster.
+    runnable = _without_hooks(model)
+    if config.structure == "rows" and masks:
+        runnable = slim.slim(runnable)
+    slim_macs = ({s.name: s.macs for s in _shapes(runnable, ds.input_shape)}
+                 if config.structure == "rows" and masks else {})
 
     # Sizes first: whether weights fit on chip decides the memory energy of every layer.
     sizes = {n: _layer_size(compressed[n], config, quant.get(n)) for n in compressed}
@@ -119,7 +125,10 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         pruned = w0 * kept
         pruned_bits += size.layer_size(pruned, size.FLOAT_BITS, 0, _bias_numel(originals[shape.name])).total
         density = float(torch.count_nonzero(w)) / w.numel()
-        macs_eff = round(shape.macs * density) if config.skip_zeros else shape.macs
+        if config.skip_zeros:
+            macs_eff = round(shape.macs * density)
+        else:
+            macs_eff = slim_macs.get(shape.name, shape.macs)
         compute = macs_eff * energy.mac_pj(profile, config.bits, config.act_bits, shape.fan_in)
         act_bits = (shape.in_elems + shape.out_elems) * config.act_bits
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
@@ -148,7 +157,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     codecs = {n: export.codec_for(compressed[n].weight, config.bits, quant.get(n)) for n in compressed}
     file_bytes = len(export.to_bytes(model, sizes, codecs))
     energy_total = _sum_energy(layer_reports)
-    lat, lat_path, lat_notes = _latency(base, model, config, ds) if latency else ({"fp32": None, "compressed": None}, "not measured", [])
+    lat, lat_path, lat_notes = _latency(base, runnable, config, ds) if latency else ({"fp32": None, "compressed": None}, "not measured", [])
 
     report = Report(
         model=name, dataset=ds.name, config=config.to_dict(),
@@ -323,23 +332,27 @@ def _levels(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Any] | 
     return quantize.levels(w, config.bits, config.scheme).tolist()
 
 
-def _latency(base: nn.Module, model: nn.Module, config: CompressionConfig, ds: data.Dataset
+def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset
              ) -> tuple[dict[str, float | None], str, list[str]]:
     """Measured time of one single-image forward pass: float model vs what compression runs."""
     x = ds.x_test[:1]
     fp32 = measure.latency_ms(base, x)
     notes = []
+    sliced = _params(runnable) < _params(base)
+    prefix = "rows sliced out, then " if sliced else ""
     if config.bits <= 8:
-        runnable = quantize.to_int8(_without_hooks(model))
-        path = "int8 (PyTorch dynamic quantization of Linear layers)"
-        compressed = measure.latency_ms(runnable, x)
+        path = prefix + "int8 (PyTorch dynamic quantization of Linear layers)"
+        compressed = measure.latency_ms(quantize.to_int8(runnable), x)
         if compressed >= fp32 * 0.9:
             notes.append(f"Why no speed-up from int8: at this size ({_params(base):,} parameters) "
                          f"quantizing activations on the fly and kernel dispatch cost more than the "
                          f"integer arithmetic saves; measured {compressed:.3f} ms vs {fp32:.3f} ms fp32.")
+    elif sliced:
+        path = "float32, pruned rows sliced out (a smaller dense model)"
+        compressed = measure.latency_ms(runnable, x)
     else:
         path = "float32 dense (fake quantization and zeros run at float speed)"
-        compressed = measure.latency_ms(model, x)
+        compressed = measure.latency_ms(runnable, x)
     return {"fp32": fp32, "compressed": compressed}, path, notes
 
 
