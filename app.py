@@ -1,0 +1,42 @@
+"""Compression Lab: the router. One shared sidebar (model, preset, sliders), then the page.
+
+Run with `streamlit run app.py`. Widgets drawn here keep their values across pages.
+Pages live in views/, not pages/: a pages/ folder next to the entry script switches
+Streamlit (1.67) to its old multipage mode until st.navigation first runs, so a deep link
+such as /distill opened first would run that page alone, without this sidebar.
+"""
+import streamlit as st
+
+st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
+
+# First run of a session: start the browser loading Plotly.js now, while the server
+# imports torch and the data (seconds), instead of after the script ends. The slot is
+# always created so the page's element positions are the same on every run.
+_preload = st.empty()
+_first_run = "_initialized" not in st.session_state
+if _first_run:
+    _preload.plotly_chart({"data": [{"type": "scatter", "x": [], "y": []}],
+                           "layout": {"height": 10, "margin": {"t": 0, "b": 0, "l": 0, "r": 0}}},
+                          config={"staticPlot": True})
+
+import torch  # noqa: E402
+
+# Streamlit's file watcher walks every module's __path__; torch.classes' lazy __path__
+# raises inside it (streamlit issue #10992). An empty path gives it nothing to walk.
+torch.classes.__path__ = []
+# The models are tiny: intra-op threads only contend with each other (and with other
+# sessions) on 2 cores; one thread trains and evaluates several times faster here.
+torch.set_num_threads(1)
+
+import ui  # noqa: E402
+
+pages = st.navigation([
+    st.Page("views/explore.py", title="Explore", icon=":material/tune:", default=True),
+    st.Page("views/distill.py", title="Distill", icon=":material/school:"),
+])
+scenario = ui.sidebar()
+ui.show_url_warnings()
+ui.write_url(scenario)
+if _first_run:
+    _preload.empty()  # Plotly.js is loading by now; the page's charts follow in a moment
+pages.run()
