@@ -251,8 +251,10 @@ def _int_in(lo: int, hi: int, flag: str):
 
 
 def _stderr_progress(fraction: float, message: str) -> None:
-    end = "\n" if fraction >= 1 else ""
-    print(f"\r[{fraction:4.0%}] {message:60}", end=end, file=sys.stderr, flush=True)
+    """A one-line progress bar on a terminal; silent when stderr is a file or pipe."""
+    if sys.stderr.isatty():
+        end = "\n" if fraction >= 1 else ""
+        print(f"\r[{fraction:4.0%}] {message:60}", end=end, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
