@@ -284,10 +284,23 @@ def init_state() -> None:
 
 
 def _apply_preset() -> None:
-    """Preset picked: set every control to the preset's values."""
-    name = st.session_state["preset"]
+    """Preset picked: set every control to the preset's values.
+
+    When a control moved in the same message, the "new" preset is the browser echoing the
+    value it had before our last _control_changed reached it (fast slider moves): applying
+    it would throw the user's move away, so name the matching preset instead.
+    """
+    ss = st.session_state
+    try:
+        now = _config_from_state().to_dict()
+    except ConfigError:
+        now = None
+    if now is not None and ss.get("_last_config") not in (None, now):
+        ss["preset"] = _matching_preset(CompressionConfig(**now))
+        return
+    name = ss["preset"]
     if name in PRESETS:
-        st.session_state.update(_widget_values(PRESETS[name]))
+        ss.update(_widget_values(PRESETS[name]))
 
 
 def _control_changed() -> None:
@@ -365,6 +378,7 @@ def sidebar() -> Scenario:
     except ConfigError as e:  # cannot happen from these widgets; never crash on it
         st.sidebar.error(f"Invalid setting, using the defaults: {e}")
         config = CompressionConfig()
+    ss["_last_config"] = config.to_dict()  # what the browser last showed (see _apply_preset)
     sc = Scenario(ss["model"], config, float(ss["temperature"]), float(ss["_alpha"]))
     ss["scenario"] = {"model": sc.model, "config": config.to_dict(),
                       "temperature": sc.temperature, "alpha": sc.alpha}
