@@ -57,8 +57,8 @@ HELP = {
                 "k = (1 − s)·n.",
     "bits": "Weight bits; symmetric uniform quantization uses scale = max|w| / (2^(b−1) − 1), "
             "ŵ = scale·round(w/scale); 32 = float (no quantization).",
-    "temperature": "Distillation temperature T: soft targets p = softmax(z / T); higher T spreads "
-                   "probability onto the wrong classes.",
+    "temperature": "Distillation temperature T (used on the Distill page): soft targets "
+                   "p = softmax(z / T); higher T spreads probability onto the wrong classes.",
     "structure": "What is removed: single weights, whole rows (neurons/filters, by L2 norm), or "
                  "2 of every 4 weights (2:4, the pattern sparse tensor cores run).",
     "scope": "Global: one threshold across all layers; layer: each layer pruned to the same sparsity.",
