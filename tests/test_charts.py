@@ -3,7 +3,14 @@ their axis titles say, and every figure must be labelled (title, axis titles) an
 
 import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
+import plotly
 import plotly.graph_objects as go
 import pytest
 
@@ -221,7 +228,7 @@ def test_accuracy_curve_with_real_points(reports):
     pts = pipeline.accuracy_points("mlp-digits", C(bits=4), "sparsity", [0.9, 0.0, 0.5])
     fig = charts.accuracy_curve(pts, "sparsity", 0.9, r.accuracy_baseline, tuple(r.accuracy_baseline_ci95),
                                 note="measured on 360 test images, simulated quantization")
-    curve = _trace(fig, "compressed (95% CI band)")
+    curve = _trace(fig, "compressed, 95% CI")
     assert list(curve.x) == [0.0, 0.5, 0.9]  # sorted
     assert list(curve.y) == [p["accuracy"] for p in sorted(pts, key=lambda p: p["sparsity"])]
     star = _trace(fig, "current setting")
@@ -244,7 +251,10 @@ def test_accuracy_curve_bits_axis_and_interpolated_current():
     pts = [{"bits": b, "accuracy": a, "lo": a - 0.03, "hi": a + 0.01}
            for b, a in ((32, 0.97), (2, 0.5), (8, 0.96), (4, 0.9))]
     fig = charts.accuracy_curve(pts, "bits", 4, 0.97)
-    assert list(fig.layout.xaxis.ticktext) == ["2", "4", "8", "32 (float)"]
+    # 32 bits: "float" on a second line, so the last label is as narrow as the others and never cut off
+    assert list(fig.layout.xaxis.ticktext) == ["2", "4", "8", "32<br>float"]
+    assert tuple(fig.layout.xaxis.range) == (-0.5, 3.5), "half a step of room beyond the first and last value"
+    assert fig.layout.xaxis.ticklabeloverflow == "allow"
     star = _trace(fig, "current setting")
     assert list(star.x) == [1] and list(star.y) == [0.9]
     assert fig.layout.title.text == "<b>Accuracy vs bit-width</b>"
@@ -271,9 +281,19 @@ def test_waterfall_values_are_report_sizes(report):
     assert [y * factor for y in theo.y] == pytest.approx([s["fp32"], s["pruned"], s["compressed"]])
     assert meas.y[0] * factor == pytest.approx(s["file"])
     assert meas.marker.pattern.shape and not theo.marker.pattern.shape  # the measured bar looks different
-    ratio = s["fp32"] / s["compressed"]
-    assert f"{ratio:.1f}×" in theo.text[2] and charts.fmt_bytes(s["compressed"]) in theo.text[2]
-    assert f"{s['fp32'] / s['file']:.1f}×" in meas.text[0]
+    assert theo.text[0] == charts.fmt_bytes(s["fp32"])  # the reference: no ratio
+    assert charts._ratio_text(s["fp32"], s["compressed"]) in theo.text[2]
+    assert charts.fmt_bytes(s["compressed"]) in theo.text[2]
+    assert charts._ratio_text(s["fp32"], s["file"]) in meas.text[0]
+    assert theo.constraintext == "none", "labels keep their size above a thin bar"
+
+
+def test_ratio_text_says_which_way():
+    assert charts._ratio_text(202440, 7369) == "27.5× smaller"
+    assert charts._ratio_text(100, 250) == "2.5× larger"
+    assert charts._ratio_text(100, 98) == "2 % smaller"  # not "1.0× smaller"
+    assert charts._ratio_text(100, 103) == "3 % larger"
+    assert charts._ratio_text(202440, 203080) == "same size"
 
 
 def test_breakdown_stacks_sum_to_layer_size(report):
@@ -345,7 +365,7 @@ def test_temperature_curve():
     rows = [{"temperature": t, "accuracy": a, "lo": a - 0.03, "hi": a + 0.02, "accuracy_hard_labels": 0.9}
             for t, a in ((8, 0.93), (1, 0.91), (4, 0.95), (2, 0.94))]
     fig = charts.temperature_curve(rows, current=4)
-    curve = _trace(fig, "distilled (95% CI band)")
+    curve = _trace(fig, "distilled, 95% CI")
     assert list(curve.x) == [1, 2, 4, 8] and list(curve.y) == [0.91, 0.94, 0.95, 0.93]
     star = _trace(fig, "current setting")
     assert list(star.x) == [4] and list(star.y) == [0.95]
@@ -353,3 +373,227 @@ def test_temperature_curve():
     assert hard.line.dash == "dash" and set(hard.y) == {0.9}
     assert fig.layout.xaxis.type == "log"
     assert not [t for t in charts.temperature_curve(rows).data if t.name == "current setting"]
+
+
+# -----------------------------------------------------------------------------
+# the log-count axis of the histogram
+
+
+def test_log_ticks_are_few_and_fully_written(reports):
+    assert charts._log_ticks(9) == [1, 2, 5, 10]
+    assert charts._log_ticks(120) == [1, 2, 5, 10, 20, 50, 100]
+    assert charts._log_ticks(16000) == [1, 10, 100, 1000, 10000]  # past three decades: powers of ten only
+    assert [charts._count_text(t) for t in (1, 20, 1000, 10000, 1500)] == ["1", "20", "1k", "10k", "1,500"]
+    r = reports["prune90-4bit"]
+    lr = r.layers[-1]
+    fig = charts.weight_histogram(r, lr.name, hide_zeros=True, log_y=True)
+    tallest = max(lr.hist["original"] + lr.hist["compressed"])
+    ticks = list(fig.layout.yaxis.tickvals)
+    assert fig.layout.yaxis.type == "log" and ticks[0] == 1 and max(ticks) >= tallest / 1.5
+    assert list(fig.layout.yaxis.ticktext) == [charts._count_text(t) for t in ticks]  # 20 reads "20", not "2"
+
+
+# -----------------------------------------------------------------------------
+# speed: built without per-property validation, and still exactly what validation gives
+
+
+def _builders(r: pipeline.Report) -> dict:
+    """Every chart function on report r, with curves as long as the page's (11 sparsities, 10 bit-widths)."""
+    layer = r.layers[1].name
+    spars = [{"sparsity": s, "accuracy": a, "lo": a - 0.03, "hi": min(1, a + 0.02)}
+             for s, a in zip((0, .1, .2, .3, .4, .5, .6, .7, .8, .9, .95),
+                             (.975, .975, .974, .974, .98, .977, .975, .96, .93, .53, .33))]
+    bits = [{"bits": b, "accuracy": a, "lo": a - 0.04, "hi": min(1, a + 0.03)}
+            for b, a in zip((1, 2, 3, 4, 5, 6, 8, 12, 16, 32), (.59, .14, .51, .53, .57, .58, .57, .57, .57, .57))]
+    ci = tuple(r.accuracy_baseline_ci95)
+    return {
+        "weight_histogram": lambda: charts.weight_histogram(r, layer),
+        "weight_histogram log": lambda: charts.weight_histogram(r, layer, hide_zeros=True, log_y=True),
+        "quant_error_bars": lambda: charts.quant_error_bars(r),
+        "quant_error_bars mse": lambda: charts.quant_error_bars(r, "mse"),
+        "error_distribution": lambda: charts.error_distribution(r, layer),
+        "accuracy_curve sparsity": lambda: charts.accuracy_curve(spars, "sparsity", 0.9, r.accuracy_baseline, ci,
+                                                                 note="one-shot, without fine-tuning"),
+        "accuracy_curve bits": lambda: charts.accuracy_curve(bits, "bits", 4, r.accuracy_baseline, ci,
+                                                             note="at 90 % sparsity"),
+        "size_waterfall": lambda: charts.size_waterfall(r),
+        "size_breakdown": lambda: charts.size_breakdown(r),
+        "energy_breakdown": lambda: charts.energy_breakdown(r),
+        "soft_targets_chart": lambda: charts.soft_targets_chart(
+            [.3, .01, .05, .02, .02, .1, .01, .02, .27, .2], [.9, 0, 0, 0, 0, .02, 0, 0, .05, .03], list(range(10)),
+            4.0, 0),  # the true class under the legend: its label must still clear it
+        "distill_history": lambda: charts.distill_history(
+            [{"epoch": i, "distilled": 0.8 + 0.015 * i, "hard_labels": 0.78 + 0.012 * i} for i in range(1, 11)]),
+        "temperature_curve": lambda: charts.temperature_curve(
+            [{"temperature": t, "accuracy": a, "lo": a - .03, "hi": a + .02, "accuracy_hard_labels": .9}
+             for t, a in ((1, .91), (2, .94), (4, .95), (8, .93), (16, .92))], current=4),
+    }
+
+
+def test_every_figure_is_what_validation_gives(report):
+    """The figures skip plotly's property-by-property validation (several ms a figure). Rebuilt
+    with validation (skip_invalid=False: an unknown or bad property raises), each is the same."""
+    for fig in _all_figures(report) + [build() for build in _builders(report).values()]:
+        fast = json.loads(fig.to_json())
+        validated = json.loads(go.Figure(fig.to_dict(), skip_invalid=False).to_json())
+        assert fast == validated, fast["layout"]["title"]["text"]
+
+
+def test_every_figure_builds_in_under_3_ms(reports):
+    """The page redraws up to eight figures on a slider move: each takes well under 3 ms to build."""
+    slow = {}
+    for name, build in _builders(reports["prune90-4bit"]).items():
+        build()
+        best = math.inf
+        for _ in range(15):
+            t = time.perf_counter()
+            build()
+            best = min(best, time.perf_counter() - t)
+        if best > 0.003:
+            slow[name] = f"{best * 1e3:.1f} ms"
+    assert not slow, slow
+
+
+# -----------------------------------------------------------------------------
+# layout in a real browser: title, subtitle and legend stacked without overlap; every label
+# inside the figure; tick labels and bar labels apart. Plotly.js (the copy plotly.py ships)
+# draws each figure at the widths the page gives it, and the text boxes are measured.
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+HALF_WIDTHS = (600, 450)    # two charts side by side: a laptop, a small laptop
+FULL_WIDTHS = (1200, 600)   # one chart across the page
+FULL_WIDTH_CHARTS = ("quant_error_bars", "energy_breakdown")
+REPORT_FREE_CHARTS = ("accuracy_curve", "soft_targets_chart", "distill_history", "temperature_curve")  # drawn once
+
+# Runs in a child process: the browser tests' Playwright may hold this process's event loop.
+_PROBE = r"""
+import json, sys
+from playwright.sync_api import sync_playwright
+
+MEASURE = '''async (specs) => {
+  const out = [];
+  for (const spec of specs) {
+    const div = document.createElement('div');
+    div.style.cssText = `position:absolute;left:0;top:0;width:${spec.width}px;height:${spec.fig.layout.height}px`;
+    document.body.appendChild(div);
+    await Plotly.newPlot(div, spec.fig.data, spec.fig.layout, {displayModeBar: false});
+    const d = div.getBoundingClientRect();
+    const box = (el) => { const r = el.getBoundingClientRect();
+      return {x0: r.left - d.left, y0: r.top - d.top, x1: r.right - d.left, y1: r.bottom - d.top}; };
+    const shown = (el) => { const r = el.getBoundingClientRect();
+      return r.width > 0 && r.height > 0 && getComputedStyle(el).display !== 'none'; };
+    const texts = (sel) => Array.from(div.querySelectorAll(sel)).filter(shown)
+      .map((el) => ({text: el.textContent, ...box(el)}));
+    const legend = div.querySelector('.legend .scrollbox');
+    const plot = div.querySelector('.draglayer .xy .nsewdrag');
+    out.push({
+      name: spec.name, width: spec.width, height: spec.fig.layout.height,
+      plot: plot ? box(plot) : null, legend: legend && shown(legend) ? box(legend) : null,
+      title: texts('.gtitle'), subtitle: texts('.gtitle-subtitle'), legend_items: texts('.legend .legendtext'),
+      xticks: texts('.xtick text'), yticks: texts('.ytick text'),
+      x2ticks: texts('.x2tick text'), y2ticks: texts('.y2tick text'),
+      axis_titles: texts('.g-xtitle text, .g-ytitle text, .g-x2title text, .g-y2title text'),
+      labels: texts('.annotation-text-g text, .bartext text'),
+    });
+    Plotly.purge(div);
+    div.remove();
+  }
+  return out;
+}'''
+
+specs = json.load(sys.stdin)
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=sys.argv[1], headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-proxy-server"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(sys.argv[2])  # a blank page that loads plotly.min.js
+    json.dump(page.evaluate(MEASURE, specs), sys.stdout)
+    browser.close()
+"""
+
+
+def _overlap(a: dict, b: dict, tol: float = 0.5) -> bool:
+    return (min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]) > tol
+            and min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > tol)
+
+
+def _layout_problems(m: dict) -> list[str]:
+    where = f"{m['name']} at {m['width']} px:"
+    found = []
+    header = [("title", t) for t in m["title"]] + [("subtitle", t) for t in m["subtitle"]]
+    header += [("legend", m["legend"])] if m["legend"] else []
+    for i, (na, a) in enumerate(header):
+        found += [f"{where} {na} overlaps {nb}" for nb, b in header[i + 1:] if _overlap(a, b)]
+        if m["plot"] and a["y1"] > m["plot"]["y0"] + 0.5:
+            found.append(f"{where} {na} reaches into the plot area")
+    ticks = [(k, t) for k in ("xticks", "yticks", "x2ticks", "y2ticks") for t in m[k]]
+    texts = [(k, t) for k in ("title", "subtitle", "legend_items", "axis_titles", "labels") for t in m[k]] + ticks
+    for k, t in texts:
+        if t["x0"] < -0.5 or t["y0"] < -0.5 or t["x1"] > m["width"] + 0.5 or t["y1"] > m["height"] + 0.5:
+            found.append(f"{where} {k} {t['text']!r} is cut off by the figure's edge")
+    for k in ("xticks", "yticks", "x2ticks", "y2ticks"):
+        found += [f"{where} {k} {a['text']!r} overlaps {b['text']!r}"
+                  for i, a in enumerate(m[k]) for b in m[k][i + 1:] if _overlap(a, b)]
+    fixed = header + ticks + [("axis title", t) for t in m["axis_titles"]]
+    for i, a in enumerate(m["labels"]):
+        found += [f"{where} label {a['text']!r} overlaps {nb} {b.get('text', '')!r}" for nb, b in fixed
+                  if _overlap(a, b)]
+        found += [f"{where} label {a['text']!r} overlaps {b['text']!r}" for b in m["labels"][i + 1:]
+                  if _overlap(a, b)]
+    return found
+
+
+@pytest.fixture(scope="module")
+def drawn(reports) -> list[dict]:
+    """Every chart of every test report drawn by Plotly.js in headless Chromium, text boxes measured."""
+    missing = None if os.access(CHROMIUM, os.X_OK) else "chromium"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing = "playwright"
+    if missing:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{missing} missing: the layout tests need a real browser (make browser)")
+        pytest.skip(f"{missing} missing: the layout tests need a real browser (make browser)")
+    specs = []
+    for i, (key, r) in enumerate(reports.items()):
+        for name, build in _builders(r).items():
+            if i and name.split()[0] in REPORT_FREE_CHARTS:
+                continue
+            widths = FULL_WIDTHS if name.split()[0] in FULL_WIDTH_CHARTS else HALF_WIDTHS
+            fig = json.loads(build().to_json())
+            specs += [{"name": f"{key} {name}", "fig": fig, "width": w} for w in widths]
+    with tempfile.TemporaryDirectory() as tmp:  # the page loads plotly.js from disk (faster than inlining it)
+        page = Path(tmp) / "page.html"
+        plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        page.write_text(f"<html><head><script src='{plotly_js.as_uri()}'></script></head>"
+                        "<body style='margin:0'></body></html>")
+        done = subprocess.run([sys.executable, "-c", _PROBE, CHROMIUM, page.as_uri()], input=json.dumps(specs),
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_layout_nothing_overlaps_or_is_cut_off(drawn):
+    assert len(drawn) == 2 * (len(CONFIGS) * 8 + 5)  # 8 charts per report, 5 drawn once, each at two widths
+    problems = [p for m in drawn for p in _layout_problems(m)]
+    assert not problems, "\n".join(problems)
+
+
+def test_layout_accuracy_curve_header_and_bits_axis(drawn):
+    """The page author's two reports: the note overlapped the legend; '32 (float)' was cut off."""
+    curves = [m for m in drawn if "accuracy_curve" in m["name"]]
+    assert len(curves) == 2 * len(HALF_WIDTHS)
+    for m in curves:
+        (title,), (note,), legend, plot = m["title"], m["subtitle"], m["legend"], m["plot"]
+        # stacked top to bottom: title, note, legend, plot
+        assert title["y1"] <= note["y0"] and note["y1"] <= legend["y0"] and legend["y1"] <= plot["y0"], m["name"]
+        assert plot["y1"] - plot["y0"] >= 130, f"{m['name']} at {m['width']} px: the plot keeps its height"
+        if m["width"] >= 600:
+            assert len({round(t["y0"]) for t in m["legend_items"]}) == 1, f"{m['name']}: a one-line legend"
+        if "bits" in m["name"]:
+            labels = [t["text"] for t in m["xticks"]]
+            assert labels == ["1", "2", "3", "4", "5", "6", "8", "12", "16", "32float"], labels
+            last = m["xticks"][-1]
+            assert last["x1"] <= m["width"] and last["y1"] <= m["height"], "the last label is drawn in full"
