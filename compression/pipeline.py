@@ -371,9 +371,16 @@ def _notes(config: CompressionConfig, r: Report) -> list[str]:
                      "PyTorch's dense kernels; only sparse kernels or hardware that skips zeros "
                      "(as EIE does) turns them into time and energy saved.")
     if 8 < config.bits < 32 or config.bits < 8:
-        notes.append(f"{config.bits}-bit weights are simulated (fake quantization): they are rounded "
-                     "to the grid but stored and multiplied as float32, so accuracy is what such "
-                     "hardware would give, while latency cannot change.")
+        closest = "int8 kernels" if config.bits < 8 else "float32"
+        notes.append(f"{config.bits}-bit weights are simulated (fake quantization): rounded to the "
+                     f"{config.bits}-bit grid but stored as float32, since PyTorch has no "
+                     f"{config.bits}-bit kernels. Accuracy is what such hardware would give; the "
+                     f"latency shown is the closest real path ({closest}).")
+    if config.bits == 2 and config.quantizer == "uniform" and config.scheme == "symmetric":
+        notes.append("2-bit symmetric is ternary: the only levels are -s, 0 and +s with s = max|w|, "
+                     "so every weight smaller than max|w|/2 becomes zero. That is why 2 bits can "
+                     "score below 1 bit (sign(w)·mean|w| keeps every sign); per-channel scales, "
+                     "the asymmetric scheme or k-means do better.")
     if config.act_bits < 32:
         notes.append(f"{config.act_bits}-bit activations are simulated with ranges calibrated on "
                      "128 training images.")

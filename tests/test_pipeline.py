@@ -135,3 +135,10 @@ def test_accuracy_points_match_evaluate():
     for p in points:
         assert p["accuracy"] == pipeline.evaluate("mlp-digits", cfg.replace(sparsity=p["sparsity"]), latency=False).accuracy
         assert p["lo"] <= p["accuracy"] <= p["hi"]
+
+
+def test_two_bit_symmetric_note_explains_the_ternary_grid():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=2), latency=False)
+    assert any("ternary" in n for n in r.notes)
+    # the note's claim, checked: with s = max|w| most weights of every layer round to zero
+    assert all(layer.nonzero - layer.shape[0] < 0.5 * (layer.params - layer.shape[0]) for layer in r.layers)
