@@ -70,6 +70,18 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
                              textposition="outside", constraintext="none", cliponaxis=False,
                              hovertemplate=f"{label}<br>%{{y:,}} weights<extra>{name}</extra>"))
     layout: dict[str, Any] = dict(barmode="overlay", bargap=0)
+    tallest_kept = max([*h["original"], *h["compressed"], 1])
+    spike = 0 if hide_zeros else max(h["zeros_original"], h["zeros_compressed"])
+    if not log_y and spike > 4 * tallest_kept:
+        # At high sparsity the zero spike would flatten the kept weights into the axis: keep
+        # the scale of the kept weights and let the spike run off the top, saying so.
+        top = 1.25 * tallest_kept
+        layout["yaxis"] = dict(range=[0, top])
+        for trace in data:
+            trace.pop("text", None)
+        layout["annotations"] = [dict(x=0, y=top, text=f"↑ {h['zeros_compressed']:,} zeros (off scale)",
+                                      showarrow=False, yanchor="bottom", xanchor="left", xshift=6,
+                                      font=dict(size=11, color=PALETTE["compressed"]))]
     if lr.levels:
         # All levels as one trace of None-separated vertical segments on a hidden 0..1 axis:
         # full height on linear and log scales alike, one legend entry that toggles them, and

@@ -132,6 +132,22 @@ def test_zero_spike_shown_unless_hidden(reports):
     assert len(hidden.data) == len(shown.data) - 2
 
 
+def test_a_towering_zero_spike_runs_off_scale_so_kept_weights_stay_readable(reports):
+    r = reports["prune90-4bit"]
+    lr = r.layers[0]
+    tallest_kept = max(lr.hist["original"] + lr.hist["compressed"])
+    assert lr.hist["zeros_compressed"] > 4 * tallest_kept  # the case at hand
+    fig = charts.weight_histogram(r, lr.name)
+    top = fig.layout.yaxis.range[1]
+    assert tallest_kept < top < lr.hist["zeros_compressed"]
+    assert any(f"{lr.hist['zeros_compressed']:,} zeros (off scale)" in a.text for a in fig.layout.annotations)
+    # no clipping on a log axis, where the spike fits, or when the zeros are hidden
+    assert charts.weight_histogram(r, lr.name, log_y=True).layout.yaxis.range is None
+    assert charts.weight_histogram(r, lr.name, hide_zeros=True).layout.yaxis.range is None
+    # nor where nothing was pruned
+    assert charts.weight_histogram(reports["fp32"], "fc1").layout.yaxis.range is None
+
+
 @pytest.mark.parametrize("key", ["prune90-4bit", "kmeans", "binary", "fp32", "cnn"])
 def test_quantization_levels_one_line_each(reports, key):
     r = reports[key]
