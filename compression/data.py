@@ -9,6 +9,8 @@ activation ranges; calibrating on test images would leak the test set).
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import os
 import pickle
 import urllib.request
@@ -27,6 +29,7 @@ DATA_ENV_VAR = "COMPRESSION_LAB_DATA"
 N_CALIB = 128
 DIGITS_N_TEST = 360
 DOWNLOAD_PROBE_TIMEOUT_S = 10.0
+DIGITS_SPLIT = Path(__file__).resolve().parent.parent / "assets" / "digits_split.json"
 
 # Where torchvision expects each data set's files under the root, and one file that
 # proves they are there (named in the error message so the user knows what to put where).
@@ -119,16 +122,10 @@ def batches(
 @functools.lru_cache(maxsize=1)
 def _load_digits() -> Dataset:
     """scikit-learn's 8x8 digits with a fixed stratified 1437/360 split (cached: parsing takes ~20 ms)."""
-    from sklearn.datasets import load_digits  # deferred: sklearn import is slow and only digits needs it
-    from sklearn.model_selection import train_test_split
-
-    raw = load_digits()
-    x = torch.from_numpy((raw.data / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)  # pixels are 0..16
-    y = torch.from_numpy(raw.target.astype(np.int64))
-    idx_train, idx_test = train_test_split(
-        np.arange(len(y)), test_size=DIGITS_N_TEST, stratify=raw.target, random_state=0
-    )
-    idx_train, idx_test = torch.from_numpy(idx_train), torch.from_numpy(idx_test)
+    pixels, target = _digits_arrays()
+    x = torch.from_numpy((pixels / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)  # pixels are 0..16
+    y = torch.from_numpy(target.astype(np.int64))
+    idx_train, idx_test = (torch.from_numpy(i) for i in _digits_split(target))
     x_train = x[idx_train]
     # train_test_split already shuffled the train indices, so its first 128 are a fixed
     # random sample of train (all ten classes appear).
@@ -139,13 +136,50 @@ def _load_digits() -> Dataset:
         x_test=x[idx_test],
         y_test=y[idx_test],
         x_calib=x_train[:N_CALIB].clone(),
-        classes=tuple(str(c) for c in raw.target_names),
+        classes=tuple(str(c) for c in range(10)),
         input_shape=(1, 8, 8),
         source=(
             f"scikit-learn digits (embedded), {len(idx_train)} train / {len(idx_test)} test, "
             f"stratified split seed 0, calibration = first {N_CALIB} train images"
         ),
     )
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (1797, 64), labels) read from the CSV that ships inside scikit-learn.
+
+    Read directly rather than through sklearn.datasets.load_digits: importing scikit-learn
+    (and SciPy behind it) takes about 2 s, a third of the app's first-page budget.
+    """
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    csv = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if csv is None or not csv.exists():
+        from sklearn.datasets import load_digits  # layout changed: the slow, sure way
+
+        raw = load_digits()
+        return raw.data, raw.target
+    table = np.loadtxt(csv, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def _digits_split(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: train_test_split(test_size=360, stratify, random_state=0).
+
+    The indices ship in assets/digits_split.json so the app need not import scikit-learn;
+    tests/test_data.py checks they equal what train_test_split gives.
+    """
+    if DIGITS_SPLIT.exists():
+        split = json.loads(DIGITS_SPLIT.read_text())
+        if len(split["train"]) + len(split["test"]) == len(target):
+            return np.array(split["train"]), np.array(split["test"])
+    return digits_split_from_sklearn(target)
+
+
+def digits_split_from_sklearn(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The split computed by scikit-learn itself (the reference for the shipped indices)."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(np.arange(len(target)), test_size=DIGITS_N_TEST, stratify=target, random_state=0)
 
 
 # maxsize=2: a float32 copy of CIFAR-10 is ~700 MB, so keep few of these alive.

@@ -214,3 +214,17 @@ def test_batches_rejects_bad_arguments():
         list(batches(x, y, 0))
     with pytest.raises(ValueError, match="length"):
         list(batches(x, y[:3], 2))
+
+
+def test_digits_read_directly_equal_sklearn_load_digits_and_its_split():
+    # The app reads sklearn's shipped CSV and a shipped split (no sklearn import at start-up);
+    # both must be exactly what scikit-learn's own functions give.
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    pixels, target = data._digits_arrays()
+    assert np.array_equal(pixels, raw.data) and np.array_equal(target, raw.target)
+    shipped_train, shipped_test = data._digits_split(target)
+    train, test = data.digits_split_from_sklearn(raw.target)
+    assert np.array_equal(shipped_train, train) and np.array_equal(shipped_test, test)
+    assert data.DIGITS_SPLIT.exists()
