@@ -97,6 +97,14 @@ def is_done(key: tuple) -> bool:
         return key in _DONE
 
 
+PLOT_CONFIG = {"displaylogo": False}
+
+
+def plot(container, fig) -> None:
+    """Draw a compression.charts figure; theme=None keeps the project's own template."""
+    container.plotly_chart(fig, theme=None, config=PLOT_CONFIG)
+
+
 class Scenario(NamedTuple):
     model: str
     config: CompressionConfig

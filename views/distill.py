@@ -8,13 +8,6 @@ import streamlit as st
 import ui
 from compression import charts, data, models
 
-PLOT_CONFIG = {"displaylogo": False}
-
-
-def plot(container, fig) -> None:
-    container.plotly_chart(fig, theme=None, config=PLOT_CONFIG)
-
-
 sc = ui.scenario()
 T = sc.temperature
 
@@ -72,7 +65,7 @@ if ok:
                    delta=f"{soft['entropy_1']:.2f} bits at T = 1", delta_color="off", delta_arrow="off",
                    help="H(p) = −Σ p log₂ p of the teacher's soft targets: how much more than the "
                         "label they say. The delta line is the same at T = 1 (the ordinary softmax).")
-    plot(chart_col, charts.soft_targets_chart(soft["probs_t"], soft["probs_1"], soft["classes"], T,
+    ui.plot(chart_col, charts.soft_targets_chart(soft["probs_t"], soft["probs_1"], soft["classes"], T,
                                               true_class=soft["label"]))
     chart_col.latex(r"p_i^{T} = \frac{\exp(z_i / T)}{\sum_j \exp(z_j / T)},\qquad "
                     r"\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\!\left(p^{T}_\text{teacher} \,\Vert\, p^{T}_\text{student}\right)"
@@ -96,7 +89,7 @@ if not ok:
     st.stop()
 _, summary = result
 
-plot(st, charts.distill_history(summary["history"]))
+ui.plot(st, charts.distill_history(summary["history"]))
 c1, c2, c3 = st.columns(3)
 teacher_acc = summary["accuracy_teacher"]
 c1.metric(f"Teacher {teacher}", ui.pct(teacher_acc),
@@ -125,7 +118,7 @@ if swept or st.button("Sweep temperature", key="sweep_temperature", icon=":mater
     ok, rows = ui.guard(ui.with_progress, ui.temperature_sweep, *sweep_key,
                         label="Temperature sweep", show=not swept)
     if ok:
-        plot(st, charts.temperature_curve(rows, current=T))
+        ui.plot(st, charts.temperature_curve(rows, current=T))
 else:
     st.caption(f"Trains {len(ui.DISTILL_TEMPERATURES)} more students; takes a little while the first time.")
 

@@ -7,14 +7,6 @@ import streamlit as st
 import ui
 from compression import charts, energy
 
-PLOT_CONFIG = {"displaylogo": False}
-
-
-def plot(container, fig) -> None:
-    # theme=None: the figures carry the project's own template (compression/charts.py).
-    container.plotly_chart(fig, theme=None, config=PLOT_CONFIG)
-
-
 sc = ui.scenario()
 cfg = sc.config
 
@@ -156,9 +148,9 @@ def weights_section(r, key: tuple) -> None:
                      help="Hide the spike of exact zeros (pruned weights) to see the kept ones.")
     log_y = c3.toggle("Log scale", key="log_y", help="Logarithmic count axis: shows the thin tails.")
     a, b = st.columns(2)
-    plot(a, ui.figure(("hist", *key, layer, hide, log_y),
+    ui.plot(a, ui.figure(("hist", *key, layer, hide, log_y),
                       lambda: charts.weight_histogram(r, layer, hide_zeros=hide, log_y=log_y)))
-    plot(b, ui.figure(("error_dist", *key, layer), lambda: charts.error_distribution(r, layer)))
+    ui.plot(b, ui.figure(("error_dist", *key, layer), lambda: charts.error_distribution(r, layer)))
 
 
 @st.fragment
@@ -167,7 +159,7 @@ def error_bars_section(r, key: tuple) -> None:
                       format_func={"sqnr_db": "SQNR (dB)", "mse": "MSE"}.get,
                       help="SQNR = 10·log₁₀(Σw² / Σ(ŵ − w)²), higher is better; "
                            "MSE = mean (ŵ − w)², lower is better.")
-    plot(st, ui.figure(("error_bars", *key, metric), lambda: charts.quant_error_bars(r, metric)))
+    ui.plot(st, ui.figure(("error_bars", *key, metric), lambda: charts.quant_error_bars(r, metric)))
 
 
 fig_key = (sc.model, sc.config_items())  # what the report, hence every figure, depends on
@@ -186,26 +178,22 @@ if cfg.finetune_epochs > 0:
                                "once; the cards above are fine-tuned.")
 base_ci = tuple(report.accuracy_baseline_ci95)
 c1, c2 = st.columns(2)
-ok, sparsity_curve = ui.guard(ui.curve_points, sc, report, "sparsity", ui.SPARSITY_CURVE, ft_curves)
-if ok:
-    points, note = sparsity_curve
-    plot(c1, ui.figure(("curve_sparsity", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-        points, "sparsity", cfg.sparsity, report.accuracy_baseline, base_ci,
-        note=note or f"at {ui.bits_text(cfg.bits)}")))
-ok, bits_curve = ui.guard(ui.curve_points, sc, report, "bits", ui.BITS_CURVE, ft_curves)
-if ok:
-    points, note = bits_curve
-    plot(c2, ui.figure(("curve_bits", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-        points, "bits", cfg.bits, report.accuracy_baseline, base_ci,
-        note=note or f"at {cfg.sparsity * 100:.0f} % sparsity")))
+curves = (("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
+          ("bits", ui.BITS_CURVE, cfg.bits, f"at {cfg.sparsity * 100:.0f} % sparsity", c2))
+for field, values, current, held, column in curves:
+    ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
+    if ok:
+        points, note = curve
+        ui.plot(column, ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
+            points, field, current, report.accuracy_baseline, base_ci, note=note or held)))
 
 
 # --------------------------------------------------------------------------- size
 
 st.subheader("Size", anchor=False)
 c1, c2 = st.columns(2)
-plot(c1, ui.figure(("size_waterfall", *fig_key), lambda: charts.size_waterfall(report)))
-plot(c2, ui.figure(("size_breakdown", *fig_key), lambda: charts.size_breakdown(report)))
+ui.plot(c1, ui.figure(("size_waterfall", *fig_key), lambda: charts.size_waterfall(report)))
+ui.plot(c2, ui.figure(("size_breakdown", *fig_key), lambda: charts.size_breakdown(report)))
 st.caption("Storage format per layer (the cheapest of the three, Deep Compression accounting): "
            + " · ".join(f"**{lr.name}** {lr.format}" for lr in report.layers)
            + ". dense = every weight at b bits; bitmask = 1 bit per weight + kept values; "
@@ -215,7 +203,7 @@ st.caption("Storage format per layer (the cheapest of the three, Deep Compressio
 # --------------------------------------------------------------------------- energy
 
 st.subheader("Energy (estimate)", anchor=False)
-plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
+ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
 with st.expander("Energy constants, sources and assumptions", icon=":material/bolt:"):
     profile = energy.PROFILES[report.energy_profile]
     st.markdown(
