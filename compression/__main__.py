@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (data.DataUnavailable, models.ModelError) as e:
         print(f"python -m compression {args.command}: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # e.g. --csv into a folder that does not exist
+        print(f"python -m compression {args.command}: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 1
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -80,10 +83,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         base.replace(sparsity=s)  # validate every value before the long run starts
     for b in bits:
         base.replace(bits=b)
+    out = open(args.csv, "w", newline="") if args.csv else None  # fail before the long run
     rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    if out:
+        with out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
@@ -234,10 +238,13 @@ def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None
 
 def _list(text: str, kind: type, flag: str) -> list[Any]:
     try:
-        return [kind(v) for v in text.split(",") if v.strip()]
+        values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"argument {flag}: {text!r} is not a comma-separated list of "
                           f"{kind.__name__} values") from None
+    if not values:
+        raise ConfigError(f"argument {flag}: give at least one value, e.g. {flag} 0,0.5,0.9")
+    return values
 
 
 def _int_in(lo: int, hi: int, flag: str):

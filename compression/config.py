@@ -96,7 +96,8 @@ def parse_value(field: str, text: str) -> Any:
         if kind == "float":
             value = float(text)
             # A percentage is a natural thing to type in a URL ("sparsity=90"); accept it.
-            return value / 100 if field == "sparsity" and 1 <= value < 100 else value
+            # Exactly 1 stays 1 (100 %: refused), not 1 %.
+            return value / 100 if field == "sparsity" and 1 < value < 100 else value
         return text
     except ValueError:
         raise ConfigError(f"{field}={text!r} is not a valid {kind}") from None

@@ -272,7 +272,9 @@ def accuracy_points(model_id: str, config: CompressionConfig, field: str, values
 def _layer_size(layer: nn.Module, config: CompressionConfig,
                 quant: dict[str, Any] | None) -> size.LayerSize:
     w = layer.weight.detach()
-    book = size.codebook_bits(config.bits, config.quantizer, config.scheme, config.per_channel, w.shape[0])
+    table = quant.get("table") if quant else None
+    book = size.codebook_bits(config.bits, config.quantizer, config.scheme, config.per_channel, w.shape[0],
+                              centroids=table.numel() if table is not None else None)
     zero_code = quant is None or quant["zero_code"]
     return size.layer_size(w, min(config.bits, 32), book, _bias_numel(layer), zero_code=zero_code)
 
@@ -366,7 +368,7 @@ def _without_hooks(model: nn.Module) -> nn.Module:
 def _notes(config: CompressionConfig, r: Report) -> list[str]:
     """Plain-language reasons why a saving on paper is not a saving in time here."""
     notes = []
-    if r.sparsity > 0 and config.structure != "rows":
+    if (config.sparsity > 0 and config.structure != "rows") or config.structure == "2:4":
         notes.append("Why no speed-up from pruning: the zeros are still stored and multiplied in "
                      "PyTorch's dense kernels; only sparse kernels or hardware that skips zeros "
                      "(as EIE does) turns them into time and energy saved.")

@@ -63,15 +63,20 @@ def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
     return min(options, key=lambda s: s.total)
 
 
-def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, channels: int) -> int:
-    """Side information a quantized layer needs to be decoded."""
+def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, channels: int,
+                  centroids: int | None = None) -> int:
+    """Side information a quantized layer needs to be decoded.
+
+    k-means stores the table it actually has: `centroids` entries (at most 2**bits; fewer
+    when the layer has fewer distinct kept weights, as at 12 or 16 bits).
+    """
     if bits >= FLOAT_BITS:
         return 0
     groups = channels if per_channel else 1
-    if quantizer == "kmeans":
-        return 2**bits * FLOAT_BITS  # one shared table of centroids per layer
     if bits == 1:
-        return groups * FLOAT_BITS  # binarization: one mean |w| per group
+        return groups * FLOAT_BITS  # binarization (whatever the quantizer): one mean |w| per group
+    if quantizer == "kmeans":
+        return (2**bits if centroids is None else centroids) * FLOAT_BITS  # one shared table
     per_group = FLOAT_BITS * (2 if scheme == "asymmetric" else 1)  # scale (+ zero point)
     return groups * per_group
 

@@ -37,6 +37,7 @@ def test_preset_with_override(capsys):
     (["evaluate", "--model", "nope"], "mlp-digits"),
     (["evaluate", "--scheme", "odd"], "symmetric"),
     (["sweep", "--sparsity", "0,a"], "--sparsity"),
+    (["sweep", "--sparsity", ","], "--sparsity"),
     (["distill", "--temperature", "0"], "temperature"),
     (["frobnicate"], "models"),
 ])
@@ -76,3 +77,9 @@ def test_distill_json(capsys):
     assert main(["distill", "--epochs", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["temperature"] == 4.0 and len(out["history"]) == 2 and 0 < out["accuracy"] <= 1
+
+
+def test_unwritable_csv_fails_fast_with_one_line(tmp_path):
+    result = run_cli("sweep", "--sparsity", "0.5", "--bits", "4", "--csv", str(tmp_path / "no" / "x.csv"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "x.csv" in result.stderr

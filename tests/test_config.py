@@ -39,6 +39,8 @@ def test_bad_query_values_are_ignored_with_a_warning():
 
 def test_percent_sparsity_in_a_url_is_understood():
     assert from_mapping({"sparsity": "90"})[0].sparsity == pytest.approx(0.9)
+    config, warnings = from_mapping({"sparsity": "1"})  # 100 %, not 1 %: refused, not reinterpreted
+    assert config.sparsity == 0 and len(warnings) == 1 and "sparsity" in warnings[0]
 
 
 def test_preset_then_overrides():

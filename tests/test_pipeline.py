@@ -142,3 +142,27 @@ def test_two_bit_symmetric_note_explains_the_ternary_grid():
     assert any("ternary" in n for n in r.notes)
     # the note's claim, checked: with s = max|w| most weights of every layer round to zero
     assert all(layer.nonzero - layer.shape[0] < 0.5 * (layer.params - layer.shape[0]) for layer in r.layers)
+
+
+def test_binarized_size_does_not_depend_on_the_quantizer_setting():
+    # at 1 bit the weights are binarized whatever the quantizer: one scale per channel
+    sizes = {q: pipeline.evaluate("mlp-digits", CompressionConfig(bits=1, per_channel=True, quantizer=q),
+                                  latency=False).size_bytes["compressed"] for q in ("uniform", "kmeans")}
+    assert sizes["uniform"] == sizes["kmeans"]
+
+
+@pytest.mark.parametrize("model_id,cfg", [("cnn-digits", CompressionConfig(bits=16, quantizer="kmeans")),
+                                          ("mlp-digits", CompressionConfig(sparsity=0.5, bits=12, quantizer="kmeans"))])
+def test_kmeans_codebook_counts_the_centroids_it_has(model_id, cfg):
+    r = pipeline.evaluate(model_id, cfg, latency=False)
+    # fewer distinct kept weights than 2**b: the table holds those, and the file agrees with theory
+    assert r.size_bytes["compressed"] < r.size_bytes["file"] < r.size_bytes["compressed"] + 1500
+    for layer in r.layers:
+        distinct = layer.size_bits["codebook"] // 32
+        assert distinct <= min(2 ** cfg.bits, layer.params)
+
+
+def test_pruning_note_only_when_something_was_pruned():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=2), latency=False)
+    assert r.sparsity > 0.5  # ternary rounding zeroes most weights ...
+    assert not any("from pruning" in n for n in r.notes)  # ... but nothing was pruned

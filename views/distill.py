@@ -144,6 +144,7 @@ if ok:
     c2.metric("Size (theoretical)", charts.fmt_bytes(report.size_bytes["compressed"]),
               delta=f"{report.compression_ratio:.1f}× smaller", delta_arrow="off",
               delta_description=f"vs {charts.fmt_bytes(report.size_bytes['fp32'])} fp32 student")
-    c3.metric("vs the teacher (fp32)", f"{teacher_fp32 / report.size_bytes['compressed']:.0f}× smaller",
+    vs_teacher = teacher_fp32 / report.size_bytes["compressed"]
+    c3.metric("vs the teacher (fp32)", f"{vs_teacher:.1f}× smaller" if vs_teacher >= 1 else f"{1 / vs_teacher:.1f}× larger",
               delta=ui.pts(report.accuracy - teacher_acc), delta_description="accuracy vs teacher",
               help=f"Teacher {teacher}: {charts.fmt_bytes(teacher_fp32)} at 32 bits per parameter.")

@@ -88,7 +88,7 @@ def formulas(c) -> None:
                  "taylor": r"\left|w_i \,\partial L / \partial w_i\right|"}[c.criterion]
         if c.structure == "unstructured":
             st.latex(r"m_i = \mathbb{1}\left[" + score + r" \text{ among the top } k\right],\quad "
-                     r"k = \lceil (1 - s)\,n \rceil,\quad \hat w = m \odot w")
+                     r"k = n - \operatorname{round}(s\,n),\quad \hat w = m \odot w")
         elif c.structure == "rows":
             st.latex(r"\text{keep row } j \iff \lVert W_{j,:} \rVert_2 \text{ among the top } (1-s)\,n_\text{rows}")
         else:
