@@ -132,7 +132,10 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         compute = macs_eff * energy.mac_pj(profile, config.bits, config.act_bits, shape.fan_in)
         act_bits = (shape.in_elems + shape.out_elems) * config.act_bits
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
-        errors = quantize.error_stats(pruned[kept], w[kept]) if kept.any() else _no_error()
+        # Quantization error is against the weights just before quantization: after
+        # fine-tuning those are no longer the originals, and the drift is not rounding error.
+        before = quant[shape.name]["before"] if shape.name in quant else w
+        errors = quantize.error_stats(before[kept], w[kept]) if kept.any() else _no_error()
         bias = compressed[shape.name].bias
         layer_reports.append(LayerReport(
             name=shape.name, kind=shape.kind, shape=list(shape.weight_shape),
@@ -145,8 +148,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                        "total": sizes[shape.name].total},
             energy_pj={"compute": compute, "memory": memory, "total": compute + memory},
             hist=_histograms(w0, w),
-            error_hist=quantize.error_histogram(pruned[kept], w[kept]) if kept.any() else {"edges": [], "counts": []},
-            levels=_levels(pruned, config, quant.get(shape.name)),
+            error_hist=quantize.error_histogram(before[kept], w[kept]) if kept.any() else {"edges": [], "counts": []},
+            levels=_levels(before, config, quant.get(shape.name)),
         ))
 
     acc = measure.accuracy(model, ds.x_test, ds.y_test)
@@ -154,7 +157,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     n = len(ds.y_test)
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
-    codecs = {n: export.codec_for(compressed[n].weight, config.bits, quant.get(n)) for n in compressed}
+    codecs = {name_: export.codec_for(layer.weight, config.bits, quant.get(name_))
+              for name_, layer in compressed.items()}
     file_bytes = len(export.to_bytes(model, sizes, codecs))
     energy_total = _sum_energy(layer_reports)
     lat, lat_path, lat_notes = _latency(base, runnable, config, ds) if latency else ({"fp32": None, "compressed": None}, "not measured", [])
@@ -213,23 +217,24 @@ def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str
                      name: str) -> torch.Tensor:
     """Quantize one weight tensor and record how (the file export needs the same codes)."""
     has_zeros = bool((w == 0).any())
+    before = w.detach().clone()
     if config.bits == 1:
         w_q = quantize.fake_quantize(w, 1, per_channel=config.per_channel, axis=0)
         alpha = quantize.quant_params(w, 1, per_channel=config.per_channel, axis=0)[0]
         table = torch.stack([-alpha, alpha], dim=-1)  # (2,) or (rows, 2)
-        quant[name] = {"mode": "table", "table": table, "zero_code": False}
+        quant[name] = {"mode": "table", "table": table, "zero_code": False, "before": before}
     elif config.quantizer == "kmeans":
         # A pruned layer gives code 0 to the value zero (needed for filler entries), so
         # k-means shares the remaining 2**bits - 1 codes among the kept weights.
         k = 2**config.bits - 1 if has_zeros else 2**config.bits
         w_q, centroids = quantize.kmeans_quantize(w, config.bits, mask=w != 0, k=k)
         table = torch.cat([torch.zeros(1), centroids]) if has_zeros else centroids
-        quant[name] = {"mode": "table", "table": table, "zero_code": True}
+        quant[name] = {"mode": "table", "table": table, "zero_code": True, "before": before}
     else:
         scale, zp, qmin, _ = quantize.quant_params(w, config.bits, config.scheme, config.per_channel, 0)
         w_q = quantize.fake_quantize(w, config.bits, config.scheme, config.per_channel, axis=0)
         quant[name] = {"mode": "affine", "scale": scale, "zero_point": zp, "qmin": qmin,
-                       "zero_code": True}
+                       "zero_code": True, "before": before}
     return w_q
 
 

@@ -166,3 +166,15 @@ def test_pruning_note_only_when_something_was_pruned():
     r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=2), latency=False)
     assert r.sparsity > 0.5  # ternary rounding zeroes most weights ...
     assert not any("from pruning" in n for n in r.notes)  # ... but nothing was pruned
+
+
+def test_quantization_error_is_measured_after_fine_tuning_not_against_the_originals():
+    cfg = CompressionConfig(sparsity=0.9, bits=8, finetune_epochs=2)
+    r = pipeline.evaluate("mlp-digits", cfg, latency=False)
+    model, masks, quant = pipeline.compress(models.load("mlp-digits"), data.load("digits"), cfg)
+    w_before, w_after = quant["fc1"]["before"], model.fc1.weight.detach()
+    kept = masks["fc1.weight"]
+    scale = float(w_before.abs().max()) / 127
+    # 8-bit rounding error is at most half a step, whatever fine-tuning did before it
+    assert r.layers[0].max_abs_error <= scale / 2 + 1e-7
+    assert r.layers[0].mse == pytest.approx(float(((w_after - w_before)[kept] ** 2).mean()), rel=1e-5)
