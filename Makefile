@@ -31,6 +31,7 @@ test-fast: setup
 
 bench: setup browser
 	$(PY) benchmarks/backend.py
+	$(PY) benchmarks/charts.py
 	$(PY) benchmarks/browser_latency.py
 
 clean:
