@@ -101,13 +101,13 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     model, masks, quant = compress(base, ds, config, progress=progress)
     originals = models.layers(base)
     compressed = models.layers(model)
-    shapes = _shapes(base, ds.input_shape)
+    shapes = measure.layer_shapes(base, ds.input_shape)
     profile = energy.profile(config.profile)
     # Pruned rows can be cut out for real: a smaller dense model that runs faster.
     runnable = _without_hooks(model)
     if config.structure == "rows" and masks:
         runnable = slim.slim(runnable)
-    slim_macs = ({s.name: s.macs for s in _shapes(runnable, ds.input_shape)}
+    slim_macs = ({s.name: s.macs for s in measure.layer_shapes(runnable, ds.input_shape)}
                  if config.structure == "rows" and masks else {})
 
     # Sizes first: whether weights fit on chip decides the memory energy of every layer.
@@ -153,7 +153,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         ))
 
     acc = measure.accuracy(model, ds.x_test, ds.y_test)
-    acc_base = _baseline_accuracy(base, ds)
+    acc_base = measure.accuracy(base, ds.x_test, ds.y_test)
     n = len(ds.y_test)
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
@@ -286,14 +286,6 @@ def _layer_size(layer: nn.Module, config: CompressionConfig,
 
 def _bias_numel(layer: nn.Module) -> int:
     return layer.bias.numel() if layer.bias is not None else 0
-
-
-def _shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[measure.LayerShape]:
-    return list(measure.layer_shapes(model, input_shape))
-
-
-def _baseline_accuracy(base: nn.Module, ds: data.Dataset) -> float:
-    return measure.accuracy(base, ds.x_test, ds.y_test)
 
 
 def _baseline_energy(shapes: list[measure.LayerShape], profile: energy.Profile,

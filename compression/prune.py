@@ -17,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-SCOPES = ("global", "layer")
-STRUCTURES = ("unstructured", "rows", "2:4")
-CRITERIA = ("magnitude", "random", "taylor")
+from compression.config import CRITERIA, SCOPES, STRUCTURES  # one list of choices: config's
 
 
 # -----------------------------------------------------------------------------
