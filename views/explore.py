@@ -209,7 +209,9 @@ with st.expander("Energy constants, sources and assumptions", icon=":material/bo
     st.markdown(
         f"- Zero skipping: **{'on' if cfg.skip_zeros else 'off'}** — "
         + ("MACs on zero weights are skipped (EIE-style hardware)." if cfg.skip_zeros
-           else "every MAC is charged, zeros included (dense CPU/GPU kernels).")
+           else "every MAC is charged, zeros included (dense CPU/GPU kernels)"
+           + ("; pruned rows are cut out of the matrices (a smaller dense model), so their MACs "
+              "are gone on any hardware." if cfg.structure == "rows" and cfg.sparsity > 0 else "."))
         + f"\n- Weights are read once per inference from **{'on-chip SRAM' if report.weights_on_chip else 'DRAM'}**"
         + f" (the compressed model is {charts.fmt_bytes(report.size_bytes['compressed'])}; on-chip SRAM "
           f"holds {charts.fmt_bytes(profile.sram_bytes)})."
