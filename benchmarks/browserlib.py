@@ -298,33 +298,35 @@ INSTRUMENT_JS = r"""
 })();
 """
 
-# True when the Streamlit page is idle: stApp present, connected, script not running,
-# no running indicator, and no counted DOM mutation for `quiet` ms.
-IDLE_JS = r"""
-(quiet) => {
-  const S = window.__clab;
+# The script has finished: stApp present, connected, script not running, no running
+# indicator. Shared by both probes below (a JS function expression, spliced in).
+_SCRIPT_DONE_JS = r"""
+(() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  if (!S || !app) return false;
+  if (!window.__clab || !app) return false;
   if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const conn = app.getAttribute('data-test-connection-state');
   if (conn && conn !== 'CONNECTED') return false;
-  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')) return false;
-  return performance.now() - S.last >= quiet;
-}
+  return !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
+})
 """
+
+# True when the Streamlit page is idle: the script is done and no counted DOM mutation
+# happened for `quiet` ms.
+IDLE_JS = r"""
+(quiet) => {
+  if (!(SCRIPT_DONE)()) return false;
+  return performance.now() - window.__clab.last >= quiet;
+}
+""".replace("SCRIPT_DONE", _SCRIPT_DONE_JS.strip())
 
 
 # Page usable: idle (as above), at least `minSliders` sliders and `minCharts` Plotly
 # charts with a drawn trace. Returns the time of the last counted mutation.
 USABLE_JS = r"""
 ([quiet, minSliders, minCharts, selSlider]) => {
+  if (!(SCRIPT_DONE)()) return null;
   const S = window.__clab;
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!S || !app) return null;
-  if (app.getAttribute('data-test-script-state') !== 'notRunning') return null;
-  const conn = app.getAttribute('data-test-connection-state');
-  if (conn && conn !== 'CONNECTED') return null;
-  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')) return null;
   if (document.querySelectorAll(selSlider).length < minSliders) return null;
   const drawn = Array.from(document.querySelectorAll('.js-plotly-plot'))
     .filter((p) => p.querySelector('.main-svg g.trace')).length;
@@ -332,7 +334,7 @@ USABLE_JS = r"""
   if (performance.now() - S.last < quiet) return null;
   return S.last;
 }
-"""
+""".replace("SCRIPT_DONE", _SCRIPT_DONE_JS.strip())
 
 
 def install_instrument(page) -> None:
