@@ -12,11 +12,16 @@ from typing import Any, Mapping
 
 BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 32)  # 32 = float (no quantization)
 SCHEMES = ("symmetric", "asymmetric")
-QUANTIZERS = ("uniform", "kmeans")
+QUANTIZERS = ("uniform", "kmeans", "pow2", "ternary")
 STRUCTURES = ("unstructured", "rows", "2:4")
 SCOPES = ("global", "layer")
-CRITERIA = ("magnitude", "random", "taylor")
+CRITERIA = ("magnitude", "random", "taylor", "apoz", "entropy")
+REGULARIZERS = ("none", "l1", "group-lasso")
+ORDERS = ("sequential", "alternating", "joint")
 PROFILES = ("horowitz-45nm",)
+SRAM_KB_RANGE = (1.0, 1024.0 * 1024)   # 1 KB .. 1 GB of on-chip memory
+REG_STRENGTH_MAX = 1.0
+MAX_ECHO = 40  # characters of a user's value echoed back in an error message
 
 
 class ConfigError(ValueError):
@@ -39,8 +44,23 @@ class CompressionConfig:
     profile: str = "horowitz-45nm"  # energy profile (constants with sources in energy.py)
     skip_zeros: bool = False       # hardware skips zero weights (EIE-style); False = dense CPU/GPU
     seed: int = 0                  # random criterion and fine-tuning shuffles
+    qat: bool = False              # fine-tune under fake quantization (straight-through estimator)
+    regularize: str = "none"       # sparsity penalty while fine-tuning: none, l1 or group-lasso (rows)
+    reg_strength: float = 1e-4     # the penalty's weight lambda
+    order: str = "sequential"      # prune then quantize, alternate them, or both at once (joint)
+    huffman: bool = False          # Huffman-code weight codes and index gaps (Deep Compression stage 3)
+    sram_kb: float = 32.0          # on-chip memory capacity in KB (energy model assumption)
+    layer_bits: tuple[tuple[str, int], ...] = ()        # per-layer overrides of bits, sorted by name
+    layer_sparsity: tuple[tuple[str, float], ...] = ()  # per-layer overrides of sparsity, sorted
 
     def __post_init__(self) -> None:
+        # Per-layer overrides arrive as dicts, lists of pairs (JSON) or "fc1=8,fc2=4" text;
+        # stored as a sorted tuple of pairs so the config stays hashable and comparable.
+        object.__setattr__(self, "layer_bits", _pairs("layer_bits", self.layer_bits, int))
+        object.__setattr__(self, "layer_sparsity", _pairs("layer_sparsity", self.layer_sparsity, float))
+        for name in ("sram_kb", "reg_strength"):  # 8 and 8.0 are one scenario: one spelling
+            if _is_real(getattr(self, name)):
+                object.__setattr__(self, name, float(getattr(self, name)))
         _check(isinstance(self.sparsity, (int, float)) and not isinstance(self.sparsity, bool)
                and math.isfinite(self.sparsity) and 0.0 <= self.sparsity < 1.0,
                "sparsity", self.sparsity, "a fraction in [0, 1), e.g. 0.9")
@@ -61,6 +81,55 @@ class CompressionConfig:
         _check(isinstance(self.skip_zeros, bool), "skip_zeros", self.skip_zeros, "true or false")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed,
                "an integer from 0 to 2147483647")
+        _check(isinstance(self.qat, bool), "qat", self.qat, "true or false")
+        _check(self.regularize in REGULARIZERS, "regularize", self.regularize, _one_of(REGULARIZERS))
+        _check(_is_real(self.reg_strength) and 0 <= self.reg_strength <= REG_STRENGTH_MAX,
+               "reg_strength", self.reg_strength, f"a number from 0 to {REG_STRENGTH_MAX:g}")
+        _check(self.order in ORDERS, "order", self.order, _one_of(ORDERS))
+        _check(isinstance(self.huffman, bool), "huffman", self.huffman, "true or false")
+        _check(_is_real(self.sram_kb) and SRAM_KB_RANGE[0] <= self.sram_kb <= SRAM_KB_RANGE[1],
+               "sram_kb", self.sram_kb, f"a size in KB from {SRAM_KB_RANGE[0]:g} to {SRAM_KB_RANGE[1]:g}")
+        for name, b in self.layer_bits:
+            _check(b in BITS, "layer_bits", f"{name}={b}", _one_of(BITS) + " per layer")
+        for name, s in self.layer_sparsity:
+            _check(0.0 <= s < 1.0, "layer_sparsity", f"{name}={s:g}", "a fraction in [0, 1) per layer")
+
+    # Config facts, asked in one place instead of conditions copied across files.
+    @property
+    def prunes(self) -> bool:
+        """Some weights are removed (a sparsity, a per-layer sparsity, or the fixed 2:4 pattern)."""
+        return self.sparsity > 0 or self.structure == "2:4" or any(s > 0 for _, s in self.layer_sparsity)
+
+    @property
+    def quantizes_weights(self) -> bool:
+        """Some layer's weights are quantized (bits < 32 means quantized; 32 means float)."""
+        return self.bits < 32 or any(b < 32 for _, b in self.layer_bits)
+
+    @property
+    def quantizes_activations(self) -> bool:
+        return self.act_bits < 32
+
+    @property
+    def regularizes(self) -> bool:
+        return self.regularize != "none" and self.reg_strength > 0
+
+    @property
+    def trains(self) -> bool:
+        """Evaluating this config fine-tunes the model (seconds, not milliseconds)."""
+        return self.finetune_epochs > 0 and (self.prunes or self.qat or self.regularizes)
+
+    @property
+    def is_baseline(self) -> bool:
+        """Nothing compressed: the float model as trained."""
+        return not (self.prunes or self.quantizes_weights or self.quantizes_activations)
+
+    def bits_for(self, layer: str) -> int:
+        """Weight bits of one layer: its override, else the global bit-width."""
+        return dict(self.layer_bits).get(layer, self.bits)
+
+    def sparsity_for(self, layer: str) -> float:
+        """Sparsity of one layer: its override, else the global sparsity."""
+        return dict(self.layer_sparsity).get(layer, self.sparsity)
 
     def replace(self, **changes: Any) -> "CompressionConfig":
         """A copy with some fields changed (validated again)."""
@@ -82,8 +151,10 @@ def parse_value(field: str, text: str) -> Any:
     """Convert a string (URL query value or CLI token) to the field's type; ConfigError if not."""
     kind = {f.name: f.type for f in dataclasses.fields(CompressionConfig)}.get(field)
     if kind is None:
-        raise ConfigError(f"unknown setting '{field}': known settings are {', '.join(FIELDS)}")
+        raise ConfigError(f"unknown setting '{_short(field)}': known settings are {', '.join(FIELDS)}")
     text = str(text).strip()
+    if field in ("layer_bits", "layer_sparsity"):
+        return _pairs(field, text, int if field == "layer_bits" else float)
     try:
         if kind == "bool":
             if text.lower() in ("1", "true", "yes", "on"):
@@ -99,8 +170,8 @@ def parse_value(field: str, text: str) -> Any:
             # Exactly 1 stays 1 (100 %: refused), not 1 %.
             return value / 100 if field == "sparsity" and 1 < value < 100 else value
         return text
-    except ValueError:
-        raise ConfigError(f"{field}={text!r} is not a valid {kind}") from None
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{field}={_short(text)!r} is not a valid {kind}") from None
 
 
 def from_mapping(values: Mapping[str, str], base: CompressionConfig | None = None
@@ -116,7 +187,7 @@ def from_mapping(values: Mapping[str, str], base: CompressionConfig | None = Non
             config = PRESETS[name]
     warnings: list[str] = []
     if "preset" in values and str(values["preset"]) not in PRESETS:
-        warnings.append(f"preset={values['preset']!r} ignored: known presets are {', '.join(PRESETS)}")
+        warnings.append(f"preset={_short(values['preset'])!r} ignored: known presets are {', '.join(PRESETS)}")
     for key, text in values.items():
         if key not in FIELDS:
             continue
@@ -129,12 +200,53 @@ def from_mapping(values: Mapping[str, str], base: CompressionConfig | None = Non
 
 def to_query(config: CompressionConfig) -> dict[str, str]:
     """The non-default fields as URL query strings (round-trips through from_mapping)."""
-    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in config.changed().items()}
+    return {k: _query_text(v) for k, v in config.changed().items()}
+
+
+def _query_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):  # per-layer overrides: "fc1=8,fc2=4"
+        return ",".join(f"{name}={v:g}" if isinstance(v, float) else f"{name}={v}" for name, v in value)
+    return str(value)
+
+
+def _pairs(field: str, value: Any, kind: type) -> tuple[tuple[str, Any], ...]:
+    """Per-layer overrides as a sorted tuple of (layer name, value); ConfigError naming the field."""
+    if isinstance(value, str):
+        items: list[Any] = [part.split("=", 1) for part in value.split(",") if part.strip()]
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        items = list(value)
+    out: dict[str, Any] = {}
+    for item in items:
+        try:
+            name, raw = item
+            name = str(name).strip()
+            if not name or len(name) > 64 or not all(c.isalnum() or c in "._" for c in name):
+                raise ValueError
+            number = float(raw) if kind is float else raw
+            if kind is int:
+                number = int(str(raw).strip()) if not _is_int(raw) else raw
+            if kind is float and not math.isfinite(number):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{field}={_short(str(value))!r} is not allowed: use LAYER=VALUE pairs "
+                              "separated by commas, e.g. fc1=8,fc2=4") from None
+        out[name] = number
+    return tuple(sorted(out.items()))
+
+
+def _short(text: Any) -> str:
+    """A user's value cut to MAX_ECHO characters, so an error message never fills the screen."""
+    text = str(text)
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO - 1] + "…"
 
 
 def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
     if not ok:
-        raise ConfigError(f"{field}={value!r} is not allowed: use {allowed}")
+        raise ConfigError(f"{field}={_short(repr(value))} is not allowed: use {allowed}")
 
 
 def _one_of(values) -> str:
@@ -143,6 +255,10 @@ def _one_of(values) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # Named scenarios. Each tells one story; the CLI takes them as --preset NAME.

@@ -51,3 +51,38 @@ def test_preset_then_overrides():
 def test_required_presets_exist():
     assert {"int8", "deep-compression", "extreme-2bit"} <= set(PRESETS)
     assert PRESETS["deep-compression"].quantizer == "kmeans" and PRESETS["deep-compression"].prune_steps > 1
+
+
+def test_new_fields_round_trip_through_the_url():
+    config = CompressionConfig(qat=True, regularize="group-lasso", reg_strength=1e-3, order="joint",
+                               huffman=True, sram_kb=1024, quantizer="pow2", criterion="apoz",
+                               layer_bits={"fc2": 4, "fc1": 8}, layer_sparsity="fc1=0.5")
+    assert config.layer_bits == (("fc1", 8), ("fc2", 4))  # sorted pairs: hashable, one spelling
+    again, warnings = from_mapping(to_query(config))
+    assert again == config and warnings == []
+    assert CompressionConfig(**config.to_dict()) == config
+
+
+@pytest.mark.parametrize("field,value", [
+    ("sram_kb", 0), ("sram_kb", float("inf")), ("reg_strength", -1), ("order", "random"),
+    ("regularize", "l2"), ("layer_bits", "fc1=9"), ("layer_bits", "fc1"), ("layer_sparsity", "fc1=1"),
+    ("layer_bits", "<b>=4"),
+])
+def test_new_fields_are_bounded(field, value):
+    with pytest.raises(ConfigError) as e:
+        CompressionConfig(**{field: value})
+    assert field in str(e.value)
+
+
+def test_config_facts_are_properties():
+    assert CompressionConfig().is_baseline and not CompressionConfig().trains
+    assert CompressionConfig(structure="2:4").prunes
+    assert CompressionConfig(layer_bits="fc1=4").quantizes_weights
+    assert CompressionConfig(layer_bits="fc1=4").bits_for("fc1") == 4
+    assert CompressionConfig(layer_bits="fc1=4").bits_for("fc2") == 32
+    assert CompressionConfig(bits=2, qat=True, finetune_epochs=3).trains
+
+
+def test_echoed_values_are_shortened():
+    _, warnings = from_mapping({"bits": "9" * 5000, "preset": "x" * 5000})
+    assert all(len(w) < 300 for w in warnings)
