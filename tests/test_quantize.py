@@ -461,7 +461,7 @@ def test_kmeans_converged_error_within_one_percent_of_sklearn():
         init = np.linspace(v.min(), v.max(), 16).reshape(-1, 1)
         km = KMeans(n_clusters=16, init=init, n_init=1, max_iter=300, tol=0, algorithm="lloyd").fit(v.reshape(-1, 1))
         ref_mse = float(((v - km.cluster_centers_.ravel()[km.labels_]) ** 2).mean())
-        w_q, c = kmeans_quantize(w, 4)
+        w_q, _ = kmeans_quantize(w, 4)
         ours = error_stats(w, w_q)["mse"]
         assert ours <= 1.01 * ref_mse, (name, ours, ref_mse)
         assert len(torch.unique(w_q)) == 16, name  # every code in use
@@ -471,7 +471,7 @@ def test_kmeans_reseeds_centroids_stranded_in_the_pruned_gap():
     # pruned at 90 %: kept weights sit away from zero, linear init puts centroids in the gap
     w = _mlp_weights()["fc1"]
     keep = w.abs() > w.abs().flatten().kthvalue(int(0.9 * w.numel())).values
-    w_q, c = kmeans_quantize(w, 4, mask=keep, k=15)
+    w_q, _ = kmeans_quantize(w, 4, mask=keep, k=15)
     assert len(torch.unique(w_q[keep])) == 15
     # and it does better than the old fixed 30 Lloyd steps, which left codes unused
     v = np.sort(w[keep].double().numpy())
