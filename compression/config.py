@@ -273,4 +273,13 @@ PRESETS: dict[str, CompressionConfig] = {
                                           prune_steps=6, finetune_epochs=10, skip_zeros=True),
     "extreme-2bit": CompressionConfig(bits=2, per_channel=True, finetune_epochs=0),
     "2:4-sparse-int8": CompressionConfig(structure="2:4", bits=8, per_channel=True),
+    # Quantization-aware fine-tuning rescues 2 bits: 5 epochs under fake quantization with a
+    # straight-through estimator (compare extreme-2bit, rounded after training).
+    "qat-2bit": CompressionConfig(bits=2, per_channel=True, qat=True, finetune_epochs=5),
+    # Ternary Weight Networks (Li & Liu 2016): {-a, 0, +a} per channel, fine-tuned to it.
+    "ternary": CompressionConfig(bits=2, quantizer="ternary", per_channel=True, qat=True,
+                                 finetune_epochs=5),
+    # Group lasso on rows moves whole neurons towards zero, then they are pruned (Wen et al. 2016).
+    "regularize-then-prune": CompressionConfig(sparsity=0.5, structure="rows", regularize="group-lasso",
+                                               reg_strength=1e-3, finetune_epochs=3),
 }

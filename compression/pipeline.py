@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -201,12 +202,17 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     names = list(models.layers(model))
     _check_layer_names(config, names)
     masks: dict[str, torch.Tensor] = {}
+    fake = _fake_quant(config, names) if config.qat and config.quantizes_weights else None
+    penalty = train.regularizer(config.regularize, config.reg_strength)
     if config.prunes:
         masks = train.prune_and_finetune(
             model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
             scope=config.scope, structure=config.structure, criterion=config.criterion,
             seed=config.seed, layer_sparsity={f"{n}.weight": s for n, s in config.layer_sparsity},
-            progress=progress)
+            fake_quant=fake, order=config.order, penalty=penalty, progress=progress)
+    elif config.finetune_epochs and (fake or penalty):
+        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR,
+                  seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
     quant: dict[str, Quantized] = {}
     if config.quantizes_weights:
         with torch.no_grad():
@@ -217,6 +223,13 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         ranges = quantize.calibrate_activations(model, ds.x_calib)
         quantize.quantize_activations(model, ranges, config.act_bits)
     return model.eval(), masks, quant
+
+
+def _fake_quant(config: CompressionConfig, names: list[str]) -> train.FakeQuant:
+    """{weight name: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
+    return {f"{name}.weight": functools.partial(quantizers.for_layer(config, name).fake, bits=config.bits_for(name),
+                                                scheme=config.scheme, per_channel=config.per_channel)
+            for name in names if config.bits_for(name) < 32}
 
 
 def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:
