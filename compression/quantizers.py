@@ -45,6 +45,12 @@ class Grid:
         if self.table is None:
             scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
             return (torch.round(values * (1.0 / scale)) + zp - self.qmin).long().numpy()
+        if self.table.dim() == 1:
+            # one shared table: nearest entry by binary search over sorted midpoints, O(n log k)
+            # instead of an n x k distance matrix (values are entries, so no ties at midpoints)
+            order = torch.argsort(self.table)
+            ordered = self.table[order]
+            return order[torch.searchsorted((ordered[1:] + ordered[:-1]) / 2, values.to(ordered.dtype))].numpy()
         return (values.unsqueeze(1) - self._tables(rows)).abs().argmin(1).numpy()
 
     def decode(self, codes: np.ndarray, rows: Tensor) -> Tensor:
