@@ -195,8 +195,11 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
              ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
     """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
 
-    Returns (model, masks, how each layer's weights were quantized). Activation quantization is
-    installed as forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
+    Each layer uses its own bits and sparsity when config overrides them. Fine-tuning may be
+    regularized (config.regularize) and quantization-aware (config.qat, in config.order with
+    pruning); either way the weights are then quantized by their layer's quantizer record.
+    Returns (model, masks, {layer: Quantized}). Activation quantization is installed as forward
+    pre-hooks on the copy, with ranges calibrated on ds.x_calib.
     """
     model = copy.deepcopy(base)
     names = list(models.layers(model))
