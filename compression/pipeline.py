@@ -11,18 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import (
-    data,
-    energy,
-    export,
-    measure,
-    models,
-    prune,
-    quantize,
-    size,
-    slim,
-    train,
-)
+from compression import data, energy, export, measure, models, prune, quantize, size, slim, train
 from compression.config import CompressionConfig
 from compression.models import Progress
 
