@@ -222,12 +222,12 @@ def build_parser() -> Parser:
                    help="teacher model id (default mlp-digits)")
     p.add_argument("--student", default="mlp-small-digits", choices=list(models.ZOO), metavar="ID",
                    help="student architecture id, trained from scratch (default mlp-small-digits)")
-    p.add_argument("--temperature", type=_float_in(*TEMPERATURE, "--temperature"), default=4.0,
+    p.add_argument("--temperature", type=_number_in(float, *TEMPERATURE), default=4.0,
                    help=f"softmax temperature T, {TEMPERATURE[0]:g}..{TEMPERATURE[1]:g} (default 4)")
-    p.add_argument("--alpha", type=_float_in(0.0, 1.0, "--alpha"), default=0.7,
+    p.add_argument("--alpha", type=_number_in(float, 0.0, 1.0), default=0.7,
                    help="weight of the soft-target loss, 0..1 (default 0.7)")
-    p.add_argument("--epochs", type=_int_in(1, 200, "--epochs"), default=30, help="training epochs (default 30)")
-    p.add_argument("--seed", type=_int_in(0, SEED_MAX, "--seed"), default=0, help=f"random seed, 0..{SEED_MAX} (default 0)")
+    p.add_argument("--epochs", type=_number_in(int, 1, 200), default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=_number_in(int, 0, SEED_MAX), default=0, help=f"random seed, 0..{SEED_MAX} (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_distill)
 
@@ -283,11 +283,11 @@ def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None
             continue
         flag = "--" + field.replace("_", "-")
         if kinds[field] == "bool":
-            kwargs: dict[str, Any] = dict(action="store_true", default=None)
+            kwargs: dict[str, Any] = {"action": "store_true", "default": None}
         elif field in CHOICES:
-            kwargs = dict(choices=CHOICES[field])
+            kwargs = {"choices": CHOICES[field]}
         else:
-            kwargs = dict(type=_field_value(field), metavar=METAVAR.get(field))
+            kwargs = {"type": _field_value(field), "metavar": METAVAR.get(field)}
         p.add_argument(flag, dest=field, help=HELP.get(field, field.replace("_", " ")), **kwargs)
     p.add_argument("--preset", choices=list(cfg.PRESETS), help="start from a named scenario; "
                    "flags given too override it")
@@ -320,31 +320,20 @@ def _list(text: str, kind: type, flag: str) -> list[Any]:
     return values
 
 
-def _int_in(lo: int, hi: int, flag: str):
-    """argparse type: an integer in [lo, hi]; anything else is one line naming the flag."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"{cfg._short(text)!r} is not an integer: use {lo}..{hi}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{cfg._short(value)} is out of range: use {lo}..{hi}")
-        return value
-    parse.__name__ = "int"
-    return parse
+def _number_in(kind: type, lo: float, hi: float):
+    """argparse type: a finite int or float in [lo, hi]; anything else is one line (argparse names the flag)."""
+    name = "an integer" if kind is int else "a number"
+    bounds = f"{lo}..{hi}" if kind is int else f"{lo:g}..{hi:g}"
 
-
-def _float_in(lo: float, hi: float, flag: str):
-    """argparse type: a finite number in [lo, hi]; anything else is one line naming the flag."""
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = kind(text)
         except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"{cfg._short(text)!r} is not a number: use {lo:g}..{hi:g}") from None
+            raise argparse.ArgumentTypeError(f"{cfg._short(text)!r} is not {name}: use {bounds}") from None
         if not (math.isfinite(value) and lo <= value <= hi):
-            raise argparse.ArgumentTypeError(f"{cfg._short(text)} is out of range: use {lo:g}..{hi:g}")
+            raise argparse.ArgumentTypeError(f"{cfg._short(text)} is out of range: use {bounds}")
         return value
-    parse.__name__ = "float"
+    parse.__name__ = kind.__name__
     return parse
 
 
