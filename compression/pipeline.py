@@ -278,7 +278,10 @@ def sweep(model_id: str, sparsities: list[float], bits: list[int],
         r = evaluate(model_id, base_config.replace(sparsity=s, bits=b), latency=False)
         rows.append({"model": model_id, "sparsity": s, "bits": b, "accuracy": r.accuracy,
                      "accuracy_lo": r.accuracy_ci95[0], "accuracy_hi": r.accuracy_ci95[1],
-                     "sparsity_achieved": r.sparsity, "size_bytes": r.size_bytes["compressed"],
+                     "accuracy_delta": r.accuracy_delta, "accuracy_delta_lo": r.accuracy_delta_ci95[0],
+                     "accuracy_delta_hi": r.accuracy_delta_ci95[1],
+                     "sparsity_achieved": r.sparsity, "zeros_from_rounding": r.zeros_from_rounding,
+                     "size_bytes": r.size_bytes["compressed"],
                      "file_bytes": r.size_bytes["file"], "compression_ratio": r.compression_ratio,
                      "energy_pj": r.energy_pj["total"]})
         if progress:
@@ -301,6 +304,47 @@ def accuracy_points(model_id: str, config: CompressionConfig, field: str, values
         acc = measure.accuracy(model, ds.x_test, ds.y_test)
         lo, hi = measure.wilson_interval(acc, len(ds.y_test))
         points.append({field: value, "accuracy": acc, "lo": lo, "hi": hi})
+    return points
+
+
+def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
+                  progress: Progress | None = None, data_dir: str | Path | None = None
+                  ) -> list[dict[str, Any]]:
+    """A fine-tuned accuracy curve along the sparsity axis in one gradual pruning run.
+
+    Prune to the smallest sparsity, fine-tune (config.finetune_epochs, masks held), measure
+    under the config's quantization; prune further from there to the next value, and so on
+    (gradual pruning, Zhu & Gupta 2017): every point costs one pruning step, not a whole
+    schedule. Step i fine-tunes with seed config.seed + i, as evaluate()'s own schedule does,
+    so when `values` is that schedule (prune.gradual_schedule(config.sparsity,
+    config.prune_steps)) the last point is evaluate()'s accuracy exactly (for the "random"
+    criterion the masks' seeds differ). Other points are one path's, not each sparsity's own
+    best schedule: label the curve so.
+    """
+    if config.structure == "2:4":
+        raise ValueError("structure=2:4 prunes a fixed half of every group: there is no sparsity axis to walk")
+    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    model = models.load(model_id, data_dir=data_dir)
+    quant_only = config.replace(sparsity=0.0, prune_steps=1, finetune_epochs=0, layer_sparsity=())
+    targets = sorted(set(values))
+    points = []
+    steps = 0  # pruning steps taken so far: step k fine-tunes with seed config.seed + k
+    for i, target in enumerate(targets):
+        if target > 0:
+            step = (lambda f, m, i=i, t=target: progress((i + f) / len(targets), f"sparsity {t:.0%}: {m}")
+                    if progress else None)
+            train.prune_and_finetune(model, ds, target, steps=1, epochs=config.finetune_epochs,
+                                     scope=config.scope, structure=config.structure,
+                                     criterion=config.criterion, seed=config.seed + steps,
+                                     progress=step if progress else None)
+            steps += 1
+        torch.manual_seed(config.seed)
+        measured, _, _ = compress(model, ds, quant_only)
+        acc = measure.accuracy(measured, ds.x_test, ds.y_test)
+        lo, hi = measure.wilson_interval(acc, len(ds.y_test))
+        points.append({"sparsity": target, "accuracy": acc, "lo": lo, "hi": hi, "curve": "fine-tuned path"})
+        if progress:
+            progress((i + 1) / len(targets), f"sparsity {target:.0%}")
     return points
 
 

@@ -261,3 +261,17 @@ def test_sparsity_counts_pruning_and_rounding_zeros_apart():
     assert r.zeros_from_rounding == pytest.approx(small / sum(t.numel() for t in w), abs=1e-3)
     p = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.5), latency=False)
     assert p.sparsity == pytest.approx(0.5, abs=1e-3) and p.zeros_from_rounding == 0
+
+
+def test_sparsity_path_ends_at_evaluates_accuracy_when_the_schedule_matches():
+    from compression import prune
+    cfg = CompressionConfig(sparsity=0.8, bits=4, prune_steps=3, finetune_epochs=1)
+    schedule = prune.gradual_schedule(cfg.sparsity, cfg.prune_steps)
+    seen = []
+    points = pipeline.sparsity_path("mlp-digits", cfg, [0.0, *schedule], progress=lambda f, m: seen.append(f))
+    assert [p["sparsity"] for p in points] == [0.0, *schedule] and seen[-1] == 1.0
+    assert points[-1]["accuracy"] == pipeline.evaluate("mlp-digits", cfg, latency=False).accuracy
+    assert points[0]["accuracy"] == pipeline.evaluate("mlp-digits", cfg.replace(sparsity=0.0), latency=False).accuracy
+    assert all(p["lo"] <= p["accuracy"] <= p["hi"] for p in points)
+    with pytest.raises(ValueError, match="2:4"):
+        pipeline.sparsity_path("mlp-digits", cfg.replace(structure="2:4"), [0.5])
