@@ -19,7 +19,6 @@ from compression import config as cfg
 from compression import data, distill, measure, models, pipeline, train
 from compression.config import CompressionConfig, ConfigError
 
-
 TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
 SEED_MAX = 2**31 - 1         # torch.manual_seed and NumPy both take this range
 

@@ -44,7 +44,10 @@ class Profile:
     fp32_add: float = 0.9            # pJ
     register_32: float = 1.0         # pJ per 32-bit register file access: the floor of any memory
     dram_32: float = 640.0           # pJ per 32-bit DRAM read
-    sram_bytes: int = 32 * KB        # on-chip capacity (the config's sram_kb)
+    # On-chip capacity (the config's sram_kb). Default 32 KB: Horowitz's middle point, and the
+    # L1 data cache of one core of Intel's Sandy Bridge to Skylake CPUs: memory a CPU core has
+    # beside it for sure; larger caches are shared and slower, and are a what-if on the page.
+    sram_bytes: int = 32 * KB
     sram_32: float = 10.0            # pJ per 32-bit SRAM read at sram_bytes (derived: sram_pj)
 
 
@@ -177,5 +180,6 @@ def constants_table(p: Profile) -> list[dict[str, object]]:
             (f"SRAM {p.sram_bytes / KB:g} KB, 32-bit read (in force)", p.sram_32, SOURCE_SRAM),
             ("DRAM, 32-bit read", p.dram_32, SOURCE_DRAM)]
     rows += [(f"int add, {bits} bit", pj, SOURCE_ADD16 if bits == 16 else SOURCE_HOROWITZ) for bits, pj in p.int_add]
-    rows += [("shift (power-of-two weight), charged as one add", None, SOURCE_SHIFT)]
+    rows += [("shift (power-of-two weight), charged as an add of the same width: 32 bit", dict(p.int_add)[32],
+              SOURCE_SHIFT)]
     return [{"operation": name, "energy_pj": pj, "source": src} for name, pj, src in rows]
