@@ -197,3 +197,44 @@ def _counts(symbols: Iterable[int]) -> Counter[int]:
         values, counts = np.unique(symbols.ravel(), return_counts=True)
         return Counter(dict(zip(values.tolist(), counts.tolist())))
     return Counter(int(s) for s in symbols)
+
+
+def sparse_streams(codes: np.ndarray, zero: int, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(entry codes, gaps - 1) of relative-index CSR with `index_bits`-bit gaps (Han et al. 2016 §3).
+
+    A gap longer than 2**index_bits is bridged by filler entries holding the `zero` code,
+    each a full 2**index_bits step, exactly as the fixed-width format stores them.
+    """
+    flat = np.asarray(codes).ravel()
+    kept = np.flatnonzero(flat != zero)
+    gaps = np.diff(kept, prepend=-1)
+    limit = 1 << index_bits
+    fillers = (gaps - 1) // limit
+    real = np.cumsum(fillers + 1) - 1  # where each kept weight lands among all entries
+    total = int(real[-1]) + 1 if real.size else 0
+    entry_codes = np.full(total, zero, dtype=np.int64)
+    entry_gaps = np.full(total, limit - 1, dtype=np.int64)
+    entry_codes[real] = flat[kept]
+    entry_gaps[real] = gaps - fillers * limit - 1
+    return entry_codes, entry_gaps
+
+
+def layer_bits(codes: np.ndarray, zero: int | None, max_index_bits: int = 16) -> dict[str, object]:
+    """The cheapest Huffman-coded layout of one layer's integer weight codes, tables counted.
+
+    Dense (every code Huffman-coded), or relative-index CSR at the best gap width with codes
+    and gaps Huffman-coded apart (Deep Compression stage 3). `zero`: the code meaning 0, or
+    None when no code does (then only the dense layout exists). Returns format, values,
+    indices (bits) and total.
+    """
+    flat = np.asarray(codes).ravel()
+    dense = coded_bits(flat)
+    best: dict[str, object] = {"format": "dense-huffman", "values": dense, "indices": 0, "total": dense}
+    if zero is None:
+        return best
+    for p in range(1, max_index_bits + 1):
+        values, gaps = sparse_streams(flat, zero, p)
+        v, i = coded_bits(values), coded_bits(gaps)
+        if v + i < best["total"]:  # type: ignore[operator]
+            best = {"format": f"csr-{p}-huffman", "values": v, "indices": i, "total": v + i}
+    return best
