@@ -23,7 +23,7 @@ from compression.models import Progress
 REFERENCES = Path(__file__).resolve().parent.parent / "assets" / "references" / "deep_compression.csv"
 PAPER_NAMES = {"lenet300-mnist": "LeNet-300-100", "lenet5-mnist": "LeNet-5"}
 STAGES = ("pruned", "quantized", "huffman")
-PRESET_FOR = {"lenet300-mnist": "deep-compression"}  # the tuned scenario per model
+PRESET_FOR = {"lenet300-mnist": "deep-compression-lenet", "lenet5-mnist": "deep-compression-lenet"}
 DEFAULT_PRESET = "deep-compression"
 
 
