@@ -157,5 +157,5 @@ def format_table(result: dict[str, Any]) -> str:
         idx = layer["huffman_bits_per_index"]
         lines.append(f"{layer['name']:8} {layer['weights']:>8,} {layer['weights_kept_pct']:>6.1f}% "
                      f"{layer['weight_bits']:>4} {layer['huffman_bits_per_weight']:>20.2f} "
-                     f"{idx if idx is None else round(idx, 2)!s:>7}")
+                     f"{'-' if idx is None else f'{idx:.2f}':>7}")
     return "\n".join(lines + [f"note: {n}" for n in result["notes"]])
