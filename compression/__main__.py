@@ -147,6 +147,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reproduce: published results beside ours (compression.reproduce) ---
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from compression import reproduce  # deferred: only this command needs it
+
+    result = reproduce.deep_compression(args.model, progress=_stderr_progress)
+    print(json.dumps(result, indent=2) if args.json else reproduce.format_table(result))
+    return 0
+# --- end reproduce ---
+
+
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
     """The preset (if any), then every flag given on the command line on top of it."""
     config = cfg.PRESETS[args.preset] if args.preset else CompressionConfig()
@@ -233,6 +243,15 @@ def build_parser() -> Parser:
     p = sub.add_parser("train", help="rebuild a zoo checkpoint from its fixed seed (deterministic)")
     _model_arg(p, default=None)
     p.set_defaults(run=cmd_train)
+
+    # --- reproduce ---
+    p = sub.add_parser("reproduce", help="run a published compression result and print ours beside the paper's")
+    p.add_argument("study", choices=["deep-compression"], help="which result (Han et al. 2016, Table 1)")
+    p.add_argument("--model", default="lenet300-mnist", choices=["lenet300-mnist", "lenet5-mnist"],
+                   metavar="ID", help="lenet300-mnist (default) or lenet5-mnist")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_reproduce)
+    # --- end reproduce ---
     return parser
 
 

@@ -52,7 +52,7 @@ def test_bad_arguments_exit_2_with_one_line(args, needle):
 
 def test_missing_dataset_is_one_sentence(tmp_path):
     result = subprocess.run([sys.executable, "-m", "compression", "--data-dir", str(tmp_path), "evaluate",
-                             "--model", "lenet300-mnist"], capture_output=True, text=True, timeout=120,
+                             "--model", "lenet300-mnist-full"], capture_output=True, text=True, timeout=120,
                             env={"COMPRESSION_LAB_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert "MNIST" in result.stderr and "Traceback" not in result.stderr
@@ -71,7 +71,7 @@ def test_models_lists_the_zoo(capsys):
     assert main(["models", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["mlp-digits"]["params"] == 50610 and rows["mlp-digits"]["accuracy"] >= 0.97
-    assert rows["lenet300-mnist"]["accuracy"] is None
+    assert rows["lenet300-mnist-full"]["accuracy"] is None
 
 
 def test_distill_json(capsys):
