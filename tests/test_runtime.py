@@ -52,9 +52,16 @@ def test_dynamic_without_calibration_and_latency_paths():
     assert lat.onnx_fp32 and lat.onnx_int8 and "static" in lat.int8_path
 
 
-def test_time_call_median_and_iqr():
-    samples = iter([1.0, 2.0, 3.0, 4.0, 100.0])
-    import time
-
-    t = runtime.time_call(lambda: time.sleep(next(samples) / 1e3), repeats=5, warmup=0)
-    assert 2.5 <= t.median_ms < 4.5  # median 3 ms, the 100 ms outlier does not move it
+def test_time_call_median_and_iqr(monkeypatch):
+    # a fake clock: calls of 1, 2, 3, 4 and 100 ms (start/stop pairs, plus the budget check)
+    durations = [1.0, 2.0, 3.0, 4.0, 100.0]
+    ticks, now = [0.0], 0.0
+    for d in durations:
+        ticks += [now, now + d / 1e3]
+        now += d / 1e3
+    clock = iter(ticks)
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(clock))
+    t = runtime.time_call(lambda: None, repeats=5, warmup=0)
+    assert t.median_ms == pytest.approx(3.0)  # the 100 ms outlier does not move the median
+    # IQR by the 'exclusive' quartiles statistics.quantiles uses: Q1 = 1.5, Q3 = 52
+    assert t.iqr_ms == pytest.approx(52.0 - 1.5) and t.repeats == 5

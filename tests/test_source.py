@@ -74,7 +74,7 @@ def test_state_dict_upload_roundtrip_and_checks(tmp_path):
     model = models.load("mlp-digits")
     pt, st = tmp_path / "w.pt", tmp_path / "w.safetensors"
     torch.save(model.state_dict(), pt)
-    from safetensors.torch import save_file
+    save_file = pytest.importorskip("safetensors.torch").save_file
 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))
     npz = _digits_npz(tmp_path)
@@ -140,3 +140,21 @@ def test_exported_program_with_pickled_parts_is_refused(tmp_path):
         zout.writestr(f"{root}/data/aotinductor/model/lib.so", b"\x7fELF")
     with pytest.raises(loading.FileRejected, match="native code"):
         source.upload(evil)
+
+
+def test_exported_program_prunes_like_torch_global_unstructured(tmp_path):
+    from torch.nn.utils import prune as torch_prune
+
+    from compression import prune
+
+    model = models.load("cnn-digits")
+    path = tmp_path / "cnn.pt2"
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 8, 8),)), path)
+    loaded = source.load(source.upload(path)).model
+    assert list(models.layers(loaded)) == list(models.layers(model))  # layers rebuilt from the graph
+    ours = prune.masks(loaded, 0.5)
+    ref = models.load("cnn-digits")
+    params = [(m, "weight") for m in models.layers(ref).values()]
+    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.5)
+    for name, layer in models.layers(ref).items():
+        assert torch.equal(ours[f"{name}.weight"], layer.weight_mask.bool())
