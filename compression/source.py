@@ -147,8 +147,10 @@ def build_arch(name: str, seed: int = 0) -> nn.Module:
 def _arch_model(arch: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
     """An untrained model of a zoo id or torchvision architecture, and its input shape."""
     if arch in models.ZOO:
-        ds_name = models.spec(arch).dataset
-        shape = {"digits": (1, 8, 8), "mnist": (1, 28, 28)}.get(ds_name, ())
+        try:  # the zoo model's own data set knows its input shape
+            shape: tuple[int, ...] = tuple(data.load(models.spec(arch).dataset, download=False).input_shape)
+        except data.DataUnavailable:  # unknown until the user's data says
+            shape = ()
         return models.build(arch, seed).eval(), shape
     return build_arch(arch, seed), IMAGENET_SHAPE
 
