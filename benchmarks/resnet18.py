@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from compression.casestudy import format_case, reproduce_resnet18_case
 
 if __name__ == "__main__":
