@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 
 from compression import config as cfg
-from compression import data, distill, measure, models, pipeline, train
+from compression import data, distill, measure, models, pipeline, sweep, train
 from compression.config import CompressionConfig, ConfigError
 
 
@@ -76,25 +76,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    sparsities = _list(args.sparsity, float, "--sparsity")
-    bits = _list(args.bits, int, "--bits")
+    grid = {"sparsity": _list(args.sparsity, float, "--sparsity"), "bits": _list(args.bits, int, "--bits")}
     base = config_from_args(args, skip=("sparsity", "bits"))
-    for s in sparsities:
-        base.replace(sparsity=s)  # validate every value before the long run starts
-    for b in bits:
-        base.replace(bits=b)
+    sweep.grid_configs(grid, base)  # validate every value before the long run starts
     out = open(args.csv, "w", newline="") if args.csv else None  # fail before the long run
-    rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
+    with sweep.executor_for(args.dask, args.processes) as executor:
+        rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress)
     if out:
         with out:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
-    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}")
+    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
     for r in rows:
         print(f"{r['sparsity']:>8.0%} {r['bits']:>4} {r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} "
-              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}")
+              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
     return 0
 
 
@@ -184,6 +181,10 @@ def build_parser() -> Parser:
     p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
     p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
     p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786 "
+                   f"(default: ${sweep.DASK_ENV} if set)")
+    p.add_argument("--processes", type=_int_in(0, 64, "--processes"), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
     p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("distill", help="train a student from a teacher's soft targets, "
