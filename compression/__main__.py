@@ -5,13 +5,14 @@ import argparse
 import csv
 import json
 import sys
+import time
 import warnings
 from typing import Any, Sequence
 
 import torch
 
 from compression import config as cfg
-from compression import data, distill, measure, models, pipeline, sweep, train
+from compression import data, distill, history, measure, models, pipeline, sweep, train
 from compression.config import CompressionConfig, ConfigError
 
 
@@ -126,6 +127,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- studio: history, sensitivity, report ---------------------------------------------------
+def cmd_history(args: argparse.Namespace) -> int:
+    entries = history.History().list()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no saved scenarios yet in {history.default_path()}")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"]))
+        acc = f"{e['accuracy']:.1%}" if e["accuracy"] is not None else "n/a"
+        config = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in cfg.to_query(
+            CompressionConfig(**e["config"])).items()) or "(baseline)"
+        print(f"{when}  {e['model']:16} {acc:>6} {e['size_bytes']:>10,.0f} B  {config}"
+              + ("" if e["current"] else "  (older code)"))
+    return 0
+# --- end studio ------------------------------------------------------------------------------
+
+
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
     """The preset (if any), then every flag given on the command line on top of it."""
     config = cfg.PRESETS[args.preset] if args.preset else CompressionConfig()
@@ -203,6 +223,11 @@ def build_parser() -> Parser:
     p = sub.add_parser("train", help="rebuild a zoo checkpoint from its fixed seed (deterministic)")
     _model_arg(p, default=None)
     p.set_defaults(run=cmd_train)
+
+    # studio: history, sensitivity, report
+    p = sub.add_parser("history", help="list the saved scenarios (newest first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_history)
     return parser
 
 

@@ -10,9 +10,9 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
