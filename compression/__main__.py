@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from compression import config as cfg
-from compression import data, distill, history, measure, models, pipeline, sweep, train
+from compression import data, distill, history, measure, models, pipeline, sensitivity, sweep, train
 from compression.config import CompressionConfig, ConfigError
 
 
@@ -143,6 +143,30 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{when}  {e['model']:16} {acc:>6} {e['size_bytes']:>10,.0f} B  {config}"
               + ("" if e["current"] else "  (older code)"))
     return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    sparsities = _list(args.sparsity, float, "--sparsity") if args.sparsity.strip() else []
+    bits = _list(args.bits, int, "--bits") if args.bits.strip() else []
+    base = config_from_args(args, skip=("sparsity", "bits"))
+    for s in sparsities:
+        base.replace(sparsity=s)  # validate every value before the long run starts
+    for b in bits:
+        base.replace(bits=b)
+    with sweep.executor_for(args.dask, args.processes) as executor:
+        result = sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
+                                         progress=_stderr_progress, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model}: baseline accuracy {result['baseline']:.1%} ({result['n_test']} test images); "
+          "each layer compressed alone, the others untouched")
+    for kind, label in (("sparsity", lambda v: f"{v:.0%}"), ("bits", lambda v: f"{v}b")):
+        if result[kind]["values"]:
+            print(f"\naccuracy vs {kind}\n{'layer':12}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
+            for name, accs in result[kind]["accuracy"].items():
+                print(f"{name:12}" + "".join(f"{a:>7.1%}" for a in accs))
+    return 0
 # --- end studio ------------------------------------------------------------------------------
 
 
@@ -228,6 +252,20 @@ def build_parser() -> Parser:
     p = sub.add_parser("history", help="list the saved scenarios (newest first)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_history)
+
+    p = sub.add_parser("sensitivity", help="accuracy of each layer compressed alone, at each sparsity "
+                       "and each bit-width")
+    _model_arg(p)
+    _config_args(p, skip=("sparsity", "bits"))
+    p.add_argument("--sparsity", default=",".join(f"{v:g}" for v in sensitivity.SPARSITIES),
+                   help="comma-separated fractions (empty: skip)")
+    p.add_argument("--bits", default=",".join(str(v) for v in sensitivity.BITS),
+                   help="comma-separated bit-widths (empty: skip)")
+    p.add_argument("--dask", metavar="ADDRESS", help=f"run on this Dask scheduler (default: ${sweep.DASK_ENV})")
+    p.add_argument("--processes", type=_int_in(0, 64, "--processes"), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_sensitivity)
     return parser
 
 
