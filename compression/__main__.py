@@ -6,13 +6,15 @@ import csv
 import json
 import sys
 import time
+import urllib.parse
 import warnings
 from typing import Any, Sequence
 
 import torch
 
 from compression import config as cfg
-from compression import data, distill, history, measure, models, pipeline, sensitivity, sweep, train
+from compression import data, distill, measure, models, pipeline, train
+from compression import history, report_html, sensitivity, sweep  # studio
 from compression.config import CompressionConfig, ConfigError
 
 
@@ -167,6 +169,18 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             for name, accs in result[kind]["accuracy"].items():
                 print(f"{name:12}" + "".join(f"{a:>7.1%}" for a in accs))
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = open(args.html, "w", encoding="utf-8")  # fail before the work
+    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+                               progress=_stderr_progress if config.trains else None)
+    link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
+    with out:
+        out.write(report_html.to_html(report, link))
+    print(f"wrote {args.html}", file=sys.stderr)
+    return 0
 # --- end studio ------------------------------------------------------------------------------
 
 
@@ -266,6 +280,14 @@ def build_parser() -> Parser:
                    help="run in a local pool of this many processes (default 0: in this process)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_sensitivity)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report (readable offline)")
+    _model_arg(p)
+    _config_args(p)
+    p.add_argument("--html", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--app-url", default="http://localhost:8501/",
+                   help="where the dashboard runs, for the link that reopens the scenario")
+    p.set_defaults(run=cmd_report)
     return parser
 
 
