@@ -155,9 +155,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         base.replace(sparsity=s)  # validate every value before the long run starts
     for b in bits:
         base.replace(bits=b)
-    with sweep.executor_for(args.dask, args.processes) as executor:
-        result = sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
-                                         progress=_stderr_progress, data_dir=args.data_dir)
+    def compute() -> dict[str, Any]:
+        with sweep.executor_for(args.dask, args.processes) as executor:
+            return sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
+                                           progress=_stderr_progress, data_dir=args.data_dir)
+    params = {"config": history.config_key(sensitivity.reference_config(base)),
+              "sparsity": sparsities, "bits": bits}
+    result = history.History().cached("sensitivity", args.model, params, compute)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -16,7 +16,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -30,7 +30,11 @@ PACKAGE = Path(__file__).resolve().parent
 SCHEMA = """CREATE TABLE IF NOT EXISTS scenarios (
     model TEXT NOT NULL, config TEXT NOT NULL, code TEXT NOT NULL,
     latency INTEGER NOT NULL, created REAL NOT NULL, report TEXT NOT NULL,
-    PRIMARY KEY (model, config, code))"""
+    PRIMARY KEY (model, config, code));
+CREATE TABLE IF NOT EXISTS results (
+    kind TEXT NOT NULL, model TEXT NOT NULL, params TEXT NOT NULL, code TEXT NOT NULL,
+    created REAL NOT NULL, result TEXT NOT NULL,
+    PRIMARY KEY (kind, model, params, code))"""
 
 
 def default_path() -> Path:
@@ -70,7 +74,7 @@ class History:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
+            db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -112,6 +116,21 @@ class History:
                         "accuracy": d["accuracy"], "size_bytes": d["size_bytes"]["compressed"],
                         "energy_pj": d["energy_pj"]["total"], "latency_ms": d["latency_ms"]["compressed"]})
         return out
+
+    def cached(self, kind: str, model: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        """A stored JSON result (e.g. kind "sensitivity") for these params under the current code,
+        else compute() stored and returned."""
+        key = (kind, model, json.dumps(params, sort_keys=True, separators=(",", ":")), code_version(model))
+        with self._connect() as db:
+            row = db.execute("SELECT result FROM results WHERE kind=? AND model=? AND params=? AND code=?",
+                             key).fetchone()
+        if row is not None:
+            return json.loads(row[0])
+        result = compute()
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                       (*key[:3], key[3], time.time(), json.dumps(result)))
+        return result
 
 
 def evaluate(model_id: str, config: CompressionConfig, history: History | None = None, *,

@@ -83,3 +83,15 @@ def test_survives_a_process_restart(tmp_path):
     assert [(e["model"], e["config"], e["current"]) for e in entries] == [("mlp-digits", {"bits": 8}, True)]
     expected = pipeline.evaluate("mlp-digits", CompressionConfig(bits=8), latency=False)
     assert entries[0]["accuracy"] == expected.accuracy
+
+
+def test_cached_results_are_computed_once(tmp_path):
+    h = history.History(tmp_path / "h.sqlite")
+    calls = []
+    compute = lambda: calls.append(1) or {"curve": [0.5, 0.25]}
+    assert h.cached("sensitivity", "mlp-digits", {"bits": [2, 4]}, compute) == {"curve": [0.5, 0.25]}
+    assert history.History(tmp_path / "h.sqlite").cached("sensitivity", "mlp-digits", {"bits": [2, 4]},
+                                                          compute) == {"curve": [0.5, 0.25]}
+    assert len(calls) == 1
+    h.cached("sensitivity", "mlp-digits", {"bits": [2, 8]}, compute)
+    assert len(calls) == 2

@@ -102,11 +102,15 @@ def test_mixed_precision_fits_and_matches_uniform_accuracy():
     assert [layer.bits for layer in mixed.layers] == [b for _, b in config.layer_bits]
 
 
-def test_cli_json(capsys):
+def test_cli_json_is_cached_in_history(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path))
     assert main(["sensitivity", "--model", "mlp-digits", "--sparsity", "0,0.9", "--bits", "2,32", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["sparsity"]["values"] == [0.0, 0.9] and out["bits"]["values"] == [2, 32]
     assert all(acc[0] == out["baseline"] for acc in out["sparsity"]["accuracy"].values())
+    monkeypatch.setattr(sensitivity, "sensitivity", None)  # a second run must not compute
+    assert main(["sensitivity", "--model", "mlp-digits", "--sparsity", "0,0.9", "--bits", "2,32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == out
 
 
 def test_cli_bad_bits_is_one_line(capsys):
