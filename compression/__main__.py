@@ -80,21 +80,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     grid = {"sparsity": _list(args.sparsity, float, "--sparsity"), "bits": _list(args.bits, int, "--bits")}
-    base = config_from_args(args, skip=("sparsity", "bits"))
+    for item in args.grid or []:
+        field, _, values = item.partition("=")
+        if field.replace("-", "_") not in cfg.FIELDS or not values:
+            raise ConfigError(f"argument --grid: {cfg._short(item)!r} is not FIELD=V1,V2 with FIELD one of "
+                              f"{', '.join(f for f in cfg.FIELDS if f not in grid)}")
+        field = field.replace("-", "_")
+        grid[field] = [cfg.parse_value(field, v) for v in values.split(",") if v.strip()]
+    base = config_from_args(args, skip=tuple(grid))
     sweep.grid_configs(grid, base)  # validate every value before the long run starts
     out = open(args.csv, "w", newline="") if args.csv else None  # fail before the long run
     with sweep.executor_for(args.dask, args.processes) as executor:
-        rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress)
+        rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress,
+                           latency=args.latency)
     if out:
         with out:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
-    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
+    extra = [f for f in grid if f not in ("sparsity", "bits")]
+    print(f"{'sparsity':>8} {'bits':>4} " + "".join(f"{f:>13} " for f in extra)
+          + f"{'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
     for r in rows:
-        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} {r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} "
-              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
+        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} " + "".join(f"{str(r[f]):>13} " for f in extra)
+              + f"{r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} {r['compression_ratio']:>6.1f}x "
+              f"{r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
     return 0
 
 
@@ -247,6 +258,9 @@ def build_parser() -> Parser:
                    f"(default: ${sweep.DASK_ENV} if set)")
     p.add_argument("--processes", type=_int_in(0, 64, "--processes"), default=0,
                    help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="sweep another setting too, e.g. --grid quantizer=uniform,kmeans (repeatable)")
+    p.add_argument("--latency", action="store_true", help="also measure latency per config (slower)")
     p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("distill", help="train a student from a teacher's soft targets, "

@@ -85,3 +85,20 @@ def test_executor_for_defaults_to_in_process(monkeypatch):
     monkeypatch.delenv(sweep.DASK_ENV, raising=False)
     with sweep.executor_for() as executor:
         assert executor is None
+
+
+def test_cli_grid_over_another_field_marks_the_frontier(tmp_path, capsys):
+    from compression.__main__ import main
+    out = tmp_path / "s.csv"
+    assert main(["sweep", "--sparsity", "0.5", "--bits", "4", "--grid", "quantizer=uniform,kmeans",
+                 "--csv", str(out)]) == 0
+    text = out.read_text().splitlines()
+    assert text[0].split(",")[:4] == ["model", "sparsity", "bits", "quantizer"] and "on_frontier" in text[0]
+    assert [line.split(",")[3] for line in text[1:]] == ["uniform", "kmeans"]
+
+
+def test_cli_bad_grid_is_one_line(capsys):
+    from compression.__main__ import main
+    assert main(["sweep", "--grid", "colour=red"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--grid" in err
