@@ -1,4 +1,4 @@
-"""The CLI: `python -m compression {models,evaluate,sweep,distill,train}`; same numbers as the pages."""
+"""The CLI: `python -m compression COMMAND`; the same numbers as the pages (`--help` lists the commands)."""
 from __future__ import annotations
 
 import argparse
@@ -9,14 +9,28 @@ import math
 import os
 import sys
 import tempfile
+import time
+import urllib.parse
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from compression import config as cfg
-from compression import data, distill, measure, models, pipeline, train
+from compression import (  # studio
+    data,
+    distill,
+    history,
+    measure,
+    models,
+    pipeline,
+    report_html,
+    sensitivity,
+    sweep,
+    train,
+)
 from compression.config import CompressionConfig, ConfigError
 
 TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
@@ -87,16 +101,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    sparsities = _list(args.sparsity, float, "--sparsity")
-    bits = _list(args.bits, int, "--bits")
-    base = config_from_args(args, skip=("sparsity", "bits"))
-    for s in sparsities:
-        base.replace(sparsity=s)  # validate every value before the long run starts
-    for b in bits:
-        base.replace(bits=b)
+    grid = {"sparsity": _list(args.sparsity, float, "--sparsity"), "bits": _list(args.bits, int, "--bits")}
+    for item in args.grid or []:
+        field, _, values = item.partition("=")
+        if field.replace("-", "_") not in cfg.FIELDS or not values:
+            raise ConfigError(f"argument --grid: {cfg._short(item)!r} is not FIELD=V1,V2 with FIELD one of "
+                              f"{', '.join(f for f in cfg.FIELDS if f not in grid)}")
+        field = field.replace("-", "_")
+        grid[field] = [cfg.parse_value(field, v) for v in values.split(",") if v.strip()]
+    base = config_from_args(args, skip=tuple(grid))
+    sweep.grid_configs(grid, base)  # validate every value before the long run starts
     tmp = _temp_beside(args.csv) if args.csv else None  # fail before the long run, not after
     try:
-        rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
+        with sweep.executor_for(args.dask, args.processes) as executor:
+            rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress,
+                               latency=args.latency)
         if tmp:
             with open(tmp, "w", newline="") as out:
                 writer = csv.DictWriter(out, fieldnames=list(rows[0]))
@@ -109,10 +128,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             Path(tmp).unlink(missing_ok=True)
     if args.csv:
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
-    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}")
+    extra = [f for f in grid if f not in ("sparsity", "bits")]
+    print(f"{'sparsity':>8} {'bits':>4} " + "".join(f"{f:>13} " for f in extra)
+          + f"{'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
     for r in rows:
-        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} {r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} "
-              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}")
+        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} " + "".join(f"{str(r[f]):>13} " for f in extra)
+              + f"{r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} {r['compression_ratio']:>6.1f}x "
+              f"{r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
     return 0
 
 
@@ -155,6 +177,63 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(json.dumps(result, indent=2) if args.json else reproduce.format_table(result))
     return 0
 # --- end reproduce ---
+# --- studio: history, sensitivity, report ---------------------------------------------------
+def cmd_history(args: argparse.Namespace) -> int:
+    entries = history.History().list()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no saved scenarios yet in {history.default_path()}")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"]))
+        acc = f"{e['accuracy']:.1%}" if e["accuracy"] is not None else "n/a"
+        config = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in cfg.to_query(
+            CompressionConfig(**e["config"])).items()) or "(baseline)"
+        print(f"{when}  {e['model']:16} {acc:>6} {e['size_bytes']:>10,.0f} B  {config}"
+              + ("" if e["current"] else "  (older code)"))
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    sparsities = _list(args.sparsity, float, "--sparsity") if args.sparsity.strip() else []
+    bits = _list(args.bits, int, "--bits") if args.bits.strip() else []
+    base = config_from_args(args, skip=("sparsity", "bits"))
+    for s in sparsities:
+        base.replace(sparsity=s)  # validate every value before the long run starts
+    for b in bits:
+        base.replace(bits=b)
+    def compute() -> dict[str, Any]:
+        with sweep.executor_for(args.dask, args.processes) as executor:
+            return sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
+                                           progress=_stderr_progress, data_dir=args.data_dir)
+    params = {"config": history.config_key(sensitivity.reference_config(base)),
+              "sparsity": sparsities, "bits": bits}
+    result = history.History().cached("sensitivity", args.model, params, compute)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model}: baseline accuracy {result['baseline']:.1%} ({result['n_test']} test images); "
+          "each layer compressed alone, the others untouched")
+    for kind, label in (("sparsity", lambda v: f"{v:.0%}"), ("bits", lambda v: f"{v}b")):
+        if result[kind]["values"]:
+            print(f"\naccuracy vs {kind}\n{'layer':12}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
+            for name, accs in result[kind]["accuracy"].items():
+                print(f"{name:12}" + "".join(f"{a:>7.1%}" for a in accs))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = open(args.html, "w", encoding="utf-8")  # fail before the work
+    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+                               progress=_stderr_progress if config.trains else None)
+    link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
+    with out:
+        out.write(report_html.to_html(report, link))
+    print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+# --- end studio ------------------------------------------------------------------------------
 
 
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
@@ -223,6 +302,13 @@ def build_parser() -> Parser:
     p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
     p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
     p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786 "
+                   f"(default: ${sweep.DASK_ENV} if set)")
+    p.add_argument("--processes", type=_number_in(int, 0, 64), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="sweep another setting too, e.g. --grid quantizer=uniform,kmeans (repeatable)")
+    p.add_argument("--latency", action="store_true", help="also measure latency per config (slower)")
     p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("distill", help="train a student from a teacher's soft targets, "
@@ -236,7 +322,8 @@ def build_parser() -> Parser:
     p.add_argument("--alpha", type=_number_in(float, 0.0, 1.0), default=0.7,
                    help="weight of the soft-target loss, 0..1 (default 0.7)")
     p.add_argument("--epochs", type=_number_in(int, 1, 200), default=30, help="training epochs (default 30)")
-    p.add_argument("--seed", type=_number_in(int, 0, SEED_MAX), default=0, help=f"random seed, 0..{SEED_MAX} (default 0)")
+    p.add_argument("--seed", type=_number_in(int, 0, SEED_MAX), default=0,
+                   help=f"random seed, 0..{SEED_MAX} (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_distill)
 
@@ -252,6 +339,32 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_reproduce)
     # --- end reproduce ---
+    # studio: history, sensitivity, report
+    p = sub.add_parser("history", help="list the saved scenarios (newest first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_history)
+
+    p = sub.add_parser("sensitivity", help="accuracy of each layer compressed alone, at each sparsity "
+                       "and each bit-width")
+    _model_arg(p)
+    _config_args(p, skip=("sparsity", "bits"))
+    p.add_argument("--sparsity", default=",".join(f"{v:g}" for v in sensitivity.SPARSITIES),
+                   help="comma-separated fractions (empty: skip)")
+    p.add_argument("--bits", default=",".join(str(v) for v in sensitivity.BITS),
+                   help="comma-separated bit-widths (empty: skip)")
+    p.add_argument("--dask", metavar="ADDRESS", help=f"run on this Dask scheduler (default: ${sweep.DASK_ENV})")
+    p.add_argument("--processes", type=_number_in(int, 0, 64), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_sensitivity)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report (readable offline)")
+    _model_arg(p)
+    _config_args(p)
+    p.add_argument("--html", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--app-url", default="http://localhost:8501/",
+                   help="where the dashboard runs, for the link that reopens the scenario")
+    p.set_defaults(run=cmd_report)
     return parser
 
 
