@@ -7,6 +7,8 @@ import streamlit as st
 import ui
 from compression import charts, energy
 
+ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
+
 sc = ui.scenario()
 cfg = sc.config
 
@@ -14,6 +16,7 @@ st.title("Explore", anchor=False)
 st.caption("Prune and quantize a pretrained model and see what it costs and saves. "
            "Every number says what kind it is: simulated, measured, theoretical or estimate.")
 
+ui.stop_if_unavailable(sc.model)
 report = ui.evaluate_report(sc)
 if report is None:
     st.stop()

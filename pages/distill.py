@@ -1,12 +1,14 @@
 """Distill: a teacher's soft targets at temperature T train a small student (Hinton et al. 2015).
 
-Thin: pickers and buttons here; training, sweeps and compression are cached in ui.py.
+Thin: pickers and buttons here; training, sweeps and compression are cached in ui/backend.py.
 """
 import numpy as np
 import streamlit as st
 
 import ui
 from compression import charts, data, models
+
+ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 
 sc = ui.scenario()
 T = sc.temperature
@@ -23,8 +25,9 @@ c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
 teacher = c1.selectbox("Teacher", ids, format_func=ui.model_label,
                        help="The trained model whose soft targets the student learns from.",
                        **ui.keep("teacher", "mlp-digits"))
+ui.stop_if_unavailable(teacher, "The teacher")
 dataset = models.ZOO[teacher].dataset
-students = [i for i in ids if models.ZOO[i].dataset == dataset and i != teacher]
+students = [i for i in ids if models.ZOO[i].dataset == dataset and i != teacher and not ui.unavailable(i)]
 if not students:
     st.info(f"No other zoo model uses the {dataset} data set, so {teacher} has no student here.")
     st.stop()
