@@ -187,8 +187,10 @@ for field, values, current, held, column in curves:
     ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
     if ok:
         points, note = curve
-        ui.plot(column, ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-            points, field, current, report.accuracy_baseline, base_ci, note=note or held)))
+        fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
+            points, field, current, report.accuracy_baseline, base_ci, note=note or held))
+        ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
+                                          one_shot=note is not None))
 
 
 # --------------------------------------------------------------------------- size

@@ -140,6 +140,21 @@ def test_accuracy_card_equals_backend():
     assert metric(at, "Accuracy") == charts.pct(expected.accuracy)
 
 
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_star_on_both_accuracy_curves_is_the_cards_number(preset):
+    at = start({"preset": preset})
+    assert not at.error, [e.value for e in at.error]
+    card = metric(at, "Accuracy")
+    curves = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("<b>Accuracy vs")]
+    assert len(curves) == 2, titles(at)
+    for fig in curves:
+        stars = [t for t in fig["data"] if t.get("name") == "current setting"]
+        assert len(stars) == 1, fig["layout"]["title"]["text"]
+        assert charts.pct(stars[0]["y"][0]) == card, (preset, fig["layout"]["title"]["text"])
+        if "one-shot" in json.dumps(fig["layout"]):  # a one-shot curve next to a fine-tuned card
+            assert any("card" in a.get("text", "") for a in fig["layout"].get("annotations", []))
+
+
 def test_preset_sets_controls():
     at = start()
     at.selectbox(key="preset").set_value("int8").run()
@@ -269,7 +284,7 @@ def test_fine_tuning_shows_progress_and_cache_hits_replay_cleanly():
     assert not at2.error, [e.value for e in at2.error]
     assert metric(at2, "Accuracy") == acc
     # the curves are one-shot unless asked; the note says so
-    assert any("without fine-tuning" in json.dumps(f["layout"]) for f in figures(at2))
+    assert any("one-shot (no fine-tuning)" in json.dumps(f["layout"]) for f in figures(at2))
 
 
 def test_page_scripts_live_in_pages_and_hand_over_to_the_router():

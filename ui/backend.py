@@ -12,6 +12,7 @@ import torch
 from compression import data, distill, models, pipeline
 from compression.config import CompressionConfig, ConfigError
 from ui.fmt import literal, pct, without_paths
+from ui.plots import ONE_SHOT
 from ui.state import Scenario, config_items, config_of
 
 log = logging.getLogger("compression_lab.ui")
@@ -208,7 +209,7 @@ def curve_points(sc: Scenario, report: pipeline.Report, field: str, values: tupl
     one_shot = trains and not finetune
     if one_shot:
         config = config.replace(finetune_epochs=0, prune_steps=1)
-        note = "one-shot, without fine-tuning"
+        note = ONE_SHOT
     base = config.replace(**{field: getattr(CompressionConfig(), field)})
     items = config_items(base)
     show = trains and not one_shot and not is_done(("points", sc.model, items, field, values))
