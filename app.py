@@ -36,7 +36,7 @@ pages = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/tune:", default=True),
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
 ])
-scenario = ui.sidebar()
+scenario = ui.sidebar(pages.title)
 ui.show_url_warnings()
 ui.write_url(scenario)
 if _first_run:

@@ -181,14 +181,19 @@ if cfg.finetune_epochs > 0:
                                "once; the cards above are fine-tuned.")
 base_ci = tuple(report.accuracy_baseline_ci95)
 c1, c2 = st.columns(2)
-curves = (("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
-          ("bits", ui.BITS_CURVE, cfg.bits, f"at {cfg.sparsity * 100:.0f} % sparsity", c2))
+reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
+curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
+          ("bits", ui.BITS_CURVE, cfg.bits, reached, c2)]
+if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
+    curves.pop(0)
+    c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
+               "sparsity. Pick another pruning structure to vary it.")
 for field, values, current, held, column in curves:
     ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
     if ok:
         points, note = curve
         fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-            points, field, current, report.accuracy_baseline, base_ci, note=note or held))
+            points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
         ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
                                           one_shot=note is not None))
 

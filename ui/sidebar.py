@@ -44,24 +44,36 @@ HELP = {
 # whether to show a progress bar (a hit returns at once); a wrong guess costs nothing
 
 
-def sidebar() -> Scenario:
-    """The one shared sidebar (drawn by app.py on every page); returns the scenario."""
+def sidebar(page: str = "Explore") -> Scenario:
+    """The one shared sidebar (drawn by app.py on every page); returns the scenario.
+
+    `page` is the title of the page being drawn: a control that does not apply there (or in
+    the current setting) is disabled and says why, rather than silently doing nothing.
+    """
     init_state()
     ss = st.session_state
+    on_distill = page == "Distill"
     with st.sidebar:
         st.markdown("### Scenario")
         st.selectbox("Model", list(models.ZOO), key="model", format_func=model_label,
-                     help=HELP["model"])
-        st.caption(model_caption(ss["model"]))
+                     help=HELP["model"], disabled=on_distill)
+        st.caption("Distill picks its own teacher and student on the page." if on_distill
+                   else model_caption(ss["model"]))
         st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=_apply_preset,
                      help=HELP["preset"])
+        two_four = ss.get("structure") == "2:4"
         st.slider("Sparsity", 0, 99, step=1, format="%d %%", key="sparsity",
-                  on_change=_control_changed, help=HELP["sparsity"])
+                  on_change=_control_changed, help=HELP["sparsity"], disabled=two_four)
+        if two_four:
+            st.caption("2:4 pruning keeps 2 of every 4 weights: always 50 % sparsity, "
+                       "so this slider does not apply.")
         st.select_slider("Weight bits", options=BIT_OPTIONS, key="bits",
                          format_func=lambda b: "32 (float)" if b == 32 else str(b),
                          on_change=_control_changed, help=HELP["bits"])
         st.slider("Distillation temperature T", T_MIN, T_MAX, step=T_STEP, format="%.1f",
-                  key="temperature", help=HELP["temperature"])
+                  key="temperature", help=HELP["temperature"], disabled=not on_distill)
+        if not on_distill:
+            st.caption("The temperature is used on the Distill page only.")
         with st.expander("Advanced"):
             changed = {"on_change": _control_changed}
             st.selectbox("Pruning structure", cfgmod.STRUCTURES, key="structure",
@@ -76,8 +88,11 @@ def sidebar() -> Scenario:
             st.radio("Quantizer", cfgmod.QUANTIZERS, key="quantizer", horizontal=True,
                      format_func=lambda q: {"kmeans": "k-means", "pow2": "powers of 2"}.get(q, q),
                      help=HELP["quantizer"], **changed)
+            kmeans = ss.get("quantizer") == "kmeans"
             st.radio("Scheme", cfgmod.SCHEMES, key="scheme", horizontal=True, help=HELP["scheme"],
-                     **changed)
+                     disabled=kmeans, **changed)
+            if kmeans:
+                st.caption("k-means learns its shared values: no scheme applies.")
             st.toggle("Per-channel scales", key="per_channel", help=HELP["per_channel"], **changed)
             st.selectbox("Activation bits", ACT_BIT_OPTIONS, key="act_bits",
                          format_func=lambda b: "32 (float)" if b == 32 else str(b),
