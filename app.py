@@ -9,7 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Compression Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"), layout="wide")
+# A local icon: a ":material/…:" page icon is fetched from fonts.gstatic.com by the browser.
+st.set_page_config(page_title="Compression Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
+                   layout="wide")
 
 # First run of a session: start the browser loading Plotly.js now, while the server
 # imports torch and the data (seconds), instead of after the script ends. The slot is
@@ -31,11 +33,13 @@ torch.classes.__path__ = []
 torch.set_num_threads(1)
 
 import ui  # noqa: E402
+from ui import style  # noqa: E402
 
 pages = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/tune:", default=True),
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
 ])
+style.inject()
 scenario = ui.sidebar(pages.title)
 ui.show_url_warnings()
 ui.write_url(scenario)
