@@ -17,6 +17,14 @@ st.caption("Prune and quantize a pretrained model and see what it costs and save
            "Every number says what kind it is: simulated, measured, theoretical or estimate.")
 
 ui.stop_if_unavailable(sc.model)
+wait = ui.heavy_from_link(cfg)
+if wait and not ui.is_done(("evaluate", sc.model, sc.config_items())):
+    st.info(f"This link asks for {cfg.finetune_epochs} fine-tuning epochs × {cfg.prune_steps} prune steps: "
+            f"about {wait:.0f} s of training on this server. It starts when you press Run.",
+            icon=":material/hourglass_empty:")
+    st.button(f"Run (about {wait:.0f} s)", key="run_link", type="primary", icon=":material/play_arrow:",
+              on_click=ui.confirm_link)
+    st.stop()
 report = ui.evaluate_report(sc)
 if report is None:
     st.stop()
@@ -141,15 +149,17 @@ st.subheader("Weights and quantization error", anchor=False)
 def weights_section(r, key: tuple) -> None:
     """Layer picker and toggles rerun only this fragment: one or two charts, not the page."""
     names = [lr.name for lr in r.layers]
-    if st.session_state.get("layer") not in names:
-        st.session_state["layer"] = names[0]
+    if st.session_state.get("_layer") not in names:  # another model, or a link's unknown layer
+        st.session_state["_layer"] = names[0]
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-    layer = c1.selectbox("Layer", names, key="layer",
+    layer = c1.selectbox("Layer", names, **ui.keep("layer", names[0]),
                          format_func=lambda n: f"{n} {next(lr.shape for lr in r.layers if lr.name == n)}",
                          help="Which layer's weights to show in the histogram and the error distribution.")
-    hide = c2.toggle("Hide zeros", key="hide_zeros",
+    hide = c2.toggle("Hide zeros", **ui.keep("hide_zeros", False),
                      help="Hide the spike of exact zeros (pruned weights) to see the kept ones.")
-    log_y = c3.toggle("Log scale", key="log_y", help="Logarithmic count axis: shows the thin tails.")
+    log_y = c3.toggle("Log scale", **ui.keep("log_y", False),
+                      help="Logarithmic count axis: shows the thin tails.")
+    ui.write_url(ui.scenario())  # a fragment rerun skips app.py: keep the link up to date here
     a, b = st.columns(2)
     ui.plot(a, ui.figure(("hist", *key, layer, hide, log_y),
                       lambda: charts.weight_histogram(r, layer, hide_zeros=hide, log_y=log_y)))
@@ -158,11 +168,12 @@ def weights_section(r, key: tuple) -> None:
 
 @st.fragment
 def error_bars_section(r, key: tuple) -> None:
-    metric = st.radio("Error measure", ["sqnr_db", "mse"], key="err_metric", horizontal=True,
+    metric = st.radio("Error measure", ["sqnr_db", "mse"], **ui.keep("err_metric", "sqnr_db"), horizontal=True,
                       format_func={"sqnr_db": "SQNR (dB)", "mse": "MSE"}.get,
                       help="SQNR = 10·log₁₀(Σw² / Σ(ŵ − w)²), higher is better; "
                            "MSE = mean (ŵ − w)², lower is better.")
     ui.plot(st, ui.figure(("error_bars", *key, metric), lambda: charts.quant_error_bars(r, metric)))
+    ui.write_url(ui.scenario())
 
 
 fig_key = (sc.model, sc.config_items())  # what the report, hence every figure, depends on

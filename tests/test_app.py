@@ -143,6 +143,9 @@ def test_accuracy_card_equals_backend():
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_star_on_both_accuracy_curves_is_the_cards_number(preset):
     at = start({"preset": preset})
+    run = [b for b in at.button if b.key == "run_link"]
+    if run:  # heavy work from a link waits for a click
+        run[0].click().run()
     assert not at.error, [e.value for e in at.error]
     card = metric(at, "Accuracy")
     curves = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("<b>Accuracy vs")]
@@ -153,6 +156,38 @@ def test_star_on_both_accuracy_curves_is_the_cards_number(preset):
         assert charts.pct(stars[0]["y"][0]) == card, (preset, fig["layout"]["title"]["text"])
         if "one-shot" in json.dumps(fig["layout"]):  # a one-shot curve next to a fine-tuned card
             assert any("card" in a.get("text", "") for a in fig["layout"].get("annotations", []))
+
+
+def test_heavy_work_from_a_link_waits_for_a_click():
+    import ui
+
+    at = start({"preset": "deep-compression", "seed": "12345"})  # a seed no test trained
+    assert not at.metric, "training started unasked"
+    button = at.button(key="run_link")
+    seconds = ui.training_seconds(PRESETS["deep-compression"])
+    assert button.label == f"Run (about {seconds:.0f} s)" and seconds > ui.LINK_BUDGET_S
+    # moving a control makes the work the user's own: no second question
+    at.number_input(key="finetune_epochs").set_value(0).run()
+    assert metric(at, "Accuracy").endswith(" %")
+    # light work from a link starts at once
+    assert ui.training_seconds(PRESETS["prune-90"]) <= ui.LINK_BUDGET_S
+
+
+def test_link_holds_the_page_view_settings():
+    at = start({"sparsity": "0.6", "bits": "4", "layer": "fc2", "log_y": "true", "error": "mse"})
+    assert not at.warning, [w.value for w in at.warning]
+    fig = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("<b>Weights of")][0]
+    assert "fc2" in fig["layout"]["title"]["text"] and fig["layout"]["yaxis"]["type"] == "log"
+    assert at.radio(key="err_metric").value == "mse"
+    assert (at.query_params["layer"], at.query_params["log_y"], at.query_params["error"]) == ("fc2", "true", "mse")
+    at.toggle(key="hide_zeros").set_value(True).run()
+    assert at.query_params["hide_zeros"] == "true"
+    at2 = start({"teacher": "mlp-digits", "student": "cnn-digits", "epochs": "3", "image": "7"})
+    at2.switch_page("pages/distill.py").run()
+    assert at2.selectbox(key="student").value == "cnn-digits"
+    assert at2.number_input(key="distill_epochs").value == 3
+    assert at2.number_input(key="sample").value == 7
+    assert at2.query_params["image"] == "7" and at2.query_params["epochs"] == "3"
 
 
 def test_controls_that_do_not_apply_are_disabled_and_say_so():

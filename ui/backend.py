@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any, Callable
 
 import streamlit as st
@@ -20,18 +21,29 @@ log = logging.getLogger("compression_lab.ui")
 # Keys (plain tuples) of heavy results computed in this process. Used only to decide
 # whether to show a progress bar (a hit returns at once); a wrong guess costs nothing
 # but a missing bar.
-_DONE: set[tuple] = set()
+# Kept in least-recently-used order per kind (key[0]) and cut to the size of that kind's
+# cache, so that a result the cache has evicted is not reported as done (a trained student
+# evicted from the cache then gets its button and progress bar again, not a silent retrain).
+_DONE: OrderedDict[tuple, None] = OrderedDict()
 _DONE_LOCK = threading.Lock()
+CACHE_SIZES = {"evaluate": 256, "points": 256, "distill": 16, "sweep": 32, "compress_student": 64}
 
 
 def _done(key: tuple) -> None:
     with _DONE_LOCK:
-        _DONE.add(key)
+        _DONE[key] = None
+        _DONE.move_to_end(key)
+        same = [k for k in _DONE if k[0] == key[0]]
+        for old in same[:max(0, len(same) - CACHE_SIZES.get(key[0], 256))]:
+            del _DONE[old]
 
 
 def is_done(key: tuple) -> bool:
     with _DONE_LOCK:
-        return key in _DONE
+        if key not in _DONE:
+            return False
+        _DONE.move_to_end(key)  # the cache counts this use too
+        return True
 
 
 @st.cache_data(show_spinner=False)
@@ -243,7 +255,7 @@ def teacher_soft_targets(teacher_id: str, index: int, temperature: float) -> dic
 
 # The trained students are models: st.cache_resource (shared, never copied, never modified:
 # evaluate_model compresses a copy). Keyed on plain values only.
-@st.cache_resource(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=CACHE_SIZES["distill"])
 def distilled_students(teacher_id: str, student_id: str, temperature: float, alpha: float,
                        epochs: int, seed: int, _progress=None) -> tuple[torch.nn.Module, dict[str, Any]]:
     ds = data.load(models.spec(teacher_id).dataset)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import streamlit as st
 
@@ -84,6 +84,50 @@ def _parse_float(name: str, text: str, lo: float, hi: float, warnings: list[str]
     return value
 
 
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+    return parse
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError
+    return text.lower() == "true"
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError
+        return text
+    return parse
+
+
+def _layer_name(text: str) -> str:
+    if not (0 < len(text) <= 64 and all(c.isalnum() or c in "._" for c in text)):
+        raise ValueError
+    return text
+
+
+# The pages' own view settings in the URL (so the link holds what you see): URL word ->
+# (ui.keep key, parser, default). Written only when not at the default; a page checks a
+# value against what it offers (a layer name against the model's layers).
+PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
+    "layer": ("layer", _layer_name, None),
+    "hide_zeros": ("hide_zeros", _bool, False),
+    "log_y": ("log_y", _bool, False),
+    "error": ("err_metric", _one_of(("sqnr_db", "mse")), "sqnr_db"),
+    "teacher": ("teacher", _one_of(tuple(models.ZOO)), "mlp-digits"),
+    "student": ("student", _one_of(tuple(models.ZOO)), None),
+    "epochs": ("distill_epochs", _int_in(1, 60), 20),
+    "image": ("sample", _int_in(0, 100_000), 0),
+}
+
+
 def _read_url() -> tuple[dict[str, Any], list[str]]:
     """Widget values from the URL query (first load only), and one warning per ignored value."""
     query = {k: st.query_params.get(k) for k in st.query_params.keys()}
@@ -113,7 +157,29 @@ def _read_url() -> tuple[dict[str, Any], list[str]]:
         a = _parse_float("alpha", query["alpha"], 0.0, 1.0, warnings)
         if a is not None:
             values["_alpha"] = _snap(a, 0.0, 1.0, ALPHA_STEP)
+    for word, (key, parse, _) in PAGE_KEYS.items():
+        if word in query:
+            try:
+                values["_" + key] = parse(query[word])
+            except (TypeError, ValueError):
+                warnings.append(f"{word}={short(query[word])!r} is not allowed (ignored)")
     return values, warnings
+
+
+def _sent_by_browser() -> set[str]:
+    """Keys of the widgets whose values the browser sent with this run.
+
+    A tab kept open across a server restart starts a new session whose first run carries
+    the control the user just moved: setting that key from the URL would throw the move away.
+    Streamlit keeps no public list of them; without one, nothing is skipped.
+    """
+    try:
+        from streamlit.runtime.state import get_session_state
+        from streamlit.runtime.state.common import user_key_from_element_id
+        states = get_session_state()._state._new_widget_state.states
+        return {k for k in (user_key_from_element_id(wid) for wid in states) if k}
+    except Exception:  # a private detail of Streamlit changed: lose at most that one move
+        return set()
 
 
 def init_state() -> None:
@@ -130,9 +196,12 @@ def init_state() -> None:
         log.warning("could not read the URL query: %s", e)
         from_url, warnings = {}, [f"the link's settings could not be read ({type(e).__name__})"]
     defaults.update(from_url)
+    sent = _sent_by_browser()
     for key, value in defaults.items():
-        ss[key] = value
+        if key not in sent:
+            ss[key] = value
     ss["_url_warnings"] = warnings
+    ss["_link_config"] = _config_from_state().to_dict() if not sent else None  # see heavy_from_link
     ss["_initialized"] = True
 
 
@@ -211,6 +280,44 @@ def write_url(sc: Scenario) -> None:
         query["temperature"] = fmt_number(sc.temperature)
     if sc.alpha != DEFAULT_ALPHA:
         query["alpha"] = fmt_number(sc.alpha)
+    ss = st.session_state
+    for word, (key, _, default) in PAGE_KEYS.items():
+        value = ss.get("_" + key, default)
+        if value is not None and value != default:
+            query[word] = str(value).lower() if isinstance(value, bool) else str(value)
     current = {k: st.query_params.get(k) for k in st.query_params.keys()}
     if current != query:
         st.query_params.from_dict(query)
+
+
+# Heavy work a link may ask for (fine-tuning epochs × prune steps): beyond this, a link waits
+# for a click instead of starting it unasked. Measured on this project's 2-core CI machine:
+# about 0.3 s per fine-tuning epoch of the digits MLP (deep-compression: 60 epoch-steps, ~19 s).
+SECONDS_PER_EPOCH_STEP = 0.3
+LINK_BUDGET_S = 3.0
+
+
+def training_seconds(config: CompressionConfig) -> float:
+    """A rough estimate of the fine-tuning time of `config` on this machine."""
+    if config.finetune_epochs == 0 or not (config.sparsity > 0 or config.structure == "2:4"):
+        return 0.0
+    return config.finetune_epochs * config.prune_steps * SECONDS_PER_EPOCH_STEP
+
+
+def heavy_from_link(config: CompressionConfig) -> float:
+    """Seconds of training the opening link asks for and nobody has confirmed yet (0: none).
+
+    Only the link's own setting waits: once the user moves a control or presses Run, the
+    work is theirs to ask for.
+    """
+    ss = st.session_state
+    if ss.get("_link_config") != config.to_dict():
+        ss["_link_config"] = None  # moved away from the link's setting: never ask again
+        return 0.0
+    seconds = training_seconds(config)
+    return seconds if seconds > LINK_BUDGET_S else 0.0
+
+
+def confirm_link() -> None:
+    """The user pressed Run: the link's setting is theirs now."""
+    st.session_state["_link_config"] = None
