@@ -369,3 +369,17 @@ def test_pages_keep_sidebar_values_and_come_back():
     assert at.query_params["alpha"] == "0.4" and at.query_params["sparsity"] == "0.3"
     at.switch_page("pages/distill.py").run()
     assert at.slider(key="alpha").value == 0.4
+
+
+def test_distill_keeps_results_by_setting_and_says_what_changed():
+    at = start()
+    at.switch_page("pages/distill.py").run()
+    at.number_input(key="distill_epochs").set_value(2).run()
+    at.button(key="train_student").click().run()
+    distilled = metric(at, "Student, distilled")
+    at.slider(key="alpha").set_value(0.75).run()  # one step: not trained yet
+    assert not at.exception
+    assert any("α 0.7 → 0.75" in i.value for i in at.info), [i.value for i in at.info]
+    assert metric(at, "Student, distilled") == distilled  # the last result stays on screen
+    at.slider(key="alpha").set_value(0.7).run()  # back: the trained one, no button needed
+    assert metric(at, "Student, distilled (T=4, α=0.7)") == distilled

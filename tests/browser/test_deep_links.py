@@ -85,3 +85,49 @@ def test_injection_links_render_as_plain_text_and_nothing_leaves_the_machine(pag
     assert "Click here" in text and "evil.example" in text  # shown, as literal text
     assert len(text) < 1500, len(text)  # the 5,000-character value is shortened
     assert not outside, outside
+
+
+CONTRAST_JS = r"""
+(sel) => {
+  const lum = (rgb) => {
+    const c = rgb.match(/[\d.]+/g).slice(0, 3).map((v) => {
+      v = Number(v) / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const bg = (el) => {
+    for (; el; el = el.parentElement) {
+      const b = getComputedStyle(el).backgroundColor;
+      if (b && !b.startsWith('rgba(0, 0, 0, 0)') && b !== 'transparent') return b;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  return Array.from(document.querySelectorAll(sel)).filter((e) => e.innerText.trim()).map((e) => {
+    const a = lum(getComputedStyle(e).color), b = lum(bg(e));
+    return [e.innerText.slice(0, 40), (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}
+"""
+
+
+def test_projector_at_1280x720_and_150_percent_zoom(browser, app_server):
+    # 150 % browser zoom on a 1280x720 screen: 853x480 CSS pixels at device scale 1.5.
+    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
+    context.add_init_script(bl.INSTRUMENT_JS)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_server}/?sparsity=0.9&bits=4")
+        bl.wait_for_page_usable(page, min_sliders=3, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        values = page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"]'))
+            .map((e) => [e.innerText, e.scrollWidth - e.clientWidth,
+                         Array.from(e.querySelectorAll('*')).some((c) => c.scrollWidth > c.clientWidth + 1)])""")
+        assert len(values) >= 5, values
+        for text, overflow, inner in values:
+            assert "…" not in text and overflow <= 1 and not inner, (text, overflow, inner)
+        low = [(t, round(r, 2)) for t, r in page.evaluate(CONTRAST_JS, '[data-testid="stCaptionContainer"]')
+               if r < 4.5]
+        assert not low, low
+        assert page.locator(".modebar-btn").count() == 0  # chart toolbars are not tab stops
+        assert page.locator('[data-testid="stCaptionContainer"]', has_text="Chart: ").count() >= 6
+    finally:
+        context.close()
