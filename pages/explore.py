@@ -128,7 +128,8 @@ left, right = st.columns(2)
 with left.expander("What am I looking at?", icon=":material/help:"):
     st.markdown(
         "- **Cards**: accuracy on the held-out test split with its 95 % confidence interval "
-        f"(±1.5 points on {report.n_test} images is noise), size by bit count, energy from a "
+        f"(here ±{(report.accuracy_ci95[1] - report.accuracy_ci95[0]) * 50:.1f} points on {report.n_test} images: "
+        "a smaller change is within noise), size by bit count, energy from a "
         "45 nm model, non-zero parameters and the measured time of one forward pass.\n"
         "- **Weights**: the histogram of a layer before (grey) and after (indigo) compression; "
         "pruned weights pile up in the zero spike, quantized ones on the dotted grid.\n"
@@ -207,6 +208,11 @@ for field, values, current, held, column in curves:
             points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
         ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
                                           one_shot=note is not None))
+        by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
+        if by_bits.get(1, 0) > by_bits.get(2, 1) and cfg.quantizer == "uniform" and cfg.scheme == "symmetric":
+            column.caption("Why does 1 bit beat 2 bits? Symmetric 2-bit has only three levels, "
+                           "−s, 0 and +s with s = max|w| (ternary): most weights are far below max|w| and "
+                           "round to 0. 1 bit keeps every sign and scales by mean|w| instead.")
 
 
 # --------------------------------------------------------------------------- size

@@ -383,3 +383,13 @@ def test_distill_keeps_results_by_setting_and_says_what_changed():
     assert metric(at, "Student, distilled") == distilled  # the last result stays on screen
     at.slider(key="alpha").set_value(0.7).run()  # back: the trained one, no button needed
     assert metric(at, "Student, distilled (T=4, α=0.7)") == distilled
+
+
+def test_one_bit_beating_two_bits_is_explained_where_it_shows():
+    at = start()
+    curve = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("<b>Accuracy vs bit")][0]
+    line = next(t for t in curve["data"] if t.get("mode") == "lines+markers")
+    ticks = curve["layout"]["xaxis"]["ticktext"]
+    acc = dict(zip(ticks, line["y"]))
+    explained = any("1 bit beat 2 bits" in c.value for c in at.caption)
+    assert explained == (acc["1"] > acc["2"]), (acc["1"], acc["2"])
