@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# This machine only by default: the server is unauthenticated and anyone who reaches it can use
+# its CPU. Classroom (students' laptops on the LAN): make run HOST=0.0.0.0
+HOST   ?= 127.0.0.1
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -16,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 run: setup
-	$(VENV)/bin/streamlit run app.py --server.fileWatcherType none --server.port $(PORT) \
+	$(VENV)/bin/streamlit run app.py --server.fileWatcherType none --server.address $(HOST) --server.port $(PORT) \
 		--browser.gatherUsageStats false
 
 # Browser tests need a real Chromium: Playwright cannot download its own here.

@@ -1,13 +1,17 @@
 """Compression Lab: the router. One shared sidebar (model, preset, sliders), then the page.
 
 Run with `streamlit run app.py`. Widgets drawn here keep their values across pages.
-Pages live in views/, not pages/: a pages/ folder next to the entry script switches
-Streamlit (1.67) to its old multipage mode until st.navigation first runs, so a deep link
-such as /distill opened first would run that page alone, without this sidebar.
+The pages live in pages/; a deep link such as /distill opened first on a fresh server is
+run by Streamlit's legacy pages/ runner without this script and runs it in its place
+(ui/router.py).
 """
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
+# A local icon: a ":material/…:" page icon is fetched from fonts.gstatic.com by the browser.
+st.set_page_config(page_title="Compression Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
+                   layout="wide")
 
 # First run of a session: start the browser loading Plotly.js now, while the server
 # imports torch and the data (seconds), instead of after the script ends. The slot is
@@ -29,12 +33,14 @@ torch.classes.__path__ = []
 torch.set_num_threads(1)
 
 import ui  # noqa: E402
+from ui import style  # noqa: E402
 
 pages = st.navigation([
-    st.Page("views/explore.py", title="Explore", icon=":material/tune:", default=True),
-    st.Page("views/distill.py", title="Distill", icon=":material/school:"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/tune:", default=True),
+    st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
 ])
-scenario = ui.sidebar()
+style.inject()
+scenario = ui.sidebar(pages.title)
 ui.show_url_warnings()
 ui.write_url(scenario)
 if _first_run:

@@ -1,18 +1,40 @@
-"""The CLI: `python -m compression {models,evaluate,sweep,distill,train}`; same numbers as the pages."""
+"""The CLI: `python -m compression COMMAND`; the same numbers as the pages (`--help` lists the commands)."""
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
+import math
+import os
 import sys
+import tempfile
+import time
+import urllib.parse
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from compression import config as cfg
-from compression import data, distill, measure, models, pipeline, train
+from compression import (  # studio
+    data,
+    distill,
+    history,
+    measure,
+    models,
+    pipeline,
+    report_html,
+    sensitivity,
+    sweep,
+    train,
+)
 from compression.config import CompressionConfig, ConfigError
+
+TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
+SEED_MAX = 2**31 - 1         # torch.manual_seed and NumPy both take this range
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 = 128 + SIGINT
+        print(f"\npython -m compression {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ConfigError, ValueError) as e:
         print(f"python -m compression {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -76,25 +101,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    sparsities = _list(args.sparsity, float, "--sparsity")
-    bits = _list(args.bits, int, "--bits")
-    base = config_from_args(args, skip=("sparsity", "bits"))
-    for s in sparsities:
-        base.replace(sparsity=s)  # validate every value before the long run starts
-    for b in bits:
-        base.replace(bits=b)
-    out = open(args.csv, "w", newline="") if args.csv else None  # fail before the long run
-    rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
-    if out:
-        with out:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    grid = {"sparsity": _list(args.sparsity, float, "--sparsity"), "bits": _list(args.bits, int, "--bits")}
+    for item in args.grid or []:
+        field, _, values = item.partition("=")
+        if field.replace("-", "_") not in cfg.FIELDS or not values:
+            raise ConfigError(f"argument --grid: {cfg._short(item)!r} is not FIELD=V1,V2 with FIELD one of "
+                              f"{', '.join(f for f in cfg.FIELDS if f not in grid)}")
+        field = field.replace("-", "_")
+        grid[field] = [cfg.parse_value(field, v) for v in values.split(",") if v.strip()]
+    base = config_from_args(args, skip=tuple(grid))
+    sweep.grid_configs(grid, base)  # validate every value before the long run starts
+    tmp = _temp_beside(args.csv) if args.csv else None  # fail before the long run, not after
+    try:
+        with sweep.executor_for(args.dask, args.processes) as executor:
+            rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress,
+                               latency=args.latency)
+        if tmp:
+            with open(tmp, "w", newline="") as out:
+                writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, args.csv)  # atomic: an existing file is replaced only by a finished one
+            tmp = None
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+    if args.csv:
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
-    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}")
+    extra = [f for f in grid if f not in ("sparsity", "bits")]
+    print(f"{'sparsity':>8} {'bits':>4} " + "".join(f"{f:>13} " for f in extra)
+          + f"{'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
     for r in rows:
-        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} {r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} "
-              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}")
+        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} " + "".join(f"{str(r[f]):>13} " for f in extra)
+              + f"{r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} {r['compression_ratio']:>6.1f}x "
+              f"{r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
     return 0
 
 
@@ -129,6 +169,73 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reproduce: published results beside ours (compression.reproduce) ---
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from compression import reproduce  # deferred: only this command needs it
+
+    result = reproduce.deep_compression(args.model, progress=_stderr_progress)
+    print(json.dumps(result, indent=2) if args.json else reproduce.format_table(result))
+    return 0
+# --- end reproduce ---
+# --- studio: history, sensitivity, report ---------------------------------------------------
+def cmd_history(args: argparse.Namespace) -> int:
+    entries = history.History().list()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no saved scenarios yet in {history.default_path()}")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"]))
+        acc = f"{e['accuracy']:.1%}" if e["accuracy"] is not None else "n/a"
+        config = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in cfg.to_query(
+            CompressionConfig(**e["config"])).items()) or "(baseline)"
+        print(f"{when}  {e['model']:16} {acc:>6} {e['size_bytes']:>10,.0f} B  {config}"
+              + ("" if e["current"] else "  (older code)"))
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    sparsities = _list(args.sparsity, float, "--sparsity") if args.sparsity.strip() else []
+    bits = _list(args.bits, int, "--bits") if args.bits.strip() else []
+    base = config_from_args(args, skip=("sparsity", "bits"))
+    for s in sparsities:
+        base.replace(sparsity=s)  # validate every value before the long run starts
+    for b in bits:
+        base.replace(bits=b)
+    def compute() -> dict[str, Any]:
+        with sweep.executor_for(args.dask, args.processes) as executor:
+            return sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
+                                           progress=_stderr_progress, data_dir=args.data_dir)
+    params = {"config": history.config_key(sensitivity.reference_config(base)),
+              "sparsity": sparsities, "bits": bits}
+    result = history.History().cached("sensitivity", args.model, params, compute)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model}: baseline accuracy {result['baseline']:.1%} ({result['n_test']} test images); "
+          "each layer compressed alone, the others untouched")
+    for kind, label in (("sparsity", lambda v: f"{v:.0%}"), ("bits", lambda v: f"{v}b")):
+        if result[kind]["values"]:
+            print(f"\naccuracy vs {kind}\n{'layer':12}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
+            for name, accs in result[kind]["accuracy"].items():
+                print(f"{name:12}" + "".join(f"{a:>7.1%}" for a in accs))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = open(args.html, "w", encoding="utf-8")  # fail before the work
+    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+                               progress=_stderr_progress if config.trains else None)
+    link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
+    with out:
+        out.write(report_html.to_html(report, link))
+    print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+# --- end studio ------------------------------------------------------------------------------
+
+
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
     """The preset (if any), then every flag given on the command line on top of it."""
     config = cfg.PRESETS[args.preset] if args.preset else CompressionConfig()
@@ -140,19 +247,30 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Co
 def summary(r: pipeline.Report) -> str:
     """A human-readable report: the headline numbers, each with its kind."""
     lo, hi = r.accuracy_ci95
+    dlo, dhi = r.accuracy_delta_ci95
+    f, a = r.energy_factors, r.energy_assumptions
     lines = [
         f"model {r.model} on {r.dataset} ({r.n_test} test images)",
         f"accuracy   {r.accuracy:.1%} [95% CI {lo:.1%}, {hi:.1%}] ({r.kinds['accuracy']}), "
         f"uncompressed {r.accuracy_baseline:.1%}",
-        f"sparsity   {r.sparsity:.1%} of prunable weights; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
+        f"change     {r.accuracy_delta * 100:+.1f} pts (paired 95% CI {dlo * 100:+.1f} to {dhi * 100:+.1f}): "
+        f"{measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95)}",
+        f"sparsity   {r.sparsity:.1%} of prunable weights pruned; {r.zeros_from_rounding:.1%} of the kept "
+        f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
         f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
         f"({r.compression_ratio:.1f}x, theoretical); file {r.size_bytes['file']:,.0f} B (measured)",
         f"energy     {r.energy_pj['total'] / 1e3:,.1f} nJ vs {r.energy_baseline_pj['total'] / 1e3:,.1f} nJ "
-        f"uncompressed (estimate, {r.energy_profile})",
+        f"uncompressed (estimate, {r.energy_profile}): {f['compute']:.2f}x compute * {f['memory']:.2f}x "
+        f"memory * {f['placement']:.2f}x placement",
+        f"           assumes {a['sram_bytes'] / 1024:g} KB on chip at {a['sram_pj_per_32bit']:.1f} pJ per 32-bit "
+        f"word, DRAM {a['dram_pj_per_32bit']:.0f} pJ; weights in {a['weights_in'].upper()} "
+        f"(uncompressed: {a['baseline_weights_in'].upper()})",
     ]
-    if r.latency_ms["fp32"] is not None:
-        lines.append(f"latency    {r.latency_ms['compressed']:.3f} ms vs {r.latency_ms['fp32']:.3f} ms fp32 "
-                     f"(measured, batch 1; {r.latency_path})")
+    lat = r.latency_ms
+    if lat["fp32"] is not None:
+        verdict = measure.speed_verdict(lat["fp32"], lat["compressed"], lat["fp32_iqr"], lat["compressed_iqr"])
+        lines.append(f"latency    {lat['compressed']:.3f} ms (IQR {lat['compressed_iqr']:.3f}) vs {lat['fp32']:.3f} ms "
+                     f"(IQR {lat['fp32_iqr']:.3f}) fp32: {verdict} (measured, batch 1, one thread; {r.latency_path})")
     lines += [f"layer {layer.name}: {layer.format}, {layer.nonzero:,}/{layer.params:,} non-zero, "
               f"SQNR {layer.sqnr_db:.1f} dB" if layer.sqnr_db is not None and layer.sqnr_db != float("inf")
               else f"layer {layer.name}: {layer.format}, {layer.nonzero:,}/{layer.params:,} non-zero"
@@ -184,6 +302,13 @@ def build_parser() -> Parser:
     p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
     p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
     p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786 "
+                   f"(default: ${sweep.DASK_ENV} if set)")
+    p.add_argument("--processes", type=_number_in(int, 0, 64), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="sweep another setting too, e.g. --grid quantizer=uniform,kmeans (repeatable)")
+    p.add_argument("--latency", action="store_true", help="also measure latency per config (slower)")
     p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("distill", help="train a student from a teacher's soft targets, "
@@ -192,16 +317,54 @@ def build_parser() -> Parser:
                    help="teacher model id (default mlp-digits)")
     p.add_argument("--student", default="mlp-small-digits", choices=list(models.ZOO), metavar="ID",
                    help="student architecture id, trained from scratch (default mlp-small-digits)")
-    p.add_argument("--temperature", type=float, default=4.0, help="softmax temperature T > 0 (default 4)")
-    p.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target loss, 0..1 (default 0.7)")
-    p.add_argument("--epochs", type=_int_in(1, 200, "--epochs"), default=30, help="training epochs (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--temperature", type=_number_in(float, *TEMPERATURE), default=4.0,
+                   help=f"softmax temperature T, {TEMPERATURE[0]:g}..{TEMPERATURE[1]:g} (default 4)")
+    p.add_argument("--alpha", type=_number_in(float, 0.0, 1.0), default=0.7,
+                   help="weight of the soft-target loss, 0..1 (default 0.7)")
+    p.add_argument("--epochs", type=_number_in(int, 1, 200), default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=_number_in(int, 0, SEED_MAX), default=0,
+                   help=f"random seed, 0..{SEED_MAX} (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_distill)
 
     p = sub.add_parser("train", help="rebuild a zoo checkpoint from its fixed seed (deterministic)")
     _model_arg(p, default=None)
     p.set_defaults(run=cmd_train)
+
+    # --- reproduce ---
+    p = sub.add_parser("reproduce", help="run a published compression result and print ours beside the paper's")
+    p.add_argument("study", choices=["deep-compression"], help="which result (Han et al. 2016, Table 1)")
+    p.add_argument("--model", default="lenet300-mnist", choices=["lenet300-mnist", "lenet5-mnist"],
+                   metavar="ID", help="lenet300-mnist (default) or lenet5-mnist")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_reproduce)
+    # --- end reproduce ---
+    # studio: history, sensitivity, report
+    p = sub.add_parser("history", help="list the saved scenarios (newest first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_history)
+
+    p = sub.add_parser("sensitivity", help="accuracy of each layer compressed alone, at each sparsity "
+                       "and each bit-width")
+    _model_arg(p)
+    _config_args(p, skip=("sparsity", "bits"))
+    p.add_argument("--sparsity", default=",".join(f"{v:g}" for v in sensitivity.SPARSITIES),
+                   help="comma-separated fractions (empty: skip)")
+    p.add_argument("--bits", default=",".join(str(v) for v in sensitivity.BITS),
+                   help="comma-separated bit-widths (empty: skip)")
+    p.add_argument("--dask", metavar="ADDRESS", help=f"run on this Dask scheduler (default: ${sweep.DASK_ENV})")
+    p.add_argument("--processes", type=_number_in(int, 0, 64), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_sensitivity)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report (readable offline)")
+    _model_arg(p)
+    _config_args(p)
+    p.add_argument("--html", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--app-url", default="http://localhost:8501/",
+                   help="where the dashboard runs, for the link that reopens the scenario")
+    p.set_defaults(run=cmd_report)
     return parser
 
 
@@ -211,29 +374,70 @@ def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_
                    + (f" (default {default})" if default else ""))
 
 
+HELP = {
+    "sparsity": "fraction of prunable weights set to zero, in [0, 1)",
+    "bits": f"weight bits, one of {cfg.BITS} (32 = float)",
+    "act_bits": "activation bits (32 = float)",
+    "scheme": "uniform quantizer grid",
+    "per_channel": "one scale per output channel",
+    "quantizer": "uniform grid, k-means weight sharing, powers of two or ternary",
+    "structure": "what is pruned together",
+    "scope": "rank weights across the model or within each layer",
+    "criterion": "which weights are pruned first",
+    "prune_steps": "gradual pruning in this many steps, 1..10 (1 = one shot)",
+    "finetune_epochs": "fine-tuning epochs after each pruning step, 0..50 (0 = none)",
+    "profile": "energy model profile",
+    "skip_zeros": "hardware skips zero weights (EIE-style)",
+    "seed": "random seed, 0..2147483647",
+    "qat": "fine-tune under fake quantization (straight-through estimator)",
+    "regularize": "sparsity penalty while fine-tuning",
+    "reg_strength": f"weight of the penalty, 0..{cfg.REG_STRENGTH_MAX:g}",
+    "order": "prune then quantize, alternate them, or both at once",
+    "huffman": "Huffman-code weight codes and index gaps (Deep Compression stage 3)",
+    "sram_kb": f"on-chip memory in KB for the energy model, {cfg.SRAM_KB_RANGE[0]:g}..{cfg.SRAM_KB_RANGE[1]:g}",
+    "layer_bits": "per-layer weight bits, e.g. fc1=8,fc2=4",
+    "layer_sparsity": "per-layer sparsity, e.g. fc1=0.5,fc3=0",
+}
+CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "structure": cfg.STRUCTURES,
+           "scope": cfg.SCOPES, "criterion": cfg.CRITERIA, "profile": cfg.PROFILES,
+           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS}
+METAVAR = {"bits": "B", "act_bits": "B", "sparsity": "S", "seed": "N", "prune_steps": "N",
+           "finetune_epochs": "N", "reg_strength": "X", "sram_kb": "KB", "layer_bits": "NAME=B,...",
+           "layer_sparsity": "NAME=S,..."}
+
+
 def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One flag per CompressionConfig field; None = not given (the preset or default holds)."""
-    add = {
-        "sparsity": dict(type=float, help="fraction of prunable weights set to zero, in [0, 1)"),
-        "bits": dict(type=int, choices=cfg.BITS, metavar="B", help=f"weight bits, one of {cfg.BITS} (32 = float)"),
-        "act_bits": dict(type=int, choices=cfg.BITS[1:], metavar="B", help="activation bits (32 = float)"),
-        "scheme": dict(choices=cfg.SCHEMES, help="uniform quantizer grid"),
-        "per_channel": dict(action="store_true", default=None, help="one scale per output channel"),
-        "quantizer": dict(choices=cfg.QUANTIZERS, help="uniform grid or k-means weight sharing"),
-        "structure": dict(choices=cfg.STRUCTURES, help="what is pruned together"),
-        "scope": dict(choices=cfg.SCOPES, help="rank weights across the model or within each layer"),
-        "criterion": dict(choices=cfg.CRITERIA, help="which weights are pruned first"),
-        "prune_steps": dict(type=int, help="gradual pruning in this many steps (1 = one shot)"),
-        "finetune_epochs": dict(type=int, help="fine-tuning epochs after each pruning step (0 = none)"),
-        "profile": dict(choices=cfg.PROFILES, help="energy model profile"),
-        "skip_zeros": dict(action="store_true", default=None, help="hardware skips zero weights (EIE-style)"),
-        "seed": dict(type=int, help="random seed"),
-    }
-    for field, kwargs in add.items():
-        if field not in skip:
-            p.add_argument("--" + field.replace("_", "-"), dest=field, **kwargs)
+    """One flag per CompressionConfig field, named after it; None = not given (the preset or default holds)."""
+    kinds = {f.name: f.type for f in dataclasses.fields(CompressionConfig)}
+    for field in cfg.FIELDS:
+        if field in skip:
+            continue
+        flag = "--" + field.replace("_", "-")
+        if kinds[field] == "bool":
+            kwargs: dict[str, Any] = {"action": "store_true", "default": None}
+        elif field in CHOICES:
+            kwargs = {"choices": CHOICES[field]}
+        else:
+            kwargs = {"type": _field_value(field), "metavar": METAVAR.get(field)}
+        p.add_argument(flag, dest=field, help=HELP.get(field, field.replace("_", " ")), **kwargs)
     p.add_argument("--preset", choices=list(cfg.PRESETS), help="start from a named scenario; "
                    "flags given too override it")
+
+
+def _field_value(field: str):
+    """argparse type for one config field: parsed and range-checked by the config itself."""
+    kind = {f.name: f.type for f in dataclasses.fields(CompressionConfig)}[field]
+
+    def parse(text: str) -> Any:
+        try:
+            # Fractions on the command line are fractions: no "90 means 90 %" reading as in a URL.
+            value = _float(field, text) if kind == "float" else cfg.parse_value(field, text)
+            CompressionConfig().replace(**{field: value})  # the field's own range check
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return value
+    parse.__name__ = field
+    return parse
 
 
 def _list(text: str, kind: type, flag: str) -> list[Any]:
@@ -247,14 +451,36 @@ def _list(text: str, kind: type, flag: str) -> list[Any]:
     return values
 
 
-def _int_in(lo: int, hi: int, flag: str):
-    def parse(text: str) -> int:
-        value = int(text)
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: use {lo}..{hi}")
+def _number_in(kind: type, lo: float, hi: float):
+    """argparse type: a finite int or float in [lo, hi]; anything else is one line (argparse names the flag)."""
+    name = "an integer" if kind is int else "a number"
+    bounds = f"{lo}..{hi}" if kind is int else f"{lo:g}..{hi:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{cfg._short(text)!r} is not {name}: use {bounds}") from None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise argparse.ArgumentTypeError(f"{cfg._short(text)} is out of range: use {bounds}")
         return value
-    parse.__name__ = "int"
+    parse.__name__ = kind.__name__
     return parse
+
+
+def _float(field: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{field}={cfg._short(text)!r} is not a number") from None
+
+
+def _temp_beside(path: str) -> str:
+    """An empty temporary file in the target's folder (so the final rename is atomic)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return tmp
 
 
 def _stderr_progress(fraction: float, message: str) -> None:

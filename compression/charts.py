@@ -575,17 +575,17 @@ def _template() -> go.layout.Template:
     """Built once at import: white card, thin grid, title top-left, legend under the title above the plot."""
     axis = dict(showgrid=True, gridcolor=PALETTE["grid"], zeroline=False, linecolor=PALETTE["grid"],
                 ticks="outside", tickcolor=PALETTE["grid"], automargin=True,
-                title=dict(standoff=6, font=dict(size=12, color=PALETTE["muted"])))
+                title=dict(standoff=6, font=dict(size=14, color=PALETTE["muted"])))
     return go.layout.Template(layout=dict(
         font=FONT, colorway=COLORWAY, paper_bgcolor="white", plot_bgcolor="white",
         # title and legend start at the figure's left edge (container), the legend with the full width
         title=dict(x=0, xanchor="left", xref="container", yanchor="top", yref="container", pad=dict(l=HEADER["left"]),
-                   font=dict(size=15), subtitle=dict(font=dict(size=12, color=PALETTE["muted"]))),
+                   font=dict(size=17), subtitle=dict(font=dict(size=12, color=PALETTE["muted"]))),
         # y is set per figure (below the title and subtitle); yref container: the legend pushes the plot down
         legend=dict(orientation="h", x=0, xanchor="left", xref="container", yref="container", yanchor="top",
                     font=dict(size=12), bgcolor="rgba(0,0,0,0)"),
         xaxis=axis, yaxis=axis, hovermode="closest", bargap=0.2,
-        hoverlabel=dict(bgcolor="white", bordercolor=PALETTE["grid"], font=dict(family=FONT["family"], size=12)),
+        hoverlabel=dict(bgcolor="white", bordercolor=PALETTE["grid"], font=dict(family=FONT["family"], size=14)),
     ))
 
 
@@ -625,7 +625,7 @@ HEIGHT = 340  # px: two charts side by side fit a laptop screen
 MARGIN = dict(l=56, r=16, t=44, b=44)  # t: set per figure from HEADER
 # The header, in px from the top: title, subtitle line, then the legend; gap: down to the plot area
 # when there is no legend (a legend pushes the plot area down by its own height).
-HEADER = dict(title_top=10, title=26, subtitle=22, gap=12, left=6)
+HEADER = dict(title_top=10, title=28, subtitle=24, gap=12, left=6)
 PANEL_SPLIT, PANEL_GAP = 0.55, 0.12  # energy figure: per-layer panel | totals panel
 
 BYTE_UNITS = ((1, "B"), (1024, "KB"), (1024**2, "MB"), (1024**3, "GB"))

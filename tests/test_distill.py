@@ -46,3 +46,34 @@ def test_bad_temperature_is_refused():
     ds = data.load("digits")
     with pytest.raises(ValueError, match="temperature"):
         distill.distill(models.load("mlp-digits"), models.build("mlp-small-digits"), ds, temperature=0)
+
+
+def test_subset_is_per_class_fraction_without_the_left_out_class():
+    y = torch.arange(10).repeat_interleave(40)  # 40 images per class
+    rows = distill.subset_indices(y, fraction=0.1, leave_out=3, seed=0)
+    counts = torch.bincount(y[rows], minlength=10).tolist()
+    assert counts == [4, 4, 4, 0, 4, 4, 4, 4, 4, 4]
+    assert torch.equal(rows, distill.subset_indices(y, 0.1, 3, seed=0))  # seeded
+    assert not torch.equal(rows, distill.subset_indices(y, 0.1, 3, seed=1))
+    assert len(distill.subset_indices(y, 1.0)) == 400
+    with pytest.raises(ValueError, match="fraction"):
+        distill.subset_indices(y, 0.0)
+    with pytest.raises(ValueError, match="leave_out"):
+        distill.subset_indices(y, 0.5, leave_out=11)
+
+
+def test_left_out_digit_is_measured_for_both_students():
+    ds = data.load("digits")
+    result = distill.distill(models.load("mlp-digits"), models.build("mlp-small-digits"), ds,
+                             temperature=4.0, alpha=0.9, epochs=3, fraction=0.3, leave_out=3)
+    assert result.n_train == len(distill.subset_indices(ds.y_train, 0.3, 3))
+    sel = ds.y_test == 3
+    assert result.n_left_out == int(sel.sum()) > 0
+    # The hard-label student never saw a 3, and a cross-entropy never rewards an unseen class.
+    pred = result.baseline(ds.x_test[sel]).argmax(1)
+    assert result.accuracy_left_out_baseline == float((pred == 3).float().mean()) == 0.0
+    pred = result.student(ds.x_test[sel]).argmax(1)
+    assert result.accuracy_left_out == pytest.approx(float((pred == 3).float().mean()))
+    out = result.to_dict()
+    lo, hi = out["accuracy_left_out_ci95"]
+    assert lo <= out["accuracy_left_out"] <= hi and out["leave_out"] == 3 and out["fraction"] == 0.3

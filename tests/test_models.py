@@ -30,6 +30,24 @@ def test_assets_are_small():
     assert total < 10 * 2**20
 
 
+@pytest.mark.parametrize("model_id, floor", [("lenet300-mnist", 0.93), ("lenet5-mnist", 0.97),
+                                             ("mlp800-mnist", 0.93), ("mlp30-mnist", 0.88)])
+def test_mnist5k_models_ship_trained(model_id, floor):
+    # Shipped, so they load offline with no training; LeNet-300-100 >= 93 % on the 1,000 test images.
+    spec = models.spec(model_id)
+    assert spec.dataset == "mnist-5k" and spec.shipped and models.checkpoint_path(model_id).exists()
+    ds = data.load("mnist-5k")
+    assert measure.accuracy(models.load(model_id), ds.x_test, ds.y_test) >= floor
+
+
+def test_lenet_shapes_match_the_papers():
+    # Han et al. 2015 Table 1: LeNet-300-100 has 267K weights, Caffe's LeNet-5 431K.
+    count = lambda m: sum(p.numel() for p in models.build(m).parameters())
+    assert count("lenet300-mnist") == 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
+    assert count("lenet5-mnist") == 431_080
+    assert models.spec("lenet300-mnist-full").dataset == "mnist" and not models.spec("lenet5-mnist-full").shipped
+
+
 def test_corrupt_checkpoint_gives_one_clear_sentence(tmp_path, monkeypatch):
     bad = tmp_path / "checkpoints"
     bad.mkdir()
@@ -43,7 +61,7 @@ def test_missing_mnist_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "_reachable", lambda *a, **k: False)
     with pytest.raises(data.DataUnavailable) as e:
-        models.load("lenet300-mnist", data_dir=tmp_path / "nodata")
+        models.load("lenet300-mnist-full", data_dir=tmp_path / "nodata")
     assert "MNIST" in str(e.value) and "\n" not in str(e.value)
 
 

@@ -7,6 +7,8 @@ import streamlit as st
 import ui
 from compression import charts, energy
 
+ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
+
 sc = ui.scenario()
 cfg = sc.config
 
@@ -14,6 +16,15 @@ st.title("Explore", anchor=False)
 st.caption("Prune and quantize a pretrained model and see what it costs and saves. "
            "Every number says what kind it is: simulated, measured, theoretical or estimate.")
 
+ui.stop_if_unavailable(sc.model)
+wait = ui.heavy_from_link(cfg)
+if wait and not ui.is_done(("evaluate", sc.model, sc.config_items())):
+    st.info(f"This link asks for {cfg.finetune_epochs} fine-tuning epochs × {cfg.prune_steps} prune steps: "
+            f"about {wait:.0f} s of training on this server. It starts when you press Run.",
+            icon=":material/hourglass_empty:")
+    st.button(f"Run (about {wait:.0f} s)", key="run_link", type="primary", icon=":material/play_arrow:",
+              on_click=ui.confirm_link)
+    st.stop()
 report = ui.evaluate_report(sc)
 if report is None:
     st.stop()
@@ -117,7 +128,8 @@ left, right = st.columns(2)
 with left.expander("What am I looking at?", icon=":material/help:"):
     st.markdown(
         "- **Cards**: accuracy on the held-out test split with its 95 % confidence interval "
-        f"(±1.5 points on {report.n_test} images is noise), size by bit count, energy from a "
+        f"(here ±{(report.accuracy_ci95[1] - report.accuracy_ci95[0]) * 50:.1f} points on {report.n_test} images: "
+        "a smaller change is within noise), size by bit count, energy from a "
         "45 nm model, non-zero parameters and the measured time of one forward pass.\n"
         "- **Weights**: the histogram of a layer before (grey) and after (indigo) compression; "
         "pruned weights pile up in the zero spike, quantized ones on the dotted grid.\n"
@@ -138,15 +150,17 @@ st.subheader("Weights and quantization error", anchor=False)
 def weights_section(r, key: tuple) -> None:
     """Layer picker and toggles rerun only this fragment: one or two charts, not the page."""
     names = [lr.name for lr in r.layers]
-    if st.session_state.get("layer") not in names:
-        st.session_state["layer"] = names[0]
+    if st.session_state.get("_layer") not in names:  # another model, or a link's unknown layer
+        st.session_state["_layer"] = names[0]
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-    layer = c1.selectbox("Layer", names, key="layer",
+    layer = c1.selectbox("Layer", names, **ui.keep("layer", names[0]),
                          format_func=lambda n: f"{n} {next(lr.shape for lr in r.layers if lr.name == n)}",
                          help="Which layer's weights to show in the histogram and the error distribution.")
-    hide = c2.toggle("Hide zeros", key="hide_zeros",
+    hide = c2.toggle("Hide zeros", **ui.keep("hide_zeros", False),
                      help="Hide the spike of exact zeros (pruned weights) to see the kept ones.")
-    log_y = c3.toggle("Log scale", key="log_y", help="Logarithmic count axis: shows the thin tails.")
+    log_y = c3.toggle("Log scale", **ui.keep("log_y", False),
+                      help="Logarithmic count axis: shows the thin tails.")
+    ui.write_url(ui.scenario())  # a fragment rerun skips app.py: keep the link up to date here
     a, b = st.columns(2)
     ui.plot(a, ui.figure(("hist", *key, layer, hide, log_y),
                       lambda: charts.weight_histogram(r, layer, hide_zeros=hide, log_y=log_y)))
@@ -155,11 +169,12 @@ def weights_section(r, key: tuple) -> None:
 
 @st.fragment
 def error_bars_section(r, key: tuple) -> None:
-    metric = st.radio("Error measure", ["sqnr_db", "mse"], key="err_metric", horizontal=True,
+    metric = st.radio("Error measure", ["sqnr_db", "mse"], **ui.keep("err_metric", "sqnr_db"), horizontal=True,
                       format_func={"sqnr_db": "SQNR (dB)", "mse": "MSE"}.get,
                       help="SQNR = 10·log₁₀(Σw² / Σ(ŵ − w)²), higher is better; "
                            "MSE = mean (ŵ − w)², lower is better.")
     ui.plot(st, ui.figure(("error_bars", *key, metric), lambda: charts.quant_error_bars(r, metric)))
+    ui.write_url(ui.scenario())
 
 
 fig_key = (sc.model, sc.config_items())  # what the report, hence every figure, depends on
@@ -178,14 +193,26 @@ if cfg.finetune_epochs > 0:
                                "once; the cards above are fine-tuned.")
 base_ci = tuple(report.accuracy_baseline_ci95)
 c1, c2 = st.columns(2)
-curves = (("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
-          ("bits", ui.BITS_CURVE, cfg.bits, f"at {cfg.sparsity * 100:.0f} % sparsity", c2))
+reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
+curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
+          ("bits", ui.BITS_CURVE, cfg.bits, reached, c2)]
+if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
+    curves.pop(0)
+    c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
+               "sparsity. Pick another pruning structure to vary it.")
 for field, values, current, held, column in curves:
     ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
     if ok:
         points, note = curve
-        ui.plot(column, ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-            points, field, current, report.accuracy_baseline, base_ci, note=note or held)))
+        fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
+            points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
+        ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
+                                          one_shot=note is not None))
+        by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
+        if by_bits.get(1, 0) > by_bits.get(2, 1) and cfg.quantizer == "uniform" and cfg.scheme == "symmetric":
+            column.caption("Why does 1 bit beat 2 bits? Symmetric 2-bit has only three levels, "
+                           "−s, 0 and +s with s = max|w| (ternary): most weights are far below max|w| and "
+                           "round to 0. 1 bit keeps every sign and scales by mean|w| instead.")
 
 
 # --------------------------------------------------------------------------- size

@@ -1,12 +1,14 @@
 """Distill: a teacher's soft targets at temperature T train a small student (Hinton et al. 2015).
 
-Thin: pickers and buttons here; training, sweeps and compression are cached in ui.py.
+Thin: pickers and buttons here; training, sweeps and compression are cached in ui/backend.py.
 """
 import numpy as np
 import streamlit as st
 
 import ui
 from compression import charts, data, models
+
+ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 
 sc = ui.scenario()
 T = sc.temperature
@@ -23,8 +25,9 @@ c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
 teacher = c1.selectbox("Teacher", ids, format_func=ui.model_label,
                        help="The trained model whose soft targets the student learns from.",
                        **ui.keep("teacher", "mlp-digits"))
+ui.stop_if_unavailable(teacher, "The teacher")
 dataset = models.ZOO[teacher].dataset
-students = [i for i in ids if models.ZOO[i].dataset == dataset and i != teacher]
+students = [i for i in ids if models.ZOO[i].dataset == dataset and i != teacher and not ui.unavailable(i)]
 if not students:
     st.info(f"No other zoo model uses the {dataset} data set, so {teacher} has no student here.")
     st.stop()
@@ -75,12 +78,54 @@ if ok:
 
 st.subheader("Train the student", anchor=False)
 key = (teacher, student, float(T), float(alpha), int(epochs), int(seed))
+KEY_WORDS = ("teacher", "student", "T", "α", "epochs", "seed")
+# This session's trained results by setting (plain values), newest last: a small change (α one
+# step) keeps the last result on screen and says what changed, instead of a blank page.
+results: dict = st.session_state.setdefault("_distill_results", {})
 trained = ui.is_done(("distill", *key))
 clicked = st.button("Train student", type="primary", key="train_student", icon=":material/play_arrow:",
                     help="Trains the student twice (soft targets, hard labels); cached afterwards.")
+
+
+def show_summary(summary: dict, setting: tuple) -> None:
+    """The training curves and the three accuracy cards of one trained setting."""
+    s_teacher, _, s_t, s_alpha = setting[:4]
+    ui.plot(st, charts.distill_history(summary["history"]))
+    c1, c2, c3 = st.columns(3)
+    teacher_ci = ui.wilson(summary["accuracy_teacher"], summary["n_test"])
+    c1.metric(f"Teacher {s_teacher}", ui.pct(summary["accuracy_teacher"]),
+              help="The teacher's accuracy on the same test split.")
+    c1.caption(ui.ci_text(teacher_ci))
+    c2.metric(f"Student, distilled (T={s_t:g}, α={s_alpha:g})", ui.pct(summary["accuracy"]),
+              delta=ui.pts(summary["accuracy"] - summary["accuracy_hard_labels"]),
+              delta_description="vs hard labels",
+              help="Trained on the teacher's soft targets (and the labels, weighted by 1 − α).")
+    c2.caption(ui.ci_text(summary["accuracy_ci95"]))
+    c3.metric("Student, hard labels only", ui.pct(summary["accuracy_hard_labels"]),
+              help="Same initial weights, batches and epochs; cross-entropy on the labels only.")
+    c3.caption(ui.ci_text(summary["accuracy_hard_labels_ci95"]))
+    (lo1, hi1), (lo2, hi2) = summary["accuracy_ci95"], summary["accuracy_hard_labels_ci95"]
+    if lo1 <= hi2 and lo2 <= hi1:  # from the intervals themselves, not a typed threshold
+        st.caption(f"The two students' 95 % intervals overlap on {summary['n_test']} test images: "
+                   "no clear winner at this setting.")
+
+
 if not (trained or clicked):
-    st.info(f"Press **Train student** to train {student} for {epochs} epochs at T = {T:g}, α = {alpha:g}, "
-            f"and the same student on hard labels only.")
+    if key in results:  # trained earlier, since dropped from the server's cache
+        st.info("The server has dropped this student from its cache since you trained it: press "
+                "**Train student** to train it again. Its earlier results:", icon=":material/history:")
+        show_summary(results[key], key)
+    elif results:
+        last = list(results)[-1]
+        changed = ", ".join(f"{w} {ui.fmt_number(o) if isinstance(o, float) else o} → "
+                            f"{ui.fmt_number(n) if isinstance(n, float) else n}"
+                            for w, o, n in zip(KEY_WORDS, last, key) if o != n)
+        st.info(f"Changed since the last training: {changed}. Press **Train student** to train this "
+                "setting; below, the last trained one.", icon=":material/compare_arrows:")
+        show_summary(results[last], last)
+    else:
+        st.info(f"Press **Train student** to train {student} for {epochs} epochs at T = {T:g}, α = {alpha:g}, "
+                f"and the same student on hard labels only.")
     st.stop()
 
 ok, result = ui.guard(ui.with_progress, ui.distilled_students, *key,
@@ -88,24 +133,12 @@ ok, result = ui.guard(ui.with_progress, ui.distilled_students, *key,
 if not ok:
     st.stop()
 _, summary = result
-
-ui.plot(st, charts.distill_history(summary["history"]))
-c1, c2, c3 = st.columns(3)
+results.pop(key, None)
+results[key] = summary
+while len(results) > 8:
+    results.pop(next(iter(results)))
 teacher_acc = summary["accuracy_teacher"]
-c1.metric(f"Teacher {teacher}", ui.pct(teacher_acc),
-          help="The teacher's accuracy on the same test split.")
-c1.caption(ui.ci_text(ui.wilson(teacher_acc, summary["n_test"])))
-c2.metric(f"Student, distilled (T={T:g}, α={alpha:g})", ui.pct(summary["accuracy"]),
-          delta=ui.pts(summary["accuracy"] - summary["accuracy_hard_labels"]),
-          delta_description="vs hard labels",
-          help="Trained on the teacher's soft targets (and the labels, weighted by 1 − α).")
-c2.caption(ui.ci_text(summary["accuracy_ci95"]))
-c3.metric("Student, hard labels only", ui.pct(summary["accuracy_hard_labels"]),
-          help="Same initial weights, batches and epochs; cross-entropy on the labels only.")
-c3.caption(ui.ci_text(summary["accuracy_hard_labels_ci95"]))
-if abs(summary["accuracy"] - summary["accuracy_hard_labels"]) * 100 < 1.5:
-    st.caption(f"The two students differ by less than the noise of {summary['n_test']} test images "
-               "(overlapping 95 % intervals): no clear winner at this setting.")
+show_summary(summary, key)
 
 # --------------------------------------------------------------------------- temperature sweep
 

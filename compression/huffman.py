@@ -1,0 +1,240 @@
+"""Canonical Huffman coding of integer symbols: Deep Compression's stage 3 (Han et al. 2016, §4).
+
+Quantized weight codes and relative-index gaps are far from uniform (most weights sit near
+zero, most gaps are short), so a variable-length prefix code stores them in fewer bits than
+a fixed width. The code is *canonical* (Schwartzkopf & Dallas 1964; as in DEFLATE, RFC 1951
+§3.2.2): codes follow from the code lengths alone, so the table stored beside the payload
+is just (symbol, length) pairs, and `coded_bits` counts that table in the size.
+
+Byte layout of `encode` (all integers little-endian):
+  u32 number of symbols in the sequence
+  u16 number of distinct symbols k
+  k × (i32 symbol, u8 code length), symbols in canonical order (length, then value)
+  payload: the codes, most significant bit first, zero-padded to a whole byte
+"""
+from __future__ import annotations
+
+import heapq
+import struct
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+SYMBOL_BITS = 32      # each distinct symbol in the table: int32 value ...
+LENGTH_BITS = 8       # ... and its code length (a length over 255 would need 2**255 symbols)
+HEADER_BITS = 32 + 16  # sequence length, number of distinct symbols
+MAX_SYMBOLS = 2**16 - 1
+LUT_MAX_BITS = 16     # decode through a 2**L lookup table up to this code length
+
+
+def code_lengths(frequencies: Mapping[int, int]) -> dict[int, int]:
+    """Optimal prefix-code length per symbol (Huffman 1952); a lone symbol gets 1 bit."""
+    items = [(int(f), s) for s, f in frequencies.items() if f > 0]
+    if not items:
+        return {}
+    if len(items) == 1:
+        # A zero-length code cannot be written or counted; one bit per symbol is the
+        # smallest real code (the payload could be omitted, but then the format lies).
+        return {items[0][1]: 1}
+    # Heap entries: (weight, tie-breaker, symbols in the subtree). Merging two subtrees
+    # deepens every symbol in both by one bit.
+    heap = [(f, i, [s]) for i, (f, s) in enumerate(sorted(items, key=lambda t: (t[0], t[1])))]
+    heapq.heapify(heap)
+    depth = {s: 0 for _, s in items}
+    tie = len(heap)
+    while len(heap) > 1:
+        fa, _, a = heapq.heappop(heap)
+        fb, _, b = heapq.heappop(heap)
+        for s in a + b:
+            depth[s] += 1
+        heapq.heappush(heap, (fa + fb, tie, a + b))
+        tie += 1
+    return depth
+
+
+def canonical_codes(lengths: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+    """Symbol -> (code value, length), assigned in (length, symbol) order (RFC 1951 §3.2.2)."""
+    codes: dict[int, tuple[int, int]] = {}
+    code, prev = 0, 0
+    for sym, n in sorted(lengths.items(), key=lambda t: (t[1], t[0])):
+        code <<= n - prev
+        codes[sym] = (code, n)
+        code += 1
+        prev = n
+    return codes
+
+
+def table_bits(n_distinct: int) -> int:
+    """Bits of the serialized code table (header, and one symbol + length per distinct symbol)."""
+    return HEADER_BITS + n_distinct * (SYMBOL_BITS + LENGTH_BITS)
+
+
+def payload_bits(symbols: Iterable[int]) -> int:
+    """Bits of the Huffman-coded sequence alone (no table): sum of frequency x code length."""
+    counts = _counts(symbols)
+    lengths = code_lengths(counts)
+    return sum(counts[s] * n for s, n in lengths.items())
+
+
+def coded_bits(symbols: Iterable[int]) -> int:
+    """Total bits `encode` writes before byte padding: payload plus code table."""
+    counts = _counts(symbols)
+    lengths = code_lengths(counts)
+    return sum(counts[s] * n for s, n in lengths.items()) + table_bits(len(lengths))
+
+
+def entropy_bits(symbols: Iterable[int]) -> float:
+    """Shannon entropy of the sequence's empirical distribution, in bits per symbol."""
+    counts = np.array(list(_counts(symbols).values()), dtype=np.float64)
+    if counts.size == 0:
+        return 0.0
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def encode(symbols: Sequence[int] | np.ndarray) -> bytes:
+    """Huffman-code a sequence of integers (each in int32 range) into self-describing bytes."""
+    seq = np.asarray(symbols, dtype=np.int64).ravel()
+    if seq.size and (seq.min() < -(2**31) or seq.max() >= 2**31):
+        raise ValueError("Huffman symbols must fit in int32, got a value outside -2**31..2**31-1")
+    counts = _counts(seq)
+    if len(counts) > MAX_SYMBOLS:
+        raise ValueError(f"Huffman coding takes at most {MAX_SYMBOLS} distinct symbols, got {len(counts)}")
+    codes = canonical_codes(code_lengths(counts))
+    order = sorted(codes, key=lambda s: (codes[s][1], s))
+    head = struct.pack("<IH", seq.size, len(order))
+    head += b"".join(struct.pack("<iB", s, codes[s][1]) for s in order)
+    return head + _pack_codes(seq, codes)
+
+
+def decode(blob: bytes) -> np.ndarray:
+    """The int64 sequence `encode` wrote; ValueError on a truncated or inconsistent blob."""
+    try:
+        n, k = struct.unpack_from("<IH", blob, 0)
+        pos = 6
+        lengths = {}
+        for _ in range(k):
+            s, length = struct.unpack_from("<iB", blob, pos)
+            lengths[s] = length
+            pos += 5
+    except struct.error:
+        raise ValueError("Huffman data is truncated: its code table is incomplete") from None
+    if n and not lengths:
+        raise ValueError("Huffman data is inconsistent: symbols but no code table")
+    bits = np.unpackbits(np.frombuffer(blob, dtype=np.uint8, offset=pos))
+    codes = canonical_codes(lengths)
+    if any(length < 1 or c >= 1 << length for c, length in codes.values()):
+        raise ValueError("Huffman data is corrupt: its code lengths do not form a prefix code")
+    max_len = max(lengths.values(), default=0)
+    if max_len > LUT_MAX_BITS:
+        return _decode_bitwise(bits, codes, n)
+    # Table decoding: the next max_len bits index a table giving the symbol and its true
+    # length (a prefix code makes every extension of a code map to that code's symbol).
+    lut_sym = np.zeros(2**max_len, dtype=np.int64)
+    lut_len = np.zeros(2**max_len, dtype=np.int64)  # 0 = no code starts with these bits
+    for s, (c, length) in codes.items():
+        lo = c << (max_len - length)
+        lut_sym[lo:lo + (1 << (max_len - length))] = s
+        lut_len[lo:lo + (1 << (max_len - length))] = length
+    padded = np.concatenate([bits, np.zeros(max_len, dtype=np.uint8)]).astype(np.int64)
+    windows = np.zeros(bits.size + 1, dtype=np.int64)
+    for k in range(max_len):  # windows[i] = the max_len bits starting at bit i
+        windows += padded[k:k + bits.size + 1] << (max_len - 1 - k)
+    out = np.empty(n, dtype=np.int64)
+    i = 0
+    for j in range(n):
+        if i >= bits.size or lut_len[windows[i]] == 0:
+            raise ValueError("Huffman data is truncated or corrupt: a code does not decode")
+        w = windows[i]
+        out[j] = lut_sym[w]
+        i += int(lut_len[w])
+    if i > bits.size:
+        raise ValueError("Huffman data is truncated: the last code runs past the end")
+    return out
+
+
+def _decode_bitwise(bits: np.ndarray, codes: Mapping[int, tuple[int, int]], n: int) -> np.ndarray:
+    """Bit-by-bit decoding, for codes too long for a lookup table (very skewed frequencies)."""
+    by_code = {(c, length): s for s, (c, length) in codes.items()}
+    max_len = max(length for _, length in codes.values())
+    out = np.empty(n, dtype=np.int64)
+    code = length = i = 0
+    for j in range(n):
+        while True:
+            if i >= bits.size or length >= max_len:
+                raise ValueError("Huffman data is truncated or corrupt: a code does not decode")
+            code = (code << 1) | int(bits[i])
+            i += 1
+            length += 1
+            sym = by_code.get((code, length))
+            if sym is not None:
+                out[j] = sym
+                code = length = 0
+                break
+    return out
+
+
+def _pack_codes(seq: np.ndarray, codes: Mapping[int, tuple[int, int]]) -> bytes:
+    """Concatenate the codes of `seq` MSB-first into bytes (vectorised: layers have ~10^5 weights)."""
+    if seq.size == 0:
+        return b""
+    syms = np.array(sorted(codes), dtype=np.int64)
+    values = np.array([codes[s][0] for s in syms], dtype=np.uint64)
+    lens = np.array([codes[s][1] for s in syms], dtype=np.int64)
+    idx = np.searchsorted(syms, seq)
+    v, n = values[idx], lens[idx]
+    max_len = int(lens.max())
+    # One row of max_len bits per symbol, right-aligned code; keep each row's last n bits.
+    shifts = np.arange(max_len - 1, -1, -1, dtype=np.uint64)
+    bit_rows = ((v[:, None] >> shifts[None, :]) & np.uint64(1)).astype(np.uint8)
+    keep = np.arange(max_len)[None, :] >= (max_len - n)[:, None]
+    return np.packbits(bit_rows[keep]).tobytes()
+
+
+def _counts(symbols: Iterable[int]) -> Counter[int]:
+    if isinstance(symbols, np.ndarray):
+        values, counts = np.unique(symbols.ravel(), return_counts=True)
+        return Counter(dict(zip(values.tolist(), counts.tolist())))
+    return Counter(int(s) for s in symbols)
+
+
+def sparse_streams(codes: np.ndarray, zero: int, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(entry codes, gaps - 1) of relative-index CSR with `index_bits`-bit gaps (Han et al. 2016 §3).
+
+    A gap longer than 2**index_bits is bridged by filler entries holding the `zero` code,
+    each a full 2**index_bits step, exactly as the fixed-width format stores them.
+    """
+    flat = np.asarray(codes).ravel()
+    kept = np.flatnonzero(flat != zero)
+    gaps = np.diff(kept, prepend=-1)
+    limit = 1 << index_bits
+    fillers = (gaps - 1) // limit
+    real = np.cumsum(fillers + 1) - 1  # where each kept weight lands among all entries
+    total = int(real[-1]) + 1 if real.size else 0
+    entry_codes = np.full(total, zero, dtype=np.int64)
+    entry_gaps = np.full(total, limit - 1, dtype=np.int64)
+    entry_codes[real] = flat[kept]
+    entry_gaps[real] = gaps - fillers * limit - 1
+    return entry_codes, entry_gaps
+
+
+def layer_bits(codes: np.ndarray, zero: int | None, max_index_bits: int = 16) -> dict[str, object]:
+    """The cheapest Huffman-coded layout of one layer's integer weight codes, tables counted.
+
+    Dense (every code Huffman-coded), or relative-index CSR at the best gap width with codes
+    and gaps Huffman-coded apart (Deep Compression stage 3). `zero`: the code meaning 0, or
+    None when no code does (then only the dense layout exists). Returns format, values,
+    indices (bits) and total.
+    """
+    flat = np.asarray(codes).ravel()
+    dense = coded_bits(flat)
+    best: dict[str, object] = {"format": "dense-huffman", "values": dense, "indices": 0, "total": dense}
+    if zero is None:
+        return best
+    for p in range(1, max_index_bits + 1):
+        values, gaps = sparse_streams(flat, zero, p)
+        v, i = coded_bits(values), coded_bits(gaps)
+        if v + i < best["total"]:  # type: ignore[operator]
+            best = {"format": f"csr-{p}-huffman", "values": v, "indices": i, "total": v + i}
+    return best

@@ -1,0 +1,287 @@
+"""Cached backend calls: evaluate, curves, distillation; errors as one sentence; progress bars."""
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+import streamlit as st
+import torch
+
+from compression import data, distill, models, pipeline
+from compression.config import CompressionConfig, ConfigError
+from ui.fmt import literal, pct, without_paths
+from ui.plots import ONE_SHOT
+from ui.state import Scenario, config_items, config_of
+
+log = logging.getLogger("compression_lab.ui")
+
+# Keys (plain tuples) of heavy results computed in this process. Used only to decide
+# whether to show a progress bar (a hit returns at once); a wrong guess costs nothing
+# but a missing bar.
+# Kept in least-recently-used order per kind (key[0]) and cut to the size of that kind's
+# cache, so that a result the cache has evicted is not reported as done (a trained student
+# evicted from the cache then gets its button and progress bar again, not a silent retrain).
+_DONE: OrderedDict[tuple, None] = OrderedDict()
+_DONE_LOCK = threading.Lock()
+CACHE_SIZES = {"evaluate": 256, "points": 256, "distill": 16, "sweep": 32, "compress_student": 64}
+
+
+def _done(key: tuple) -> None:
+    with _DONE_LOCK:
+        _DONE[key] = None
+        _DONE.move_to_end(key)
+        same = [k for k in _DONE if k[0] == key[0]]
+        for old in same[:max(0, len(same) - CACHE_SIZES.get(key[0], 256))]:
+            del _DONE[old]
+
+
+def is_done(key: tuple) -> bool:
+    with _DONE_LOCK:
+        if key not in _DONE:
+            return False
+        _DONE.move_to_end(key)  # the cache counts this use too
+        return True
+
+
+@st.cache_data(show_spinner=False)
+def model_info() -> dict[str, dict[str, Any]]:
+    """Per zoo id: dataset, parameter count, baseline test accuracy, and whether it runs here.
+
+    Cached for the process: building the small nets and one forward pass over the digits
+    test split take milliseconds, but every run draws the picker. Models whose data set is
+    not on disk are not downloaded or trained here (that would stall the first page): they
+    are "unavailable", with a short reason for the picker.
+    """
+    info = {}
+    for mid, spec in models.ZOO.items():
+        row: dict[str, Any] = {"dataset": spec.dataset, "description": spec.description,
+                               "params": sum(p.numel() for p in models.build(mid).parameters()),
+                               "accuracy": None, "ready": False, "reason": None}
+        try:
+            ds = data.load(spec.dataset, download=False)
+            row["ready"] = True  # a missing checkpoint is trained on first use
+            if models.checkpoint_path(mid).exists():
+                from compression import measure
+                row["accuracy"] = measure.accuracy(models.load(mid), ds.x_test, ds.y_test)
+        except data.DataUnavailable as e:
+            log.info("model_info(%s): %s", mid, e)
+            row["reason"] = f"its data set ({spec.dataset}) is not on this server"
+        except Exception as e:  # unreadable checkpoint: no accuracy in the label
+            log.info("model_info(%s): %s", mid, e)
+            row["ready"], row["reason"] = False, "its checkpoint cannot be read here"
+        info[mid] = row
+    return info
+
+
+def unavailable(mid: str) -> str | None:
+    """Why this model cannot run on this server (a short phrase), or None when it can."""
+    row = model_info().get(mid)
+    return None if row is None or row["ready"] else row["reason"]
+
+
+def model_label(mid: str) -> str:
+    """'mlp-digits · 97.5 %': the id and its baseline accuracy (the caption gives the rest)."""
+    row = model_info().get(mid)
+    if row is None:
+        return mid
+    if not row["ready"]:
+        return f"{mid} · unavailable here"
+    acc = pct(row["accuracy"]) if row["accuracy"] is not None else "trained on first use"
+    return f"{mid} · {acc}"
+
+
+def model_caption(mid: str) -> str:
+    row = model_info().get(mid, {})
+    text = f"{row.get('description', '')} · {row.get('params', 0):,} params · data: {row.get('dataset', '?')}"
+    if row.get("reason"):
+        return f"{text} · unavailable: {row['reason']}"
+    return text + ("" if row.get("accuracy") is not None else " · baseline accuracy measured on first use")
+
+
+def stop_if_unavailable(mid: str, role: str = "This model") -> None:
+    """A model that cannot run here: one short note, and the page stops (the sidebar stays)."""
+    reason = unavailable(mid)
+    if reason:
+        st.info(f"{role} ({mid}) cannot run on this server: {reason}. Pick another model.",
+                icon=":material/block:")
+        st.stop()
+
+
+def error_sentence(e: BaseException) -> str:
+    """One sentence for the page: no traceback, no server paths, nothing that renders as Markdown."""
+    if isinstance(e, ConfigError):
+        text = f"This setting is not allowed: {e}."
+    elif isinstance(e, (data.DataUnavailable, models.ModelError)):
+        text = str(e)
+    else:
+        text = (f"Something went wrong while computing this view ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else 'no details'}); try another setting.")
+    return literal(without_paths(text), limit=400)
+
+
+def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+    """Call fn; on any error show one clear sentence (no traceback on the page) and log it."""
+    try:
+        return True, fn(*args, **kwargs)
+    except (ConfigError, data.DataUnavailable, models.ModelError) as e:  # expected: say it, no trace
+        log.warning("%s: %s", type(e).__name__, e)
+        st.error(error_sentence(e), icon=":material/error:")
+    except Exception as e:  # a bug: one sentence on the page, the traceback in the server log
+        log.exception("backend call failed")
+        st.error(error_sentence(e), icon=":material/error:")
+    return False, None
+
+
+def with_progress(fn: Callable[..., Any], *args: Any, label: str, show: bool) -> Any:
+    """Run a cached heavy function (taking `_progress`) with a progress bar while it works.
+
+    The callback writes to the bar through a copy of the caller's context, made outside
+    the cached function, so Streamlit does not record the bar's updates as part of the
+    cached result (it would replay them, on an element it does not own, on every hit).
+    """
+    if not show:
+        return fn(*args, _progress=None)
+    slot = st.empty()
+    bar = slot.progress(0.0, text=label)
+    outside = contextvars.copy_context()
+
+    def update(fraction: float, message: str) -> None:
+        outside.run(bar.progress, min(1.0, max(0.0, float(fraction))), text=f"{label} — {message}")
+
+    try:
+        return fn(*args, _progress=update)
+    finally:
+        slot.empty()
+
+
+# --------------------------------------------------------------------------- cached backend
+
+# Cached because the same scenario comes back all the time (a slider moved back and forth,
+# page switches, several users on one link) and evaluate() compresses, measures accuracy,
+# sizes, energy and latency each time. Keyed on plain values (model id and the config as a
+# tuple of pairs); returns the Report, a dataclass of plain values and small lists.
+@st.cache_data(show_spinner=False, max_entries=256)
+def evaluate(model_id: str, config_items: tuple, _progress=None) -> pipeline.Report:
+    report = pipeline.evaluate(model_id, config_of(config_items), progress=_progress)
+    _done(("evaluate", model_id, config_items))
+    return report
+
+
+def needs_training(model_id: str, config: CompressionConfig) -> bool:
+    """Whether evaluating this scenario trains (fine-tuning, or a model trained on first use)."""
+    try:
+        trains_model = not models.checkpoint_path(model_id).exists()
+    except models.ModelError:
+        trains_model = False
+    return trains_model or (config.finetune_epochs > 0 and (config.sparsity > 0 or config.structure == "2:4"))
+
+
+def evaluate_report(sc: Scenario) -> pipeline.Report | None:
+    """The scenario's Report, with a progress bar when it trains; None (error shown) on failure."""
+    items = sc.config_items()
+    show = needs_training(sc.model, sc.config) and not is_done(("evaluate", sc.model, items))
+    ok, report = guard(with_progress, evaluate, sc.model, items,
+                       label=f"Fine-tuning {sc.model}", show=show)
+    return report if ok else None
+
+
+# Cached per curve: the sparsity curve depends on every field but sparsity (its key has
+# sparsity reset), the bits curve on every field but bits, so moving one slider recomputes
+# only the other curve.
+@st.cache_data(show_spinner=False, max_entries=256)
+def accuracy_points(model_id: str, config_items: tuple, field: str, values: tuple,
+                    _progress=None) -> list[dict[str, Any]]:
+    config = config_of(config_items)
+    if _progress is None:
+        points = pipeline.accuracy_points(model_id, config, field, list(values))
+    else:  # one value at a time, to report progress (each may fine-tune)
+        points = []
+        for i, v in enumerate(values):
+            points += pipeline.accuracy_points(model_id, config, field, [v])
+            _progress((i + 1) / len(values), f"{field} = {v:g}")
+    _done(("points", model_id, config_items, field, values))
+    return points
+
+
+def curve_points(sc: Scenario, report: pipeline.Report, field: str, values: tuple,
+                 finetune: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """Points of accuracy vs `field`, other fields held; the current point from the report.
+
+    With fine-tuning configured and `finetune` False, the curve is one-shot (no fine-tuning,
+    one step): seconds per point otherwise. The note says so.
+    """
+    config = sc.config
+    note = None
+    # Does any point of this curve fine-tune? (Fine-tuning only runs after pruning.)
+    trains = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
+                                             or config.structure == "2:4")
+    one_shot = trains and not finetune
+    if one_shot:
+        config = config.replace(finetune_epochs=0, prune_steps=1)
+        note = ONE_SHOT
+    base = config.replace(**{field: getattr(CompressionConfig(), field)})
+    items = config_items(base)
+    show = trains and not one_shot and not is_done(("points", sc.model, items, field, values))
+    points = with_progress(accuracy_points, sc.model, items, field, values,
+                           label=f"Accuracy vs {field}", show=show)
+    current = getattr(config, field)
+    if current not in values:
+        if one_shot:
+            extra = accuracy_points(sc.model, items, field, (current,))
+        else:
+            extra = [{field: current, "accuracy": report.accuracy,
+                      "lo": report.accuracy_ci95[0], "hi": report.accuracy_ci95[1]}]
+        points = sorted([*points, *extra], key=lambda p: p[field])
+    return points, note
+
+
+# --------------------------------------------------------------------------- distillation
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def teacher_soft_targets(teacher_id: str, index: int, temperature: float) -> dict[str, Any]:
+    """The teacher's soft targets for one test image at T and at T=1 (plain lists)."""
+    ds = data.load(models.spec(teacher_id).dataset)
+    with torch.no_grad():
+        logits = models.load(teacher_id)(ds.x_test[index:index + 1])[0]
+    p_t = distill.soft_targets(logits, temperature)
+    p_1 = distill.soft_targets(logits, 1.0)
+    return {"probs_t": p_t.tolist(), "probs_1": p_1.tolist(),
+            "entropy_t": float(distill.entropy_bits(p_t)), "entropy_1": float(distill.entropy_bits(p_1)),
+            "label": int(ds.y_test[index]), "classes": list(ds.classes)}
+
+
+# The trained students are models: st.cache_resource (shared, never copied, never modified:
+# evaluate_model compresses a copy). Keyed on plain values only.
+@st.cache_resource(show_spinner=False, max_entries=CACHE_SIZES["distill"])
+def distilled_students(teacher_id: str, student_id: str, temperature: float, alpha: float,
+                       epochs: int, seed: int, _progress=None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    ds = data.load(models.spec(teacher_id).dataset)
+    result = distill.distill(models.load(teacher_id), models.build(student_id, seed=seed), ds,
+                             temperature, alpha, epochs, seed=seed, progress=_progress)
+    _done(("distill", teacher_id, student_id, temperature, alpha, epochs, seed))
+    return result.student, result.to_dict()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def temperature_sweep(teacher_id: str, student_id: str, temperatures: tuple, alpha: float,
+                      epochs: int, seed: int, _progress=None) -> list[dict[str, float]]:
+    ds = data.load(models.spec(teacher_id).dataset)
+    rows = distill.temperature_sweep(models.load(teacher_id), models.build(student_id, seed=seed), ds,
+                                     list(temperatures), alpha, epochs, seed=seed, progress=_progress)
+    _done(("sweep", teacher_id, student_id, temperatures, alpha, epochs, seed))
+    return rows
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def compress_student(teacher_id: str, student_id: str, temperature: float, alpha: float, epochs: int,
+                     seed: int, config_items: tuple, _progress=None) -> pipeline.Report:
+    """The distilled student compressed by the sidebar's config (plain Report)."""
+    student, _ = distilled_students(teacher_id, student_id, temperature, alpha, epochs, seed)
+    ds = data.load(models.spec(teacher_id).dataset)
+    report = pipeline.evaluate_model(student, ds, config_of(config_items),
+                                     name=f"{student_id} (distilled)", latency=False, progress=_progress)
+    _done(("compress_student", teacher_id, student_id, temperature, alpha, epochs, seed, config_items))
+    return report

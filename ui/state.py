@@ -1,0 +1,323 @@
+"""Session state and the URL: the scenario, its widget values, the link that reopens it."""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, NamedTuple
+
+import streamlit as st
+
+from compression import config as cfgmod
+from compression import models
+from compression.config import PRESETS, CompressionConfig, ConfigError
+from ui.fmt import fmt_number, literal, short
+
+log = logging.getLogger("compression_lab.ui")
+
+BIT_OPTIONS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32)        # the bit-width slider's stops
+ACT_BIT_OPTIONS = tuple(b for b in cfgmod.BITS if b >= 2)  # activations: no binarization
+SPARSITY_CURVE = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+BITS_CURVE = BIT_OPTIONS
+DISTILL_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0)
+DEFAULT_MODEL = models.DEFAULT_MODEL
+DEFAULT_TEMPERATURE = 4.0
+DEFAULT_ALPHA = 0.7
+T_MIN, T_MAX, T_STEP = 1.0, 20.0, 0.5
+ALPHA_STEP = 0.05
+CUSTOM = "custom"
+FIELDS = cfgmod.FIELDS
+
+
+class Scenario(NamedTuple):
+    model: str
+    config: CompressionConfig
+    temperature: float
+    alpha: float
+
+    def config_items(self) -> tuple:
+        return config_items(self.config)
+
+
+def config_items(config: CompressionConfig) -> tuple:
+    """The config as a tuple of (field, value) pairs: a plain, hashable cache key."""
+    return tuple(config.to_dict().items())
+
+
+def config_of(items: tuple) -> CompressionConfig:
+    return CompressionConfig(**dict(items))
+
+
+def _widget_values(config: CompressionConfig) -> dict[str, Any]:
+    """The sidebar widget values (by key) that show `config`."""
+    values = config.to_dict()
+    values["sparsity"] = int(round(config.sparsity * 100))
+    return values
+
+
+def _config_from_state() -> CompressionConfig:
+    ss = st.session_state
+    values = {f: ss[f] for f in FIELDS}
+    values["sparsity"] = ss["sparsity"] / 100
+    return CompressionConfig(**values)
+
+
+def _matching_preset(config: CompressionConfig) -> str:
+    for name, preset in PRESETS.items():
+        if preset == config:
+            return name
+    return CUSTOM
+
+
+def _snap(x: float, lo: float, hi: float, step: float) -> float:
+    return min(hi, max(lo, round(round((x - lo) / step) * step + lo, 6)))
+
+
+def _parse_float(name: str, text: str, lo: float, hi: float, warnings: list[str]) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        warnings.append(f"{name}={short(text)!r} is not a number (ignored)")
+        return None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        warnings.append(f"{name}={short(text)!r} is out of range {lo:g}–{hi:g} (ignored)")
+        return None
+    return value
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+    return parse
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError
+    return text.lower() == "true"
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError
+        return text
+    return parse
+
+
+def _layer_name(text: str) -> str:
+    if not (0 < len(text) <= 64 and all(c.isalnum() or c in "._" for c in text)):
+        raise ValueError
+    return text
+
+
+# The pages' own view settings in the URL (so the link holds what you see): URL word ->
+# (ui.keep key, parser, default). Written only when not at the default; a page checks a
+# value against what it offers (a layer name against the model's layers).
+PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
+    "layer": ("layer", _layer_name, None),
+    "hide_zeros": ("hide_zeros", _bool, False),
+    "log_y": ("log_y", _bool, False),
+    "error": ("err_metric", _one_of(("sqnr_db", "mse")), "sqnr_db"),
+    "teacher": ("teacher", _one_of(tuple(models.ZOO)), "mlp-digits"),
+    "student": ("student", _one_of(tuple(models.ZOO)), None),
+    "epochs": ("distill_epochs", _int_in(1, 60), 20),
+    "image": ("sample", _int_in(0, 100_000), 0),
+}
+
+
+def _read_url() -> tuple[dict[str, Any], list[str]]:
+    """Widget values from the URL query (first load only), and one warning per ignored value."""
+    query = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    config, warnings = cfgmod.from_mapping(query)
+    if config.bits not in BIT_OPTIONS:
+        warnings.append(f"bits={config.bits} has no stop on the slider "
+                        f"({', '.join(map(str, BIT_OPTIONS))}) (ignored)")
+        config = config.replace(bits=CompressionConfig().bits)
+    if round(config.sparsity * 100, 6) != int(round(config.sparsity * 100)):
+        shown = min(99, int(round(config.sparsity * 100)))
+        warnings.append(f"sparsity={config.sparsity:g} shown as {shown} % (the slider moves in 1 % steps)")
+        config = config.replace(sparsity=shown / 100)
+    values = _widget_values(config)
+    values["preset"] = _matching_preset(config)
+
+    model = query.get("model")
+    if model is not None:
+        if model in models.ZOO:
+            values["model"] = model
+        else:
+            warnings.append(f"model={short(model)!r} is unknown: known models are {', '.join(models.ZOO)} (ignored)")
+    if "temperature" in query:
+        t = _parse_float("temperature", query["temperature"], T_MIN, T_MAX, warnings)
+        if t is not None:
+            values["temperature"] = _snap(t, T_MIN, T_MAX, T_STEP)
+    if "alpha" in query:
+        a = _parse_float("alpha", query["alpha"], 0.0, 1.0, warnings)
+        if a is not None:
+            values["_alpha"] = _snap(a, 0.0, 1.0, ALPHA_STEP)
+    for word, (key, parse, _) in PAGE_KEYS.items():
+        if word in query:
+            try:
+                values["_" + key] = parse(query[word])
+            except (TypeError, ValueError):
+                warnings.append(f"{word}={short(query[word])!r} is not allowed (ignored)")
+    return values, warnings
+
+
+def _sent_by_browser() -> set[str]:
+    """Keys of the widgets whose values the browser sent with this run.
+
+    A tab kept open across a server restart starts a new session whose first run carries
+    the control the user just moved: setting that key from the URL would throw the move away.
+    Streamlit keeps no public list of them; without one, nothing is skipped.
+    """
+    try:
+        from streamlit.runtime.state import get_session_state
+        from streamlit.runtime.state.common import user_key_from_element_id
+        states = get_session_state()._state._new_widget_state.states
+        return {k for k in (user_key_from_element_id(wid) for wid in states) if k}
+    except Exception:  # a private detail of Streamlit changed: lose at most that one move
+        return set()
+
+
+def init_state() -> None:
+    """Defaults for every shared control, overridden once per session by the URL query."""
+    ss = st.session_state
+    if ss.get("_initialized"):
+        return
+    defaults = _widget_values(CompressionConfig())
+    defaults.update(model=DEFAULT_MODEL, preset=_matching_preset(CompressionConfig()),
+                    temperature=DEFAULT_TEMPERATURE, _alpha=DEFAULT_ALPHA)
+    try:
+        from_url, warnings = _read_url()
+    except Exception as e:  # a malformed query must never stop the page
+        log.warning("could not read the URL query: %s", e)
+        from_url, warnings = {}, [f"the link's settings could not be read ({type(e).__name__})"]
+    defaults.update(from_url)
+    sent = _sent_by_browser()
+    for key, value in defaults.items():
+        if key not in sent:
+            ss[key] = value
+    ss["_url_warnings"] = warnings
+    ss["_link_config"] = _config_from_state().to_dict() if not sent else None  # see heavy_from_link
+    ss["_initialized"] = True
+
+
+def _apply_preset() -> None:
+    """Preset picked: set every control to the preset's values.
+
+    When a control moved in the same message, the "new" preset is the browser echoing the
+    value it had before our last _control_changed reached it (fast slider moves): applying
+    it would throw the user's move away, so name the matching preset instead.
+    """
+    ss = st.session_state
+    try:
+        now = _config_from_state().to_dict()
+    except ConfigError:
+        now = None
+    if now is not None and ss.get("_last_config") not in (None, now):
+        ss["preset"] = _matching_preset(CompressionConfig(**now))
+        return
+    name = ss["preset"]
+    if name in PRESETS:
+        ss.update(_widget_values(PRESETS[name]))
+
+
+def _control_changed() -> None:
+    """A control moved: the preset picker names the preset this now equals, else 'custom'."""
+    try:
+        st.session_state["preset"] = _matching_preset(_config_from_state())
+    except ConfigError:
+        st.session_state["preset"] = CUSTOM
+
+
+def keep(key: str, default: Any) -> dict[str, Any]:
+    """Keep a page widget's value when the user visits another page and comes back.
+
+    Streamlit forgets the state of widgets that were not drawn in a run; a shadow key
+    ("_" + key) outlives them. Use as `st.slider(..., **keep("alpha", 0.7))` (no value=).
+    """
+    ss = st.session_state
+    shadow = "_" + key
+    if shadow not in ss:
+        ss[shadow] = default
+    ss[key] = ss[shadow]
+    return {"key": key, "on_change": _copy_to_shadow, "args": (key,)}
+
+
+def _copy_to_shadow(key: str) -> None:
+    st.session_state["_" + key] = st.session_state[key]
+
+
+def scenario() -> Scenario:
+    """The scenario the sidebar built in this run (defaults if none yet)."""
+    raw = st.session_state.get("scenario")
+    if not raw:
+        return Scenario(DEFAULT_MODEL, CompressionConfig(), DEFAULT_TEMPERATURE, DEFAULT_ALPHA)
+    return Scenario(raw["model"], CompressionConfig(**raw["config"]), raw["temperature"], raw["alpha"])
+
+
+def show_url_warnings() -> None:
+    """One small warning for the link's ignored values, on the first run only.
+
+    The values come from whoever wrote the link: each is shortened where it is quoted, and
+    the sentence is escaped, so nothing in it renders as a link, image, HTML or icon.
+    """
+    warnings = st.session_state.pop("_url_warnings", None)
+    if warnings:
+        text = "; ".join(short(w, 200) for w in warnings[:12])
+        more = f" (and {len(warnings) - 12} more)" if len(warnings) > 12 else ""
+        st.warning(literal(f"Some settings in the link were ignored: {text}{more}."),
+                   icon=":material/link_off:")
+
+
+def write_url(sc: Scenario) -> None:
+    """Write the scenario into the URL (non-default values only), so a copied link reopens it."""
+    query = {"model": sc.model, **cfgmod.to_query(sc.config)}
+    if sc.temperature != DEFAULT_TEMPERATURE:
+        query["temperature"] = fmt_number(sc.temperature)
+    if sc.alpha != DEFAULT_ALPHA:
+        query["alpha"] = fmt_number(sc.alpha)
+    ss = st.session_state
+    for word, (key, _, default) in PAGE_KEYS.items():
+        value = ss.get("_" + key, default)
+        if value is not None and value != default:
+            query[word] = str(value).lower() if isinstance(value, bool) else str(value)
+    current = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    if current != query:
+        st.query_params.from_dict(query)
+
+
+# Heavy work a link may ask for (fine-tuning epochs × prune steps): beyond this, a link waits
+# for a click instead of starting it unasked. Measured on this project's 2-core CI machine:
+# about 0.3 s per fine-tuning epoch of the digits MLP (deep-compression: 60 epoch-steps, ~19 s).
+SECONDS_PER_EPOCH_STEP = 0.3
+LINK_BUDGET_S = 3.0
+
+
+def training_seconds(config: CompressionConfig) -> float:
+    """A rough estimate of the fine-tuning time of `config` on this machine."""
+    if config.finetune_epochs == 0 or not (config.sparsity > 0 or config.structure == "2:4"):
+        return 0.0
+    return config.finetune_epochs * config.prune_steps * SECONDS_PER_EPOCH_STEP
+
+
+def heavy_from_link(config: CompressionConfig) -> float:
+    """Seconds of training the opening link asks for and nobody has confirmed yet (0: none).
+
+    Only the link's own setting waits: once the user moves a control or presses Run, the
+    work is theirs to ask for.
+    """
+    ss = st.session_state
+    if ss.get("_link_config") != config.to_dict():
+        ss["_link_config"] = None  # moved away from the link's setting: never ask again
+        return 0.0
+    seconds = training_seconds(config)
+    return seconds if seconds > LINK_BUDGET_S else 0.0
+
+
+def confirm_link() -> None:
+    """The user pressed Run: the link's setting is theirs now."""
+    st.session_state["_link_config"] = None
