@@ -5,6 +5,8 @@ import argparse
 import csv
 import json
 import sys
+import time
+import urllib.parse
 import warnings
 from typing import Any, Sequence
 
@@ -12,6 +14,7 @@ import torch
 
 from compression import config as cfg
 from compression import data, distill, measure, models, pipeline, train
+from compression import history, report_html, sensitivity, sweep  # studio
 from compression.config import CompressionConfig, ConfigError
 
 
@@ -76,25 +79,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    sparsities = _list(args.sparsity, float, "--sparsity")
-    bits = _list(args.bits, int, "--bits")
-    base = config_from_args(args, skip=("sparsity", "bits"))
-    for s in sparsities:
-        base.replace(sparsity=s)  # validate every value before the long run starts
-    for b in bits:
-        base.replace(bits=b)
+    grid = {"sparsity": _list(args.sparsity, float, "--sparsity"), "bits": _list(args.bits, int, "--bits")}
+    for item in args.grid or []:
+        field, _, values = item.partition("=")
+        if field.replace("-", "_") not in cfg.FIELDS or not values:
+            raise ConfigError(f"argument --grid: {cfg._short(item)!r} is not FIELD=V1,V2 with FIELD one of "
+                              f"{', '.join(f for f in cfg.FIELDS if f not in grid)}")
+        field = field.replace("-", "_")
+        grid[field] = [cfg.parse_value(field, v) for v in values.split(",") if v.strip()]
+    base = config_from_args(args, skip=tuple(grid))
+    sweep.grid_configs(grid, base)  # validate every value before the long run starts
     out = open(args.csv, "w", newline="") if args.csv else None  # fail before the long run
-    rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
+    with sweep.executor_for(args.dask, args.processes) as executor:
+        rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress,
+                           latency=args.latency)
     if out:
         with out:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
-    print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}")
+    extra = [f for f in grid if f not in ("sparsity", "bits")]
+    print(f"{'sparsity':>8} {'bits':>4} " + "".join(f"{f:>13} " for f in extra)
+          + f"{'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
     for r in rows:
-        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} {r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} "
-              f"{r['compression_ratio']:>6.1f}x {r['energy_pj'] / 1e3:>11.2f}")
+        print(f"{r['sparsity']:>8.0%} {r['bits']:>4} " + "".join(f"{str(r[f]):>13} " for f in extra)
+              + f"{r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} {r['compression_ratio']:>6.1f}x "
+              f"{r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
     return 0
 
 
@@ -127,6 +138,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{args.model}: test accuracy {measure.accuracy(model, ds.x_test, ds.y_test):.1%}, "
           f"saved to {models.checkpoint_path(args.model)}")
     return 0
+
+
+# --- studio: history, sensitivity, report ---------------------------------------------------
+def cmd_history(args: argparse.Namespace) -> int:
+    entries = history.History().list()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no saved scenarios yet in {history.default_path()}")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created"]))
+        acc = f"{e['accuracy']:.1%}" if e["accuracy"] is not None else "n/a"
+        config = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in cfg.to_query(
+            CompressionConfig(**e["config"])).items()) or "(baseline)"
+        print(f"{when}  {e['model']:16} {acc:>6} {e['size_bytes']:>10,.0f} B  {config}"
+              + ("" if e["current"] else "  (older code)"))
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    sparsities = _list(args.sparsity, float, "--sparsity") if args.sparsity.strip() else []
+    bits = _list(args.bits, int, "--bits") if args.bits.strip() else []
+    base = config_from_args(args, skip=("sparsity", "bits"))
+    for s in sparsities:
+        base.replace(sparsity=s)  # validate every value before the long run starts
+    for b in bits:
+        base.replace(bits=b)
+    def compute() -> dict[str, Any]:
+        with sweep.executor_for(args.dask, args.processes) as executor:
+            return sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
+                                           progress=_stderr_progress, data_dir=args.data_dir)
+    params = {"config": history.config_key(sensitivity.reference_config(base)),
+              "sparsity": sparsities, "bits": bits}
+    result = history.History().cached("sensitivity", args.model, params, compute)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model}: baseline accuracy {result['baseline']:.1%} ({result['n_test']} test images); "
+          "each layer compressed alone, the others untouched")
+    for kind, label in (("sparsity", lambda v: f"{v:.0%}"), ("bits", lambda v: f"{v}b")):
+        if result[kind]["values"]:
+            print(f"\naccuracy vs {kind}\n{'layer':12}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
+            for name, accs in result[kind]["accuracy"].items():
+                print(f"{name:12}" + "".join(f"{a:>7.1%}" for a in accs))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = open(args.html, "w", encoding="utf-8")  # fail before the work
+    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+                               progress=_stderr_progress if config.trains else None)
+    link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
+    with out:
+        out.write(report_html.to_html(report, link))
+    print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+# --- end studio ------------------------------------------------------------------------------
 
 
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
@@ -184,6 +254,13 @@ def build_parser() -> Parser:
     p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
     p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
     p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786 "
+                   f"(default: ${sweep.DASK_ENV} if set)")
+    p.add_argument("--processes", type=_int_in(0, 64, "--processes"), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="sweep another setting too, e.g. --grid quantizer=uniform,kmeans (repeatable)")
+    p.add_argument("--latency", action="store_true", help="also measure latency per config (slower)")
     p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("distill", help="train a student from a teacher's soft targets, "
@@ -202,6 +279,33 @@ def build_parser() -> Parser:
     p = sub.add_parser("train", help="rebuild a zoo checkpoint from its fixed seed (deterministic)")
     _model_arg(p, default=None)
     p.set_defaults(run=cmd_train)
+
+    # studio: history, sensitivity, report
+    p = sub.add_parser("history", help="list the saved scenarios (newest first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_history)
+
+    p = sub.add_parser("sensitivity", help="accuracy of each layer compressed alone, at each sparsity "
+                       "and each bit-width")
+    _model_arg(p)
+    _config_args(p, skip=("sparsity", "bits"))
+    p.add_argument("--sparsity", default=",".join(f"{v:g}" for v in sensitivity.SPARSITIES),
+                   help="comma-separated fractions (empty: skip)")
+    p.add_argument("--bits", default=",".join(str(v) for v in sensitivity.BITS),
+                   help="comma-separated bit-widths (empty: skip)")
+    p.add_argument("--dask", metavar="ADDRESS", help=f"run on this Dask scheduler (default: ${sweep.DASK_ENV})")
+    p.add_argument("--processes", type=_int_in(0, 64, "--processes"), default=0,
+                   help="run in a local pool of this many processes (default 0: in this process)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_sensitivity)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report (readable offline)")
+    _model_arg(p)
+    _config_args(p)
+    p.add_argument("--html", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--app-url", default="http://localhost:8501/",
+                   help="where the dashboard runs, for the link that reopens the scenario")
+    p.set_defaults(run=cmd_report)
     return parser
 
 

@@ -54,8 +54,9 @@ class Codec:
 
 def codec_for(weight: torch.Tensor, bits: int, quant: dict[str, Any] | None) -> Codec:
     """The codec matching how the pipeline quantized this weight (`quant` from compress())."""
-    if bits >= 32 or quant is None:
+    if quant is None:
         return Codec("float", 32)
+    bits = quant["bits"]  # the layer's own bit-width (per-layer overrides)
     if quant["mode"] == "affine":
         return Codec("affine", bits, quant["scale"], quant["zero_point"], quant["qmin"])
     return Codec("table", bits, table=quant["table"])

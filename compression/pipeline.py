@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from compression import data, energy, export, measure, models, prune, quantize, size, slim, train
-from compression.config import CompressionConfig
+from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
 
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
@@ -141,7 +141,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             name=shape.name, kind=shape.kind, shape=list(shape.weight_shape),
             params=w.numel() + _bias_numel(compressed[shape.name]),
             nonzero=int(torch.count_nonzero(w)) + (int(torch.count_nonzero(bias)) if bias is not None else 0),
-            bits=config.bits, macs=shape.macs, macs_effective=macs_eff,
+            bits=config.bits_for(shape.name), macs=shape.macs, macs_effective=macs_eff,
             mse=errors["mse"], sqnr_db=errors["sqnr_db"], max_abs_error=errors["max_abs"],
             format=sizes[shape.name].format,
             size_bits={**{k: getattr(sizes[shape.name], k) for k in ("values", "indices", "codebook", "bias")},
@@ -196,45 +196,59 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     installed as forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
     """
     model = copy.deepcopy(base)
+    names = list(models.layers(model))
+    _check_layer_names(config, names)
     masks: dict[str, torch.Tensor] = {}
-    if config.sparsity > 0 or config.structure == "2:4":
+    if config.prunes:
         masks = train.prune_and_finetune(
             model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
             scope=config.scope, structure=config.structure, criterion=config.criterion,
-            seed=config.seed, progress=progress)
+            seed=config.seed, layer_sparsity={f"{n}.weight": s for n, s in config.layer_sparsity},
+            progress=progress)
     quant: dict[str, dict[str, Any]] = {}
-    if config.bits < 32:
+    if config.quantizes_weights:
         with torch.no_grad():
             for name, layer in models.layers(model).items():
-                layer.weight.copy_(_quantize_weight(layer.weight, config, quant, name))
-    if config.act_bits < 32:
+                if config.bits_for(name) < 32:
+                    layer.weight.copy_(_quantize_weight(layer.weight, config, quant, name))
+    if config.quantizes_activations:
         ranges = quantize.calibrate_activations(model, ds.x_calib)
         quantize.quantize_activations(model, ranges, config.act_bits)
     return model.eval(), masks, quant
 
 
+def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:
+    """ConfigError naming an override's layer that the model does not have."""
+    for key, pairs in (("layer_bits", config.layer_bits), ("layer_sparsity", config.layer_sparsity)):
+        for layer, _ in pairs:
+            if layer not in names:
+                raise ConfigError(f"{key} names layer '{layer}', which this model does not have: "
+                                  f"its layers are {', '.join(names)}.")
+
+
 def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str, dict[str, Any]],
                      name: str) -> torch.Tensor:
     """Quantize one weight tensor and record how (the file export needs the same codes)."""
+    bits = config.bits_for(name)
     has_zeros = bool((w == 0).any())
     before = w.detach().clone()
-    if config.bits == 1:
+    if bits == 1:
         w_q = quantize.fake_quantize(w, 1, per_channel=config.per_channel, axis=0)
         alpha = quantize.quant_params(w, 1, per_channel=config.per_channel, axis=0)[0]
         table = torch.stack([-alpha, alpha], dim=-1)  # (2,) or (rows, 2)
-        quant[name] = {"mode": "table", "table": table, "zero_code": False, "before": before}
+        quant[name] = {"mode": "table", "table": table, "zero_code": False, "before": before, "bits": bits}
     elif config.quantizer == "kmeans":
         # A pruned layer gives code 0 to the value zero (needed for filler entries), so
         # k-means shares the remaining 2**bits - 1 codes among the kept weights.
-        k = 2**config.bits - 1 if has_zeros else 2**config.bits
-        w_q, centroids = quantize.kmeans_quantize(w, config.bits, mask=w != 0, k=k)
+        k = 2**bits - 1 if has_zeros else 2**bits
+        w_q, centroids = quantize.kmeans_quantize(w, bits, mask=w != 0, k=k)
         table = torch.cat([torch.zeros(1), centroids]) if has_zeros else centroids
-        quant[name] = {"mode": "table", "table": table, "zero_code": True, "before": before}
+        quant[name] = {"mode": "table", "table": table, "zero_code": True, "before": before, "bits": bits}
     else:
-        scale, zp, qmin, _ = quantize.quant_params(w, config.bits, config.scheme, config.per_channel, 0)
-        w_q = quantize.fake_quantize(w, config.bits, config.scheme, config.per_channel, axis=0)
+        scale, zp, qmin, _ = quantize.quant_params(w, bits, config.scheme, config.per_channel, 0)
+        w_q = quantize.fake_quantize(w, bits, config.scheme, config.per_channel, axis=0)
         quant[name] = {"mode": "affine", "scale": scale, "zero_point": zp, "qmin": qmin,
-                       "zero_code": True, "before": before}
+                       "zero_code": True, "before": before, "bits": bits}
     return w_q
 
 
@@ -278,10 +292,11 @@ def _layer_size(layer: nn.Module, config: CompressionConfig,
                 quant: dict[str, Any] | None) -> size.LayerSize:
     w = layer.weight.detach()
     table = quant.get("table") if quant else None
-    book = size.codebook_bits(config.bits, config.quantizer, config.scheme, config.per_channel, w.shape[0],
+    bits = quant["bits"] if quant else 32
+    book = size.codebook_bits(bits, config.quantizer, config.scheme, config.per_channel, w.shape[0],
                               centroids=table.numel() if table is not None else None)
     zero_code = quant is None or quant["zero_code"]
-    return size.layer_size(w, min(config.bits, 32), book, _bias_numel(layer), zero_code=zero_code)
+    return size.layer_size(w, bits, book, _bias_numel(layer), zero_code=zero_code)
 
 
 def _bias_numel(layer: nn.Module) -> int:
@@ -322,13 +337,13 @@ def _histograms(w0: torch.Tensor, w: torch.Tensor) -> dict[str, Any]:
 
 def _levels(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Any] | None) -> list[float]:
     """The values compressed weights may take, drawn as lines over the histogram (≤ 64)."""
-    if quant is None or config.bits > 6:
+    if quant is None or quant["bits"] > 6:
         return []
     if quant["mode"] == "table":
         return sorted(quant["table"].flatten().tolist()) if quant["table"].dim() == 1 or not config.per_channel else []
     if config.per_channel:
         return []  # one grid per channel: too many lines to read
-    return quantize.levels(w, config.bits, config.scheme).tolist()
+    return quantize.levels(w, quant["bits"], config.scheme).tolist()
 
 
 def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset

@@ -10,15 +10,18 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from compression.config import CRITERIA, SCOPES, STRUCTURES  # one list of choices: config's
-
+from compression.config import (  # one list of choices: config's
+    CRITERIA,
+    SCOPES,
+    STRUCTURES,
+)
 
 # -----------------------------------------------------------------------------
 # what can be pruned
@@ -206,6 +209,7 @@ def masks(
     *,
     data: tuple[Tensor, Tensor] | None = None,
     seed: int = 0,
+    layer_sparsity: Mapping[str, float] | None = None,
 ) -> dict[str, Tensor]:
     """{weight name: bool mask, True = kept} for every prunable weight; the model is not modified.
 
@@ -219,6 +223,8 @@ def masks(
       groups, so sparsity and scope are ignored).
     criterion: "magnitude" |w|; "random" (seeded by seed); "taylor" |w * dL/dw| with L the
       cross-entropy on data=(x, y), computed on an eval-mode copy of the model.
+    layer_sparsity: {weight name: sparsity} for layers pruned to exactly their own sparsity
+      within the layer (layer scope); the other layers follow sparsity and scope. Ignored by 2:4.
     """
     _check_sparsity(sparsity)
     _check_choice("scope", scope, SCOPES)
@@ -226,14 +232,32 @@ def masks(
     _check_choice("criterion", criterion, CRITERIA)
     if criterion == "taylor" and data is None:
         raise ValueError("criterion='taylor' needs data=(x, y): the scores use the loss gradient on that batch")
+    own = dict(layer_sparsity or {})
+    for name, s in own.items():
+        _check_sparsity(s, f"layer_sparsity[{name!r}]")
     scores = _scores(model, criterion, data, seed)
+    unknown = sorted(set(own) - set(scores))
+    if unknown:
+        raise ValueError(f"layer_sparsity names {', '.join(map(repr, unknown))}, not a prunable weight "
+                         f"of this model; prunable weights: {', '.join(scores)}")
     if not scores:
         return {}
-    if structure == "unstructured":
-        return _unstructured(scores, sparsity, scope)
-    if structure == "rows":
-        return _rows(scores, sparsity, scope, criterion, _classifier(model), seed)
-    return {n: _two_of_four(s) for n, s in scores.items()}
+    if structure == "2:4":
+        return {n: _two_of_four(s) for n, s in scores.items()}
+    rest = {n: s for n, s in scores.items() if n not in own}
+    classifier = _classifier(model)
+
+    def select(group: dict[str, Tensor], amount: float, group_scope: str) -> dict[str, Tensor]:
+        if not group:
+            return {}
+        if structure == "unstructured":
+            return _unstructured(group, amount, group_scope)
+        return _rows(group, amount, group_scope, criterion, classifier, seed)
+
+    out = select(rest, sparsity, scope)
+    for name, amount in own.items():  # a layer with its own sparsity: exactly that, within it
+        out.update(select({name: scores[name]}, amount, "layer"))
+    return {n: out[n] for n in scores}  # module order
 
 
 # -----------------------------------------------------------------------------

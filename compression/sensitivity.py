@@ -1,0 +1,184 @@
+"""Per-layer sensitivity (each layer compressed alone) and mixed-precision bits allocated from it.
+
+Sensitivity follows Han et al. 2015 (arXiv:1506.02626, Fig. 5): prune or quantize one layer,
+leave the others untouched, and measure accuracy. The allocation treats the accuracy drops
+as additive across layers (the usual first-order assumption of sensitivity-based mixed
+precision, e.g. HAQ, Wang et al. 2019, arXiv:1811.08886, uses measured feedback instead)
+and picks the bits per layer that minimise the summed drop within a size budget.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compression import data, measure, models, pipeline
+from compression.config import CompressionConfig, ConfigError
+from compression.models import Progress
+
+SPARSITIES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)
+BITS = (1, 2, 3, 4, 5, 6, 8, 32)
+ALLOCATION_BITS = (2, 3, 4, 5, 6, 8)   # the choices mixed precision picks from per layer
+CANDIDATES = 16                        # allocations compressed and measured before one is picked
+EXHAUSTIVE_MAX = 200_000               # beyond this many combinations, greedy instead of exact
+
+
+def reference_config(base_config: CompressionConfig | None = None) -> CompressionConfig:
+    """The config every layer is measured against: the base's choices, nothing pruned or quantized."""
+    base = base_config or CompressionConfig()
+    return base.replace(sparsity=0.0, bits=32, layer_bits=(), layer_sparsity=(),
+                        structure="unstructured" if base.structure == "2:4" else base.structure)
+
+
+def layer_scores(model_id: str, config: CompressionConfig, data_dir: str | Path | None = None
+                 ) -> dict[str, float]:
+    """Test accuracy and training-split loss of the model compressed by `config`: one task.
+
+    The loss is on training images so an allocation chosen by it is not fitted to the test split
+    that later judges it; and unlike accuracy (steps of 1/n_test) it moves with every bit.
+    """
+    torch.set_num_threads(1)
+    torch.manual_seed(config.seed)
+    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    model, _, _ = pipeline.compress(models.load(model_id, data_dir=data_dir), ds, config)
+    with torch.no_grad():
+        loss = float(torch.nn.functional.cross_entropy(model(ds.x_train), ds.y_train))
+    return {"accuracy": measure.accuracy(model, ds.x_test, ds.y_test), "train_loss": loss}
+
+
+def sensitivity(model_id: str, base_config: CompressionConfig | None = None,
+                sparsities: Sequence[float] = SPARSITIES, bits: Sequence[int] = BITS,
+                executor: Executor | None = None, progress: Progress | None = None,
+                data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Accuracy of each layer alone at each sparsity and each bit-width, the other layers untouched.
+
+    Returns {model, config, baseline, baseline_train_loss, n_test, layers,
+    sparsity: {values, accuracy: {layer: [...]}, train_loss: {layer: [...]}}, bits: {same}}.
+    """
+    ref = reference_config(base_config)
+    names = list(models.layers(models.load(model_id, data_dir=data_dir)))
+    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    tasks = [("baseline", "", 0, ref)]
+    tasks += [("sparsity", n, s, ref.replace(layer_sparsity={n: s})) for n in names for s in sparsities]
+    tasks += [("bits", n, b, ref.replace(layer_bits={n: b})) for n in names for b in bits]
+    results = _run(model_id, [t[3] for t in tasks], executor, data_dir,
+                   lambda i: _progress(progress, i + 1, len(tasks), tasks[i]))
+    score = {(kind, n, v): r for (kind, n, v, _), r in zip(tasks, results)}
+
+    def curves(kind: str, values: Sequence[Any]) -> dict[str, Any]:
+        return {"values": list(values),
+                **{k: {n: [score[(kind, n, v)][k] for v in values] for n in names}
+                   for k in ("accuracy", "train_loss")}}
+
+    base = score[("baseline", "", 0)]
+    return {"model": model_id, "config": ref.changed(), "baseline": base["accuracy"],
+            "baseline_train_loss": base["train_loss"], "n_test": len(ds.y_test), "layers": names,
+            "sparsity": curves("sparsity", sparsities), "bits": curves("bits", bits)}
+
+
+def _run(model_id: str, configs: list[CompressionConfig], executor: Executor | None,
+         data_dir: str | Path | None, done: Any) -> list[dict[str, float]]:
+    """layer_scores for every config, in order, here or on the executor; done(i) after each."""
+    results = []
+    if executor is None:
+        for i, config in enumerate(configs):
+            results.append(layer_scores(model_id, config, data_dir))
+            done(i)
+        return results
+    futures = [executor.submit(layer_scores, model_id, config, data_dir) for config in configs]
+    for i, future in enumerate(futures):
+        results.append(future.result())
+        done(i)
+    return results
+
+
+def layer_bytes(model_id: str, bits: Sequence[int], base_config: CompressionConfig | None = None,
+                data_dir: str | Path | None = None) -> tuple[dict[str, dict[int, float]], float]:
+    """Compressed bytes of each layer at each bit-width (the pipeline's own accounting), and the
+    bytes outside those layers. A layer's size depends only on its own bits, so sizes add up."""
+    ref = reference_config(base_config)
+    per_layer: dict[str, dict[int, float]] = {}
+    other = 0.0
+    for b in bits:
+        r = pipeline.evaluate(model_id, ref.replace(bits=b), latency=False, data_dir=data_dir)
+        for layer in r.layers:
+            per_layer.setdefault(layer.name, {})[b] = layer.size_bits["total"] / 8
+        other = r.size_bytes["compressed"] - sum(layer.size_bits["total"] for layer in r.layers) / 8
+    return per_layer, other
+
+
+def allocate_bits(drops: dict[str, dict[int, float]], sizes: dict[str, dict[int, float]],
+                  budget_bytes: float, fixed_bytes: float = 0.0, keep: int = 1) -> list[dict[str, int]]:
+    """Bits per layer minimising the summed drop with total bytes <= budget: the `keep` best, best first.
+
+    Exact (every combination) for small models; otherwise greedy from the widest bits, each
+    step lowering the layer that loses least per byte saved (one answer). ValueError when even
+    the fewest bits do not fit.
+    """
+    names = list(drops)
+    options = {n: sorted(drops[n]) for n in names}
+    smallest = fixed_bytes + sum(sizes[n][options[n][0]] for n in names)
+    if smallest > budget_bytes:
+        raise ValueError(f"a size budget of {budget_bytes:,.0f} bytes is below the smallest allocation "
+                         f"({smallest:,.0f} bytes at the fewest bits everywhere)")
+    if math.prod(len(o) for o in options.values()) <= EXHAUSTIVE_MAX:
+        scored = []
+        for combo in itertools.product(*(options[n] for n in names)):
+            total = fixed_bytes + sum(sizes[n][b] for n, b in zip(names, combo))
+            if total <= budget_bytes:  # ties: the larger model first
+                scored.append((sum(drops[n][b] for n, b in zip(names, combo)), -total, combo))
+        return [dict(zip(names, combo)) for _, _, combo in heapq.nsmallest(keep, scored)]
+    alloc = {n: options[n][-1] for n in names}
+    while fixed_bytes + sum(sizes[n][alloc[n]] for n in names) > budget_bytes:
+        def cost(n: str) -> float:
+            lower = options[n][options[n].index(alloc[n]) - 1]
+            saved = sizes[n][alloc[n]] - sizes[n][lower]
+            return (drops[n][lower] - drops[n][alloc[n]]) / saved if saved > 0 else math.inf
+        step = min((n for n in names if alloc[n] != options[n][0]), key=cost)
+        alloc[step] = options[step][options[step].index(alloc[step]) - 1]
+    return [alloc]
+
+
+def mixed_precision(model_id: str, budget_bytes: float, base_config: CompressionConfig | None = None,
+                    bits: Sequence[int] = ALLOCATION_BITS, sens: dict[str, Any] | None = None,
+                    candidates: int = CANDIDATES, executor: Executor | None = None,
+                    progress: Progress | None = None, data_dir: str | Path | None = None
+                    ) -> CompressionConfig:
+    """A config with bits per layer (layer_bits) that fits the size budget.
+
+    The per-layer curves (training loss when that layer alone is quantized) predict, as a sum,
+    each allocation's loss; the `candidates` best predictions are then compressed for real and
+    the one with the lowest measured training loss wins (layers interact; the sum is first order).
+    The test split is never used to choose.
+    """
+    if sens is None:
+        sens = sensitivity(model_id, base_config, sparsities=(), bits=bits, executor=executor,
+                           progress=progress, data_dir=data_dir)
+    missing = [b for b in bits if b not in sens["bits"]["values"]]
+    if missing:
+        raise ConfigError(f"the sensitivity curves have no point at {missing} bits")
+    index = {b: sens["bits"]["values"].index(b) for b in bits}
+    drops = {n: {b: loss[index[b]] - sens["baseline_train_loss"] for b in bits}
+             for n, loss in sens["bits"]["train_loss"].items()}
+    sizes, other = layer_bytes(model_id, bits, base_config, data_dir)
+    ref = reference_config(base_config)
+    configs = [ref.replace(bits=max(bits), layer_bits=a)
+               for a in allocate_bits(drops, sizes, budget_bytes, other, keep=candidates)]
+    if len(configs) == 1:
+        return configs[0]
+    losses = [r["train_loss"] for r in _run(model_id, configs, executor, data_dir, lambda i: None)]
+    return configs[losses.index(min(losses))]
+
+
+def _progress(progress: Progress | None, done: int, total: int, task: tuple) -> None:
+    if progress:
+        kind, name, value = task[:3]
+        what = "baseline" if kind == "baseline" else (
+            f"{name} at {value:.0%} sparsity" if kind == "sparsity" else f"{name} at {value} bits")
+        progress(done / total, what)

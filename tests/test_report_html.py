@@ -1,0 +1,90 @@
+"""One-file HTML report: Plotly embedded (no CDN), every card and figure, user strings escaped."""
+import html
+import json
+import re
+from html.parser import HTMLParser
+
+import plotly.offline
+import pytest
+
+from compression import pipeline, report_html
+from compression.__main__ import main
+from compression.config import CompressionConfig
+
+CONFIG = CompressionConfig(sparsity=0.9, bits=4)
+
+
+@pytest.fixture(scope="module")
+def report():
+    return pipeline.evaluate("mlp-digits", CONFIG, latency=False)
+
+
+@pytest.fixture(scope="module")
+def page(report):
+    return report_html.to_html(report, "http://localhost:8501/?model=mlp-digits&sparsity=0.9&bits=4")
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of every <script>."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.scripts, self._in_script = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, text):
+        if self._in_script:
+            self.scripts.append(text)
+
+
+def test_no_external_script_and_plotly_embedded(page):
+    tags = Tags()
+    tags.feed(page)
+    assert not [a for t, a in tags.tags if t == "script" and "src" in a]
+    assert not [a for t, a in tags.tags if t == "link"]  # no external stylesheet either
+    assert plotly.offline.get_plotlyjs() in page
+
+
+def test_every_figure_div_and_card_kind(report, page):
+    ids = [fig_id for fig_id, _ in report_html.figures(report)]
+    assert len(ids) == 4 + 2 * len(report.layers)
+    for fig_id in ids:
+        assert f'id="{fig_id}"' in page
+        assert page.count(f'"{fig_id}"') >= 2  # the div and the Plotly.newPlot call that fills it
+    for card in report_html.cards(report):
+        assert html.escape(card["kind"]) in page and html.escape(card["value"]) in page
+    for note in report.notes:
+        assert html.escape(note) in page
+
+
+def test_config_and_link(report, page):
+    block = re.search(r"<pre>(.*?)</pre>", page, re.DOTALL).group(1)
+    assert json.loads(html.unescape(block)) == report.to_dict()["config"]
+    assert "href='http://localhost:8501/?model=mlp-digits&amp;sparsity=0.9&amp;bits=4'" in page
+
+
+def test_user_strings_are_escaped(report):
+    evil = "<script>alert(1)</script>"
+    report = pipeline.Report(**{**report.__dict__, "model": evil, "notes": [evil]})
+    out = report_html.to_html(report, "javascript:alert(1)")
+    assert evil not in out
+    assert html.escape(evil) in out
+    assert "href='javascript" not in out
+
+
+def test_cli_writes_the_file(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", "--model", "mlp-digits", "--bits", "8", "--html", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Compression Lab: mlp-digits" in text and "model=mlp-digits&amp;bits=8" in text
+
+
+def test_cli_unwritable_path_is_one_line(tmp_path, capsys):
+    assert main(["report", "--html", str(tmp_path / "no" / "r.html")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1

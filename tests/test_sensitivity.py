@@ -1,0 +1,118 @@
+"""Per-layer sensitivity against hand-compressed models, and the mixed-precision allocation."""
+import itertools
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+import torch.nn.utils.prune as torch_prune
+
+from compression import data, measure, models, pipeline, sensitivity
+from compression.__main__ import main
+from compression.config import CompressionConfig
+
+SPARSITIES = (0.0, 0.5)
+BITS = (1, 4, 32)
+
+
+@pytest.fixture(scope="module")
+def sens():
+    return sensitivity.sensitivity("mlp-digits", sparsities=SPARSITIES, bits=BITS)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def test_untouched_layers_score_the_baseline(sens, digits):
+    baseline = measure.accuracy(models.load("mlp-digits"), digits.x_test, digits.y_test)
+    assert sens["baseline"] == baseline
+    assert sens["layers"] == ["fc1", "fc2", "fc3"]
+    for name in sens["layers"]:
+        assert sens["sparsity"]["accuracy"][name][SPARSITIES.index(0.0)] == baseline
+        assert sens["bits"]["accuracy"][name][BITS.index(32)] == baseline
+
+
+def test_one_layer_at_one_bit_matches_a_hand_binarised_model(sens, digits):
+    # Only fc2 binarised to sign(w)·mean|w| (Rastegari et al. 2016); fc1 and fc3 untouched.
+    model = models.load("mlp-digits")
+    w = model.fc2.weight.data
+    model.fc2.weight.data = torch.sign(w) * w.abs().mean()
+    expected = measure.accuracy(model, digits.x_test, digits.y_test)
+    assert sens["bits"]["accuracy"]["fc2"][BITS.index(1)] == expected
+    assert expected < sens["baseline"]  # the test can see a difference
+
+
+def test_one_layer_pruned_matches_torch_prune(sens, digits):
+    model = models.load("mlp-digits")
+    torch_prune.l1_unstructured(model.fc1, "weight", amount=0.5)
+    expected = measure.accuracy(model, digits.x_test, digits.y_test)
+    assert sens["sparsity"]["accuracy"]["fc1"][SPARSITIES.index(0.5)] == pytest.approx(expected, abs=1 / 360)
+
+
+def test_executor_gives_the_same_curves(sens):
+    with ThreadPoolExecutor(2) as pool:
+        assert sensitivity.sensitivity("mlp-digits", sparsities=SPARSITIES, bits=BITS, executor=pool) == sens
+
+
+def test_progress_reaches_one():
+    seen = []
+    sensitivity.sensitivity("mlp-digits", sparsities=(), bits=(8,), progress=lambda f, m: seen.append(f))
+    assert seen[-1] == 1 and len(seen) == 1 + 3
+
+
+def brute_force(drops, sizes, budget):
+    names = list(drops)
+    best = None
+    for combo in itertools.product(*(sorted(drops[n]) for n in names)):
+        total = sum(sizes[n][b] for n, b in zip(names, combo))
+        drop = sum(drops[n][b] for n, b in zip(names, combo))
+        if total <= budget and (best is None or (drop, -total) < best[0]):
+            best = ((drop, -total), dict(zip(names, combo)))
+    return best[1]
+
+
+@pytest.mark.parametrize("budget", [30, 45, 60, 80, 100])
+def test_allocation_is_the_best_within_budget(budget):
+    drops = {"a": {2: 0.5, 4: 0.1, 8: 0.0}, "b": {2: 0.05, 4: 0.01, 8: 0.0}, "c": {2: 0.3, 4: 0.2, 8: 0.0}}
+    sizes = {n: {b: 10 * b / 2 for b in (2, 4, 8)} for n in "abc"}
+    assert sensitivity.allocate_bits(drops, sizes, budget)[0] == brute_force(drops, sizes, budget)
+
+
+def test_greedy_allocation_for_large_models(monkeypatch):
+    monkeypatch.setattr(sensitivity, "EXHAUSTIVE_MAX", 1)
+    drops = {"a": {2: 0.5, 8: 0.0}, "b": {2: 0.01, 8: 0.0}}
+    sizes = {n: {2: 10, 8: 40} for n in "ab"}
+    assert sensitivity.allocate_bits(drops, sizes, 50) == [{"a": 8, "b": 2}]  # b costs least per byte
+
+
+def test_budget_below_the_smallest_is_one_error():
+    with pytest.raises(ValueError, match="budget"):
+        sensitivity.allocate_bits({"a": {2: 0.1}}, {"a": {2: 100}}, 50)
+
+
+def test_mixed_precision_fits_and_matches_uniform_accuracy():
+    uniform = pipeline.evaluate("mlp-digits", CompressionConfig(bits=4), latency=False)
+    budget = uniform.size_bytes["compressed"]
+    config = sensitivity.mixed_precision("mlp-digits", budget)
+    mixed = pipeline.evaluate("mlp-digits", config, latency=False)
+    assert mixed.size_bytes["compressed"] <= budget
+    assert mixed.accuracy >= uniform.accuracy
+    assert [layer.bits for layer in mixed.layers] == [b for _, b in config.layer_bits]
+
+
+def test_cli_json_is_cached_in_history(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path))
+    assert main(["sensitivity", "--model", "mlp-digits", "--sparsity", "0,0.9", "--bits", "2,32", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sparsity"]["values"] == [0.0, 0.9] and out["bits"]["values"] == [2, 32]
+    assert all(acc[0] == out["baseline"] for acc in out["sparsity"]["accuracy"].values())
+    monkeypatch.setattr(sensitivity, "sensitivity", None)  # a second run must not compute
+    assert main(["sensitivity", "--model", "mlp-digits", "--sparsity", "0,0.9", "--bits", "2,32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == out
+
+
+def test_cli_bad_bits_is_one_line(capsys):
+    assert main(["sensitivity", "--bits", "2,7x"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
