@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import data, models, prune
+from compression import criteria, data, models, prune
 from compression.models import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
@@ -64,12 +64,12 @@ def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, s
     # the schedule's shape (fraction of the final sparsity reached after each step), shared by
     # the global target and every per-layer one
     fractions = [f / 0.5 for f in prune.gradual_schedule(0.5, steps)] if steps > 1 else [1.0]
-    taylor_data = (ds.x_calib, ds.y_calib) if criterion == "taylor" else None
+    calib = (ds.x_calib, ds.y_calib) if criteria.lookup(criterion).needs_data else None
     masks: dict[str, torch.Tensor] = {}
     for i, fraction in enumerate(fractions):
         target = sparsity * fraction
         masks = prune.masks(model, target, scope=scope, structure=structure, criterion=criterion,
-                            data=taylor_data, seed=seed,
+                            data=calib, seed=seed,
                             layer_sparsity={n: s * fraction for n, s in (layer_sparsity or {}).items()})
         prune.apply_masks(model, masks)
         if epochs:
