@@ -741,7 +741,9 @@ def tradeoff_chart(rows: Sequence[dict[str, Any]], x: str = "size_bytes", fields
     ys = [rows[i]["accuracy"] for i in idx] + [r["accuracy"] for r in refs]
     note = None if idx else (f"no {name} measured: tick 'Measure latency' and run the sweep again"
                              if x == "latency_ms" and rows else "run a sweep to see its points")
-    layout = dict(xaxis=dict(type="log") if x != "latency_ms" else {},
+    xs = [rows[i][x] for i in idx] + [r[x] for r in refs] + ([current[x]] if current and current.get(x) else [])
+    layout = dict(xaxis=_log_axis(xs, BYTE_UNITS if x == "size_bytes" else ENERGY_UNITS, fmt)
+                  if x != "latency_ms" else {},
                   yaxis=dict(tickformat=_pct_format(ys)), annotations=[_centre_note(note)] if note else [])
     return _figure(data, layout, f"Accuracy vs {name}", x_title, "test accuracy (%)",
                    subtitle=f"{len(front)} of {len(idx)} configs on the frontier" if idx else None)
@@ -804,3 +806,20 @@ def compare_bars(items: Sequence[tuple[str, float]], metric: str = "size_bytes")
     layout = dict(showlegend=False, yaxis=dict(autorange="reversed", automargin=True))
     title = "Compressed size" if metric == "size_bytes" else "Energy per inference (estimate)"
     return _figure(data, layout, title, f"{name} ({unit})", "", height=max(180, 70 + 48 * len(items)))
+
+
+def _log_axis(values: Sequence[float], units: Sequence[tuple[float, str]], fmt: Any) -> dict[str, Any]:
+    """A log axis labelled at 1-2-5 steps of each unit ('2 KB', '50 KB', '1 MB'), at most ~8 labels."""
+    vals = [v for v in values if v and v > 0]
+    if not vals:
+        return dict(type="log")
+    lo, hi = min(vals) / 1.3, max(vals) * 1.3
+    ticks = sorted({m * 10 ** e * f for f, _ in units for e in range(3) for m in (1, 2, 5)
+                    if lo <= m * 10 ** e * f <= hi})
+    for keep in ((1, 2, 5), (1, 5), (1,)):
+        kept = [t for t in ticks if any(abs(t / (m * 10 ** round(math.log10(t / m))) - 1) < 1e-9 for m in keep)
+                or t in [f for f, _ in units]]
+        if len(kept) <= 8:
+            break
+    ticks = kept or ticks
+    return dict(type="log", tickmode="array", tickvals=ticks, ticktext=[fmt(t).replace(".0 ", " ") for t in ticks])

@@ -36,7 +36,7 @@ def _one_shot(config):
 # --------------------------------------------------------------------------- the grid
 
 st.subheader("Sweep", anchor=False)
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
 sparsities = c1.multiselect("Sparsity", SPARSITY_OPTIONS, **ui.keep("sweep_sparsity", [0.0, 0.5, 0.75, 0.9]),
                             format_func=lambda s: f"{s:.0%}", help="Fraction of weights removed.")
 bits = c2.multiselect("Weight bits", ui.BIT_OPTIONS, **ui.keep("sweep_bits", [32, 8, 4, 2]),
@@ -71,7 +71,7 @@ def stop_sweep() -> None:
         ss["_sweep_job"]["status"] = "stopped"
 
 
-b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
+b1, b2, b3 = st.columns([2, 1, 3], vertical_alignment="center")
 running = bool(job and job["status"] == "running")
 b1.button(f"Run sweep ({len(configs)} configs)", type="primary", icon=":material/play_arrow:",
           on_click=start_sweep, disabled=running or not configs, key="sweep_run")
@@ -96,6 +96,7 @@ if running:
     if job["status"] == "running":
         job["status"] = "done"
     bar.empty()
+    st.rerun()  # draw the buttons again: Run enabled, Stop disabled
 
 # --------------------------------------------------------------------------- results
 
@@ -189,7 +190,7 @@ if asked or stored:
             if "_mp_budget" in ss and not lo_kb <= ss["_mp_budget"] <= hi_kb:  # another model's budget
                 del ss["_mp_budget"]
             kb = st.slider("Size budget (KB)", lo_kb, hi_kb,
-                           **ui.keep("mp_budget", round(sizes[3] / 1024 + 0.05, 1)), step=0.1,
+                           **ui.keep("mp_budget", round((sizes[3] + sizes[4]) / 2048, 1)), step=0.1,
                            help="Bits per layer are chosen from the curves above to fit this size; the "
                                 "uniform model uses the widest single bit-width that fits.")
             with st.spinner("Allocating bits per layer and measuring both models"):

@@ -67,7 +67,7 @@ def steps() -> None:
     if i >= 0:
         st.caption(story[i][1])
     c1, c2 = st.columns(2)
-    c1.button("Previous", icon=":material/arrow_back:", key="present_prev", disabled=i <= 0, width="stretch",
+    c1.button("Back", icon=":material/arrow_back:", key="present_prev", disabled=i <= 0, width="stretch",
               on_click=_go, args=(names[max(0, i - 1)],))
     c2.button("Next", icon=":material/arrow_forward:", key="present_next", disabled=i >= len(story) - 1,
               width="stretch", on_click=_go, args=(names[min(len(story) - 1, i + 1)],), type="primary")
