@@ -756,11 +756,11 @@ def sensitivity_chart(sens: dict[str, Any], kind: str = "sparsity") -> go.Figure
     if kind == "bits":  # bit-widths are choices, not a scale: evenly spaced (as accuracy_curve)
         xs: list[float] = list(range(len(values)))
         xaxis = dict(tickmode="array", tickvals=xs, ticktext=[_bits_tick(v) for v in values])
-        hover, x_title, title = [_bits_hover(v) for v in values], "weight bits of that layer", "Accuracy vs bits, per layer"
+        hover, x_title, title = [_bits_hover(v) for v in values], "weight bits of that layer", "Per-layer bits"
     else:
         xs, xaxis = values, dict(tickformat=".0%")
         hover, x_title, title = [f"sparsity {pct(v)}" for v in values], "sparsity of that layer (%)", \
-            "Accuracy vs sparsity, per layer"
+            "Per-layer sparsity"
     data = [dict(type="scatter", x=xs, y=curves["accuracy"][layer], mode="lines+markers", name=layer,
                  customdata=hover, hovertemplate=f"{layer} at %{{customdata}}<br>accuracy %{{y:.1%}}<extra></extra>")
             for layer in sens["layers"]]
@@ -770,7 +770,7 @@ def sensitivity_chart(sens: dict[str, Any], kind: str = "sparsity") -> go.Figure
     ys = [a for layer in sens["layers"] for a in curves["accuracy"][layer]] + [sens["baseline"]]
     layout = dict(xaxis=xaxis, yaxis=dict(tickformat=_pct_format(ys)), shapes=shapes)
     return _figure(data, layout, title, x_title, "test accuracy (%)",
-                   subtitle="each layer alone, the others untouched (Han et al. 2015, Fig. 5)")
+                   subtitle="one layer compressed, others untouched")
 
 
 def allocation_chart(layers: Sequence[str], mixed: dict[str, int], uniform: int) -> go.Figure:

@@ -36,7 +36,8 @@ def _one_shot(config):
 # --------------------------------------------------------------------------- the grid
 
 st.subheader("Sweep", anchor=False)
-c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+c1, c2 = st.columns(2)
+c3, c4 = st.columns(2)
 sparsities = c1.multiselect("Sparsity", SPARSITY_OPTIONS, **ui.keep("sweep_sparsity", [0.0, 0.5, 0.75, 0.9]),
                             format_func=lambda s: f"{s:.0%}", help="Fraction of weights removed.")
 bits = c2.multiselect("Weight bits", ui.BIT_OPTIONS, **ui.keep("sweep_bits", [32, 8, 4, 2]),
@@ -44,9 +45,11 @@ bits = c2.multiselect("Weight bits", ui.BIT_OPTIONS, **ui.keep("sweep_bits", [32
 quantizers = c3.multiselect("Quantizer", cfgmod.QUANTIZERS, **ui.keep("sweep_quantizer", ["uniform"]))
 structures = c4.multiselect("Pruning structure", cfgmod.STRUCTURES, **ui.keep("sweep_structure", ["unstructured"]))
 o1, o2 = st.columns(2)
-latency = o1.toggle("Measure latency (slower: times each config)", **ui.keep("sweep_latency", False))
-keep_training = o2.toggle("Keep the sidebar's fine-tuning (seconds per config)", **ui.keep("sweep_train", False),
-                          disabled=not base.trains, help="Off: every config prunes in one shot.")
+latency = o1.toggle("Measure latency", **ui.keep("sweep_latency", False),
+                    help="Times one forward pass per config (slower); off: the latency chart stays empty.")
+keep_training = o2.toggle("Keep fine-tuning", **ui.keep("sweep_train", False), disabled=not base.trains,
+                          help="Fine-tune each config as the sidebar says (seconds per config); "
+                               "off: every config prunes in one shot.")
 if not keep_training:
     base = _one_shot(base)
 
@@ -71,7 +74,8 @@ def stop_sweep() -> None:
         ss["_sweep_job"]["status"] = "stopped"
 
 
-b1, b2, b3 = st.columns([2, 1, 3], vertical_alignment="center")
+buttons = st.container(horizontal=True, vertical_alignment="center")
+b1 = b2 = b3 = buttons
 running = bool(job and job["status"] == "running")
 b1.button(f"Run sweep ({len(configs)} configs)", type="primary", icon=":material/play_arrow:",
           on_click=start_sweep, disabled=running or not configs, key="sweep_run")
@@ -137,7 +141,7 @@ else:
 
     front = sweep.pareto_front(rows, "size_bytes", "accuracy")
     st.markdown(f"**Pareto frontier** (accuracy vs size): {len(front)} of {len(rows)} configs")
-    table = [{**{f: rows[i][f] for f in fields}, "accuracy": ui.pct(rows[i]["accuracy"]),
+    table = [{**{f: f"{rows[i][f]:.0%}" if f == "sparsity" else rows[i][f] for f in fields}, "accuracy": ui.pct(rows[i]["accuracy"]),
               "size": charts.fmt_bytes(rows[i]["size_bytes"]), "ratio": f"{rows[i]['compression_ratio']:.1f}×",
               "energy": charts.fmt_energy(rows[i]["energy_pj"])} for i in sorted(front, key=lambda i: rows[i]["size_bytes"])]
     st.dataframe(table, hide_index=True, width="stretch")
@@ -171,12 +175,14 @@ st.caption("Each layer pruned or quantized alone, the others untouched: a steep 
 sens_base = _one_shot(sc.config)
 sens_key = ("sensitivity", sc.model, ui.config_items(sens_base))
 stored = studio.sensitivity_stored(sc.model, sens_base)
-asked = False if stored else st.button("Measure per-layer sensitivity (a few seconds)", icon=":material/analytics:",
+sens_slot = st.empty()
+asked = False if stored else sens_slot.button("Measure per-layer sensitivity (a few seconds)", icon=":material/analytics:",
                                        key="sens_run")
 if asked or stored:
     ok, sens = ui.guard(ui.with_progress, studio.sensitivity_curves, sc.model, ui.config_items(sens_base),
                         label="Per-layer sensitivity", show=not stored)
     if ok:
+        sens_slot.empty()
         s1, s2 = st.columns(2)
         ui.plot(s1, ui.figure(("sens", *sens_key, "sparsity"), lambda: charts.sensitivity_chart(sens, "sparsity")))
         ui.plot(s2, ui.figure(("sens", *sens_key, "bits"), lambda: charts.sensitivity_chart(sens, "bits")))

@@ -21,7 +21,8 @@ STORY = (
 CSS = """
 <style>
 /* Presentation mode: type a projector can carry, no advanced controls, no debug chrome. */
-html { font-size: 20px !important; }
+html { font-size: 18px !important; }
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * { overflow-wrap: normal !important; word-break: normal !important; }
 [data-testid="stSidebar"] [data-testid="stExpander"], [data-testid="stToolbar"],
 [data-testid="stDecoration"], [data-testid="stMainMenu"] { display: none !important; }
 h1 { font-size: 2.6rem !important; }
