@@ -38,6 +38,8 @@ from ui import style  # noqa: E402
 pages = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/tune:", default=True),
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
+    st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
 ])
 style.inject()
 scenario = ui.sidebar(pages.title)

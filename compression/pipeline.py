@@ -526,3 +526,13 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def file_bytes(model_id: str, config: CompressionConfig, data_dir: str | Path | None = None) -> bytes:
+    """The compressed model as the exported file (export.to_bytes): the bytes size_bytes['file'] counts."""
+    torch.manual_seed(config.seed)  # as evaluate_model: the same seed compresses to the same weights
+    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    model, _, quant = compress(models.load(model_id, data_dir=data_dir), ds, config)
+    layers = models.layers(model)
+    sizes = {n: _layer_size(layers[n], config, quant.get(n)) for n in layers}
+    return export.to_bytes(model, sizes, {n: export.codec_for(quant.get(n)) for n in layers})

@@ -247,3 +247,5 @@ with st.expander("Energy constants, sources and assumptions", icon=":material/bo
     st.table([{"operation": row["operation"], "energy (pJ)": row["energy_pj"]}
               for row in energy.constants_table(profile)])
     st.caption(f"Source: {profile.source}")
+
+ui.downloads.download_row(sc, report)  # report (HTML), config (JSON), compressed model file

@@ -27,5 +27,6 @@ from ui.backend import _DONE  # noqa: F401
 from ui.fmt import *  # noqa: F401,F403
 from ui.plots import *  # noqa: F401,F403
 from ui.router import handover  # noqa: F401
+from ui import downloads, studio  # noqa: F401,E402  (trade-offs studio)
 from ui.sidebar import *  # noqa: F401,F403
 from ui.state import *  # noqa: F401,F403

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sqlite3
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
@@ -10,7 +11,7 @@ from typing import Any, Callable
 import streamlit as st
 import torch
 
-from compression import data, distill, models, pipeline
+from compression import data, distill, history, models, pipeline
 from compression.config import CompressionConfig, ConfigError
 from ui.fmt import literal, pct, without_paths
 from ui.plots import ONE_SHOT
@@ -163,9 +164,22 @@ def with_progress(fn: Callable[..., Any], *args: Any, label: str, show: bool) ->
 # page switches, several users on one link) and evaluate() compresses, measures accuracy,
 # sizes, energy and latency each time. Keyed on plain values (model id and the config as a
 # tuple of pairs); returns the Report, a dataclass of plain values and small lists.
+#
+# Below the session cache, history (compression.history, SQLite in the user data folder) keeps
+# every evaluated scenario across restarts and serves a repeat at once; only this server
+# process writes it. A history that cannot be opened (read-only disk) only costs the reuse.
 @st.cache_data(show_spinner=False, max_entries=256)
 def evaluate(model_id: str, config_items: tuple, _progress=None) -> pipeline.Report:
-    report = pipeline.evaluate(model_id, config_of(config_items), progress=_progress)
+    config = config_of(config_items)
+    try:
+        store = history.History()
+    except (OSError, sqlite3.Error) as e:
+        log.warning("history unavailable: %s", e)
+        store = None
+    if store is None:
+        report = pipeline.evaluate(model_id, config, progress=_progress)
+    else:
+        report = history.evaluate(model_id, config, store, progress=_progress)
     _done(("evaluate", model_id, config_items))
     return report
 

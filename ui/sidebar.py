@@ -6,6 +6,7 @@ import streamlit as st
 from compression import config as cfgmod
 from compression import energy, models
 from compression.config import PRESETS, CompressionConfig, ConfigError
+from ui import present
 from ui.backend import model_caption, model_label
 from ui.state import (ACT_BIT_OPTIONS, BIT_OPTIONS, CUSTOM, T_MAX, T_MIN, T_STEP, Scenario,
                       _apply_preset, _config_from_state, _control_changed, init_state)
@@ -54,6 +55,7 @@ def sidebar(page: str = "Explore") -> Scenario:
     ss = st.session_state
     on_distill = page == "Distill"
     with st.sidebar:
+        present.steps()  # presentation mode: presets as steps (nothing otherwise)
         st.markdown("### Scenario")
         st.selectbox("Model", list(models.ZOO), key="model", format_func=model_label,
                      help=HELP["model"], disabled=on_distill)

@@ -125,6 +125,7 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "student": ("student", _one_of(tuple(models.ZOO)), None),
     "epochs": ("distill_epochs", _int_in(1, 60), 20),
     "image": ("sample", _int_in(0, 100_000), 0),
+    "view": ("view", _one_of(("normal", "present")), "normal"),  # presentation mode (ui.present)
 }
 
 

@@ -34,3 +34,5 @@ CSS = f"""
 def inject() -> None:
     """Add the CSS block (an invisible element) to this run."""
     st.html(CSS)
+    from ui import present
+    present.inject()  # larger type and no advanced controls under ?view=present

@@ -39,7 +39,7 @@ def assert_sidebar_and_title(page, title: str) -> None:
     expect(sidebar.locator('[data-testid="stSelectbox"]', has_text="Model")).to_have_count(
         1, timeout=LOAD_TIMEOUT_MS)
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(2)
+    expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(4)
     bl.assert_no_exception(page)
 
 

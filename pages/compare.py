@@ -1,0 +1,105 @@
+"""Compare: two to four scenarios side by side (the current one, presets, saved ones from history)."""
+import time
+
+import streamlit as st
+
+import ui
+from compression import charts
+from compression.config import PRESETS, CompressionConfig, to_query
+from ui import studio
+
+ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
+studio.goto_explore_if_asked()
+
+sc = ui.scenario()
+ss = st.session_state
+
+st.title("Compare", anchor=False)
+st.caption("Two to four scenarios side by side: their accuracy with its interval, where the weights go, "
+           "what they cost in bytes and energy.")
+ui.stop_if_unavailable(sc.model)
+
+CURRENT = "current scenario (sidebar)"
+
+
+def _words(config: CompressionConfig) -> str:
+    query = to_query(config)
+    return " ".join(f"{k}={v}" for k, v in query.items()) or "no compression"
+
+
+# label -> (model, config); the current scenario first, then presets, then saved scenarios
+options: dict[str, tuple[str, CompressionConfig]] = {CURRENT: (sc.model, sc.config)}
+for name, preset in PRESETS.items():
+    options[f"preset: {name}"] = (sc.model, preset)
+for row in studio.history_list()[:50]:
+    config = CompressionConfig(**{**CompressionConfig().to_dict(), **row["config"]})
+    when = time.strftime("%d %b %H:%M", time.localtime(row["created"]))
+    label = f"saved: {row['model']} · {_words(config)} · {ui.pct(row['accuracy'])} ({when})"
+    options.setdefault(label, (row["model"], config))
+
+default = [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
+picked = st.multiselect("Scenarios (2 to 4)", list(options), **ui.keep("compare", default), max_selections=4,
+                        help="Saved scenarios are every scenario evaluated on this server (kept across restarts).")
+picked = [p for p in picked if p in options]
+if len(picked) < 2:
+    st.info("Pick at least two scenarios to compare.", icon=":material/compare:")
+    st.stop()
+
+reports = []
+for label in picked:
+    model_id, config = options[label]
+    items = ui.config_items(config)
+    show = ui.needs_training(model_id, config) and not ui.is_done(("evaluate", model_id, items))
+    ok, report = ui.guard(ui.with_progress, ui.evaluate, model_id, items,
+                          label=f"Fine-tuning {model_id} for '{label}'", show=show)
+    if ok:
+        reports.append((label, model_id, config, report))
+if len(reports) < 2:
+    st.stop()
+
+
+def short_label(label: str) -> str:
+    return label.split(" · ")[0] if label.startswith("saved:") else label.replace(" (sidebar)", "")
+
+
+# --------------------------------------------------------------------------- cards
+
+cols = st.columns(len(reports))
+for col, (label, model_id, config, r) in zip(cols, reports):
+    with col.container(border=True):
+        st.markdown(f"**{ui.literal(short_label(label))}**")
+        st.caption(ui.literal(f"{model_id} · {_words(config)}", limit=160))
+        delta = getattr(r, "accuracy_delta", None)
+        delta_ci = getattr(r, "accuracy_delta_ci95", None)
+        if delta is None:
+            delta = r.accuracy - r.accuracy_baseline
+        st.metric(f"Accuracy ({r.kinds.get('accuracy', 'simulated')})", ui.pct(r.accuracy), delta=ui.pts(delta),
+                  delta_color="normal" if abs(delta) > 1e-12 else "off")
+        if delta_ci is not None:
+            st.caption(f"change vs uncompressed, paired 95% CI {delta_ci[0] * 100:+.1f} to {delta_ci[1] * 100:+.1f} pts")
+        else:
+            st.caption(f"95% Wilson interval {ui.pct(r.accuracy_ci95[0])}–{ui.pct(r.accuracy_ci95[1])} "
+                       f"on {r.n_test} test images; uncompressed {ui.pct(r.accuracy_baseline)}")
+        st.metric("Size (theoretical)", charts.fmt_bytes(r.size_bytes["compressed"]),
+                  delta=f"{r.compression_ratio:.1f}× smaller", delta_arrow="off", delta_color="off")
+        st.metric("Energy (estimate)", charts.fmt_energy(r.energy_pj["total"]))
+        st.button("Open in Explore", key=f"compare_open_{label}", on_click=studio.open_in_explore,
+                  args=(model_id, config.to_dict()), icon=":material/open_in_new:")
+
+# --------------------------------------------------------------------------- weights and bars
+
+st.subheader("Weights", anchor=False)
+common = [lr.name for lr in reports[0][3].layers
+          if all(any(x.name == lr.name for x in rep.layers) for *_, rep in reports[1:])]
+if common and len({m for _, m, _, _ in reports}) == 1:
+    layer = st.selectbox("Layer", common, key="compare_layer")
+    series = [(short_label(label), r) for label, _, _, r in reports]
+    ui.plot(st, charts.compare_histograms(series, layer))
+else:
+    st.caption("The scenarios use different models: their weights are not comparable layer by layer.")
+
+st.subheader("Size and energy", anchor=False)
+b1 = b2 = st.container()  # one above the other: side by side they are too narrow at 150 % zoom
+names = [short_label(label) for label, *_ in reports]
+ui.plot(b1, charts.compare_bars(list(zip(names, [r.size_bytes["compressed"] for *_, r in reports])), "size_bytes"))
+ui.plot(b2, charts.compare_bars(list(zip(names, [r.energy_pj["total"] for *_, r in reports])), "energy_pj"))

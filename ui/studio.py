@@ -1,0 +1,142 @@
+"""Cached backend calls of the trade-offs studio (Trade-offs and Compare pages): sweep rows,
+per-layer sensitivity, mixed precision, the history list, the published reference points."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from compression import charts, history, sensitivity, sweep
+from compression.config import CompressionConfig
+from ui.state import _matching_preset, _widget_values, config_of
+
+log = logging.getLogger("compression_lab.ui")
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCES = ROOT / "assets" / "references" / "deep_compression.csv"
+
+
+# One row per config: cached on plain values, so a sweep run again (or a page rerun in the
+# middle of one) only computes the configs it has not seen.
+@st.cache_data(show_spinner=False, max_entries=4096)
+def sweep_row(model_id: str, items: tuple, fields: tuple, latency: bool) -> dict[str, Any]:
+    return sweep.evaluate_row(model_id, config_of(items), fields, latency)
+
+
+def sensitivity_params(base: CompressionConfig) -> dict[str, Any]:
+    """The history key of the default sensitivity curves (the CLI `sensitivity` uses the same)."""
+    return {"config": history.config_key(sensitivity.reference_config(base)),
+            "sparsity": list(sensitivity.SPARSITIES), "bits": list(sensitivity.BITS)}
+
+
+def _store() -> history.History | None:
+    try:
+        return history.History()
+    except (OSError, sqlite3.Error) as e:  # a read-only or full disk: compute without keeping
+        log.warning("history unavailable: %s", e)
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sensitivity_curves(model_id: str, items: tuple, _progress=None) -> dict[str, Any]:
+    """Per-layer accuracy vs sparsity and vs bits; kept in history across restarts."""
+    base = config_of(items)
+
+    def compute() -> dict[str, Any]:
+        return sensitivity.sensitivity(model_id, base, progress=_progress)
+    store = _store()
+    return store.cached("sensitivity", model_id, sensitivity_params(base), compute) if store else compute()
+
+
+def sensitivity_stored(model_id: str, base: CompressionConfig) -> bool:
+    """Whether the curves are already in history (then the page draws them without asking)."""
+    store = _store()
+    if store is None:
+        return False
+    key = json.dumps(sensitivity_params(base), sort_keys=True, separators=(",", ":"))
+    try:
+        with store._connect() as db:
+            row = db.execute("SELECT 1 FROM results WHERE kind='sensitivity' AND model=? AND params=? AND code=?",
+                             (model_id, key, history.code_version(model_id))).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def uniform_sizes(model_id: str, items: tuple) -> dict[int, float]:
+    """Compressed bytes of the whole model at each uniform bit-width mixed precision picks from."""
+    per_layer, other = sensitivity.layer_bytes(model_id, sensitivity.ALLOCATION_BITS, config_of(items))
+    return {b: other + sum(sizes[b] for sizes in per_layer.values()) for b in sensitivity.ALLOCATION_BITS}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def mixed_vs_uniform(model_id: str, items: tuple, budget_bytes: float, sens: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """The sensitivity-based allocation within the budget and the widest uniform bits that fit, both measured."""
+    base = config_of(items)
+    mixed = sensitivity.mixed_precision(model_id, budget_bytes, base, sens=sens)
+    sizes = uniform_sizes(model_id, items)
+    fits = [b for b, s in sizes.items() if s <= budget_bytes]
+    uniform_bits = max(fits) if fits else min(sizes)
+    uniform = sensitivity.reference_config(base).replace(bits=uniform_bits)
+    out = {"layers": list(sens["layers"]), "mixed_bits": dict(mixed.layer_bits), "uniform_bits": uniform_bits}
+    for name, config in (("mixed", mixed), ("uniform", uniform)):
+        row = sweep.evaluate_row(model_id, config)
+        out[name] = {**row, "config": config.to_dict()}
+    return out
+
+
+def references(model_id: str) -> list[dict[str, Any]]:
+    """Published points for this model (Deep Compression's table), or none."""
+    if model_id not in charts.PUBLISHED_MODELS or not REFERENCES.exists():
+        return []
+    with REFERENCES.open(newline="") as f:
+        return charts.published_points(list(csv.DictReader(f)), model_id)
+
+
+def history_list() -> list[dict[str, Any]]:
+    """Every stored scenario under the current code, newest first (empty when history cannot be read)."""
+    store = _store()
+    try:
+        return [r for r in store.list() if r["current"]] if store else []
+    except sqlite3.Error as e:
+        log.warning("history unreadable: %s", e)
+        return []
+
+
+def open_in_explore(model_id: str, config: dict[str, Any]) -> None:
+    """Callback: set the shared sidebar to this scenario and ask the page to switch to Explore."""
+    cfg = CompressionConfig(**config)
+    ss = st.session_state
+    values = _widget_values(cfg)
+    values["sparsity"] = min(99, values["sparsity"])
+    ss.update(values)
+    ss["model"] = model_id
+    ss["preset"] = _matching_preset(cfg)
+    ss["_goto_explore"] = True
+
+
+def goto_explore_if_asked() -> None:
+    """Call at the top of a page after its buttons: switch to Explore when a callback asked."""
+    if st.session_state.pop("_goto_explore", False):
+        st.switch_page("pages/explore.py")
+
+
+def rows_csv(rows: list[dict[str, Any]]) -> str:
+    """The sweep rows as CSV text (every column any row has, in first-seen order)."""
+    import io
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
