@@ -1,0 +1,188 @@
+"""Real int8 kernels through ONNX Runtime, for Linear and Conv layers, and their latency.
+
+The model is exported to ONNX once; ONNX Runtime runs the fp32 graph and an int8 graph
+made by its own quantizer: static (activation ranges calibrated on a calibration slice,
+QDQ format, per-channel weight scales) when calibration inputs exist, dynamic (activation
+ranges computed per batch at run time) otherwise. Latency is reported separately for
+PyTorch fp32, ONNX Runtime fp32 and ONNX Runtime int8, so the runtime's own speed-up is
+never sold as the effect of int8. Heavy imports (onnx, onnxruntime) happen inside
+functions: importing this module costs nothing.
+"""
+from __future__ import annotations
+
+import io
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+Mode = Literal["static", "dynamic"]
+INPUT, OUTPUT = "x", "y"
+LATENCY_PATHS = {
+    "torch": "PyTorch fp32 (eager, 1 thread)",
+    "ort": "ONNX Runtime fp32 (CPU, 1 thread)",
+    "ort-int8": "ONNX Runtime int8 (CPU, 1 thread, {mode} quantization)",
+}
+
+
+class RuntimeUnavailable(RuntimeError):
+    """ONNX / ONNX Runtime missing or unable to take this model; one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock latency of one call: median and interquartile range over repeats, ms."""
+
+    median_ms: float
+    iqr_ms: float
+    repeats: int
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency of the same model on three paths, and the ONNX files that were timed."""
+
+    torch_fp32: Timing
+    ort_fp32: Timing
+    ort_int8: Timing
+    int8_mode: Mode
+    onnx_fp32: bytes = b""
+    onnx_int8: bytes = b""
+
+    @property
+    def int8_path(self) -> str:
+        """One line naming what the int8 number measures."""
+        return LATENCY_PATHS["ort-int8"].format(mode=self.int8_mode)
+
+
+def to_onnx(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) -> bytes:
+    """The model as ONNX bytes with a dynamic batch axis (input `x`, output `y`)."""
+    model = model.eval()
+    example = torch.zeros(1, *input_shape)
+    # The TorchScript exporter first: it takes ~0.1 s where the torch.export-based one
+    # (onnxscript) takes seconds for the same small model; it is deprecated, so the
+    # torch.export-based exporter is the fallback when it fails or is gone.
+    try:
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=opset,
+                              input_names=[INPUT], output_names=[OUTPUT],
+                              dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+        return buf.getvalue()
+    except Exception as legacy_error:  # noqa: BLE001 - any failure: try the other exporter
+        try:
+            program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT],
+                                        output_names=[OUTPUT],
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
+            return program.model_proto.SerializeToString()
+        except Exception as e:  # noqa: BLE001
+            raise RuntimeUnavailable(f"the model cannot be exported to ONNX ({type(legacy_error).__name__}, "
+                                     f"then {type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+
+
+def session(onnx_bytes: bytes, threads: int = 1) -> Any:
+    """An ONNX Runtime CPU session pinned to `threads` intra-op threads (and one inter-op)."""
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initializers are noise here
+    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def run(sess: Any, x: torch.Tensor) -> torch.Tensor:
+    """Outputs of an ONNX Runtime session on a batch."""
+    return torch.from_numpy(sess.run([OUTPUT], {INPUT: x.numpy().astype(np.float32)})[0])
+
+
+def quantize_int8(onnx_fp32: bytes, calib: torch.Tensor | None = None, batch: int = 16) -> tuple[bytes, Mode]:
+    """int8 ONNX: static QDQ per-channel calibrated on `calib` when given, else dynamic."""
+    _ort()
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        src.write_bytes(onnx_fp32)
+        try:  # folds BatchNorm into Conv and infers shapes, so each Conv quantizes whole
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        except Exception:  # noqa: BLE001 - optional optimisation: quantize the plain graph
+            pre = src
+        if calib is None:
+            quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True)
+            return out.read_bytes(), "dynamic"
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.batches = iter([{INPUT: c.numpy().astype(np.float32)} for c in calib.split(batch)])
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                return next(self.batches, None)
+
+        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return out.read_bytes(), "static"
+
+
+def time_call(fn: Callable[[], object], repeats: int = 50, warmup: int = 5,
+              budget_s: float | None = None) -> Timing:
+    """Median and IQR of `fn()`'s wall time over `repeats` calls (fewer if `budget_s` runs out)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if budget_s is not None and len(times) >= 5 and time.perf_counter() - start > budget_s:
+            break
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return Timing(statistics.median(times), q[2] - q[0], len(times))
+
+
+def latency(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None, repeats: int = 50,
+            budget_s: float | None = None) -> Latency:
+    """Latency on input batch `x` for PyTorch fp32, ONNX Runtime fp32 and ONNX Runtime int8.
+
+    Threads are pinned to one for both runtimes (restored afterwards). `calib` chooses
+    static int8 (see quantize_int8). The ONNX bytes timed come back for download.
+    """
+    model = model.eval()
+    fp32 = to_onnx(model, tuple(x.shape[1:]))
+    int8, mode = quantize_int8(fp32, calib)
+    s_fp32, s_int8 = session(fp32), session(int8)
+    feed = {INPUT: x.numpy().astype(np.float32)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            t_torch = time_call(lambda: model(x), repeats, budget_s=budget_s)
+    finally:
+        torch.set_num_threads(threads)
+    t_ort = time_call(lambda: s_fp32.run([OUTPUT], feed), repeats, budget_s=budget_s)
+    t_int8 = time_call(lambda: s_int8.run([OUTPUT], feed), repeats, budget_s=budget_s)
+    return Latency(t_torch, t_ort, t_int8, mode, fp32, int8)
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeUnavailable("ONNX Runtime is not installed: pip install onnxruntime onnx") from None
+    return onnxruntime

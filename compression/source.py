@@ -1,0 +1,183 @@
+"""Which model: a zoo id, a torchvision architecture, or an uploaded file by content hash.
+
+A `ModelSource` is a small frozen value (hashable, so caches can key on it) with one text
+form shared by the URL and the CLI: `mlp-digits`, `resnet18`, `upload:<sha256 prefix>`.
+`load(source)` turns it into a model, its input shape and its test data, or says in one
+line why accuracy cannot be measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from compression import data, loading, models
+
+Kind = Literal["zoo", "arch", "upload"]
+# torchvision classifiers offered without weights (none can be downloaded here), at the
+# ImageNet input shape they were designed for.
+ARCHITECTURES: tuple[str, ...] = ("resnet18", "mobilenet_v2")
+IMAGENET_SHAPE = (3, 224, 224)
+NO_WEIGHTS = "n/a (no trained weights)"
+NO_DATA = "n/a (no test data)"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One model choice. `name` is the zoo id, the architecture, or the upload's hash prefix.
+
+    For uploads, `arch` names the architecture a state dict belongs to (None for a
+    torch.export program) and `data` the hash prefix of an uploaded `.npz` test set.
+    """
+
+    kind: Kind
+    name: str
+    arch: str | None = None
+    data: str | None = None
+    seed: int = 0  # initialisation of an architecture without weights
+
+    def __str__(self) -> str:
+        return f"upload:{self.name}" if self.kind == "upload" else self.name
+
+    @property
+    def label(self) -> str:
+        """A short human name for cards and legends."""
+        if self.kind == "zoo":
+            return self.name
+        if self.kind == "arch":
+            return f"{self.name} (random init)"
+        return f"uploaded {self.arch or 'program'} {self.name[:8]}" + (" + data" if self.data else "")
+
+
+class Loaded(NamedTuple):
+    """What `load` gives: the model (eval mode, a fresh copy), input shape (C, H, W) or (F,),
+    the data set or None, and None or the one-line reason accuracy is not measured."""
+
+    model: nn.Module
+    input_shape: tuple[int, ...]
+    dataset: data.Dataset | None
+    why_no_accuracy: str | None
+
+
+def parse(text: str, arch: str | None = None, data_hash: str | None = None) -> ModelSource:
+    """A source from its URL/CLI word; unknown words raise ModelError in one sentence."""
+    text = (text or "").strip()
+    if text.startswith("upload:"):
+        digest = text[len("upload:"):].lower()
+        if len(digest) < 8 or any(c not in "0123456789abcdef" for c in digest):
+            raise models.ModelError(f"model '{text}' is not upload:<hash> with at least 8 hex digits")
+        if arch is not None:
+            _check_arch(arch)
+        return ModelSource("upload", digest, arch=arch, data=data_hash)
+    if text in models.ZOO:
+        return ModelSource("zoo", text)
+    if text in ARCHITECTURES:
+        return ModelSource("arch", text)
+    raise models.ModelError(f"unknown model '{text}': known models are "
+                            f"{', '.join([*models.ZOO, *ARCHITECTURES])}, or upload:<hash>")
+
+
+def upload(model_file: str | Path, arch: str | None = None, data_file: str | Path | None = None,
+           content: bytes | None = None, data_content: bytes | None = None) -> ModelSource:
+    """Store a model file (and optional `.npz` data) in the cache and return its source.
+
+    `content`/`data_content` give the bytes directly (a page upload); else the paths are read.
+    A state dict (.pt/.pth/.safetensors) needs `arch`; the file is checked by loading it once.
+    """
+    name = Path(model_file).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in loading.MODEL_SUFFIXES:
+        raise loading.FileRejected(f"{name}: a model file must be one of {', '.join(loading.MODEL_SUFFIXES)}")
+    if suffix != ".pt2" and arch is None:
+        raise loading.FileRejected(f"{name} is a state dict: name its architecture (--arch, a zoo id "
+                                   f"or one of {', '.join(ARCHITECTURES)})")
+    if arch is not None:
+        _check_arch(arch)
+    blob = content if content is not None else _read(Path(model_file))
+    stored = loading.store(blob, name, {"arch": arch} if arch else None)
+    data_hash = None
+    if data_file is not None or data_content is not None:
+        dname = Path(data_file).name if data_file is not None else "data.npz"
+        dblob = data_content if data_content is not None else _read(Path(data_file))
+        data_hash = loading.store(dblob, dname).short
+    source = ModelSource("upload", stored.short, arch=arch, data=data_hash)
+    load(source)  # refuse a bad file now, with its one sentence, not at first use
+    return source
+
+
+def load(source: ModelSource, data_dir: str | Path | None = None) -> Loaded:
+    """The model, its input shape, its test data (or None) and why accuracy is n/a (or None)."""
+    if source.kind == "zoo":
+        model = models.load(source.name, data_dir=data_dir)
+        loading.check_finite(model.state_dict(), f"checkpoint of {source.name}")
+        ds = data.load(models.spec(source.name).dataset, data_dir=data_dir)
+        return Loaded(model, tuple(ds.input_shape), ds, None)
+    if source.kind == "arch":
+        return Loaded(build_arch(source.name, source.seed), IMAGENET_SHAPE, None, NO_WEIGHTS)
+    stored = loading.find(source.name)
+    arch = source.arch or loading.meta(stored).get("arch")
+    if stored.path.suffix == ".pt2":
+        model, shape = loading.load_exported(stored.path)
+    elif arch is None:
+        raise loading.FileRejected(f"upload:{source.name} is a state dict with no architecture named")
+    else:
+        model, shape = _arch_model(arch, source.seed)
+        model = loading.load_state_dict(model, loading.read_state_dict(stored.path), f"upload:{source.name}")
+    if source.data is None:
+        return Loaded(model, shape or (), None, NO_DATA)
+    x, y = loading.read_npz(loading.find(source.data).path)
+    loading.check_fits(model, x, y, f"upload:{source.data}")
+    return Loaded(model, tuple(x.shape[1:]), _dataset(source.data, x, y), None)
+
+
+def build_arch(name: str, seed: int = 0) -> nn.Module:
+    """A torchvision classifier, randomly initialised from `seed` (no weights are downloaded)."""
+    import torchvision.models as tvm  # deferred: torchvision adds ~1 s to start-up
+
+    if name not in ARCHITECTURES:
+        raise models.ModelError(f"unknown architecture '{name}': known are {', '.join(ARCHITECTURES)}")
+    with torch.random.fork_rng(devices=[]):  # seeded without moving the caller's RNG
+        torch.manual_seed(seed)
+        return getattr(tvm, name)(weights=None).eval()
+
+
+def _arch_model(arch: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
+    """An untrained model of a zoo id or torchvision architecture, and its input shape."""
+    if arch in models.ZOO:
+        try:  # the zoo model's own data set knows its input shape
+            shape: tuple[int, ...] = tuple(data.load(models.spec(arch).dataset, download=False).input_shape)
+        except data.DataUnavailable:  # unknown until the user's data says
+            shape = ()
+        return models.build(arch, seed).eval(), shape
+    return build_arch(arch, seed), IMAGENET_SHAPE
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in models.ZOO and arch not in ARCHITECTURES:
+        raise models.ModelError(f"unknown architecture '{arch}': give a zoo id ({', '.join(models.ZOO)}) "
+                                f"or one of {', '.join(ARCHITECTURES)}")
+
+
+def _dataset(digest: str, x: torch.Tensor, y: torch.Tensor) -> data.Dataset:
+    """An uploaded test set as a Dataset: the first rows calibrate, the rest are the test split."""
+    # Calibrating on the images accuracy is measured on would leak the test set, so the
+    # calibration rows (at most a fifth) are held out of the test split.
+    n_calib = min(loading.N_CALIB, len(x) // 5) or 1
+    x_calib, y_calib = x[:n_calib], y[:n_calib]
+    classes = tuple(str(c) for c in range(int(y.max()) + 1))
+    return data.Dataset(
+        name=f"upload:{digest}", x_train=x_calib, y_train=y_calib, x_test=x[n_calib:], y_test=y[n_calib:],
+        x_calib=x_calib.clone(), classes=classes, input_shape=tuple(x.shape[1:]),  # type: ignore[arg-type]
+        source=f"uploaded .npz {digest}: {len(x) - n_calib} test rows; the first {n_calib} rows "
+               f"are held out for calibration",
+    )
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise loading.FileRejected(f"{path} does not exist")
+    loading.check_size(path.stat().st_size, path.name)  # before reading 10 GB into memory
+    return path.read_bytes()

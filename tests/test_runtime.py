@@ -1,0 +1,67 @@
+"""ONNX Runtime fp32 and int8 against PyTorch on the digits models."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compression import data, models
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+from compression import runtime
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+@pytest.mark.parametrize("model_id", ["mlp-digits", "cnn-digits"])
+def test_ort_matches_pytorch_and_int8_keeps_accuracy(model_id):
+    ds = data.load("digits")
+    model = models.load(model_id)
+    fp32 = runtime.to_onnx(model, ds.input_shape)
+    with torch.no_grad():
+        ref = model(ds.x_test)
+    out = runtime.run(runtime.session(fp32), ds.x_test)
+    assert torch.allclose(out, ref, atol=1e-4)
+    int8, mode = runtime.quantize_int8(fp32, ds.x_calib)
+    assert mode == "static"
+    q = runtime.run(runtime.session(int8), ds.x_test)
+    assert not torch.equal(q, out)  # really quantized
+    assert abs(_accuracy(q, ds.y_test) - _accuracy(ref, ds.y_test)) <= 0.03
+    import onnx
+
+    graph = onnx.load_from_string(int8).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+    # every Linear/Conv weight is stored as int8: as many int8 numbers as weights (zero points aside)
+    n_int8 = sum(onnx.numpy_helper.to_array(t).size for t in graph.initializer
+                 if t.data_type == onnx.TensorProto.INT8 and not t.name.endswith("zero_point"))
+    assert n_int8 == sum(m.weight.numel() for m in models.layers(model).values())
+
+
+def test_dynamic_without_calibration_and_latency_paths():
+    ds = data.load("digits")
+    model = models.load("mlp-digits")
+    int8, mode = runtime.quantize_int8(runtime.to_onnx(model, ds.input_shape))
+    assert mode == "dynamic"
+    q = runtime.run(runtime.session(int8), ds.x_test)
+    assert abs(_accuracy(q, ds.y_test) - _accuracy(model(ds.x_test), ds.y_test)) <= 0.03
+    lat = runtime.latency(model, ds.x_test[:1], ds.x_calib, repeats=10)
+    for t in (lat.torch_fp32, lat.ort_fp32, lat.ort_int8):
+        assert t.median_ms > 0 and t.iqr_ms >= 0 and t.repeats == 10
+    assert lat.onnx_fp32 and lat.onnx_int8 and "static" in lat.int8_path
+
+
+def test_time_call_median_and_iqr(monkeypatch):
+    # a fake clock: calls of 1, 2, 3, 4 and 100 ms (start/stop pairs, plus the budget check)
+    durations = [1.0, 2.0, 3.0, 4.0, 100.0]
+    ticks, now = [0.0], 0.0
+    for d in durations:
+        ticks += [now, now + d / 1e3]
+        now += d / 1e3
+    clock = iter(ticks)
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(clock))
+    t = runtime.time_call(lambda: None, repeats=5, warmup=0)
+    assert t.median_ms == pytest.approx(3.0)  # the 100 ms outlier does not move the median
+    # IQR by the 'exclusive' quartiles statistics.quantiles uses: Q1 = 1.5, Q3 = 52
+    assert t.iqr_ms == pytest.approx(52.0 - 1.5) and t.repeats == 5
