@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
+import math
+import os
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -13,6 +18,10 @@ import torch
 from compression import config as cfg
 from compression import data, distill, measure, models, pipeline, train
 from compression.config import CompressionConfig, ConfigError
+
+
+TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
+SEED_MAX = 2**31 - 1         # torch.manual_seed and NumPy both take this range
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 = 128 + SIGINT
+        print(f"\npython -m compression {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ConfigError, ValueError) as e:
         print(f"python -m compression {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -83,13 +95,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         base.replace(sparsity=s)  # validate every value before the long run starts
     for b in bits:
         base.replace(bits=b)
-    out = open(args.csv, "w", newline="") if args.csv else None  # fail before the long run
-    rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
-    if out:
-        with out:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    tmp = _temp_beside(args.csv) if args.csv else None  # fail before the long run, not after
+    try:
+        rows = pipeline.sweep(args.model, sparsities, bits, base, progress=_stderr_progress)
+        if tmp:
+            with open(tmp, "w", newline="") as out:
+                writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, args.csv)  # atomic: an existing file is replaced only by a finished one
+            tmp = None
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+    if args.csv:
         print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
     print(f"{'sparsity':>8} {'bits':>4} {'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}")
     for r in rows:
@@ -140,19 +159,30 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Co
 def summary(r: pipeline.Report) -> str:
     """A human-readable report: the headline numbers, each with its kind."""
     lo, hi = r.accuracy_ci95
+    dlo, dhi = r.accuracy_delta_ci95
+    f, a = r.energy_factors, r.energy_assumptions
     lines = [
         f"model {r.model} on {r.dataset} ({r.n_test} test images)",
         f"accuracy   {r.accuracy:.1%} [95% CI {lo:.1%}, {hi:.1%}] ({r.kinds['accuracy']}), "
         f"uncompressed {r.accuracy_baseline:.1%}",
-        f"sparsity   {r.sparsity:.1%} of prunable weights; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
+        f"change     {r.accuracy_delta * 100:+.1f} pts (paired 95% CI {dlo * 100:+.1f} to {dhi * 100:+.1f}): "
+        f"{measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95)}",
+        f"sparsity   {r.sparsity:.1%} of prunable weights pruned; {r.zeros_from_rounding:.1%} of the kept "
+        f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
         f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
         f"({r.compression_ratio:.1f}x, theoretical); file {r.size_bytes['file']:,.0f} B (measured)",
         f"energy     {r.energy_pj['total'] / 1e3:,.1f} nJ vs {r.energy_baseline_pj['total'] / 1e3:,.1f} nJ "
-        f"uncompressed (estimate, {r.energy_profile})",
+        f"uncompressed (estimate, {r.energy_profile}): {f['compute']:.2f}x compute * {f['memory']:.2f}x "
+        f"memory * {f['placement']:.2f}x placement",
+        f"           assumes {a['sram_bytes'] / 1024:g} KB on chip at {a['sram_pj_per_32bit']:.1f} pJ per 32-bit "
+        f"word, DRAM {a['dram_pj_per_32bit']:.0f} pJ; weights in {a['weights_in'].upper()} "
+        f"(uncompressed: {a['baseline_weights_in'].upper()})",
     ]
-    if r.latency_ms["fp32"] is not None:
-        lines.append(f"latency    {r.latency_ms['compressed']:.3f} ms vs {r.latency_ms['fp32']:.3f} ms fp32 "
-                     f"(measured, batch 1; {r.latency_path})")
+    lat = r.latency_ms
+    if lat["fp32"] is not None:
+        verdict = measure.speed_verdict(lat["fp32"], lat["compressed"], lat["fp32_iqr"], lat["compressed_iqr"])
+        lines.append(f"latency    {lat['compressed']:.3f} ms (IQR {lat['compressed_iqr']:.3f}) vs {lat['fp32']:.3f} ms "
+                     f"(IQR {lat['fp32_iqr']:.3f}) fp32: {verdict} (measured, batch 1, one thread; {r.latency_path})")
     lines += [f"layer {layer.name}: {layer.format}, {layer.nonzero:,}/{layer.params:,} non-zero, "
               f"SQNR {layer.sqnr_db:.1f} dB" if layer.sqnr_db is not None and layer.sqnr_db != float("inf")
               else f"layer {layer.name}: {layer.format}, {layer.nonzero:,}/{layer.params:,} non-zero"
@@ -192,10 +222,12 @@ def build_parser() -> Parser:
                    help="teacher model id (default mlp-digits)")
     p.add_argument("--student", default="mlp-small-digits", choices=list(models.ZOO), metavar="ID",
                    help="student architecture id, trained from scratch (default mlp-small-digits)")
-    p.add_argument("--temperature", type=float, default=4.0, help="softmax temperature T > 0 (default 4)")
-    p.add_argument("--alpha", type=float, default=0.7, help="weight of the soft-target loss, 0..1 (default 0.7)")
-    p.add_argument("--epochs", type=_int_in(1, 200, "--epochs"), default=30, help="training epochs (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--temperature", type=_number_in(float, *TEMPERATURE), default=4.0,
+                   help=f"softmax temperature T, {TEMPERATURE[0]:g}..{TEMPERATURE[1]:g} (default 4)")
+    p.add_argument("--alpha", type=_number_in(float, 0.0, 1.0), default=0.7,
+                   help="weight of the soft-target loss, 0..1 (default 0.7)")
+    p.add_argument("--epochs", type=_number_in(int, 1, 200), default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=_number_in(int, 0, SEED_MAX), default=0, help=f"random seed, 0..{SEED_MAX} (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_distill)
 
@@ -211,29 +243,70 @@ def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_
                    + (f" (default {default})" if default else ""))
 
 
+HELP = {
+    "sparsity": "fraction of prunable weights set to zero, in [0, 1)",
+    "bits": f"weight bits, one of {cfg.BITS} (32 = float)",
+    "act_bits": "activation bits (32 = float)",
+    "scheme": "uniform quantizer grid",
+    "per_channel": "one scale per output channel",
+    "quantizer": "uniform grid, k-means weight sharing, powers of two or ternary",
+    "structure": "what is pruned together",
+    "scope": "rank weights across the model or within each layer",
+    "criterion": "which weights are pruned first",
+    "prune_steps": "gradual pruning in this many steps, 1..10 (1 = one shot)",
+    "finetune_epochs": "fine-tuning epochs after each pruning step, 0..50 (0 = none)",
+    "profile": "energy model profile",
+    "skip_zeros": "hardware skips zero weights (EIE-style)",
+    "seed": "random seed, 0..2147483647",
+    "qat": "fine-tune under fake quantization (straight-through estimator)",
+    "regularize": "sparsity penalty while fine-tuning",
+    "reg_strength": f"weight of the penalty, 0..{cfg.REG_STRENGTH_MAX:g}",
+    "order": "prune then quantize, alternate them, or both at once",
+    "huffman": "Huffman-code weight codes and index gaps (Deep Compression stage 3)",
+    "sram_kb": f"on-chip memory in KB for the energy model, {cfg.SRAM_KB_RANGE[0]:g}..{cfg.SRAM_KB_RANGE[1]:g}",
+    "layer_bits": "per-layer weight bits, e.g. fc1=8,fc2=4",
+    "layer_sparsity": "per-layer sparsity, e.g. fc1=0.5,fc3=0",
+}
+CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "structure": cfg.STRUCTURES,
+           "scope": cfg.SCOPES, "criterion": cfg.CRITERIA, "profile": cfg.PROFILES,
+           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS}
+METAVAR = {"bits": "B", "act_bits": "B", "sparsity": "S", "seed": "N", "prune_steps": "N",
+           "finetune_epochs": "N", "reg_strength": "X", "sram_kb": "KB", "layer_bits": "NAME=B,...",
+           "layer_sparsity": "NAME=S,..."}
+
+
 def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One flag per CompressionConfig field; None = not given (the preset or default holds)."""
-    add = {
-        "sparsity": dict(type=float, help="fraction of prunable weights set to zero, in [0, 1)"),
-        "bits": dict(type=int, choices=cfg.BITS, metavar="B", help=f"weight bits, one of {cfg.BITS} (32 = float)"),
-        "act_bits": dict(type=int, choices=cfg.BITS[1:], metavar="B", help="activation bits (32 = float)"),
-        "scheme": dict(choices=cfg.SCHEMES, help="uniform quantizer grid"),
-        "per_channel": dict(action="store_true", default=None, help="one scale per output channel"),
-        "quantizer": dict(choices=cfg.QUANTIZERS, help="uniform grid or k-means weight sharing"),
-        "structure": dict(choices=cfg.STRUCTURES, help="what is pruned together"),
-        "scope": dict(choices=cfg.SCOPES, help="rank weights across the model or within each layer"),
-        "criterion": dict(choices=cfg.CRITERIA, help="which weights are pruned first"),
-        "prune_steps": dict(type=int, help="gradual pruning in this many steps (1 = one shot)"),
-        "finetune_epochs": dict(type=int, help="fine-tuning epochs after each pruning step (0 = none)"),
-        "profile": dict(choices=cfg.PROFILES, help="energy model profile"),
-        "skip_zeros": dict(action="store_true", default=None, help="hardware skips zero weights (EIE-style)"),
-        "seed": dict(type=int, help="random seed"),
-    }
-    for field, kwargs in add.items():
-        if field not in skip:
-            p.add_argument("--" + field.replace("_", "-"), dest=field, **kwargs)
+    """One flag per CompressionConfig field, named after it; None = not given (the preset or default holds)."""
+    kinds = {f.name: f.type for f in dataclasses.fields(CompressionConfig)}
+    for field in cfg.FIELDS:
+        if field in skip:
+            continue
+        flag = "--" + field.replace("_", "-")
+        if kinds[field] == "bool":
+            kwargs: dict[str, Any] = {"action": "store_true", "default": None}
+        elif field in CHOICES:
+            kwargs = {"choices": CHOICES[field]}
+        else:
+            kwargs = {"type": _field_value(field), "metavar": METAVAR.get(field)}
+        p.add_argument(flag, dest=field, help=HELP.get(field, field.replace("_", " ")), **kwargs)
     p.add_argument("--preset", choices=list(cfg.PRESETS), help="start from a named scenario; "
                    "flags given too override it")
+
+
+def _field_value(field: str):
+    """argparse type for one config field: parsed and range-checked by the config itself."""
+    kind = {f.name: f.type for f in dataclasses.fields(CompressionConfig)}[field]
+
+    def parse(text: str) -> Any:
+        try:
+            # Fractions on the command line are fractions: no "90 means 90 %" reading as in a URL.
+            value = _float(field, text) if kind == "float" else cfg.parse_value(field, text)
+            CompressionConfig().replace(**{field: value})  # the field's own range check
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return value
+    parse.__name__ = field
+    return parse
 
 
 def _list(text: str, kind: type, flag: str) -> list[Any]:
@@ -247,14 +320,36 @@ def _list(text: str, kind: type, flag: str) -> list[Any]:
     return values
 
 
-def _int_in(lo: int, hi: int, flag: str):
-    def parse(text: str) -> int:
-        value = int(text)
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: use {lo}..{hi}")
+def _number_in(kind: type, lo: float, hi: float):
+    """argparse type: a finite int or float in [lo, hi]; anything else is one line (argparse names the flag)."""
+    name = "an integer" if kind is int else "a number"
+    bounds = f"{lo}..{hi}" if kind is int else f"{lo:g}..{hi:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{cfg._short(text)!r} is not {name}: use {bounds}") from None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise argparse.ArgumentTypeError(f"{cfg._short(text)} is out of range: use {bounds}")
         return value
-    parse.__name__ = "int"
+    parse.__name__ = kind.__name__
     return parse
+
+
+def _float(field: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{field}={cfg._short(text)!r} is not a number") from None
+
+
+def _temp_beside(path: str) -> str:
+    """An empty temporary file in the target's folder (so the final rename is atomic)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return tmp
 
 
 def _stderr_progress(fraction: float, message: str) -> None:

@@ -1,20 +1,37 @@
 """Energy model (an estimate, always labelled so) and hardware profiles with sources.
 
-E = sum over layers of MACs_eff * (E_mult(b_w, b_a) + E_add(b_acc))
+E = sum over layers of MACs_eff * E_op(b_w, b_a, b_acc)
   + sum over tensors of bits_moved * e_bit(memory)
 
-Weights are read once per inference from SRAM when the whole compressed model fits on
-chip, else from DRAM: the point Deep Compression and EIE make. Activations are read and
-written once, from on-chip SRAM.
+Weights are read once per inference from on-chip SRAM when the whole model fits in it, else
+from DRAM: the point Deep Compression (Han et al. 2016) and EIE (Han et al. 2016,
+arXiv:1602.01528) make. Activations are read and written once, from on-chip SRAM. The
+on-chip capacity is a named assumption (config `sram_kb`), and the SRAM cost per access grows
+with it, from Horowitz's three published cache sizes.
+
+The constants, each with its source, are in assets/references/energy_45nm.csv.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 SOURCE_HOROWITZ = ("Horowitz, 'Computing's energy problem', ISSCC 2014 (45 nm, 0.9 V), as quoted in "
                    "Han et al. 2015 (arXiv:1506.02626, Fig. 1) and Kim et al. 2023 "
                    "(arXiv:2302.14017, Fig. 15)")
+SOURCE_SRAM = ("Horowitz, ISSCC 2014, 45 nm: cache access 10 / 20 / 100 pJ per 64 bits at 8 KB / 32 KB / "
+               "1 MB, i.e. 5 / 10 / 50 pJ per 32-bit word; log-log interpolated between them")
+SOURCE_DRAM = ("Han et al. 2015 (arXiv:1506.02626, Fig. 1): 640 pJ per 32-bit DRAM read; Horowitz, "
+               "ISSCC 2014 gives 1.3-2.6 nJ per 64 bits")
+SOURCE_ADD16 = ("Kim et al. 2023 (arXiv:2302.14017, Fig. 15); Horowitz lists only 8-bit (0.03 pJ) and "
+                "32-bit (0.1 pJ) adds, between which a log-log interpolation gives 0.055 pJ")
+SOURCE_SHIFT = ("an assumption: Horowitz lists no shifter; a shift is charged as one add of the same width, "
+                "the scale ShiftAddNet (You et al. 2020, arXiv:2010.12785, Table 1) reports for 45 nm shifts")
+
+KB = 1024
+SRAM_POINTS: tuple[tuple[int, float], ...] = ((8 * KB, 5.0), (32 * KB, 10.0), (1024 * KB, 50.0))
+OPS = ("multiply", "shift", "sign", "float")
 
 
 @dataclass(frozen=True)
@@ -25,10 +42,10 @@ class Profile:
     int_add: tuple[tuple[int, float], ...] = ((8, 0.03), (16, 0.05), (32, 0.1))  # pJ by width
     fp32_mult: float = 3.7           # pJ
     fp32_add: float = 0.9            # pJ
-    register_32: float = 1.0         # pJ per 32-bit register file access
-    sram_32: float = 5.0             # pJ per 32-bit read of a 32 KB SRAM
+    register_32: float = 1.0         # pJ per 32-bit register file access: the floor of any memory
     dram_32: float = 640.0           # pJ per 32-bit DRAM read
-    sram_bytes: int = 32 * 1024      # on-chip capacity: the SRAM size the 5 pJ figure is for
+    sram_bytes: int = 32 * KB        # on-chip capacity (the config's sram_kb)
+    sram_32: float = 10.0            # pJ per 32-bit SRAM read at sram_bytes (derived: sram_pj)
 
 
 PROFILES: dict[str, Profile] = {
@@ -36,10 +53,31 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def profile(name: str) -> Profile:
+def sram_pj(p: Profile, capacity_bytes: float) -> float:
+    """pJ per 32-bit read of an SRAM of this size: Horowitz's 8 KB / 32 KB / 1 MB points, log-log.
+
+    Between the points the cost is a straight line in log-log space (wire length, hence
+    energy, grows about as the square root of capacity). Below 8 KB and above 1 MB the end
+    segment's slope is extended, but never below a register-file access (the cheapest memory)
+    nor above a DRAM read (past that, the data would sit in DRAM).
+    """
+    if capacity_bytes <= 0:
+        raise ValueError(f"on-chip memory size must be positive, not {capacity_bytes!r} bytes")
+    pts = SRAM_POINTS
+    i = 0 if capacity_bytes <= pts[1][0] else 1
+    (s0, e0), (s1, e1) = pts[i], pts[i + 1]
+    slope = math.log(e1 / e0) / math.log(s1 / s0)
+    pj = e0 * math.exp(slope * math.log(capacity_bytes / s0))
+    return min(max(pj, p.register_32), p.dram_32)
+
+
+def profile(name: str, sram_kb: float | None = None) -> Profile:
+    """The named profile, with on-chip capacity `sram_kb` (default: the profile's own) priced in."""
     if name not in PROFILES:
         raise ValueError(f"unknown energy profile '{name}': known profiles are {', '.join(PROFILES)}")
-    return PROFILES[name]
+    p = PROFILES[name]
+    capacity = p.sram_bytes if sram_kb is None else round(sram_kb * KB)
+    return dataclasses.replace(p, sram_bytes=capacity, sram_32=sram_pj(p, capacity))
 
 
 def accumulator_bits(w_bits: int, a_bits: int, fan_in: int) -> int:
@@ -48,14 +86,24 @@ def accumulator_bits(w_bits: int, a_bits: int, fan_in: int) -> int:
     return 8 if need <= 8 else 16 if need <= 16 else 32
 
 
-def mac_pj(p: Profile, w_bits: int, a_bits: int, fan_in: int) -> float:
-    """Energy of one multiply-accumulate. Float when either operand is float (32 bits)."""
-    if w_bits >= 32 or a_bits >= 32:
-        # Weight-only quantization still multiplies in float once weights are decoded.
+def mac_pj(p: Profile, w_bits: int, a_bits: int, fan_in: int, op: str = "multiply") -> float:
+    """Energy of one multiply-accumulate by the arithmetic the weights allow.
+
+    op: "multiply" (integer, 0.2 pJ * b_w*b_a/64 + add), "shift" (power-of-two weights: a shift
+    of the activation, charged as one add, then the add), "sign" (binary/ternary weights: the
+    weight only flips the sign, so one add), "float" (fp32 multiply + add). Any 32-bit operand
+    makes it float: weight-only quantization still multiplies in float once weights are decoded.
+    """
+    if op not in OPS:
+        raise ValueError(f"unknown arithmetic '{op}': use one of {', '.join(OPS)}")
+    if op == "float" or w_bits >= 32 or a_bits >= 32:
         return p.fp32_mult + p.fp32_add
-    mult = p.int_mult_8 * (w_bits * a_bits) / 64
     add = dict(p.int_add)[accumulator_bits(w_bits, a_bits, fan_in)]
-    return mult + add
+    if op == "sign":
+        return add
+    if op == "shift":
+        return 2 * add
+    return p.int_mult_8 * (w_bits * a_bits) / 64 + add
 
 
 def weights_on_chip(p: Profile, model_bytes: float) -> bool:
@@ -68,10 +116,66 @@ def memory_pj(p: Profile, weight_bits: float, activation_bits: float, on_chip: b
     return weight_bits * per_bit_weights + activation_bits * p.sram_32 / 32
 
 
+def total_pj(p: Profile, compute_pj: float, weight_bits: float, activation_bits: float) -> dict[str, float]:
+    """Compute + memory of one inference, weights placed by whether they fit in p's SRAM."""
+    memory = memory_pj(p, weight_bits, activation_bits, weights_on_chip(p, weight_bits / 8))
+    return {"compute": compute_pj, "memory": memory, "total": compute_pj + memory}
+
+
+def factors(p: Profile, baseline: tuple[float, float, float], compressed: tuple[float, float, float],
+            levels: tuple[bool, bool] | None = None) -> dict[str, float]:
+    """The saving E0/E1 split into three factors that multiply to it exactly.
+
+    Each model is (compute pJ, weight bits moved, activation bits moved); levels = whether each
+    model's weights are on chip (default: whether its weight bits fit). With E_a = compressed
+    compute plus the baseline's memory traffic, and E_b = compressed compute plus the compressed
+    bits moved at the baseline's memory level: compute = E0/E_a (cheaper or fewer MACs),
+    memory = E_a/E_b (fewer bits at the same level), placement = E_b/E1 (the move between DRAM
+    and SRAM; 1 when both sit at the same level). The product telescopes to E0/E1.
+    """
+    c0, w0, a0 = baseline
+    c1, w1, a1 = compressed
+    level0, level1 = levels or (weights_on_chip(p, w0 / 8), weights_on_chip(p, w1 / 8))
+    e0 = c0 + memory_pj(p, w0, a0, level0)
+    e_a = c1 + memory_pj(p, w0, a0, level0)
+    e_b = c1 + memory_pj(p, w1, a1, level0)
+    e1 = c1 + memory_pj(p, w1, a1, level1)
+    return {"compute": e0 / e_a, "memory": e_a / e_b, "placement": e_b / e1}
+
+
+def assumptions(p: Profile, weight_bits: float) -> dict[str, object]:
+    """What the estimate assumed: on-chip size, its cost per word, DRAM's, and where weights sit."""
+    return {"sram_bytes": p.sram_bytes, "sram_pj_per_32bit": p.sram_32, "dram_pj_per_32bit": p.dram_32,
+            "weights_in": "sram" if weights_on_chip(p, weight_bits / 8) else "dram"}
+
+
+def sram_sizes_kb(lo_kb: float = 1.0, hi_kb: float = 16 * 1024.0, per_octave: int = 2) -> list[float]:
+    """On-chip sizes from lo to hi KB, evenly spaced on a log axis (for the cliff chart)."""
+    n = round(math.log2(hi_kb / lo_kb) * per_octave)
+    return [lo_kb * 2 ** (i / per_octave) for i in range(n + 1)]
+
+
+def vs_sram(p: Profile, compute_pj: float, weight_bits: float, activation_bits: float,
+            sizes_kb: list[float] | None = None) -> list[dict[str, object]]:
+    """Energy of one inference as the on-chip size varies: shows the cliff where weights spill to DRAM."""
+    points = []
+    for kb in sizes_kb or sram_sizes_kb():
+        q = profile(p.name, kb)
+        points.append({"sram_kb": kb, **total_pj(q, compute_pj, weight_bits, activation_bits),
+                       "weights_in": "sram" if weights_on_chip(q, weight_bits / 8) else "dram"})
+    return points
+
+
 def constants_table(p: Profile) -> list[dict[str, object]]:
-    """The constants in force, for the page's 'constants and sources' expander."""
-    rows = [("int multiply, 8 bit", p.int_mult_8), ("fp32 multiply", p.fp32_mult),
-            ("fp32 add", p.fp32_add), ("register file, 32-bit access", p.register_32),
-            ("SRAM (32 KB), 32-bit read", p.sram_32), ("DRAM, 32-bit read", p.dram_32)]
-    rows += [(f"int add, {bits} bit", pj) for bits, pj in p.int_add]
-    return [{"operation": name, "energy_pj": pj, "source": p.source} for name, pj in rows]
+    """The constants in force, each with its source, for the page's 'constants and sources' list."""
+    rows = [("int multiply, 8 bit", p.int_mult_8, SOURCE_HOROWITZ), ("fp32 multiply", p.fp32_mult, SOURCE_HOROWITZ),
+            ("fp32 add", p.fp32_add, SOURCE_HOROWITZ),
+            ("register file, 32-bit access (floor of the SRAM curve)", p.register_32,
+             "Han et al. 2015 (arXiv:1506.02626, Fig. 1)"),
+            *[(f"SRAM {size // KB:,} KB, 32-bit read (published point)", pj, SOURCE_SRAM)
+              for size, pj in SRAM_POINTS],
+            (f"SRAM {p.sram_bytes / KB:g} KB, 32-bit read (in force)", p.sram_32, SOURCE_SRAM),
+            ("DRAM, 32-bit read", p.dram_32, SOURCE_DRAM)]
+    rows += [(f"int add, {bits} bit", pj, SOURCE_ADD16 if bits == 16 else SOURCE_HOROWITZ) for bits, pj in p.int_add]
+    rows += [("shift (power-of-two weight), charged as one add", None, SOURCE_SHIFT)]
+    return [{"operation": name, "energy_pj": pj, "source": src} for name, pj, src in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -11,23 +12,78 @@ from torch import nn
 
 from compression.models import layers
 
+Z95 = 1.959964  # two-sided 95 % normal quantile
+
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
-    """Fraction of correct top-1 predictions (one forward per batch; no DataLoader)."""
+def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Top-1 class of every input (one forward per batch; no DataLoader)."""
     model.eval()
-    correct = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-                  for i in range(0, len(x), batch_size))
-    return correct / len(x)
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
-def wilson_interval(p: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
+    """Fraction of correct top-1 predictions."""
+    return int((predictions(model, x, batch_size) == y).sum()) / len(x)
+
+
+def wilson_interval(p: float, n: int, z: float = Z95) -> tuple[float, float]:
     """95% Wilson score interval for a proportion: honest near 0 and 1, unlike p ± z·se."""
     if n == 0:
         return (0.0, 1.0)
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def paired_delta(correct_a: Sequence[bool], correct_b: Sequence[bool], z: float = Z95
+                 ) -> tuple[float, tuple[float, float]]:
+    """Accuracy of a minus accuracy of b on the same images, with its paired 95 % interval.
+
+    Newcombe 1998 (Stat. Med. 17:2635), method 10: square-and-add of the two Wilson intervals,
+    with the correlation of the paired outcomes (phi, continuity-corrected as in the paper)
+    narrowing it. Two models that fail on the same hard images are strongly correlated, so the
+    interval is much narrower than one that treats the two accuracies as independent.
+    """
+    if len(correct_a) != len(correct_b):
+        raise ValueError(f"paired outcomes need the same images: {len(correct_a)} vs {len(correct_b)}")
+    n = len(correct_a)
+    if n == 0:
+        return 0.0, (-1.0, 1.0)
+    both = sum(1 for a, b in zip(correct_a, correct_b) if a and b)
+    only_a = sum(1 for a, b in zip(correct_a, correct_b) if a and not b)
+    only_b = sum(1 for a, b in zip(correct_a, correct_b) if b and not a)
+    neither = n - both - only_a - only_b
+    p1, p2 = (both + only_a) / n, (both + only_b) / n
+    l1, u1 = wilson_interval(p1, n, z)
+    l2, u2 = wilson_interval(p2, n, z)
+    margins = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    cross = both * neither - only_a * only_b
+    # phi, with Newcombe's correction: shrink a positive ad - bc by n/2, never below zero.
+    if margins == 0:
+        phi = 0.0
+    elif cross > n / 2:
+        phi = (cross - n / 2) / math.sqrt(margins)
+    elif cross >= 0:
+        phi = 0.0
+    else:
+        phi = cross / math.sqrt(margins)
+    d = p1 - p2
+    lo = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    hi = d + math.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2))
+    return d, (max(-1.0, lo), min(1.0, hi))
+
+
+def noise_verdict(delta: float, ci: Sequence[float]) -> str:
+    """What a paired interval says: "a real loss", "a real gain" or "within noise"."""
+    lo, hi = ci
+    if hi < 0:
+        return "a real loss"
+    if lo > 0:
+        return "a real gain"
+    return "within noise"
 
 
 @dataclass(frozen=True)
@@ -72,15 +128,78 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock times of one forward pass, in ms: median and interquartile range (q3 - q1)."""
+    median: float
+    iqr: float
+    repeats: int
+
+
+@dataclass(frozen=True)
+class SpeedVerdict:
+    """"faster", "slower" or "no change", and fp32 time / compressed time."""
+    word: str
+    ratio: float
+
+    def __str__(self) -> str:
+        if self.word == "faster":
+            return f"{self.ratio:.1f}× faster"
+        if self.word == "slower":
+            return f"{1 / self.ratio:.1f}× slower"
+        return "no change"
+
+
+def _timing(times: list[float]) -> Timing:
+    q1, q2, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return Timing(median=q2 * 1e3, iqr=(q3 - q1) * 1e3, repeats=len(times))
+
+
 @torch.no_grad()
-def latency_ms(model: nn.Module, x: torch.Tensor, repeats: int = 30, warmup: int = 5) -> float:
-    """Median wall-clock time of one forward pass, in milliseconds (measured, not modelled)."""
-    model.eval()
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(repeats):
+def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5, min_repeats: int = 15,
+                 max_repeats: int = 500, budget_s: float = 0.01) -> tuple[Timing, Timing]:
+    """Time two models on one input, interleaved, on one thread: (timing of a, timing of b).
+
+    One thread, because a second one only adds contention for these small models and makes
+    the times depend on what else runs. Interleaving (a, b, b, a, ...) means a load spike hits
+    both alike, and medians ignore the spikes; repeats continue until `budget_s` is spent
+    (at least min_repeats, at most max_repeats each).
+    """
+    a.eval(), b.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(warmup):
+            a(x), b(x)
+        times: tuple[list[float], list[float]] = ([], [])
         start = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        i = 0
+        while i < max_repeats and (i < min_repeats or time.perf_counter() - start < budget_s):
+            order = ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a))
+            for k, model in order:
+                t0 = time.perf_counter()
+                model(x)
+                times[k].append(time.perf_counter() - t0)
+            i += 1
+    finally:
+        torch.set_num_threads(threads)
+    return _timing(times[0]), _timing(times[1])
+
+
+def latency_ms(model: nn.Module, x: torch.Tensor) -> float:
+    """Median wall-clock time of one forward pass, in milliseconds (measured, not modelled)."""
+    return latency_pair(model, model, x)[0].median
+
+
+def speed_verdict(fp32_ms: float, compressed_ms: float, fp32_iqr: float = 0.0,
+                  compressed_iqr: float = 0.0, band: float = 0.05) -> SpeedVerdict:
+    """Faster, slower or no change: the one rule the card, the notes and the charts all use.
+
+    "no change" when the difference is within `band` (5 %) of the fp32 time or within half the
+    two interquartile ranges added: a difference smaller than the run-to-run spread is not one.
+    """
+    ratio = fp32_ms / compressed_ms if compressed_ms > 0 else math.inf
+    noise = max(band * fp32_ms, (fp32_iqr + compressed_iqr) / 2)
+    if abs(fp32_ms - compressed_ms) <= noise:
+        return SpeedVerdict("no change", ratio)
+    return SpeedVerdict("faster" if compressed_ms < fp32_ms else "slower", ratio)

@@ -16,6 +16,7 @@ from compression.config import CompressionConfig
 from compression.models import Progress
 
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
+LATENCY_KEYS = ("fp32", "compressed", "fp32_iqr", "compressed_iqr")
 
 # Every number says what kind it is (DESIGN principle 2).
 KINDS = {
@@ -58,20 +59,26 @@ class Report:
     accuracy_baseline: float
     accuracy_ci95: list[float]
     accuracy_baseline_ci95: list[float]
+    accuracy_delta: float          # accuracy - accuracy_baseline, on the same test images
+    accuracy_delta_ci95: list[float]  # paired 95% interval (Newcombe 1998, method 10)
     n_test: int
     params_total: int
     params_nonzero: int
-    sparsity: float                # achieved fraction of prunable weights that are zero
+    sparsity: float                # fraction of prunable weights the pruning removed (from the masks)
+    zeros_from_rounding: float     # fraction of kept prunable weights that quantization rounded to 0
     macs_dense: int
     macs_effective: int
     size_bytes: dict[str, float]   # fp32, pruned, compressed (theoretical); file (measured)
     compression_ratio: float       # fp32 / compressed (theoretical)
+    compression_ratio_file: float  # fp32 / bytes of the written file (measured)
     energy_pj: dict[str, float]    # compute, memory, total (estimate)
     energy_baseline_pj: dict[str, float]
     energy_profile: str
+    energy_assumptions: dict[str, Any]  # sram_bytes, sram/dram pJ per 32-bit word, weights_in, ...
+    energy_factors: dict[str, float]    # compute x memory x placement = baseline / compressed energy
     weights_on_chip: bool
     layers: list[LayerReport]
-    latency_ms: dict[str, float | None]  # fp32, compressed (measured; None when skipped)
+    latency_ms: dict[str, float | None]  # fp32, compressed medians and their IQRs (measured)
     latency_path: str              # what actually ran for the compressed latency
     kinds: dict[str, str] = field(default_factory=lambda: dict(KINDS))
     notes: list[str] = field(default_factory=list)  # "why no speed-up" and similar
@@ -102,7 +109,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     originals = models.layers(base)
     compressed = models.layers(model)
     shapes = measure.layer_shapes(base, ds.input_shape)
-    profile = energy.profile(config.profile)
+    profile = energy.profile(config.profile, config.sram_kb)
     # Pruned rows can be cut out for real: a smaller dense model that runs faster.
     runnable = _without_hooks(model)
     if config.structure == "rows" and masks:
@@ -129,7 +136,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             macs_eff = round(shape.macs * density)
         else:
             macs_eff = slim_macs.get(shape.name, shape.macs)
-        compute = macs_eff * energy.mac_pj(profile, config.bits, config.act_bits, shape.fan_in)
+        compute = macs_eff * energy.mac_pj(profile, config.bits_for(shape.name), config.act_bits, shape.fan_in,
+                                           _energy_op(config, shape.name))
         act_bits = (shape.in_elems + shape.out_elems) * config.act_bits
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
         # Quantization error is against the weights just before quantization: after
@@ -152,33 +160,55 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             levels=_levels(before, config, quant.get(shape.name)),
         ))
 
-    acc = measure.accuracy(model, ds.x_test, ds.y_test)
-    acc_base = measure.accuracy(base, ds.x_test, ds.y_test)
+    correct = measure.predictions(model, ds.x_test) == ds.y_test
+    correct_base = measure.predictions(base, ds.x_test) == ds.y_test
     n = len(ds.y_test)
+    acc, acc_base = int(correct.sum()) / n, int(correct_base.sum()) / n
+    # The uncompressed config is the baseline model itself: its change is zero by construction.
+    delta, delta_ci = ((0.0, (0.0, 0.0)) if config.is_baseline
+                       else measure.paired_delta(correct.tolist(), correct_base.tolist()))
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
     codecs = {name_: export.codec_for(layer.weight, config.bits, quant.get(name_))
               for name_, layer in compressed.items()}
     file_bytes = len(export.to_bytes(model, sizes, codecs))
     energy_total = _sum_energy(layer_reports)
-    lat, lat_path, lat_notes = _latency(base, runnable, config, ds) if latency else ({"fp32": None, "compressed": None}, "not measured", [])
+    energy_base = _baseline_energy(shapes, profile, fp32_bits)
+    act_bits_total = sum((s.in_elems + s.out_elems) * config.act_bits for s in shapes)
+    weight_bits_charged = sum(sizes[s.name].total for s in shapes)
+    lat, lat_path, lat_notes = (_latency(base, runnable, config, ds) if latency else
+                                ({k: None for k in LATENCY_KEYS}, "not measured", []))
 
     report = Report(
         model=name, dataset=ds.name, config=config.to_dict(),
         accuracy=acc, accuracy_baseline=acc_base,
         accuracy_ci95=list(measure.wilson_interval(acc, n)),
-        accuracy_baseline_ci95=list(measure.wilson_interval(acc_base, n)), n_test=n,
+        accuracy_baseline_ci95=list(measure.wilson_interval(acc_base, n)),
+        accuracy_delta=delta, accuracy_delta_ci95=list(delta_ci), n_test=n,
         params_total=params_total, params_nonzero=params_nonzero,
-        sparsity=prune.sparsity_of({k: compressed[k.rsplit(".", 1)[0]].weight.detach() != 0
-                                    for k in prune.prunable(model)}),
+        sparsity=prune.sparsity_of(masks),
+        zeros_from_rounding=_zeros_from_rounding(compressed, masks),
         macs_dense=sum(s.macs for s in shapes),
         macs_effective=sum(r.macs_effective for r in layer_reports),
         size_bytes={"fp32": fp32_bits / 8, "pruned": pruned_bits / 8,
                     "compressed": compressed_bits / 8, "file": file_bytes},
         compression_ratio=fp32_bits / compressed_bits,
+        compression_ratio_file=fp32_bits / 8 / file_bytes,
         energy_pj=energy_total,
-        energy_baseline_pj=_baseline_energy(shapes, profile, fp32_bits),
-        energy_profile=profile.name, weights_on_chip=on_chip,
+        energy_baseline_pj=energy_base,
+        energy_profile=profile.name,
+        energy_assumptions={
+            **energy.assumptions(profile, compressed_bits),
+            "baseline_weights_in": energy.assumptions(profile, fp32_bits)["weights_in"],
+            # What energy_curve() needs to re-price the same traffic at another on-chip size.
+            "weight_bits": compressed_bits, "activation_bits": act_bits_total,
+            "baseline_weight_bits": fp32_bits,
+            "baseline_activation_bits": sum((s.in_elems + s.out_elems) * 32 for s in shapes)},
+        energy_factors=energy.factors(
+            profile, (energy_base["compute"], fp32_bits, sum((s.in_elems + s.out_elems) * 32 for s in shapes)),
+            (energy_total["compute"], weight_bits_charged, act_bits_total),
+            levels=(energy.weights_on_chip(profile, fp32_bits / 8), on_chip)),
+        weights_on_chip=on_chip,
         layers=layer_reports, latency_ms=lat, latency_path=lat_path,
     )
     if config.bits >= 32 and config.act_bits >= 32:
@@ -288,6 +318,46 @@ def _bias_numel(layer: nn.Module) -> int:
     return layer.bias.numel() if layer.bias is not None else 0
 
 
+def _energy_op(config: CompressionConfig, layer: str) -> str:
+    """The arithmetic one layer's MACs need, for energy.mac_pj (float, multiply, shift or sign)."""
+    bits = config.bits_for(layer)
+    if bits >= 32 or config.act_bits >= 32:
+        return "float"  # a float operand: the multiply is a float multiply
+    if config.quantizer == "ternary" or bits == 1:
+        return "sign"   # weights in {-a, 0, +a}: a sign flip and an add, the scale applied once per row
+    if config.quantizer == "pow2":
+        return "shift"  # weights +-2^k: a shift of the activation, then an add
+    return "multiply"
+
+
+def _zeros_from_rounding(compressed: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> float:
+    """Fraction of the weights pruning kept that quantization rounded to exactly zero."""
+    kept = zeros = 0
+    for name, layer in compressed.items():
+        w = layer.weight.detach()
+        keep = masks.get(name + ".weight", torch.ones_like(w, dtype=torch.bool))
+        kept += int(keep.sum())
+        zeros += int(((w == 0) & keep).sum())
+    return zeros / kept if kept else 0.0
+
+
+def energy_curve(report: Report, sizes_kb: list[float] | None = None) -> list[dict[str, Any]]:
+    """Energy of the compressed and the fp32 model as the assumed on-chip size varies.
+
+    One point per size (default 1 KB .. 16 MB): the cliff where a model's weights no longer
+    fit and move to DRAM shows as a step; the report's own sram_kb is the capacity line.
+    """
+    a = report.energy_assumptions
+    p = energy.profile(report.energy_profile)
+    sizes = sizes_kb or energy.sram_sizes_kb()
+    ours = energy.vs_sram(p, report.energy_pj["compute"], a["weight_bits"], a["activation_bits"], sizes)
+    base = energy.vs_sram(p, report.energy_baseline_pj["compute"], a["baseline_weight_bits"],
+                          a["baseline_activation_bits"], sizes)
+    return [{"sram_kb": o["sram_kb"], "compressed_pj": o["total"], "baseline_pj": b["total"],
+             "weights_in": o["weights_in"], "baseline_weights_in": b["weights_in"],
+             "ratio": b["total"] / o["total"]} for o, b in zip(ours, base)]
+
+
 def _baseline_energy(shapes: list[measure.LayerShape], profile: energy.Profile,
                      fp32_bits: int) -> dict[str, float]:
     """The uncompressed float model on dense hardware: what the reduction factor divides."""
@@ -333,26 +403,33 @@ def _levels(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Any] | 
 
 def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset
              ) -> tuple[dict[str, float | None], str, list[str]]:
-    """Measured time of one single-image forward pass: float model vs what compression runs."""
+    """Measured time of one single-image forward pass: float model vs what compression runs.
+
+    Both are timed in one interleaved run (measure.latency_pair), so a busy machine slows
+    both alike; medians and interquartile ranges are reported.
+    """
     x = ds.x_test[:1]
-    fp32 = measure.latency_ms(base, x)
     notes = []
     sliced = _params(runnable) < _params(base)
     prefix = "rows sliced out, then " if sliced else ""
     if config.bits <= 8:
         path = prefix + "int8 (PyTorch dynamic quantization of Linear layers)"
-        compressed = measure.latency_ms(quantize.to_int8(runnable), x)
-        if compressed >= fp32 * 0.9:
-            notes.append(f"Why no speed-up from int8: at this size ({_params(base):,} parameters) "
-                         f"quantizing activations on the fly and kernel dispatch cost more than the "
-                         f"integer arithmetic saves; measured {compressed:.3f} ms vs {fp32:.3f} ms fp32.")
+        target = quantize.to_int8(runnable)
     elif sliced:
         path = "float32, pruned rows sliced out (a smaller dense model)"
-        compressed = measure.latency_ms(runnable, x)
+        target = runnable
     else:
         path = "float32 dense (fake quantization and zeros run at float speed)"
-        compressed = measure.latency_ms(runnable, x)
-    return {"fp32": fp32, "compressed": compressed}, path, notes
+        target = runnable
+    fp32, compressed = measure.latency_pair(base, target, x)
+    verdict = measure.speed_verdict(fp32.median, compressed.median, fp32.iqr, compressed.iqr)
+    if config.bits <= 8 and verdict.word != "faster":
+        notes.append(f"Why no speed-up from int8 ({verdict}): at this size ({_params(base):,} parameters) "
+                     f"quantizing activations on the fly and kernel dispatch cost more than the "
+                     f"integer arithmetic saves; measured {compressed.median:.3f} ms "
+                     f"(IQR {compressed.iqr:.3f}) vs {fp32.median:.3f} ms (IQR {fp32.iqr:.3f}) fp32.")
+    return ({"fp32": fp32.median, "compressed": compressed.median, "fp32_iqr": fp32.iqr,
+             "compressed_iqr": compressed.iqr}, path, notes)
 
 
 def _without_hooks(model: nn.Module) -> nn.Module:

@@ -39,6 +39,7 @@ def test_preset_with_override(capsys):
     (["sweep", "--sparsity", "0,a"], "--sparsity"),
     (["sweep", "--sparsity", ","], "--sparsity"),
     (["distill", "--temperature", "0"], "temperature"),
+    (["distill", "--seed", "1e20"], "--seed"),
     (["frobnicate"], "models"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, needle):
@@ -83,3 +84,86 @@ def test_unwritable_csv_fails_fast_with_one_line(tmp_path):
     result = run_cli("sweep", "--sparsity", "0.5", "--bits", "4", "--csv", str(tmp_path / "no" / "x.csv"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "x.csv" in result.stderr
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["distill", "--temperature", "1e308"], "--temperature"),
+    (["distill", "--temperature", "0.01"], "--temperature"),
+    (["distill", "--alpha", "1.5"], "--alpha"),
+    (["distill", "--seed", "-1"], "--seed"),
+    (["evaluate", "--seed", "1e20"], "--seed"),
+    (["evaluate", "--seed", str(2**31)], "--seed"),
+    (["evaluate", "--prune-steps", "9" * 30], "--prune-steps"),
+    (["evaluate", "--sparsity", "1.5"], "--sparsity"),
+    (["evaluate", "--sram-kb", "0.5"], "--sram-kb"),
+    (["evaluate", "--sram-kb", "inf"], "--sram-kb"),
+    (["evaluate", "--reg-strength", "nan"], "--reg-strength"),
+    (["evaluate", "--layer-bits", "fc1=7x"], "--layer-bits"),
+    (["evaluate", "--layer-sparsity", "fc1=2"], "--layer-sparsity"),
+    (["evaluate", "--order", "random"], "--order"),
+    (["evaluate", "--regularize", "l3"], "--regularize"),
+])
+def test_every_value_is_bounded_and_the_error_names_the_flag(capsys, args, flag):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"argument {flag}" in err[0]
+
+
+def test_every_config_field_has_its_flag():
+    from compression import config as cfg
+    from compression.__main__ import build_parser
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    flags = {o for a in evaluate._actions for o in a.option_strings}
+    assert {"--" + f.replace("_", "-") for f in cfg.FIELDS} <= flags
+    assert {"--sram-kb", "--qat", "--regularize", "--reg-strength", "--order", "--huffman", "--layer-bits",
+            "--layer-sparsity"} <= flags
+
+
+@pytest.mark.parametrize("kb, pj, fp32_in", [("8", 5.0, "dram"), ("32", 10.0, "dram"), ("1024", 50.0, "sram")])
+def test_sram_kb_flag_sets_the_energy_assumption(capsys, kb, pj, fp32_in):
+    assert main(["evaluate", "--sram-kb", kb, "--json"]) == 0
+    a = json.loads(capsys.readouterr().out)["energy_assumptions"]
+    assert a["sram_pj_per_32bit"] == pytest.approx(pj, rel=0.01) and a["baseline_weights_in"] == fp32_in
+
+
+def test_failed_sweep_leaves_an_existing_csv_untouched(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "sweep.csv"
+    out.write_text("earlier results\n")
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "sweep", boom)
+    assert main(["sweep", "--sparsity", "0.5", "--bits", "4", "--csv", str(out)]) == 130
+    assert out.read_text() == "earlier results\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.csv"]  # no temporary file left behind
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["python -m compression sweep: interrupted"]
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "evaluate", interrupted)
+    assert main(["evaluate"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["python -m compression evaluate: interrupted"]
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_pickle_checkpoint_is_one_line_and_runs_no_code(tmp_path, monkeypatch, capsys, legacy):
+    import torch
+
+    from compression import models
+    ran = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(ran), "w"))
+    path = tmp_path / "mlp-small-digits.pt"
+    torch.save({"fc1.weight": Evil()}, path, _use_new_zipfile_serialization=not legacy)
+    monkeypatch.setattr(models, "checkpoint_path", lambda model_id: path)
+    assert main(["evaluate", "--model", "mlp-small-digits"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be read" in err[0] and "train --model mlp-small-digits" in err[0]
+    assert not ran.exists()  # weights_only: the pickle's code never ran

@@ -49,3 +49,63 @@ def test_count_params_reads_tensors():
     total, nonzero = measure.count_params(model)
     assert total == 64 * 32 + 32 + 32 * 10 + 10
     assert nonzero == total - 10 * 64
+
+
+def _paired(both, only_a, only_b, neither):
+    a = [1] * both + [1] * only_a + [0] * only_b + [0] * neither
+    b = [1] * both + [0] * only_a + [1] * only_b + [0] * neither
+    return a, b
+
+
+def test_paired_delta_matches_the_published_newcombe_example():
+    # Cavo et al. 2012 table (59, 6 / 16, 80): Fagerland, Lydersen & Laake, "Statistical Analysis
+    # of Contingency Tables" (2017), ch. 8, Newcombe square-and-add: -0.0621 (95% CI -0.1186 to -0.0046)
+    d, (lo, hi) = measure.paired_delta(*_paired(59, 6, 16, 80))
+    assert d == pytest.approx(-0.0621, abs=5e-5)
+    assert lo == pytest.approx(-0.1186, abs=5e-5) and hi == pytest.approx(-0.0046, abs=5e-5)
+
+
+def test_paired_delta_without_correlation_is_newcombes_unpaired_hybrid():
+    # ad - bc <= n/2 sets phi = 0: then the interval is the square-and-add of the two Wilson intervals
+    a, b = _paired(10, 10, 10, 10)
+    d, (lo, hi) = measure.paired_delta(a, b)
+    (l1, _), (_, u2) = measure.wilson_interval(0.5, 40), measure.wilson_interval(0.5, 40)
+    assert d == 0 and lo == pytest.approx(-((0.5 - l1) ** 2 + (u2 - 0.5) ** 2) ** 0.5)
+    assert hi == pytest.approx(-lo)
+    with pytest.raises(ValueError, match="same images"):
+        measure.paired_delta([1, 0], [1])
+
+
+@pytest.mark.parametrize("ci, word", [((-0.05, -0.01), "a real loss"), ((0.01, 0.03), "a real gain"),
+                                      ((-0.01, 0.02), "within noise"), ((0.0, 0.0), "within noise")])
+def test_noise_verdict_reads_the_interval(ci, word):
+    assert measure.noise_verdict(sum(ci) / 2, ci) == word
+
+
+def test_speed_verdict_uses_the_spread():
+    assert measure.speed_verdict(1.0, 0.5).word == "faster" and str(measure.speed_verdict(1.0, 0.5)) == "2.0× faster"
+    assert measure.speed_verdict(1.0, 2.0).word == "slower" and str(measure.speed_verdict(1.0, 2.0)) == "2.0× slower"
+    assert measure.speed_verdict(1.0, 1.04).word == "no change"             # within 5 %
+    assert measure.speed_verdict(1.0, 1.3, 0.4, 0.4).word == "no change"    # within the run-to-run spread
+    assert measure.speed_verdict(1.0, 1.3, 0.1, 0.1).word == "slower"
+
+
+def test_latency_pair_reports_median_and_iqr_on_one_thread():
+    import statistics
+    import time
+    model = torch.nn.Linear(8, 8)
+    threads = torch.get_num_threads()
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            time.sleep(0.001)
+            return x
+    fast, slow = measure.latency_pair(model, Probe(), torch.zeros(1, 8), warmup=1, min_repeats=9, budget_s=0)
+    assert set(seen) == {1} and torch.get_num_threads() == threads  # pinned while timing, restored after
+    assert fast.repeats == slow.repeats == 9
+    assert slow.median >= 1.0 > fast.median and slow.iqr >= 0 and fast.iqr >= 0
+    times = [1.0, 2.0, 3.0, 4.0, 100.0]
+    t = measure._timing([x / 1e3 for x in times])
+    assert t.median == pytest.approx(statistics.median(times)) and t.iqr == pytest.approx(4.0 - 2.0)

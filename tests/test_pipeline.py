@@ -8,9 +8,11 @@ import torch.nn.utils.prune as torch_prune
 from compression import data, export, measure, models, pipeline
 from compression.config import PRESETS, CompressionConfig
 
-KEYS = ["model", "config", "accuracy", "accuracy_baseline", "accuracy_ci95", "n_test",
-        "params_total", "params_nonzero", "sparsity", "macs_dense", "macs_effective", "size_bytes",
-        "compression_ratio", "energy_pj", "energy_profile", "layers", "latency_ms"]
+KEYS = ["model", "config", "accuracy", "accuracy_baseline", "accuracy_ci95", "accuracy_baseline_ci95",
+        "accuracy_delta", "accuracy_delta_ci95", "n_test", "params_total", "params_nonzero", "sparsity",
+        "zeros_from_rounding", "macs_dense", "macs_effective", "size_bytes", "compression_ratio",
+        "compression_ratio_file", "energy_pj", "energy_baseline_pj", "energy_profile", "energy_assumptions",
+        "energy_factors", "layers", "latency_ms", "latency_path", "kinds", "notes"]
 LAYER_KEYS = ["name", "shape", "params", "nonzero", "bits", "macs", "mse", "sqnr_db", "energy_pj"]
 
 
@@ -24,7 +26,10 @@ def test_report_is_json_with_every_design_key(report):
     assert all(k in d for k in KEYS)
     assert set(d["size_bytes"]) >= {"fp32", "compressed", "file"}
     assert set(d["energy_pj"]) == {"compute", "memory", "total"}
-    assert set(d["latency_ms"]) == {"fp32", "compressed"}
+    assert set(d["latency_ms"]) == {"fp32", "compressed", "fp32_iqr", "compressed_iqr"}
+    assert set(d["energy_assumptions"]) >= {"sram_bytes", "sram_pj_per_32bit", "dram_pj_per_32bit", "weights_in"}
+    assert set(d["energy_factors"]) == {"compute", "memory", "placement"}
+    assert d["compression_ratio_file"] == pytest.approx(d["size_bytes"]["fp32"] / d["size_bytes"]["file"])
     assert all(k in layer for layer in d["layers"] for k in LAYER_KEYS)
     assert 0 <= d["accuracy"] <= 1 and d["accuracy_ci95"][0] <= d["accuracy"] <= d["accuracy_ci95"][1]
 
@@ -164,7 +169,7 @@ def test_kmeans_codebook_counts_the_centroids_it_has(model_id, cfg):
 
 def test_pruning_note_only_when_something_was_pruned():
     r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=2), latency=False)
-    assert r.sparsity > 0.5  # ternary rounding zeroes most weights ...
+    assert r.sparsity == 0 and r.zeros_from_rounding > 0.5  # ternary rounding zeroes most weights ...
     assert not any("from pruning" in n for n in r.notes)  # ... but nothing was pruned
 
 
@@ -178,3 +183,81 @@ def test_quantization_error_is_measured_after_fine_tuning_not_against_the_origin
     # 8-bit rounding error is at most half a step, whatever fine-tuning did before it
     assert r.layers[0].max_abs_error <= scale / 2 + 1e-7
     assert r.layers[0].mse == pytest.approx(float(((w_after - w_before)[kept] ** 2).mean()), rel=1e-5)
+
+
+@pytest.mark.parametrize("kb, pj", [(8, 5.0), (32, 10.0), (1024, 50.0)])
+def test_sram_size_sets_the_sram_cost(kb, pj):
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4, sram_kb=kb), latency=False)
+    a = r.energy_assumptions
+    assert a["sram_pj_per_32bit"] == pytest.approx(pj, rel=0.01)  # Horowitz 10/20/100 pJ per 64 bits
+    assert a["sram_bytes"] == kb * 1024 and a["dram_pj_per_32bit"] == 640.0
+    # fp32 mlp-digits is 50,610 x 4 B = 202 KB: on chip only with 1 MB; the compressed model fits all three
+    assert a["baseline_weights_in"] == ("sram" if kb == 1024 else "dram")
+    assert a["weights_in"] == "sram" and r.weights_on_chip
+
+
+@pytest.mark.parametrize("cfg", [CompressionConfig(sparsity=0.9, bits=4), CompressionConfig(bits=8, act_bits=8),
+                                 CompressionConfig(sparsity=0.86, bits=4, sram_kb=8),
+                                 CompressionConfig(sparsity=0.5, sram_kb=1024),
+                                 CompressionConfig(bits=1, skip_zeros=True, sparsity=0.5),
+                                 CompressionConfig(bits=4, quantizer="pow2", act_bits=8)])
+def test_energy_factors_multiply_to_the_saving(cfg):
+    r = pipeline.evaluate("mlp-digits", cfg, latency=False)
+    f = r.energy_factors
+    ratio = r.energy_baseline_pj["total"] / r.energy_pj["total"]
+    assert f["compute"] * f["memory"] * f["placement"] == pytest.approx(ratio, rel=0.01)
+    same_level = r.energy_assumptions["weights_in"] == r.energy_assumptions["baseline_weights_in"]
+    assert (f["placement"] == 1.0) == same_level
+
+
+def test_fp32_weights_in_sram_when_they_fit():
+    # hand arithmetic: the uncompressed model at 1 MB on chip reads 202,440 B at 50 pJ per 4 B
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(sram_kb=1024), latency=False)
+    acts = sum((64 + 300) + (300 + 100) + (100 + 10) for _ in [0]) * 32
+    p = r.energy_assumptions["sram_pj_per_32bit"]
+    assert r.energy_baseline_pj["memory"] == pytest.approx(50610 * p + acts / 32 * p)
+    assert r.energy_factors == {"compute": 1.0, "memory": 1.0, "placement": 1.0}
+
+
+def test_energy_curve_shows_the_cliff_and_holds_the_reports_point():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4), latency=False)
+    curve = pipeline.energy_curve(r)
+    assert curve[0]["sram_kb"] == 1 and curve[-1]["sram_kb"] == 16 * 1024
+    assert [p["baseline_weights_in"] for p in curve].count("dram") == sum(p["sram_kb"] * 1024 < 50610 * 4 for p in curve)
+    at_32 = next(p for p in curve if p["sram_kb"] == 32)
+    assert at_32["compressed_pj"] == pytest.approx(r.energy_pj["total"])
+    assert at_32["baseline_pj"] == pytest.approx(r.energy_baseline_pj["total"])
+
+
+def test_energy_op_follows_the_quantizer():
+    op = pipeline._energy_op
+    assert op(CompressionConfig(bits=4), "fc1") == "float"           # float activations
+    assert op(CompressionConfig(bits=4, act_bits=8), "fc1") == "multiply"
+    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="pow2"), "fc1") == "shift"
+    assert op(CompressionConfig(bits=2, act_bits=8, quantizer="ternary"), "fc1") == "sign"
+    assert op(CompressionConfig(bits=1, act_bits=8), "fc1") == "sign"
+    assert op(CompressionConfig(bits=4, act_bits=8, layer_bits={"fc1": 32}), "fc1") == "float"
+
+
+def test_paired_delta_is_zero_for_the_baseline_and_real_for_a_lossy_config():
+    base = pipeline.evaluate("mlp-digits", CompressionConfig(), latency=False)
+    assert base.accuracy_delta == 0 and base.accuracy_delta_ci95 == [0.0, 0.0]
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4), latency=False)
+    lo, hi = r.accuracy_delta_ci95
+    assert r.accuracy_delta == pytest.approx(r.accuracy - r.accuracy_baseline)
+    assert lo <= r.accuracy_delta <= hi < 0
+    assert measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95) == "a real loss"
+    # narrower than the unpaired difference of the two Wilson intervals
+    (l1, u1), (l2, u2) = r.accuracy_ci95, r.accuracy_baseline_ci95
+    assert hi - lo < (u1 - l1) + (u2 - l2) and lo > l1 - u2 and hi < u1 - l2
+
+
+def test_sparsity_counts_pruning_and_rounding_zeros_apart():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=4), latency=False)
+    assert r.sparsity == 0 and r.zeros_from_rounding > 0
+    # by hand: kept weights that round to 0 on the 4-bit symmetric grid are those below scale/2
+    w = [models.load("mlp-digits").get_submodule(n).weight.detach() for n in ("fc1", "fc2", "fc3")]
+    small = sum(int((t.abs() < t.abs().max() / 7 / 2).sum()) for t in w)
+    assert r.zeros_from_rounding == pytest.approx(small / sum(t.numel() for t in w), abs=1e-3)
+    p = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.5), latency=False)
+    assert p.sparsity == pytest.approx(0.5, abs=1e-3) and p.zeros_from_rounding == 0
