@@ -10,12 +10,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from compression import criteria, quantizers
+
 BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 32)  # 32 = float (no quantization)
 SCHEMES = ("symmetric", "asymmetric")
-QUANTIZERS = ("uniform", "kmeans", "pow2", "ternary")
+QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary: one record each in quantizers.py
 STRUCTURES = ("unstructured", "rows", "2:4")
 SCOPES = ("global", "layer")
-CRITERIA = ("magnitude", "random", "taylor", "apoz", "entropy")
+CRITERIA = criteria.CHOICES  # magnitude, random, taylor, apoz, entropy: one record each in criteria.py
 REGULARIZERS = ("none", "l1", "group-lasso")
 ORDERS = ("sequential", "alternating", "joint")
 PROFILES = ("horowitz-45nm",)

@@ -1,14 +1,14 @@
 """Training and fine-tuning loops (pruning masks held), with a progress callback."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import data, models, prune
+from compression import criteria, data, models, prune
 from compression.models import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
@@ -53,21 +53,27 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
 def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, steps: int = 1,
                        epochs: int = 0, scope: str = "global", structure: str = "unstructured",
                        criterion: str = "magnitude", seed: int = 0, lr: float = 2e-3,
+                       layer_sparsity: dict[str, float] | None = None,
                        progress: Progress | None = None) -> dict[str, torch.Tensor]:
     """Prune in `steps` growing stages (Zhu & Gupta schedule), fine-tuning after each.
 
     Han et al. 2015 found iterative pruning keeps far more accuracy than one shot at high
     sparsity. Works in place on a model the caller owns; returns the final masks.
+    layer_sparsity ({weight name: sparsity}) follows the same schedule, layer by layer.
     """
-    schedule = prune.gradual_schedule(sparsity, steps) if steps > 1 else [sparsity]
-    taylor_data = (ds.x_calib, ds.y_calib) if criterion == "taylor" else None
+    # the schedule's shape (fraction of the final sparsity reached after each step), shared by
+    # the global target and every per-layer one
+    fractions = [f / 0.5 for f in prune.gradual_schedule(0.5, steps)] if steps > 1 else [1.0]
+    calib = (ds.x_calib, ds.y_calib) if criteria.lookup(criterion).needs_data else None
     masks: dict[str, torch.Tensor] = {}
-    for i, target in enumerate(schedule):
+    for i, fraction in enumerate(fractions):
+        target = sparsity * fraction
         masks = prune.masks(model, target, scope=scope, structure=structure, criterion=criterion,
-                            data=taylor_data, seed=seed)
+                            data=calib, seed=seed,
+                            layer_sparsity={n: s * fraction for n, s in (layer_sparsity or {}).items()})
         prune.apply_masks(model, masks)
         if epochs:
-            step_progress = _sub_progress(progress, i, len(schedule), f"step {i + 1}/{len(schedule)} "
+            step_progress = _sub_progress(progress, i, len(fractions), f"step {i + 1}/{len(fractions)} "
                                           f"(sparsity {target:.0%}): ")
             fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed + i, masks=masks,
                 progress=step_progress)
