@@ -180,7 +180,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     for shape in shapes:
         w0, w = originals[shape.name].weight.detach(), compressed[shape.name].weight.detach()
         kept = masks[shape.name + ".weight"] if masks else torch.ones_like(w0, dtype=torch.bool)
-        pruned = w0 * kept
+        pruned = w0 * kept if masks else w0
         pruned_bits += size.layer_size(pruned, size.FLOAT_BITS, 0, _bias_numel(originals[shape.name])).total
         density = float(torch.count_nonzero(w)) / w.numel()
         if config.skip_zeros:
@@ -194,7 +194,9 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         # Quantization error is against the weights just before quantization: after
         # fine-tuning those are no longer the originals, and the drift is not rounding error.
         before = quant[shape.name].before if shape.name in quant else w
-        errors = quantize.error_stats(before[kept], w[kept]) if kept.any() else _no_error()
+        # boolean indexing copies every kept weight: skipped when nothing was pruned
+        kept_before, kept_w = (before[kept], w[kept]) if masks else (before.flatten(), w.flatten())
+        errors = quantize.error_stats(kept_before, kept_w) if kept_w.numel() else _no_error()
         bias = compressed[shape.name].bias
         layer_reports.append(LayerReport(
             name=shape.name, kind=shape.kind, shape=list(shape.weight_shape),
@@ -207,7 +209,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                        "total": sizes[shape.name].total},
             energy_pj={"compute": compute, "memory": memory, "total": compute + memory},
             hist=_histograms(w0, w),
-            error_hist=quantize.error_histogram(before[kept], w[kept]) if kept.any() else {"edges": [], "counts": []},
+            error_hist=(quantize.error_histogram(kept_before, kept_w) if kept_w.numel()
+                        else {"edges": [], "counts": []}),
             levels=_levels(before, config, quant.get(shape.name)),
             codes_used=quant[shape.name].codes_used if shape.name in quant else None,
         ))
