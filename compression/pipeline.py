@@ -365,7 +365,7 @@ def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str
     return w_q
 
 
-def sweep(model_id: str, sparsities: list[float], bits: list[int],
+def sweep(model_id: str | source.ModelSource, sparsities: list[float], bits: list[int],
           base_config: CompressionConfig = CompressionConfig(),
           progress: Progress | None = None) -> list[dict[str, Any]]:
     """Evaluate every (sparsity, bits) pair; one flat row of headline numbers each."""
@@ -373,8 +373,9 @@ def sweep(model_id: str, sparsities: list[float], bits: list[int],
     pairs = [(s, b) for s in sparsities for b in bits]
     for i, (s, b) in enumerate(pairs):
         r = evaluate(model_id, base_config.replace(sparsity=s, bits=b), latency=False)
-        rows.append({"model": model_id, "sparsity": s, "bits": b, "accuracy": r.accuracy,
-                     "accuracy_lo": r.accuracy_ci95[0], "accuracy_hi": r.accuracy_ci95[1],
+        lo, hi = r.accuracy_ci95 or (None, None)  # None: no data or no trained weights
+        rows.append({"model": str(model_id), "sparsity": s, "bits": b, "accuracy": r.accuracy,
+                     "accuracy_lo": lo, "accuracy_hi": hi,
                      "sparsity_achieved": r.sparsity, "size_bytes": r.size_bytes["compressed"],
                      "file_bytes": r.size_bytes["file"], "compression_ratio": r.compression_ratio,
                      "energy_pj": r.energy_pj["total"]})
