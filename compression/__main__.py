@@ -28,6 +28,7 @@ from compression import (  # studio
     pipeline,
     report_html,
     sensitivity,
+    source,
     sweep,
     train,
 )
@@ -78,20 +79,29 @@ def cmd_models(args: argparse.Namespace) -> int:
             row.update(params=sum(p.numel() for p in models.build(spec.id).parameters()),
                        accuracy=None, note="trained on first use (needs the data set)")
         rows.append(row)
+    for arch in source.ARCHITECTURES:
+        rows.append({"id": arch, "dataset": "none", "description": f"torchvision {arch}, random init, "
+                     f"input {'x'.join(map(str, source.IMAGENET_SHAPE))}",
+                     "params": sum(p.numel() for p in source.build_arch(arch).parameters()),
+                     "accuracy": None, "note": source.NO_WEIGHTS})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'id':18} {'dataset':8} {'params':>8}  {'test accuracy':22} description")
+    print(f"{'id':18} {'dataset':8} {'params':>10}  {'test accuracy':24} description")
     for r in rows:
         acc = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
-               if r["accuracy"] is not None else "not trained yet")
-        print(f"{r['id']:18} {r['dataset']:8} {r['params']:>8,}  {acc:22} {r['description']}")
+               if r["accuracy"] is not None else r["note"])
+        print(f"{r['id']:18} {r['dataset']:8} {r['params']:>10,}  {acc:24} {r['description']}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+    if args.model_file is None and (args.arch or args.data):
+        raise ValueError("--arch and --data go with --model-file PATH")
+    model = (source.upload(args.model_file, arch=args.arch, data_file=args.data) if args.model_file
+             else args.model)
+    report = pipeline.evaluate(model, config, data_dir=args.data_dir,
                                progress=_stderr_progress if config.finetune_epochs else None)
     if args.json:
         print(report.to_json(indent=2))
@@ -132,8 +142,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{'sparsity':>8} {'bits':>4} " + "".join(f"{f:>13} " for f in extra)
           + f"{'accuracy':>9} {'size (B)':>10} {'ratio':>7} {'energy (nJ)':>11}  frontier")
     for r in rows:
+        acc = f"{r['accuracy']:>9.1%}" if r["accuracy"] is not None else f"{'n/a':>9}"
         print(f"{r['sparsity']:>8.0%} {r['bits']:>4} " + "".join(f"{str(r[f]):>13} " for f in extra)
-              + f"{r['accuracy']:>9.1%} {r['size_bytes']:>10,.0f} {r['compression_ratio']:>6.1f}x "
+              + f"{acc} {r['size_bytes']:>10,.0f} {r['compression_ratio']:>6.1f}x "
               f"{r['energy_pj'] / 1e3:>11.2f}  {'*' if r['on_frontier'] else ''}")
     return 0
 
@@ -169,14 +180,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- reproduce: published results beside ours (compression.reproduce) ---
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    """A published result beside ours: Deep Compression's LeNets, or seed 002's ResNet-18 case."""
+    if args.study == "resnet18-case":
+        from compression import casestudy  # deferred: builds and times three ResNet-18s
+
+        case = casestudy.reproduce_resnet18_case()
+        print(json.dumps(case, indent=2) if args.json else casestudy.format_case(case))
+        return 0
     from compression import reproduce  # deferred: only this command needs it
 
     result = reproduce.deep_compression(args.model, progress=_stderr_progress)
     print(json.dumps(result, indent=2) if args.json else reproduce.format_table(result))
     return 0
-# --- end reproduce ---
+
+
 # --- studio: history, sensitivity, report ---------------------------------------------------
 def cmd_history(args: argparse.Namespace) -> int:
     entries = history.History().list()
@@ -246,15 +264,18 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Co
 
 def summary(r: pipeline.Report) -> str:
     """A human-readable report: the headline numbers, each with its kind."""
-    lo, hi = r.accuracy_ci95
-    dlo, dhi = r.accuracy_delta_ci95
     f, a = r.energy_factors, r.energy_assumptions
-    lines = [
-        f"model {r.model} on {r.dataset} ({r.n_test} test images)",
-        f"accuracy   {r.accuracy:.1%} [95% CI {lo:.1%}, {hi:.1%}] ({r.kinds['accuracy']}), "
-        f"uncompressed {r.accuracy_baseline:.1%}",
-        f"change     {r.accuracy_delta * 100:+.1f} pts (paired 95% CI {dlo * 100:+.1f} to {dhi * 100:+.1f}): "
-        f"{measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95)}",
+    lines = [f"model {r.model} on {r.dataset} ({r.n_test} test images)" if r.n_test else f"model {r.model} (no test data)"]
+    if r.accuracy is None or r.accuracy_ci95 is None or r.accuracy_delta is None or r.accuracy_delta_ci95 is None:
+        lines.append(f"accuracy   {r.accuracy_note}")
+    else:
+        (lo, hi), (dlo, dhi) = r.accuracy_ci95, r.accuracy_delta_ci95
+        lines += [
+            f"accuracy   {r.accuracy:.1%} [95% CI {lo:.1%}, {hi:.1%}] ({r.kinds['accuracy']}), "
+            f"uncompressed {r.accuracy_baseline:.1%}",
+            f"change     {r.accuracy_delta * 100:+.1f} pts (paired 95% CI {dlo * 100:+.1f} to {dhi * 100:+.1f}): "
+            f"{measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95)}"]
+    lines += [
         f"sparsity   {r.sparsity:.1%} of prunable weights pruned; {r.zeros_from_rounding:.1%} of the kept "
         f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
         f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
@@ -291,13 +312,19 @@ def build_parser() -> Parser:
     p.set_defaults(run=cmd_models)
 
     p = sub.add_parser("evaluate", help="compress one model by one config and measure it")
-    _model_arg(p)
+    _model_arg(p, archs=True)
+    p.add_argument("--model-file", metavar="PATH", help="your model instead of --model: a torch.export "
+                   "program (.pt2) or a state dict (.pt/.pth/.safetensors, with --arch)")
+    p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to: a zoo id or "
+                   f"one of {', '.join(source.ARCHITECTURES)}")
+    p.add_argument("--data", metavar="PATH.npz", help="test data for --model-file: x (float inputs) and "
+                   "y (integer labels); without it accuracy is n/a")
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print the full report as one JSON object")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("sweep", help="evaluate every sparsity x bit-width pair")
-    _model_arg(p)
+    _model_arg(p, archs=True)
     _config_args(p, skip=("sparsity", "bits"))
     p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
     p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
@@ -331,14 +358,14 @@ def build_parser() -> Parser:
     _model_arg(p, default=None)
     p.set_defaults(run=cmd_train)
 
-    # --- reproduce ---
     p = sub.add_parser("reproduce", help="run a published compression result and print ours beside the paper's")
-    p.add_argument("study", choices=["deep-compression"], help="which result (Han et al. 2016, Table 1)")
+    p.add_argument("study", choices=["deep-compression", "resnet18-case"],
+                   help="deep-compression (Han et al. 2016, Table 1) or resnet18-case (seed 002: sizes and "
+                        "measured latency of ResNet-18, 50 %% channels, int8)")
     p.add_argument("--model", default="lenet300-mnist", choices=["lenet300-mnist", "lenet5-mnist"],
-                   metavar="ID", help="lenet300-mnist (default) or lenet5-mnist")
+                   metavar="ID", help="for deep-compression: lenet300-mnist (default) or lenet5-mnist")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_reproduce)
-    # --- end reproduce ---
     # studio: history, sensitivity, report
     p = sub.add_parser("history", help="list the saved scenarios (newest first)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -368,9 +395,11 @@ def build_parser() -> Parser:
     return parser
 
 
-def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_MODEL) -> None:
-    p.add_argument("--model", default=default, required=default is None, choices=list(models.ZOO),
-                   metavar="ID", help=f"zoo id, one of {', '.join(models.ZOO)}"
+def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_MODEL, archs: bool = False) -> None:
+    """--model: a zoo id, or (archs) also a torchvision architecture without trained weights."""
+    known = [*models.ZOO, *(source.ARCHITECTURES if archs else ())]
+    p.add_argument("--model", default=default, required=default is None, choices=known,
+                   metavar="ID", help=f"one of {', '.join(known)}"
                    + (f" (default {default})" if default else ""))
 
 

@@ -11,7 +11,8 @@ tests rebuild every figure with validation and check it is the same.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 

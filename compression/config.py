@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from compression import criteria, quantizers
 
@@ -133,7 +134,7 @@ class CompressionConfig:
         """Sparsity of one layer: its override, else the global sparsity."""
         return dict(self.layer_sparsity).get(layer, self.sparsity)
 
-    def replace(self, **changes: Any) -> "CompressionConfig":
+    def replace(self, **changes: Any) -> CompressionConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

@@ -12,13 +12,32 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import data, energy, export, measure, models, prune, quantize, quantizers, size, slim, train
+from compression import (
+    criteria,
+    data,
+    energy,
+    export,
+    measure,
+    models,
+    prune,
+    quantize,
+    quantizers,
+    runtime,
+    size,
+    slim,
+    source,
+    structure,
+    train,
+)
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
 from compression.quantizers import Quantized
 
+N_RANDOM_CALIB = 8  # random images calibrating int8 when there is no data (for timing only)
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
-LATENCY_KEYS = ("fp32", "compressed", "fp32_iqr", "compressed_iqr")
+# fp32: PyTorch, the uncompressed model; compressed: what compression runs; ort_fp32: ONNX
+# Runtime fp32 on the same (pruned) model as compressed, so int8 and runtime effects stay apart.
+LATENCY_KEYS = ("fp32", "compressed", "fp32_iqr", "compressed_iqr", "ort_fp32", "ort_fp32_iqr")
 
 # Every number says what kind it is (DESIGN principle 2).
 KINDS = {
@@ -58,12 +77,12 @@ class Report:
     model: str
     dataset: str
     config: dict[str, Any]
-    accuracy: float
-    accuracy_baseline: float
-    accuracy_ci95: list[float]
-    accuracy_baseline_ci95: list[float]
-    accuracy_delta: float          # accuracy - accuracy_baseline, on the same test images
-    accuracy_delta_ci95: list[float]  # paired 95% interval (Newcombe 1998, method 10)
+    accuracy: float | None         # None: no test data or no trained weights (accuracy_note says)
+    accuracy_baseline: float | None
+    accuracy_ci95: list[float] | None
+    accuracy_baseline_ci95: list[float] | None
+    accuracy_delta: float | None   # accuracy - accuracy_baseline, on the same test images
+    accuracy_delta_ci95: list[float] | None  # paired 95% interval (Newcombe 1998, method 10)
     n_test: int
     params_total: int
     params_nonzero: int
@@ -85,6 +104,7 @@ class Report:
     latency_path: str              # what actually ran for the compressed latency
     kinds: dict[str, str] = field(default_factory=lambda: dict(KINDS))
     notes: list[str] = field(default_factory=list)  # "why no speed-up" and similar
+    accuracy_note: str | None = None  # why accuracy is null, e.g. "n/a (no trained weights)"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (infinite SQNR becomes null)."""
@@ -94,21 +114,48 @@ class Report:
         return json.dumps(self.to_dict(), **kwargs)
 
 
-def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *,
+def evaluate(model: str | source.ModelSource, config: CompressionConfig = CompressionConfig(), *,
              latency: bool = True, data_dir: str | Path | None = None,
              progress: Progress | None = None) -> Report:
-    """Compress the zoo model `model_id` by `config` and measure it on its test split."""
-    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
-    base = models.load(model_id, data_dir=data_dir, progress=progress)
-    return evaluate_model(base, ds, config, name=model_id, latency=latency, progress=progress)
+    """Compress the model a source names (or its URL/CLI word) by `config` and measure it.
+
+    Without test data or trained weights, accuracy is null with the reason; everything else
+    (size, MACs, energy, latency) is measured on the model as it is.
+    """
+    src = source.parse(model) if isinstance(model, str) else model
+    if src.kind == "zoo":  # trains a missing checkpoint with progress before source.load reads it
+        models.load(src.name, data_dir=data_dir, progress=progress)
+    loaded = source.load(src, data_dir=data_dir)
+    ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
+    return evaluate_model(loaded.model, ds, config, name=str(src), latency=latency, progress=progress,
+                          why_no_accuracy=loaded.why_no_accuracy)
+
+
+def inputs_only(input_shape: tuple[int, ...], why: str, name: str) -> data.Dataset:
+    """A data set with no images, only an input shape: for a model measured without data."""
+    if not input_shape:
+        raise models.ModelError(f"{name}: its input shape is unknown; give test data (--data PATH.npz) "
+                                f"so the shape can be read from it")
+    empty = torch.zeros(0, *input_shape)
+    no_labels = torch.zeros(0, dtype=torch.long)
+    return data.Dataset(name="none", x_train=empty, y_train=no_labels, x_test=empty, y_test=no_labels,
+                        x_calib=empty, classes=(), input_shape=input_shape,  # type: ignore[arg-type]
+                        source=why)
 
 
 def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig, *,
                    name: str = "custom", latency: bool = True,
-                   progress: Progress | None = None) -> Report:
-    """Compress a copy of `base` (left untouched) and measure it; the engine behind evaluate()."""
+                   progress: Progress | None = None, why_no_accuracy: str | None = None) -> Report:
+    """Compress a copy of `base` (left untouched) and measure it; the engine behind evaluate().
+
+    `ds` may hold no images (see inputs_only): accuracy is then null, `why_no_accuracy`
+    (default "n/a (no test data)") says why, and steps that need data are skipped with a note.
+    """
     torch.manual_seed(config.seed)
-    model, masks, quant = compress(base, ds, config, progress=progress)
+    if len(ds.y_test) == 0:
+        why_no_accuracy = why_no_accuracy or source.NO_DATA
+    run_config, skipped = _applicable(config, ds, base)
+    model, masks, quant = compress(base, ds, run_config, progress=progress)
     originals = models.layers(base)
     compressed = models.layers(model)
     shapes = measure.layer_shapes(base, ds.input_shape)
@@ -116,8 +163,10 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     # Pruned rows can be cut out for real: a smaller dense model that runs faster.
     runnable = _without_hooks(model)
     if config.structure == "rows" and masks:
-        runnable = slim.slim(runnable)
-    slim_macs = ({s.name: s.macs for s in measure.layer_shapes(runnable, ds.input_shape)}
+        runnable = (slim.slim(runnable) if isinstance(runnable, nn.Sequential)
+                    else structure.remove_zero_channels(runnable, ds.input_shape))
+    # a layer cut out entirely is absent from the smaller model: it costs nothing
+    slim_macs = ({n: 0 for n in compressed} | {s.name: s.macs for s in measure.layer_shapes(runnable, ds.input_shape)}
                  if config.structure == "rows" and masks else {})
 
     # Sizes first: whether weights fit on chip decides the memory energy of every layer.
@@ -132,7 +181,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     for shape in shapes:
         w0, w = originals[shape.name].weight.detach(), compressed[shape.name].weight.detach()
         kept = masks[shape.name + ".weight"] if masks else torch.ones_like(w0, dtype=torch.bool)
-        pruned = w0 * kept
+        pruned = w0 * kept if masks else w0
         pruned_bits += size.layer_size(pruned, size.FLOAT_BITS, 0, _bias_numel(originals[shape.name])).total
         density = float(torch.count_nonzero(w)) / w.numel()
         if config.skip_zeros:
@@ -146,7 +195,9 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         # Quantization error is against the weights just before quantization: after
         # fine-tuning those are no longer the originals, and the drift is not rounding error.
         before = quant[shape.name].before if shape.name in quant else w
-        errors = quantize.error_stats(before[kept], w[kept]) if kept.any() else _no_error()
+        # boolean indexing copies every kept weight: skipped when nothing was pruned
+        kept_before, kept_w = (before[kept], w[kept]) if masks else (before.flatten(), w.flatten())
+        errors = quantize.error_stats(kept_before, kept_w) if kept_w.numel() else _no_error()
         bias = compressed[shape.name].bias
         layer_reports.append(LayerReport(
             name=shape.name, kind=shape.kind, shape=list(shape.weight_shape),
@@ -159,18 +210,13 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                        "total": sizes[shape.name].total},
             energy_pj={"compute": compute, "memory": memory, "total": compute + memory},
             hist=_histograms(w0, w),
-            error_hist=quantize.error_histogram(before[kept], w[kept]) if kept.any() else {"edges": [], "counts": []},
+            error_hist=(quantize.error_histogram(kept_before, kept_w) if kept_w.numel()
+                        else {"edges": [], "counts": []}),
             levels=_levels(before, config, quant.get(shape.name)),
             codes_used=quant[shape.name].codes_used if shape.name in quant else None,
         ))
 
-    correct = measure.predictions(model, ds.x_test) == ds.y_test
-    correct_base = measure.predictions(base, ds.x_test) == ds.y_test
-    n = len(ds.y_test)
-    acc, acc_base = int(correct.sum()) / n, int(correct_base.sum()) / n
-    # The uncompressed config is the baseline model itself: its change is zero by construction.
-    delta, delta_ci = ((0.0, (0.0, 0.0)) if config.is_baseline
-                       else measure.paired_delta(correct.tolist(), correct_base.tolist()))
+    acc = _accuracy(base, model, ds, config) if why_no_accuracy is None else None
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
     codecs = {name_: export.codec_for(quant.get(name_)) for name_ in compressed}
@@ -179,15 +225,14 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     energy_base = _baseline_energy(shapes, profile, fp32_bits)
     act_bits_total = sum((s.in_elems + s.out_elems) * config.act_bits for s in shapes)
     weight_bits_charged = sum(sizes[s.name].total for s in shapes)
-    lat, lat_path, lat_notes = (_latency(base, runnable, config, ds) if latency else
+    lat, lat_path, lat_notes = (_latency(base, runnable, run_config, ds) if latency else
                                 ({k: None for k in LATENCY_KEYS}, "not measured", []))
 
     report = Report(
         model=name, dataset=ds.name, config=config.to_dict(),
-        accuracy=acc, accuracy_baseline=acc_base,
-        accuracy_ci95=list(measure.wilson_interval(acc, n)),
-        accuracy_baseline_ci95=list(measure.wilson_interval(acc_base, n)),
-        accuracy_delta=delta, accuracy_delta_ci95=list(delta_ci), n_test=n,
+        **(acc or dict.fromkeys(("accuracy", "accuracy_baseline", "accuracy_ci95", "accuracy_baseline_ci95",
+                                 "accuracy_delta", "accuracy_delta_ci95"))),
+        n_test=len(ds.y_test), accuracy_note=why_no_accuracy,
         params_total=params_total, params_nonzero=params_nonzero,
         sparsity=prune.sparsity_of(masks),
         zeros_from_rounding=_zeros_from_rounding(compressed, masks),
@@ -216,8 +261,58 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     )
     if config.bits >= 32 and config.act_bits >= 32:
         report.kinds["accuracy"] = "measured"  # nothing simulated: the float model as it runs
-    report.notes = _notes(config, report) + lat_notes
+    report.notes = ([f"Accuracy {why_no_accuracy}: size, MACs, energy and latency are measured on the "
+                     f"model as it is."] if why_no_accuracy else []) + skipped + _notes(run_config, report) + lat_notes
     return report
+
+
+def _accuracy(base: nn.Module, model: nn.Module, ds: data.Dataset, config: CompressionConfig) -> dict[str, Any]:
+    """Accuracy of both models on the test split, their Wilson intervals and the paired change."""
+    correct = measure.predictions(model, ds.x_test) == ds.y_test
+    correct_base = measure.predictions(base, ds.x_test) == ds.y_test
+    n = len(ds.y_test)
+    acc, acc_base = int(correct.sum()) / n, int(correct_base.sum()) / n
+    # The uncompressed config is the baseline model itself: its change is zero by construction.
+    delta, delta_ci = ((0.0, (0.0, 0.0)) if config.is_baseline
+                       else measure.paired_delta(correct.tolist(), correct_base.tolist()))
+    return {"accuracy": acc, "accuracy_baseline": acc_base,
+            "accuracy_ci95": list(measure.wilson_interval(acc, n)),
+            "accuracy_baseline_ci95": list(measure.wilson_interval(acc_base, n)),
+            "accuracy_delta": delta, "accuracy_delta_ci95": list(delta_ci)}
+
+
+def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
+                ) -> tuple[CompressionConfig, list[str]]:
+    """The config this model and data can run, and one note per setting that could not apply."""
+    notes, changes = [], {}
+    has_data = len(ds.x_train) > 0
+    if not has_data and config.trains:
+        changes.update(finetune_epochs=0, qat=False)
+        notes.append("Fine-tuning skipped: it needs training data and this model has none.")
+    if not has_data and config.quantizes_activations:
+        changes["act_bits"] = 32
+        notes.append(f"{config.act_bits}-bit activations not simulated: their ranges need calibration "
+                     f"images and this model has none.")
+    graph_rows = config.prunes and config.structure == "rows" and not isinstance(base, nn.Sequential)
+    if config.prunes and (graph_rows or not has_data) and criteria_need_data(config.criterion, graph_rows):
+        changes["criterion"] = "magnitude"
+        notes.append(f"Criterion '{config.criterion}' not applied: "
+                     + ("channels of a residual/BatchNorm graph are removed by coupled-filter L2 norm."
+                        if graph_rows else "its scores need data and this model has none; magnitude used."))
+    if graph_rows:
+        if config.trains and has_data:
+            changes.update(finetune_epochs=0, qat=False)
+            notes.append("Fine-tuning skipped: holding coupled channels at zero through BatchNorm "
+                         "is not supported for this graph.")
+        if config.layer_sparsity or config.scope != "global":
+            notes.append("Per-layer sparsity and scope do not apply to this graph: every coupled channel "
+                         "group loses the same fraction of its channels.")
+    return (config.replace(**changes) if changes else config), notes
+
+
+def criteria_need_data(criterion: str, graph_rows: bool) -> bool:
+    """Whether `criterion` cannot run here: any but magnitude on a graph, a data criterion without data."""
+    return criterion != "magnitude" and (graph_rows or criteria.lookup(criterion).needs_data)
 
 
 def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
@@ -237,7 +332,11 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     masks: dict[str, torch.Tensor] = {}
     fake = _fake_quant(config, names) if config.qat and config.quantizes_weights else None
     penalty = train.regularizer(config.regularize, config.reg_strength)
-    if config.prunes:
+    if config.prunes and config.structure == "rows" and not isinstance(model, nn.Sequential):
+        # Residual adds, BatchNorm and depthwise convs couple channels across layers: a
+        # filter can only go with every coupled filter, input column and BatchNorm channel.
+        masks = structure.channel_masks(model, tuple(ds.input_shape), config.sparsity)
+    elif config.prunes:
         masks = train.prune_and_finetune(
             model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
             scope=config.scope, structure=config.structure, criterion=config.criterion,
@@ -282,7 +381,7 @@ def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str
     return w_q
 
 
-def sweep(model_id: str, sparsities: list[float], bits: list[int],
+def sweep(model_id: str | source.ModelSource, sparsities: list[float], bits: list[int],
           base_config: CompressionConfig = CompressionConfig(),
           progress: Progress | None = None) -> list[dict[str, Any]]:
     """Evaluate every (sparsity, bits) pair; one flat row of headline numbers each."""
@@ -290,10 +389,11 @@ def sweep(model_id: str, sparsities: list[float], bits: list[int],
     pairs = [(s, b) for s in sparsities for b in bits]
     for i, (s, b) in enumerate(pairs):
         r = evaluate(model_id, base_config.replace(sparsity=s, bits=b), latency=False)
-        rows.append({"model": model_id, "sparsity": s, "bits": b, "accuracy": r.accuracy,
-                     "accuracy_lo": r.accuracy_ci95[0], "accuracy_hi": r.accuracy_ci95[1],
-                     "accuracy_delta": r.accuracy_delta, "accuracy_delta_lo": r.accuracy_delta_ci95[0],
-                     "accuracy_delta_hi": r.accuracy_delta_ci95[1],
+        lo, hi = r.accuracy_ci95 or (None, None)  # None: no data or no trained weights
+        dlo, dhi = r.accuracy_delta_ci95 or (None, None)
+        rows.append({"model": str(model_id), "sparsity": s, "bits": b, "accuracy": r.accuracy,
+                     "accuracy_lo": lo, "accuracy_hi": hi,
+                     "accuracy_delta": r.accuracy_delta, "accuracy_delta_lo": dlo, "accuracy_delta_hi": dhi,
                      "sparsity_achieved": r.sparsity, "zeros_from_rounding": r.zeros_from_rounding,
                      "size_bytes": r.size_bytes["compressed"],
                      "file_bytes": r.size_bytes["file"], "compression_ratio": r.compression_ratio,
@@ -453,31 +553,63 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
              ) -> tuple[dict[str, float | None], str, list[str]]:
     """Measured time of one single-image forward pass: float model vs what compression runs.
 
-    Both are timed in one interleaved run (measure.latency_pair), so a busy machine slows
-    both alike; medians and interquartile ranges are reported.
+    Below 9 bits the compressed model runs int8 kernels in ONNX Runtime (static quantization
+    calibrated on the data set's calibration slice, else on random inputs), and ONNX Runtime
+    fp32 on the same model is timed too, so the runtime's own speed is not sold as int8's.
+    Above 8 bits no int8 kernel applies and ONNX Runtime is not run: the compressed model is
+    timed in PyTorch (export and quantization would cost more than the whole evaluate of a
+    small model). Pairs are interleaved (measure.latency_pair): a busy machine slows both alike.
     """
-    x = ds.x_test[:1]
-    notes = []
+    gen = torch.Generator().manual_seed(0)
+    x = ds.x_test[:1] if len(ds.x_test) else torch.rand(1, *ds.input_shape, generator=gen)
+    notes: list[str] = []
     sliced = _params(runnable) < _params(base)
     prefix = "rows sliced out, then " if sliced else ""
+    ort_fp32 = None
     if config.bits <= 8:
-        path = prefix + "int8 (PyTorch dynamic quantization of Linear layers)"
-        target = quantize.to_int8(runnable)
+        try:
+            fp32_onnx = runtime.to_onnx(runnable, tuple(x.shape[1:]))
+            # Without data, random images calibrate: the scales then fit no real input, but
+            # the int8 kernels (and their speed) are the ones static quantization runs, where
+            # dynamic quantization would time ONNX Runtime's slow ConvInteger path instead.
+            calib = ds.x_calib if len(ds.x_calib) else torch.rand(N_RANDOM_CALIB, *ds.input_shape, generator=gen)
+            int8_onnx, mode = runtime.quantize_int8(fp32_onnx, calib)
+            target: nn.Module = runtime.OrtModule(runtime.session(int8_onnx))
+            ort_fp32 = runtime.OrtModule(runtime.session(fp32_onnx))
+            path = prefix + runtime.LATENCY_PATHS["ort-int8"].format(mode=mode)
+            if not len(ds.x_calib):
+                path += ", calibrated on random inputs (no data)"
+        except runtime.RuntimeUnavailable as e:
+            notes.append(f"int8 kernels not timed: {e}; the compressed latency is float32 in PyTorch.")
+            target, path = runnable, prefix + "float32 in PyTorch (ONNX Runtime unavailable)"
     elif sliced:
-        path = "float32, pruned rows sliced out (a smaller dense model)"
-        target = runnable
+        path, target = "float32, pruned rows sliced out (a smaller dense model)", runnable
     else:
-        path = "float32 dense (fake quantization and zeros run at float speed)"
-        target = runnable
-    fp32, compressed = measure.latency_pair(base, target, x)
+        path, target = "float32 dense (fake quantization and zeros run at float speed)", runnable
+    # a big model gets fewer repeats: its single pass already spans the time budget
+    repeats = 15 if _params(base) < 1_000_000 else 5
+    fp32, compressed = measure.latency_pair(base, target, x, min_repeats=repeats)
+    ort = measure.latency_pair(ort_fp32, target, x, min_repeats=repeats)[0] if ort_fp32 is not None else None
     verdict = measure.speed_verdict(fp32.median, compressed.median, fp32.iqr, compressed.iqr)
-    if config.bits <= 8 and verdict.word != "faster":
-        notes.append(f"Why no speed-up from int8 ({verdict}): at this size ({_params(base):,} parameters) "
-                     f"quantizing activations on the fly and kernel dispatch cost more than the "
-                     f"integer arithmetic saves; measured {compressed.median:.3f} ms "
+    if ort is not None:
+        int8_alone = measure.speed_verdict(ort.median, compressed.median, ort.iqr, compressed.iqr)
+        runtime_alone = measure.speed_verdict(fp32.median, ort.median, fp32.iqr, ort.iqr)
+        measured = (f"ONNX Runtime int8 {compressed.median:.3f} ms (IQR {compressed.iqr:.3f}), ONNX Runtime "
+                    f"fp32 {ort.median:.3f} ms (IQR {ort.iqr:.3f}), PyTorch fp32 {fp32.median:.3f} ms "
+                    f"(IQR {fp32.iqr:.3f})")
+        if int8_alone.word != "faster":
+            notes.append(f"Why no speed-up from int8 (ONNX Runtime int8 vs fp32 on the same model: {int8_alone}): "
+                         f"at this size ({_params(runnable):,} parameters) quantizing activations and kernel "
+                         f"dispatch cost more than the integer arithmetic saves.")
+        notes.append(f"Latency apart: PyTorch fp32 -> ONNX Runtime int8 {verdict}; the runtime alone "
+                     f"(PyTorch -> ONNX Runtime, fp32) {runtime_alone}, int8 alone {int8_alone}; "
+                     f"measured {measured}.")
+    elif config.bits <= 8 and verdict.word != "faster":
+        notes.append(f"Why no speed-up ({verdict}): no int8 kernel ran; measured {compressed.median:.3f} ms "
                      f"(IQR {compressed.iqr:.3f}) vs {fp32.median:.3f} ms (IQR {fp32.iqr:.3f}) fp32.")
     return ({"fp32": fp32.median, "compressed": compressed.median, "fp32_iqr": fp32.iqr,
-             "compressed_iqr": compressed.iqr}, path, notes)
+             "compressed_iqr": compressed.iqr, "ort_fp32": ort.median if ort else None,
+             "ort_fp32_iqr": ort.iqr if ort else None}, path, notes)
 
 
 def _without_hooks(model: nn.Module) -> nn.Module:

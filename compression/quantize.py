@@ -8,10 +8,8 @@ and fake_quantize is bit-identical to torch.fake_quantize_per_{tensor,channel}_a
 the same scale, zero point and range (the tests compare with torch.equal).
 """
 
-import copy
 import math
 import operator
-import warnings
 
 import numpy as np
 import torch
@@ -366,24 +364,3 @@ def quantize_activations(
 
         handles.append(module.register_forward_pre_hook(hook))
     return handles
-
-
-# -----------------------------------------------------------------------------
-# real int8 execution (measured latency and file size)
-
-
-def to_int8(model: nn.Module) -> nn.Module:
-    """A copy of model whose nn.Linear layers run PyTorch's int8 kernels (dynamic quantization).
-
-    Weights are stored as int8 (per-tensor symmetric scale chosen by PyTorch's observer);
-    activations are quantized on the fly per batch. Conv layers stay fp32: PyTorch's dynamic
-    path covers only Linear/RNN layers, and static conv quantization would need calibration
-    and fused modules. The input model is not modified.
-    """
-    m = copy.deepcopy(model).eval()
-    with warnings.catch_warnings():
-        # torch.ao.quantization is deprecated in favour of torchao, which is not a dependency
-        # here; its dynamic path is still the stock way to get real int8 CPU kernels
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*deprecat.*")
-        return torch.ao.quantization.quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8, inplace=True)

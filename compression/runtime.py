@@ -104,6 +104,17 @@ def run(sess: Any, x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(sess.run([OUTPUT], {INPUT: x.numpy().astype(np.float32)})[0])
 
 
+class OrtModule(nn.Module):
+    """An ONNX Runtime session behind a module's call, so PyTorch's timing and accuracy code runs it."""
+
+    def __init__(self, sess: Any) -> None:
+        super().__init__()
+        self.sess = sess
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run(self.sess, x)
+
+
 def quantize_int8(onnx_fp32: bytes, calib: torch.Tensor | None = None, batch: int = 16) -> tuple[bytes, Mode]:
     """int8 ONNX: static QDQ per-channel calibrated on `calib` when given, else dynamic."""
     _ort()

@@ -54,9 +54,12 @@ def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
     n = weight.numel()
     nnz = int(torch.count_nonzero(weight))
     bias = bias_numel * FLOAT_BITS
+    dense = LayerSize("dense", n * bits, 0, codebook_bits, bias)
+    if nnz == n:  # nothing to skip: a bitmask or an index only adds bits (and CSR costs a pass per p)
+        return dense
     options = [LayerSize("bitmask", nnz * bits, n, codebook_bits, bias)]
-    if zero_code or nnz == n:
-        options.append(LayerSize("dense", n * bits, 0, codebook_bits, bias))
+    if zero_code:
+        options.append(dense)
     gaps = relative_gaps(weight)
     for p in range(1, MAX_INDEX_BITS + 1):
         entries = csr_entries(gaps, p)

@@ -29,11 +29,7 @@ def prune_channels(model: nn.Module, input_shape: tuple[int, ...], sparsity: flo
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
 
-    def lowest(score: torch.Tensor) -> torch.Tensor:
-        k = min(round(len(score) * sparsity), len(score) - 1)  # never empty a layer
-        return torch.argsort(score, stable=True)[:k]
-
-    return _prune(model, input_shape, lowest)
+    return _prune(model, input_shape, _lowest(sparsity))
 
 
 def remove_zero_channels(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
@@ -49,10 +45,48 @@ def remove_zero_channels(model: nn.Module, input_shape: tuple[int, ...]) -> nn.M
     return _prune(model, input_shape, zeros)
 
 
-def _prune(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> nn.Module:
-    """Score every coupled group, then remove the chosen channels from all its layers."""
+def channel_masks(model: nn.Module, input_shape: tuple[int, ...], sparsity: float) -> dict[str, torch.Tensor]:
+    """Zero in place what prune_channels would remove; return {weight name: kept mask}.
+
+    Every coupled layer loses the same channels: producers their filters (rows), consumers
+    their input columns, BatchNorm its scale and shift. The model keeps its shapes (so
+    histograms and sizes compare weight for weight) and computes exactly what the physically
+    smaller model computes; `remove_zero_channels` then cuts the zeros out.
+    """
+    if not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    names = {m: n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    keep = {m: torch.ones_like(m.weight, dtype=torch.bool) for m in names}
+    graph, plans = _plans(model, input_shape, _lowest(sparsity))
+    with torch.no_grad():
+        for root, handler, drop in plans:
+            for item in graph.get_pruning_group(root, handler, drop):
+                module, idx = item.dep.target.module, torch.as_tensor(item.idxs, dtype=torch.long)
+                if module in keep and graph.is_out_channel_pruning_fn(item.dep.handler):
+                    keep[module][idx] = False
+                elif module in keep and graph.is_in_channel_pruning_fn(item.dep.handler):
+                    if getattr(module, "groups", 1) == 1:  # a grouped conv loses its rows instead
+                        keep[module][:, idx] = False
+                elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+                    module.weight[idx] = 0  # the channel's output is then exactly zero
+                    module.bias[idx] = 0
+        for module, mask in keep.items():
+            module.weight.mul_(mask)
+            if module.bias is not None:  # a removed filter's bias would leave a constant behind
+                module.bias.mul_(mask.flatten(1).any(1))
+    return {f"{names[m]}.weight": mask for m, mask in keep.items()}
+
+
+def _lowest(sparsity: float) -> Chooser:
+    def lowest(score: torch.Tensor) -> torch.Tensor:
+        k = min(round(len(score) * sparsity), len(score) - 1)  # never empty a layer
+        return torch.argsort(score, stable=True)[:k]
+    return lowest
+
+
+def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> tuple[object, list]:
+    """The dependency graph of `model` and, per coupled group, the root channels to remove."""
     tp = _torch_pruning()
-    model = copy.deepcopy(model).eval()
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape))
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     plans = []
@@ -61,11 +95,18 @@ def _prune(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> n
         if len(drop):
             root = group[0].dep.target.module
             plans.append((root, group[0].dep.handler, drop.tolist()))
+    return graph, plans
+
+
+def _prune(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> nn.Module:
+    """Score every coupled group, then remove the chosen channels from all its layers."""
+    model = copy.deepcopy(model).eval()
+    graph, plans = _plans(model, input_shape, choose)
     # Groups are disjoint in the channels they own, so every plan's indices stay valid
     # while the others are carried out.
     for root, handler, drop in plans:
-        pruning = graph.get_pruning_group(root, handler, drop)
-        if graph.check_pruning_group(pruning):
+        pruning = graph.get_pruning_group(root, handler, drop)  # type: ignore[attr-defined]
+        if graph.check_pruning_group(pruning):  # type: ignore[attr-defined]
             pruning.prune()
     return model.eval()
 
