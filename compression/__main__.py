@@ -87,11 +87,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'id':18} {'dataset':8} {'params':>10}  {'test accuracy':24} description")
+    width = max(len(r["id"]) for r in rows)  # one column, however long the ids grow
+    print(f"{'id':{width}} {'dataset':8} {'params':>10}  {'test accuracy':24} description")
     for r in rows:
         acc = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
                if r["accuracy"] is not None else r["note"])
-        print(f"{r['id']:18} {r['dataset']:8} {r['params']:>10,}  {acc:24} {r['description']}")
+        print(f"{r['id']:{width}} {r['dataset']:8} {r['params']:>10,}  {acc:24} {r['description']}")
     return 0
 
 
