@@ -266,7 +266,8 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Co
 def summary(r: pipeline.Report) -> str:
     """A human-readable report: the headline numbers, each with its kind."""
     f, a = r.energy_factors, r.energy_assumptions
-    lines = [f"model {r.model} on {r.dataset} ({r.n_test} test images)" if r.n_test else f"model {r.model} (no test data)"]
+    lines = [f"model {r.model} on {r.dataset} ({r.n_test} test images)" if r.n_test
+             else f"model {r.model} (no test data)"]
     if r.accuracy is None or r.accuracy_ci95 is None or r.accuracy_delta is None or r.accuracy_delta_ci95 is None:
         lines.append(f"accuracy   {r.accuracy_note}")
     else:
