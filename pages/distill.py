@@ -22,7 +22,8 @@ st.caption("A big teacher's softened outputs carry more than the label: which wr
 
 ids = list(models.ZOO)
 default_teacher = ui.DEFAULT_TEACHER if not ui.unavailable(ui.DEFAULT_TEACHER) else "mlp-digits"
-c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+# Two controls a row: four in a row cut the model names at 1280×720 and 150 % zoom.
+c1, c2 = st.columns(2)
 teacher = c1.selectbox("Teacher", ids, format_func=ui.model_label,
                        help="The trained model whose soft targets the student learns from. "
                             "The student list offers the models on the same data set.",
@@ -40,6 +41,8 @@ student = c2.selectbox("Student", students, format_func=ui.model_label,
                        help="Trained from scratch (fixed seed), twice: on the teacher's soft targets "
                             "and on hard labels only, same initial weights and batches.",
                        **ui.keep("student", students[0]))
+d1, d2 = st.columns(2)
+c3, c4 = st.columns(2)
 alpha = c3.slider("α (soft-target weight)", 0.0, 1.0, step=ui.ALPHA_STEP, help=ui.HELP["alpha"],
                   **ui.keep("alpha", ui.DEFAULT_ALPHA))
 epochs = c4.number_input("Epochs", 1, 60, step=1,
@@ -52,7 +55,6 @@ ok, ds = ui.guard(data.load, dataset)
 if not ok:
     st.stop()
 classes = list(ds.classes)
-d1, d2, _ = st.columns([2, 2, 4])
 fraction = d1.selectbox("Student's training images", ui.DISTILL_FRACTIONS,
                         format_func=lambda f: f"{f * 100:g} % of each class",
                         help="The share of each class's training images both students learn from "
@@ -84,7 +86,8 @@ scale = max(1, 160 // image.shape[0])
 big = np.kron(image, np.ones((scale, scale) + ((1,) if image.ndim == 3 else ()), dtype=image.dtype))
 ok, soft = ui.guard(ui.teacher_soft_targets, teacher, int(index), float(T))
 if ok:
-    img_col.image(np.clip(big, 0.0, 1.0), caption=f"label: {soft['classes'][soft['label']]}", width=160)
+    img_col.image(np.clip(big, 0.0, 1.0), caption=f"label: {soft['classes'][soft['label']]}",
+                  width="content")  # its own ~160 px, shrunk to a narrow (zoomed) column
     img_col.metric(f"Entropy at T = {T:g}", f"{soft['entropy_t']:.2f} bits",
                    delta=f"{soft['entropy_1']:.2f} bits at T = 1", delta_color="off", delta_arrow="off",
                    help="H(p) = −Σ p log₂ p of the teacher's soft targets: how much more than the "
@@ -164,9 +167,10 @@ def show_summary(summary: dict, setting: tuple) -> None:
         digit = word("left-out class", summary["leave_out"])
         n = summary["n_left_out"]
         l1, l2 = st.columns(2)
+        gap = summary["accuracy_left_out"] - summary["accuracy_left_out_hard_labels"]
         l1.metric(f"Distilled, on the {n} test {digit}s", ui.pct(summary["accuracy_left_out"]),
-                  delta=ui.pts(summary["accuracy_left_out"] - summary["accuracy_left_out_hard_labels"]),
-                  delta_description="vs hard labels",
+                  delta=ui.pts(gap), delta_description="vs hard labels", delta_color="normal" if gap else "off",
+                  delta_arrow="auto" if gap else "off",
                   help=f"Never shown a labelled {digit}: what it knows of {digit}s came from the teacher's "
                        "soft targets on the other images.")
         l1.caption(ui.ci_text(summary["accuracy_left_out_ci95"]))
@@ -258,15 +262,19 @@ ok, report = ui.guard(ui.with_progress, ui.compress_student, *key[:6], items, *k
 if ok:
     teacher_fp32 = ui.model_info()[teacher]["params"] * 4
     c1, c2, c3 = st.columns(3)
+    # short delta words, the rest in captions: long delta descriptions are cut ("vs the unco…")
+    # in three columns at 1280×720 and 150 % zoom
     c1.metric(f"Accuracy ({report.kinds.get('accuracy', 'simulated')})", ui.pct(report.accuracy),
               delta=ui.pts(report.accuracy - report.accuracy_baseline),
               delta_color="normal" if report.accuracy != report.accuracy_baseline else "off",
-              delta_description="vs the uncompressed distilled student")
-    c1.caption(ui.ci_text(report.accuracy_ci95))
+              help="The distilled student after the sidebar's compression, on the same test images.")
+    c1.caption(f"{ui.ci_text(report.accuracy_ci95)}; delta vs the uncompressed distilled student")
     c2.metric("Size (theoretical)", charts.fmt_bytes(report.size_bytes["compressed"]),
-              delta=f"{report.compression_ratio:.1f}× smaller", delta_arrow="off",
-              delta_description=f"vs {charts.fmt_bytes(report.size_bytes['fp32'])} fp32 student")
+              delta=f"{report.compression_ratio:.1f}× smaller", delta_arrow="off")
+    c2.caption(f"vs {charts.fmt_bytes(report.size_bytes['fp32'])} for the fp32 student")
     vs_teacher = teacher_fp32 / report.size_bytes["compressed"]
-    c3.metric("vs the teacher (fp32)", f"{vs_teacher:.1f}× smaller" if vs_teacher >= 1 else f"{1 / vs_teacher:.1f}× larger",
-              delta=ui.pts(report.accuracy - teacher_acc), delta_description="accuracy vs teacher",
+    c3.metric("vs the teacher (fp32)",
+              f"{vs_teacher:.1f}× smaller" if vs_teacher >= 1 else f"{1 / vs_teacher:.1f}× larger",
+              delta=ui.pts(report.accuracy - teacher_acc),
               help=f"Teacher {teacher}: {charts.fmt_bytes(teacher_fp32)} at 32 bits per parameter.")
+    c3.caption("delta: accuracy vs the teacher")

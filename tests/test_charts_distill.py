@@ -38,7 +38,7 @@ def test_bars_are_the_rows_in_fraction_order_with_their_intervals():
                                           "distilled: left-out 3", "hard labels: left-out 3"]
     for trace, key in zip(fig.data, ("accuracy", "accuracy_hard_labels", "accuracy_left_out",
                                      "accuracy_left_out_hard_labels")):
-        assert list(trace.x) == ["5 % (180 images)", "10 % (360 images)", "100 % (3,600 images)"]
+        assert list(trace.x) == ["5 %<br>180 images", "10 %<br>360 images", "100 %<br>3,600 images"]
         assert list(trace.y) == [r[key] for r in ordered]
         for y, up, down, r in zip(trace.y, trace.error_y.array, trace.error_y.arrayminus, ordered):
             lo, hi = r[key + "_ci95"]
