@@ -267,6 +267,7 @@ if ok:
     c1.metric(f"Accuracy ({report.kinds.get('accuracy', 'simulated')})", ui.pct(report.accuracy),
               delta=ui.pts(report.accuracy - report.accuracy_baseline),
               delta_color="normal" if report.accuracy != report.accuracy_baseline else "off",
+              delta_arrow="auto" if report.accuracy != report.accuracy_baseline else "off",
               help="The distilled student after the sidebar's compression, on the same test images.")
     c1.caption(f"{ui.ci_text(report.accuracy_ci95)}; delta vs the uncompressed distilled student")
     c2.metric("Size (theoretical)", charts.fmt_bytes(report.size_bytes["compressed"]),
