@@ -824,3 +824,49 @@ def _log_axis(values: Sequence[float], units: Sequence[tuple[float, str]], fmt: 
             break
     ticks = kept or ticks
     return dict(type="log", tickmode="array", tickvals=ticks, ticktext=[fmt(t).replace(".0 ", " ") for t in ticks])
+
+
+# --- distillation that teaches
+
+
+def distill_fractions_chart(rows: list[dict], leave_out: str | None = None) -> go.Figure:
+    """Distilled vs hard-label student accuracy per training fraction (95% CI bars), and on a left-out class.
+
+    `rows` are DistillResult.to_dict() rows (fraction, n_train, accuracy and its
+    accuracy_ci95, accuracy_hard_labels and its ci95, and the accuracy_left_out* keys when a
+    class was left out), one per fraction. The left-out class's bars use its own test images,
+    so their intervals are wider (Hinton, Vinyals & Dean 2015, §3).
+    """
+    rows = sorted(rows, key=lambda r: r["fraction"])
+    # two lines a tick: the labels fit side by side at 1280×720 and 150 % zoom
+    labels = [f"{r['fraction'] * 100:g} %<br>{r['n_train']:,} images" for r in rows]
+    series = [("accuracy", "distilled: all test images", PALETTE["student"], ""),
+              ("accuracy_hard_labels", "hard labels: all test images", PALETTE["baseline"], "")]
+    if leave_out is not None and rows and all("accuracy_left_out" in r for r in rows):
+        series += [("accuracy_left_out", f"distilled: left-out {leave_out}", PALETTE["student"], "/"),
+                   ("accuracy_left_out_hard_labels", f"hard labels: left-out {leave_out}", PALETTE["baseline"], "/")]
+    data, span = [], []
+    for key, name, color, pattern in series:
+        ys = [r[key] for r in rows]
+        cis = [r[key + "_ci95"] for r in rows]
+        span += [c[0] for c in cis] + [c[1] for c in cis]
+        marker: dict[str, Any] = dict(color=color if not pattern else _rgba(color, 0.35),
+                                      line=dict(color=color, width=1.5))
+        if pattern:  # the left-out class: hatched, so it reads apart from the overall bars without colour
+            marker["pattern"] = dict(shape=pattern, fgcolor=color)
+        data.append(dict(type="bar", x=labels, y=ys, name=name, marker=marker,
+                         error_y=dict(type="data", symmetric=False,
+                                      array=[max(0.0, c[1] - y) for c, y in zip(cis, ys)],
+                                      arrayminus=[max(0.0, y - c[0]) for c, y in zip(cis, ys)],  # no -1e-18
+                                      color=PALETTE["accent"], thickness=1.5, width=4),
+                         customdata=[f"{y * 100:.1f} % (95% CI {c[0] * 100:.1f}–{c[1] * 100:.1f} %)"
+                                     for y, c in zip(ys, cis)],
+                         hovertemplate=f"%{{x}}<br>accuracy %{{customdata}}<extra>{name}</extra>"))
+    layout = dict(barmode="group", bargap=0.3, bargroupgap=0.05, xaxis=dict(type="category"),
+                  yaxis=dict(range=[0, 1.02], tickformat=_pct_format(span)),
+                  annotations=[] if rows else [_centre_note("no fractions trained yet")])
+    subtitle = "95% Wilson intervals"
+    if leave_out is not None:
+        subtitle += f"; the students never saw a labelled {leave_out}"
+    return _figure(data, layout, "Soft targets vs hard labels by training data",
+                   "student's training images (share of each class)", "test accuracy (%)", subtitle)

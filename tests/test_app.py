@@ -80,7 +80,7 @@ def test_explore_loads_with_cards_and_charts():
 
 
 def test_distill_page_loads_and_trains(monkeypatch):
-    at = start()
+    at = start({"teacher": "mlp-digits"})  # the 8×8 digits pair: seconds
     at.switch_page("pages/distill.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("soft targets" in t.lower() for t in titles(at))
@@ -372,7 +372,7 @@ def test_pages_keep_sidebar_values_and_come_back():
 
 
 def test_distill_keeps_results_by_setting_and_says_what_changed():
-    at = start()
+    at = start({"teacher": "mlp-digits"})  # the 8×8 digits pair: seconds
     at.switch_page("pages/distill.py").run()
     at.number_input(key="distill_epochs").set_value(2).run()
     at.button(key="train_student").click().run()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import streamlit as st
 import torch
 
-from compression import data, distill, history, models, pipeline
+from compression import data, distill, history, measure, models, pipeline
 from compression.config import CompressionConfig, ConfigError
 from ui.fmt import literal, pct, without_paths
 from ui.plots import ONE_SHOT
@@ -271,12 +271,44 @@ def teacher_soft_targets(teacher_id: str, index: int, temperature: float) -> dic
 # evaluate_model compresses a copy). Keyed on plain values only.
 @st.cache_resource(show_spinner=False, max_entries=CACHE_SIZES["distill"])
 def distilled_students(teacher_id: str, student_id: str, temperature: float, alpha: float,
-                       epochs: int, seed: int, _progress=None) -> tuple[torch.nn.Module, dict[str, Any]]:
+                       epochs: int, seed: int, fraction: float = 1.0, leave_out: int | None = None,
+                       _progress=None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Both students of one setting, and a plain summary with the paired difference on the same images."""
     ds = data.load(models.spec(teacher_id).dataset)
     result = distill.distill(models.load(teacher_id), models.build(student_id, seed=seed), ds,
-                             temperature, alpha, epochs, seed=seed, progress=_progress)
-    _done(("distill", teacher_id, student_id, temperature, alpha, epochs, seed))
-    return result.student, result.to_dict()
+                             temperature, alpha, epochs, seed=seed, fraction=fraction,
+                             leave_out=leave_out, progress=_progress)
+    summary = result.to_dict()
+    # Both students answer the same test images: the paired interval (Newcombe 1998) is the
+    # one that can tell them apart, far narrower than two overlapping Wilson intervals.
+    with torch.no_grad():
+        right_soft = (measure.predictions(result.student, ds.x_test) == ds.y_test).tolist()
+        right_hard = (measure.predictions(result.baseline, ds.x_test) == ds.y_test).tolist()
+    summary["paired"] = _paired(right_soft, right_hard)
+    if leave_out is not None:
+        sel = (ds.y_test == leave_out).tolist()
+        summary["paired_left_out"] = _paired([a for a, s in zip(right_soft, sel) if s],
+                                             [b for b, s in zip(right_hard, sel) if s])
+    _done(("distill", teacher_id, student_id, temperature, alpha, epochs, seed, fraction, leave_out))
+    return result.student, summary
+
+
+def _paired(right_a: list[bool], right_b: list[bool]) -> dict[str, Any]:
+    delta, ci = measure.paired_delta(right_a, right_b)
+    return {"delta": delta, "ci95": list(ci), "verdict": measure.noise_verdict(delta, ci), "n": len(right_a)}
+
+
+def fraction_sweep(teacher_id: str, student_id: str, temperature: float, alpha: float, epochs: int,
+                   seed: int, fractions: tuple, leave_out: int | None = None,
+                   _progress=None) -> list[dict[str, Any]]:
+    """The summaries of one setting at each training fraction (each a cached distilled_students)."""
+    rows = []
+    for i, f in enumerate(fractions):
+        sub = ((lambda x, m, i=i, f=f: _progress((i + x) / len(fractions), f"{f * 100:g} % of the images: {m}"))
+               if _progress else None)
+        rows.append(distilled_students(teacher_id, student_id, temperature, alpha, epochs, seed, f,
+                                       leave_out, _progress=sub)[1])
+    return rows
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -291,11 +323,13 @@ def temperature_sweep(teacher_id: str, student_id: str, temperatures: tuple, alp
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def compress_student(teacher_id: str, student_id: str, temperature: float, alpha: float, epochs: int,
-                     seed: int, config_items: tuple, _progress=None) -> pipeline.Report:
+                     seed: int, config_items: tuple, fraction: float = 1.0, leave_out: int | None = None,
+                     _progress=None) -> pipeline.Report:
     """The distilled student compressed by the sidebar's config (plain Report)."""
-    student, _ = distilled_students(teacher_id, student_id, temperature, alpha, epochs, seed)
+    student, _ = distilled_students(teacher_id, student_id, temperature, alpha, epochs, seed, fraction, leave_out)
     ds = data.load(models.spec(teacher_id).dataset)
     report = pipeline.evaluate_model(student, ds, config_of(config_items),
                                      name=f"{student_id} (distilled)", latency=False, progress=_progress)
-    _done(("compress_student", teacher_id, student_id, temperature, alpha, epochs, seed, config_items))
+    _done(("compress_student", teacher_id, student_id, temperature, alpha, epochs, seed, config_items,
+           fraction, leave_out))
     return report

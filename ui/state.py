@@ -19,9 +19,13 @@ ACT_BIT_OPTIONS = tuple(b for b in cfgmod.BITS if b >= 2)  # activations: no bin
 SPARSITY_CURVE = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 BITS_CURVE = BIT_OPTIONS
 DISTILL_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0)
+DISTILL_FRACTIONS = (0.05, 0.1, 1.0)  # shares of each class the student trains on (Distill page)
+NO_LEAVE_OUT = -1                      # the "leave out" picker's value for "every class kept"
 DEFAULT_MODEL = models.DEFAULT_MODEL
 DEFAULT_TEMPERATURE = 4.0
 DEFAULT_ALPHA = 0.7
+DEFAULT_TEACHER = "mlp800-mnist"  # the Distill pickers open on a pair sharing a data set
+DEFAULT_STUDENTS = {"mlp800-mnist": "mlp30-mnist", "mlp-digits": "mlp-small-digits"}
 T_MIN, T_MAX, T_STEP = 1.0, 20.0, 0.5
 ALPHA_STEP = 0.05
 CUSTOM = "custom"
@@ -107,6 +111,15 @@ def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _one_of_number(options: tuple[float, ...]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if value not in options:
+            raise ValueError
+        return value
+    return parse
+
+
 def _layer_name(text: str) -> str:
     if not (0 < len(text) <= 64 and all(c.isalnum() or c in "._" for c in text)):
         raise ValueError
@@ -121,11 +134,13 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "hide_zeros": ("hide_zeros", _bool, False),
     "log_y": ("log_y", _bool, False),
     "error": ("err_metric", _one_of(("sqnr_db", "mse")), "sqnr_db"),
-    "teacher": ("teacher", _one_of(tuple(models.ZOO)), "mlp-digits"),
+    "teacher": ("teacher", _one_of(tuple(models.ZOO)), DEFAULT_TEACHER),
     "student": ("student", _one_of(tuple(models.ZOO)), None),
     "epochs": ("distill_epochs", _int_in(1, 60), 20),
     "image": ("sample", _int_in(0, 100_000), 0),
     "view": ("view", _one_of(("normal", "present")), "normal"),  # presentation mode (ui.present)
+    "fraction": ("distill_fraction", _one_of_number(DISTILL_FRACTIONS), 1.0),
+    "leave_out": ("leave_out", _int_in(NO_LEAVE_OUT, 999), NO_LEAVE_OUT),
 }
 
 
