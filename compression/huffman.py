@@ -88,6 +88,26 @@ def payload_bits(symbols: Iterable[int]) -> int:
     return sum(counts[s] * n for s, n in lengths.items())
 
 
+def histogram_bits(symbols: np.ndarray, counts: np.ndarray) -> int:
+    """`coded_bits` of any sequence with this histogram (distinct symbols, their counts > 0).
+
+    The payload of an optimal code is the sum of the weights Huffman's merges create
+    (each merge adds one bit to every symbol below it), so no code lengths are built:
+    this is the hot path of pricing every layer at every index width.
+    """
+    if len(counts) == 0:
+        return table_bits([])
+    heap = np.asarray(counts).tolist()
+    payload = heap[0] if len(heap) == 1 else 0  # a lone symbol: 1 bit each
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        merged = heapq.heappop(heap) + heapq.heappop(heap)
+        payload += merged
+        heapq.heappush(heap, merged)
+    width = int(symbols.max() - symbols.min()).bit_length()
+    return payload + HEADER_BITS + len(counts) * (width + LENGTH_BITS)
+
+
 def coded_bits(symbols: Iterable[int]) -> int:
     """Total bits `encode` writes before byte padding: payload plus code table."""
     counts = _counts(symbols)

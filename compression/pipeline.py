@@ -177,7 +177,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     codecs = {name_: export.codec_for(quant.get(name_)) for name_ in compressed}
     # Deep Compression stage 3: priced whenever weights are quantized (the page can show it),
     # written to the file only when the config asks for it.
-    coded = _huffman_sizes(compressed, codecs) if config.quantizes_weights else None
+    coded = _huffman_sizes(compressed, codecs, sizes) if config.quantizes_weights else None
     huffman_bytes = {} if coded is None else {"huffman": (sum(s.total for s in coded.values())
                                                           + other_params * size.FLOAT_BITS) / 8}
     file_bytes = len(export.to_bytes(model, coded if config.huffman and coded else sizes, codecs))
@@ -379,17 +379,18 @@ def _layer_size(layer: nn.Module, config: CompressionConfig, quant: Quantized | 
     return size.layer_size(w, codec.bits, codec.side_bits, _bias_numel(layer), zero_code=codec.zero_code)
 
 
-def _huffman_sizes(layers: dict[str, nn.Module], codecs: dict[str, Codec]) -> dict[str, size.LayerSize]:
-    """Per layer the cheapest Huffman-coded layout of its codes; float layers keep their plain one."""
+def _huffman_sizes(layers: dict[str, nn.Module], codecs: dict[str, Codec],
+                   plain: dict[str, size.LayerSize]) -> dict[str, size.LayerSize]:
+    """Per layer the cheapest Huffman-coded layout of its codes, or its `plain` one where cheaper."""
     out = {}
     for name, layer in layers.items():
         w, codec = layer.weight.detach(), codecs[name]
         if codec.is_float:
-            out[name] = size.layer_size(w, codec.bits, codec.side_bits, _bias_numel(layer))
+            out[name] = plain[name]
             continue
         codes = codec.encode(w.flatten(), torch.arange(w.numel()) // max(1, w[0].numel()))
-        out[name] = size.huffman_size(w, codes, codec.bits, codec.side_bits, _bias_numel(layer),
-                                       zero_code=codec.zero_code)
+        out[name] = size.huffman_size(w, codes, codec.side_bits, _bias_numel(layer),
+                                      zero_code=codec.zero_code, plain=plain[name])
     return out
 
 

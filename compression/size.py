@@ -106,34 +106,56 @@ def huffman_streams(codes: np.ndarray, nonzero: torch.Tensor, fmt: str
     return positions, codes[positions.numpy()], gaps
 
 
-def huffman_size(weight: torch.Tensor, codes: np.ndarray, bits: int, codebook_bits: int = 0,
-                 bias_numel: int = 0, zero_code: bool = True) -> LayerSize:
+def huffman_size(weight: torch.Tensor, codes: np.ndarray, codebook_bits: int = 0, bias_numel: int = 0,
+                 zero_code: bool = True, plain: LayerSize | None = None) -> LayerSize:
     """The cheapest layout with codes and relative indices Huffman-coded (Han et al. 2016, §4).
 
     Same layouts as `layer_size` (dense, bitmask, relative-index CSR with fillers), but the
     codes and the CSR gaps are each Huffman-coded, their code tables counted; a bitmask stays
-    1 bit per weight. `codes`: each weight's integer code (`bits` wide), flattened. Formats end in "-huffman".
-    A small layer whose code tables outweigh the saving keeps its fixed-width layout (as a
-    DEFLATE encoder stores a block uncoded, RFC 1951 §3.2.4): coding never makes a layer larger.
+    1 bit per weight. `codes`: each weight's non-negative integer code, flattened. Formats end
+    in "-huffman". Given `plain` (the fixed-width layout), a small layer whose code tables
+    outweigh the saving keeps it, as a DEFLATE encoder stores a block uncoded (RFC 1951
+    §3.2.4): coding never makes a layer larger.
     """
     flat_codes = np.asarray(codes).ravel()
     nonzero = torch.nonzero(weight.flatten()).flatten()
     n, nnz, bias = flat_codes.size, len(nonzero), bias_numel * FLOAT_BITS
-    kept_codes = flat_codes[nonzero.numpy()]
-    options = [LayerSize("bitmask-huffman", huffman.coded_bits(kept_codes), n, codebook_bits, bias)]
+    is_zero = (weight.flatten() == 0).numpy()
+    zeros = np.flatnonzero(np.bincount(flat_codes[is_zero])) if is_zero.any() else np.zeros(0, np.int64)
+    # minlength: room for the zero's code, which CSR fillers add to the kept codes' histogram
+    kept_hist = np.bincount(flat_codes[nonzero.numpy()], minlength=int(zeros.max(initial=0)) + 1)
+    options = [LayerSize("bitmask-huffman", _hist_bits(kept_hist), n, codebook_bits, bias)]
     if zero_code or nnz == n:
-        options.append(LayerSize("dense-huffman", huffman.coded_bits(flat_codes), 0, codebook_bits, bias))
-    gaps = relative_gaps(weight)
+        options.append(LayerSize("dense-huffman", _hist_bits(np.bincount(flat_codes)), 0, codebook_bits, bias))
+    gaps = relative_gaps(weight).numpy() - 1  # stored as distance - 1
     # Above the width that needs no filler every p gives the same two streams: stop there.
-    widest = max(1, int(gaps.max() - 1).bit_length()) if nnz else 1
+    widest = max(1, int(gaps.max()).bit_length()) if nnz else 1
     for p in range(1, min(MAX_INDEX_BITS, widest) + 1):
-        if not zero_code and csr_entries(gaps, p) != nnz:
+        limit = 1 << p
+        fillers = int((gaps // limit).sum())
+        if fillers and not zero_code:
             continue
-        _, values, index = huffman_streams(flat_codes, nonzero, f"csr-{p}-huffman")
-        options.append(LayerSize(f"csr-{p}-huffman", huffman.coded_bits(values),
-                                 huffman.coded_bits(index), codebook_bits, bias))
-    plain = layer_size(weight, bits, codebook_bits, bias_numel, zero_code)
-    return min([*options, plain], key=lambda s: s.total)
+        fmt = f"csr-{p}-huffman"
+        if fillers and len(zeros) > 1:  # zero codes differ by row: count the fillers' own codes
+            _, values, index = huffman_streams(flat_codes, nonzero, fmt)
+            value_bits, index_bits = huffman.coded_bits(values), huffman.coded_bits(index)
+        else:
+            # A long gap becomes `gap // limit` fillers, each the zero's code with the largest
+            # gap (limit - 1), then the kept weight with gap % limit: histograms, no streams.
+            value_hist = kept_hist.copy()
+            if fillers:
+                value_hist[zeros[0]] += fillers
+            gap_hist = np.bincount(gaps % limit, minlength=limit)
+            gap_hist[limit - 1] += fillers
+            value_bits, index_bits = _hist_bits(value_hist), _hist_bits(gap_hist)
+        options.append(LayerSize(fmt, value_bits, index_bits, codebook_bits, bias))
+    return min([*options, *([plain] if plain else [])], key=lambda s: s.total)
+
+
+def _hist_bits(hist: np.ndarray) -> int:
+    """Huffman-coded bits, table counted, of a sequence given as counts per symbol 0, 1, ..."""
+    symbols = np.flatnonzero(hist)
+    return huffman.histogram_bits(symbols, hist[symbols])
 
 
 def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, channels: int,

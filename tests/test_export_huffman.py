@@ -51,7 +51,8 @@ def test_tiny_layer_by_hand():
     w = torch.zeros(2, 8)
     w[0, 1], w[0, 2], w[1, 3], w[1, 7] = 1.0, 1.0, -1.0, 1.0
     codes = (w.flatten() + 1).long().numpy()  # zero -> code 1
-    best = size.huffman_size(w, codes, 2, codebook_bits=32, bias_numel=2)
+    plain = size.layer_size(w, 2, 32, 2)
+    best = size.huffman_size(w, codes, codebook_bits=32, bias_numel=2, plain=plain)
     # kept positions 1, 2, 11, 15: gaps - 1 = 1, 0, 8, 3. At p = 4 no filler is needed:
     # codes [2, 2, 0, 2] -> Huffman lengths {2: 1, 0: 1}: 4 bits + header 88 + 2 x (2 + 6) = 108;
     # gaps [1, 0, 8, 3] -> 4 distinct, lengths 2 each: 8 bits + 88 + 4 x (4 + 6) = 136.
@@ -69,12 +70,11 @@ def test_tiny_layer_by_hand():
     assert candidates["csr-4-huffman"] == 108 + 136
     candidates["dense-huffman"] = _stream_bits(codes)
     candidates["bitmask-huffman"] = _stream_bits(codes[[1, 2, 11, 15]]) + 16
-    plain = size.layer_size(w, 2, 32, 2)
     assert best.values + best.indices == min(*candidates.values(), plain.values + plain.indices)
     # 4,000 copies of the same rows: now the tables are cheap and coding must win
     big = w.repeat(500, 1)
     big_codes = (big.flatten() + 1).long().numpy()
-    coded = size.huffman_size(big, big_codes, 2)
+    coded = size.huffman_size(big, big_codes, plain=size.layer_size(big, 2))
     assert coded.format.endswith("-huffman") and coded.total < size.layer_size(big, 2).total
     assert best.codebook == 32 and best.bias == 64
 
@@ -87,7 +87,8 @@ def test_every_record_round_trips_huffman_coded(digits):
         layers = models.layers(model)
         seen |= {q.codec.quantizer for q in quant.values()}
         codecs = {n: export.codec_for(quant.get(n)) for n in layers}
-        sizes = pipeline._huffman_sizes(layers, codecs)
+        plain = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
+        sizes = pipeline._huffman_sizes(layers, codecs, plain)
         blob = export.to_bytes(model, sizes, codecs)
         formats |= {s.format.split("-", 1)[0] + "-huffman" for s in sizes.values() if s.format.endswith("-huffman")}
         coded = any(s.format.endswith("-huffman") for s in sizes.values())
@@ -137,7 +138,8 @@ def test_corrupt_huffman_file_is_one_error(digits):
     model, _, quant = pipeline.compress(base, ds, CompressionConfig(bits=4, sparsity=0.9))
     layers = models.layers(model)
     codecs = {n: export.codec_for(quant.get(n)) for n in layers}
-    blob = export.to_bytes(model, pipeline._huffman_sizes(layers, codecs), codecs)
+    plain = {n: pipeline._layer_size(m, CompressionConfig(bits=4), quant.get(n)) for n, m in layers.items()}
+    blob = export.to_bytes(model, pipeline._huffman_sizes(layers, codecs, plain), codecs)
     head = _header_bytes(blob)
     with pytest.raises(ValueError):
         export.from_bytes(blob[:head + 20])
@@ -154,3 +156,21 @@ def test_float_layer_cannot_be_huffman_coded():
 
     with pytest.raises(ValueError, match="quantized"):
         export.to_bytes(Net(), sizes, {})
+
+
+def test_histogram_pricing_equals_the_written_streams():
+    # 5 % kept with long runs of zeros: small widths need many fillers
+    rng = np.random.default_rng(3)
+    w = torch.from_numpy(np.where(rng.random((40, 500)) < 0.05, rng.integers(1, 8, (40, 500)), 0)).float()
+    w[:5] = 0
+    codes = w.flatten().long().numpy()  # the code of 0 is 0
+    nonzero = torch.nonzero(w.flatten()).flatten()
+    from_streams = {}
+    for p in range(1, 17):
+        _, v, g = size.huffman_streams(codes, nonzero, f"csr-{p}-huffman")
+        from_streams[f"csr-{p}-huffman"] = _stream_bits(v) + _stream_bits(g)
+    from_streams["dense-huffman"] = _stream_bits(codes)
+    from_streams["bitmask-huffman"] = _stream_bits(codes[nonzero.numpy()]) + w.numel()
+    best = size.huffman_size(w, codes)
+    assert best.values + best.indices == min(from_streams.values())
+    assert from_streams[best.format] == best.values + best.indices

@@ -102,3 +102,9 @@ def test_corrupt_or_bad_input_is_one_clear_error():
         huffman.decode(blob[:3])
     with pytest.raises(ValueError, match="int32"):
         huffman.encode([2**40])
+
+
+@pytest.mark.parametrize("name", SEQUENCES)
+def test_histogram_bits_equals_coded_bits(name):
+    symbols, counts = np.unique(SEQUENCES[name], return_counts=True)
+    assert huffman.histogram_bits(symbols, counts) == huffman.coded_bits(SEQUENCES[name])
