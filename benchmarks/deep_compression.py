@@ -25,6 +25,8 @@ from compression import config as cfg
 from compression import models, pipeline
 from compression.config import CompressionConfig
 
+TARGET_MODEL = "lenet300-mnist"
+
 
 def timed(model_id: str, config: CompressionConfig) -> tuple[float, float, pipeline.Report]:
     wall, cpu = time.perf_counter(), time.process_time()
@@ -50,15 +52,16 @@ def main() -> None:
         sb = r.size_bytes
         delta = r.accuracy - r.accuracy_baseline
         print(f"{model_id} --preset {args.preset} ({args.repeats} run(s), median): {config.changed()}")
-        print(f"  time      {wall:.1f} s wall, {cpu:.1f} s CPU (target < 60 s); plain evaluate "
+        print(f"  time      {wall:.1f} s wall, {cpu:.1f} s CPU (target < 60 s on LeNet-300-100); plain evaluate "
               f"{base_wall:.2f} s wall -> {wall / base_wall:.0f}x")
         print(f"  size      fp32 {sb['fp32']:,.0f} B -> file {sb['file']:,.0f} B: "
-              f"{r.compression_ratio_file:.1f}x measured (target >= 40); theoretical "
+              f"{r.compression_ratio_file:.1f}x measured (target >= 40 on LeNet-300-100); theoretical "
               f"{r.compression_ratio:.1f}x fixed-width, {sb['fp32'] / sb['huffman']:.1f}x Huffman-coded")
         print(f"  accuracy  {r.accuracy:.1%} vs {r.accuracy_baseline:.1%} uncompressed: "
               f"{100 * delta:+.1f} points (target >= -1.0) on {r.n_test} test images")
-        ok = r.compression_ratio_file >= 40 and delta >= -0.01 and wall < 60
-        print("  targets met" if ok else "  TARGET MISSED")
+        if model_id == TARGET_MODEL:  # issue 7's done-when; the digits MLP is shown for comparison
+            ok = r.compression_ratio_file >= 40 and delta >= -0.01 and wall < 60
+            print("  targets met" if ok else "  TARGET MISSED")
 
 
 if __name__ == "__main__":
