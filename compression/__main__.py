@@ -256,8 +256,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
-    """The preset (if any), then every flag given on the command line on top of it."""
-    config = cfg.PRESETS[args.preset] if args.preset else CompressionConfig()
+    """The preset (if any, in its variant for the model's data set), then every flag given on top."""
+    model_id = getattr(args, "model", None)
+    dataset = models.ZOO[model_id].dataset if model_id in models.ZOO else None
+    config = cfg.preset(args.preset, dataset) if args.preset else CompressionConfig()
     given = {f: getattr(args, f) for f in cfg.FIELDS
              if f not in skip and getattr(args, f, None) is not None}
     return config.replace(**given)

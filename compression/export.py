@@ -4,6 +4,9 @@ The file's length is the *measured* size: theory says what the formats cost, thi
 they cost once written (headers, byte alignment). `from_bytes` proves nothing was lost.
 
 Layout: MAGIC, 4-byte header length, a JSON header, then each blob in header order.
+A layer in a `*-huffman` format (Deep Compression stage 3) stores its codes, and its CSR gaps,
+as `huffman.encode` blobs; a file holding any such layer starts with MAGIC_HUFFMAN, so a
+reader of the fixed-width format refuses it instead of misreading it.
 """
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from compression import models, size
+from compression import huffman, models, size
 from compression.quantizers import FLOAT_CODEC, Codec, Quantized, lookup
 
 MAGIC = b"CLAB2"  # 2: each layer names its quantizer and stores only the side information charged
+MAGIC_HUFFMAN = b"CLAB3"  # 3: as 2, plus layers whose codes and gaps are Huffman-coded
 
 
 def codec_for(quant: Quantized | None) -> Codec:
@@ -36,11 +40,14 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
         w = layer.weight.detach()
         fmt, codec = sizes[name].format, codecs.get(name, FLOAT_CODEC)
         flat = w.flatten()
-        positions, index_blob, index_bits = _positions(flat, fmt)
-        rows = positions // max(1, w[0].numel())
-        values = flat[positions]
-        value_blob = (values.float().numpy().tobytes() if codec.is_float
-                      else _pack(codec.encode(values, rows), codec.bits))
+        if fmt.endswith("-huffman"):
+            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, w[0].numel())
+        else:
+            positions, index_blob, index_bits = _positions(flat, fmt)
+            rows = positions // max(1, w[0].numel())
+            values = flat[positions]
+            value_blob = (values.float().numpy().tobytes() if codec.is_float
+                          else _pack(codec.encode(values, rows), codec.bits))
         side = codec.side.float().numpy().tobytes()  # exactly the side information theory charges
         entry = {"name": name, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
                  "bits": codec.bits, "scheme": codec.scheme, "per_row": codec.per_channel,
@@ -55,12 +62,13 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
         header["other"].append({"name": pname, "shape": list(p.shape), "size": len(blob)})
         blobs.append(blob)
     head = json.dumps(header, separators=(",", ":")).encode()
-    return MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs)
+    coded = any(e["format"].endswith("-huffman") for e in header["layers"])
+    return (MAGIC_HUFFMAN if coded else MAGIC) + struct.pack("<I", len(head)) + head + b"".join(blobs)
 
 
 def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
     """Decode a file written by to_bytes into a state dict (for tests and re-use)."""
-    if not blob.startswith(MAGIC):
+    if not blob.startswith((MAGIC, MAGIC_HUFFMAN)):
         raise ValueError("not a Compression Lab model file (bad magic bytes)")
     (n,) = struct.unpack("<I", blob[len(MAGIC):len(MAGIC) + 4])
     offset = len(MAGIC) + 4
@@ -74,7 +82,13 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
             offset += length
         index_blob, value_blob, side = parts
         numel = int(np.prod(e["shape"]))
-        positions = _decode_positions(index_blob, e["format"], e["entries"], numel, e["index_bits"])
+        coded = e["format"].endswith("-huffman")
+        if coded:
+            positions = _decode_huffman_positions(index_blob, e["format"], numel)
+        else:
+            positions = _decode_positions(index_blob, e["format"], e["entries"], numel, e["index_bits"])
+        if len(positions) and (int(positions.max()) >= numel or int(positions.min()) < 0):
+            raise ValueError(f"layer {e['name']!r} is corrupt: an index points outside its {numel} weights")
         rows = positions // max(1, numel // e["shape"][0])
         lookup(e["quantizer"])  # an unknown quantizer: one ValueError naming it, before decoding
         codec = Codec(e["quantizer"], e["bits"], e["scheme"], e["per_row"], e["shape"][0],
@@ -82,7 +96,10 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
         if codec.is_float:
             values = torch.from_numpy(np.frombuffer(value_blob, dtype=np.float32).copy())
         else:
-            values = codec.decode(_unpack(value_blob, e["bits"], e["entries"]), rows)
+            codes = huffman.decode(value_blob) if coded else _unpack(value_blob, e["bits"], e["entries"])
+            if len(codes) != len(positions):
+                raise ValueError(f"layer {e['name']!r} is corrupt: {len(codes)} codes for {len(positions)} positions")
+            values = codec.decode(codes, rows)
         flat = torch.zeros(numel)
         flat[positions] = values
         state[e["name"] + ".weight"] = flat.reshape(e["shape"])
@@ -101,21 +118,30 @@ def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
     if fmt == "bitmask":
         return nonzero, np.packbits((flat != 0).numpy()).tobytes(), 1
     p = int(fmt.split("-")[1])
-    positions_t = _with_fillers(nonzero, 2**p)
+    positions_t = size.csr_positions(nonzero, 2**p)
     gaps = torch.diff(positions_t, prepend=torch.tensor([-1])) - 1  # stored as distance - 1
     return positions_t, _pack(gaps.numpy(), p), p
 
 
-def _with_fillers(nonzero: torch.Tensor, limit: int) -> torch.Tensor:
-    """Entry positions: each kept weight, preceded by a filler every `limit` steps of a long gap."""
-    gaps = torch.diff(nonzero, prepend=torch.tensor([-1]))
-    counts = (gaps - 1) // limit + 1          # fillers + the kept weight itself
-    group = torch.repeat_interleave(torch.arange(len(nonzero)), counts)
-    first = torch.cumsum(counts, 0) - counts
-    step = torch.arange(int(counts.sum())) - first[group] + 1
-    positions = (nonzero - gaps)[group] + limit * step
-    positions[torch.cumsum(counts, 0) - 1] = nonzero  # the last of each group is the weight
-    return positions
+def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, row_numel: int
+                   ) -> tuple[torch.Tensor, bytes, bytes, int]:
+    """Positions, index blob, value blob and index bits of a `*-huffman` layout (size.huffman_streams)."""
+    if codec.is_float:
+        raise ValueError(f"format {fmt!r} needs quantized weights: a float layer has no codes to Huffman-code")
+    codes = codec.encode(flat, torch.arange(flat.numel()) // max(1, row_numel))
+    positions, values, gaps = size.huffman_streams(codes, torch.nonzero(flat).flatten(), fmt)
+    if fmt == "bitmask-huffman":
+        return positions, np.packbits((flat != 0).numpy()).tobytes(), huffman.encode(values), 1
+    index_bits = 0 if gaps is None else int(fmt.split("-")[1])
+    return positions, b"" if gaps is None else huffman.encode(gaps), huffman.encode(values), index_bits
+
+
+def _decode_huffman_positions(index_blob: bytes, fmt: str, numel: int) -> torch.Tensor:
+    if fmt == "dense-huffman":
+        return torch.arange(numel)
+    if fmt == "bitmask-huffman":
+        return _decode_positions(index_blob, "bitmask", 0, numel, 1)
+    return torch.from_numpy(np.cumsum(huffman.decode(index_blob) + 1) - 1)
 
 
 def _decode_positions(index_blob: bytes, fmt: str, entries: int, numel: int, p: int) -> torch.Tensor:

@@ -6,11 +6,15 @@ a fixed width. The code is *canonical* (Schwartzkopf & Dallas 1964; as in DEFLAT
 §3.2.2): codes follow from the code lengths alone, so the table stored beside the payload
 is just (symbol, length) pairs, and `coded_bits` counts that table in the size.
 
-Byte layout of `encode` (all integers little-endian):
-  u32 number of symbols in the sequence
-  u16 number of distinct symbols k
-  k × (i32 symbol, u8 code length), symbols in canonical order (length, then value)
-  payload: the codes, most significant bit first, zero-padded to a whole byte
+Byte layout of `encode` (integers little-endian):
+  u32 number of symbols in the sequence n, u16 number of distinct symbols k,
+  i32 smallest symbol m, u8 width w of (symbol - m)
+  then one bit stream, most significant bit first, zero-padded to a whole byte:
+  k x (w-bit symbol - m, 6-bit code length), in canonical order (length, then value);
+  then the n codes.
+Symbols are stored relative to the smallest at the width the largest needs, so a table of
+4-bit weight codes costs 10 bits an entry, not 40. Six bits hold any length: a code of 64
+bits needs Fibonacci-skewed counts over 2**32 symbols (Buro 1993), more than u32 n allows.
 """
 from __future__ import annotations
 
@@ -21,9 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-SYMBOL_BITS = 32      # each distinct symbol in the table: int32 value ...
-LENGTH_BITS = 8       # ... and its code length (a length over 255 would need 2**255 symbols)
-HEADER_BITS = 32 + 16  # sequence length, number of distinct symbols
+LENGTH_BITS = 6       # each table entry's code length (see the module docstring)
+HEADER = struct.Struct("<IHiB")  # n, k, smallest symbol, symbol width
+HEADER_BITS = 8 * HEADER.size
 MAX_SYMBOLS = 2**16 - 1
 LUT_MAX_BITS = 16     # decode through a 2**L lookup table up to this code length
 
@@ -65,9 +69,16 @@ def canonical_codes(lengths: Mapping[int, int]) -> dict[int, tuple[int, int]]:
     return codes
 
 
-def table_bits(n_distinct: int) -> int:
-    """Bits of the serialized code table (header, and one symbol + length per distinct symbol)."""
-    return HEADER_BITS + n_distinct * (SYMBOL_BITS + LENGTH_BITS)
+def symbol_width(distinct: Iterable[int]) -> int:
+    """Bits each table entry spends on its symbol: enough for (largest - smallest)."""
+    values = list(distinct)
+    return (max(values) - min(values)).bit_length() if values else 0
+
+
+def table_bits(distinct: Iterable[int]) -> int:
+    """Bits of the serialized code table for these distinct symbols: header, then symbol + length each."""
+    values = list(distinct)
+    return HEADER_BITS + len(values) * (symbol_width(values) + LENGTH_BITS)
 
 
 def payload_bits(symbols: Iterable[int]) -> int:
@@ -77,11 +88,31 @@ def payload_bits(symbols: Iterable[int]) -> int:
     return sum(counts[s] * n for s, n in lengths.items())
 
 
+def histogram_bits(symbols: np.ndarray, counts: np.ndarray) -> int:
+    """`coded_bits` of any sequence with this histogram (distinct symbols, their counts > 0).
+
+    The payload of an optimal code is the sum of the weights Huffman's merges create
+    (each merge adds one bit to every symbol below it), so no code lengths are built:
+    this is the hot path of pricing every layer at every index width.
+    """
+    if len(counts) == 0:
+        return table_bits([])
+    heap = np.asarray(counts).tolist()
+    payload = heap[0] if len(heap) == 1 else 0  # a lone symbol: 1 bit each
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        merged = heapq.heappop(heap) + heapq.heappop(heap)
+        payload += merged
+        heapq.heappush(heap, merged)
+    width = int(symbols.max() - symbols.min()).bit_length()
+    return payload + HEADER_BITS + len(counts) * (width + LENGTH_BITS)
+
+
 def coded_bits(symbols: Iterable[int]) -> int:
     """Total bits `encode` writes before byte padding: payload plus code table."""
     counts = _counts(symbols)
     lengths = code_lengths(counts)
-    return sum(counts[s] * n for s, n in lengths.items()) + table_bits(len(lengths))
+    return sum(counts[s] * n for s, n in lengths.items()) + table_bits(lengths)
 
 
 def entropy_bits(symbols: Iterable[int]) -> float:
@@ -103,26 +134,30 @@ def encode(symbols: Sequence[int] | np.ndarray) -> bytes:
         raise ValueError(f"Huffman coding takes at most {MAX_SYMBOLS} distinct symbols, got {len(counts)}")
     codes = canonical_codes(code_lengths(counts))
     order = sorted(codes, key=lambda s: (codes[s][1], s))
-    head = struct.pack("<IH", seq.size, len(order))
-    head += b"".join(struct.pack("<iB", s, codes[s][1]) for s in order)
-    return head + _pack_codes(seq, codes)
+    low, width = (min(order) if order else 0), symbol_width(order)
+    table = np.array([[s - low, codes[s][1]] for s in order], dtype=np.int64).reshape(-1, 2)
+    table_stream = np.concatenate([_bits_of(table[:, 0], width), _bits_of(table[:, 1], LENGTH_BITS)], axis=1)
+    return HEADER.pack(seq.size, len(order), low, width) + np.packbits(
+        np.concatenate([table_stream.ravel(), _code_bits(seq, codes)])).tobytes()
 
 
 def decode(blob: bytes) -> np.ndarray:
     """The int64 sequence `encode` wrote; ValueError on a truncated or inconsistent blob."""
     try:
-        n, k = struct.unpack_from("<IH", blob, 0)
-        pos = 6
-        lengths = {}
-        for _ in range(k):
-            s, length = struct.unpack_from("<iB", blob, pos)
-            lengths[s] = length
-            pos += 5
+        n, k, low, width = HEADER.unpack_from(blob, 0)
     except struct.error:
-        raise ValueError("Huffman data is truncated: its code table is incomplete") from None
+        raise ValueError("Huffman data is truncated: its header is incomplete") from None
+    stream = np.unpackbits(np.frombuffer(blob, dtype=np.uint8, offset=HEADER.size))
+    entry = width + LENGTH_BITS
+    if stream.size < k * entry:
+        raise ValueError("Huffman data is truncated: its code table is incomplete")
+    rows = stream[:k * entry].reshape(k, entry).astype(np.int64)
+    weights = 1 << np.arange(entry - 1, -1, -1, dtype=np.int64)
+    symbols = rows[:, :width] @ weights[LENGTH_BITS:] + low if width else np.full(k, low, dtype=np.int64)
+    lengths = dict(zip(symbols.tolist(), (rows[:, width:] @ weights[-LENGTH_BITS:]).tolist()))
     if n and not lengths:
         raise ValueError("Huffman data is inconsistent: symbols but no code table")
-    bits = np.unpackbits(np.frombuffer(blob, dtype=np.uint8, offset=pos))
+    bits = stream[k * entry:]
     codes = canonical_codes(lengths)
     if any(length < 1 or c >= 1 << length for c, length in codes.values()):
         raise ValueError("Huffman data is corrupt: its code lengths do not form a prefix code")
@@ -175,10 +210,16 @@ def _decode_bitwise(bits: np.ndarray, codes: Mapping[int, tuple[int, int]], n: i
     return out
 
 
-def _pack_codes(seq: np.ndarray, codes: Mapping[int, tuple[int, int]]) -> bytes:
-    """Concatenate the codes of `seq` MSB-first into bytes (vectorised: layers have ~10^5 weights)."""
+def _bits_of(values: np.ndarray, width: int) -> np.ndarray:
+    """Each value as `width` bits, most significant first: one row per value."""
+    shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((values[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
+
+
+def _code_bits(seq: np.ndarray, codes: Mapping[int, tuple[int, int]]) -> np.ndarray:
+    """The codes of `seq` concatenated MSB-first, one bit per element (vectorised: ~10^5 weights)."""
     if seq.size == 0:
-        return b""
+        return np.zeros(0, dtype=np.uint8)
     syms = np.array(sorted(codes), dtype=np.int64)
     values = np.array([codes[s][0] for s in syms], dtype=np.uint64)
     lens = np.array([codes[s][1] for s in syms], dtype=np.int64)
@@ -189,7 +230,7 @@ def _pack_codes(seq: np.ndarray, codes: Mapping[int, tuple[int, int]]) -> bytes:
     shifts = np.arange(max_len - 1, -1, -1, dtype=np.uint64)
     bit_rows = ((v[:, None] >> shifts[None, :]) & np.uint64(1)).astype(np.uint8)
     keep = np.arange(max_len)[None, :] >= (max_len - n)[:, None]
-    return np.packbits(bit_rows[keep]).tobytes()
+    return bit_rows[keep]
 
 
 def _counts(symbols: Iterable[int]) -> Counter[int]:
@@ -197,44 +238,3 @@ def _counts(symbols: Iterable[int]) -> Counter[int]:
         values, counts = np.unique(symbols.ravel(), return_counts=True)
         return Counter(dict(zip(values.tolist(), counts.tolist())))
     return Counter(int(s) for s in symbols)
-
-
-def sparse_streams(codes: np.ndarray, zero: int, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(entry codes, gaps - 1) of relative-index CSR with `index_bits`-bit gaps (Han et al. 2016 §3).
-
-    A gap longer than 2**index_bits is bridged by filler entries holding the `zero` code,
-    each a full 2**index_bits step, exactly as the fixed-width format stores them.
-    """
-    flat = np.asarray(codes).ravel()
-    kept = np.flatnonzero(flat != zero)
-    gaps = np.diff(kept, prepend=-1)
-    limit = 1 << index_bits
-    fillers = (gaps - 1) // limit
-    real = np.cumsum(fillers + 1) - 1  # where each kept weight lands among all entries
-    total = int(real[-1]) + 1 if real.size else 0
-    entry_codes = np.full(total, zero, dtype=np.int64)
-    entry_gaps = np.full(total, limit - 1, dtype=np.int64)
-    entry_codes[real] = flat[kept]
-    entry_gaps[real] = gaps - fillers * limit - 1
-    return entry_codes, entry_gaps
-
-
-def layer_bits(codes: np.ndarray, zero: int | None, max_index_bits: int = 16) -> dict[str, object]:
-    """The cheapest Huffman-coded layout of one layer's integer weight codes, tables counted.
-
-    Dense (every code Huffman-coded), or relative-index CSR at the best gap width with codes
-    and gaps Huffman-coded apart (Deep Compression stage 3). `zero`: the code meaning 0, or
-    None when no code does (then only the dense layout exists). Returns format, values,
-    indices (bits) and total.
-    """
-    flat = np.asarray(codes).ravel()
-    dense = coded_bits(flat)
-    best: dict[str, object] = {"format": "dense-huffman", "values": dense, "indices": 0, "total": dense}
-    if zero is None:
-        return best
-    for p in range(1, max_index_bits + 1):
-        values, gaps = sparse_streams(flat, zero, p)
-        v, i = coded_bits(values), coded_bits(gaps)
-        if v + i < best["total"]:  # type: ignore[operator]
-            best = {"format": f"csr-{p}-huffman", "values": v, "indices": i, "total": v + i}
-    return best

@@ -31,7 +31,7 @@ from compression import (
 )
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
-from compression.quantizers import Quantized
+from compression.quantizers import Codec, Quantized
 
 N_RANDOM_CALIB = 8  # random images calibrating int8 when there is no data (for timing only)
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
@@ -70,6 +70,7 @@ class LayerReport:
     error_hist: dict[str, list]    # edges, counts of (w_q - w) on kept weights
     levels: list[float]            # quantization grid (per-tensor view) for histogram lines
     codes_used: int | None = None  # distinct codes the kept weights use (None: not quantized)
+    huffman: dict[str, Any] | None = None  # format, values, indices, entries, total bits; None: not quantized
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Report:
     zeros_from_rounding: float     # fraction of kept prunable weights that quantization rounded to 0
     macs_dense: int
     macs_effective: int
-    size_bytes: dict[str, float]   # fp32, pruned, compressed (theoretical); file (measured)
+    size_bytes: dict[str, float]   # fp32, pruned, compressed, huffman if quantized (theoretical); file (measured)
     compression_ratio: float       # fp32 / compressed (theoretical)
     compression_ratio_file: float  # fp32 / bytes of the written file (measured)
     energy_pj: dict[str, float]    # compute, memory, total (estimate)
@@ -220,7 +221,16 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
     codecs = {name_: export.codec_for(quant.get(name_)) for name_ in compressed}
-    file_bytes = len(export.to_bytes(model, sizes, codecs))
+    # Deep Compression stage 3: priced whenever weights are quantized (the page can show it),
+    # written to the file only when the config asks for it.
+    coded = _huffman_sizes(compressed, codecs, sizes) if config.quantizes_weights else None
+    huffman_bytes = {} if coded is None else {"huffman": (sum(s.total for s in coded.values())
+                                                          + other_params * size.FLOAT_BITS) / 8}
+    file_bytes = len(export.to_bytes(model, coded if config.huffman and coded else sizes, codecs))
+    for lr in layer_reports if coded else []:
+        h = coded[lr.name]  # type: ignore[index]
+        lr.huffman = {"format": h.format, "values": h.values, "indices": h.indices, "total": h.total,
+                      "entries": size.entries(compressed[lr.name].weight.detach(), h.format)}
     energy_total = _sum_energy(layer_reports)
     energy_base = _baseline_energy(shapes, profile, fp32_bits)
     act_bits_total = sum((s.in_elems + s.out_elems) * config.act_bits for s in shapes)
@@ -239,7 +249,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         macs_dense=sum(s.macs for s in shapes),
         macs_effective=sum(r.macs_effective for r in layer_reports),
         size_bytes={"fp32": fp32_bits / 8, "pruned": pruned_bits / 8,
-                    "compressed": compressed_bits / 8, "file": file_bytes},
+                    "compressed": compressed_bits / 8, **huffman_bytes, "file": file_bytes},
         compression_ratio=fp32_bits / compressed_bits,
         compression_ratio_file=fp32_bits / 8 / file_bytes,
         energy_pj=energy_total,
@@ -467,6 +477,21 @@ def _layer_size(layer: nn.Module, config: CompressionConfig, quant: Quantized | 
     w = layer.weight.detach()
     codec = export.codec_for(quant)
     return size.layer_size(w, codec.bits, codec.side_bits, _bias_numel(layer), zero_code=codec.zero_code)
+
+
+def _huffman_sizes(layers: dict[str, nn.Module], codecs: dict[str, Codec],
+                   plain: dict[str, size.LayerSize]) -> dict[str, size.LayerSize]:
+    """Per layer the cheapest Huffman-coded layout of its codes, or its `plain` one where cheaper."""
+    out = {}
+    for name, layer in layers.items():
+        w, codec = layer.weight.detach(), codecs[name]
+        if codec.is_float:
+            out[name] = plain[name]
+            continue
+        codes = codec.encode(w.flatten(), torch.arange(w.numel()) // max(1, w[0].numel()))
+        out[name] = size.huffman_size(w, codes, codec.side_bits, _bias_numel(layer),
+                                      zero_code=codec.zero_code, plain=plain[name])
+    return out
 
 
 def _bias_numel(layer: nn.Module) -> int:

