@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from compression.config import PRESETS
-from ui.state import _widget_values
+from ui.state import _widget_values, preset_config
 
 # The story: (preset, what to say about it). Only presets that exist are shown.
 STORY = (
@@ -47,7 +47,7 @@ def _steps() -> list[tuple[str, str]]:
 
 def _go(name: str) -> None:
     ss = st.session_state
-    ss.update(_widget_values(PRESETS[name]))
+    ss.update(_widget_values(preset_config(name)))
     ss["preset"] = name
 
 

@@ -65,9 +65,20 @@ def _config_from_state() -> CompressionConfig:
     return CompressionConfig(**values)
 
 
-def _matching_preset(config: CompressionConfig) -> str:
-    for name, preset in PRESETS.items():
-        if preset == config:
+def _dataset(model: str | None) -> str | None:
+    """The data set of a zoo model (None otherwise): a preset may have a variant per data set."""
+    spec = models.ZOO.get(model or "")
+    return spec.dataset if spec else None
+
+
+def preset_config(name: str, model: str | None = None) -> CompressionConfig:
+    """The preset `name` as it applies to `model` (default: the sidebar's model)."""
+    return cfgmod.preset(name, _dataset(model if model is not None else st.session_state.get("model")))
+
+
+def _matching_preset(config: CompressionConfig, model: str | None = None) -> str:
+    for name in PRESETS:
+        if preset_config(name, model) == config:
             return name
     return CUSTOM
 
@@ -147,7 +158,7 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
 def _read_url() -> tuple[dict[str, Any], list[str]]:
     """Widget values from the URL query (first load only), and one warning per ignored value."""
     query = {k: st.query_params.get(k) for k in st.query_params.keys()}
-    config, warnings = cfgmod.from_mapping(query)
+    config, warnings = cfgmod.from_mapping(query, dataset=_dataset(query.get("model")))
     if config.bits not in BIT_OPTIONS:
         warnings.append(f"bits={config.bits} has no stop on the slider "
                         f"({', '.join(map(str, BIT_OPTIONS))}) (ignored)")
@@ -157,7 +168,7 @@ def _read_url() -> tuple[dict[str, Any], list[str]]:
         warnings.append(f"sparsity={config.sparsity:g} shown as {shown} % (the slider moves in 1 % steps)")
         config = config.replace(sparsity=shown / 100)
     values = _widget_values(config)
-    values["preset"] = _matching_preset(config)
+    values["preset"] = _matching_preset(config, query.get("model") or DEFAULT_MODEL)
 
     model = query.get("model")
     if model is not None:
@@ -204,7 +215,7 @@ def init_state() -> None:
     if ss.get("_initialized"):
         return
     defaults = _widget_values(CompressionConfig())
-    defaults.update(model=DEFAULT_MODEL, preset=_matching_preset(CompressionConfig()),
+    defaults.update(model=DEFAULT_MODEL, preset=_matching_preset(CompressionConfig(), DEFAULT_MODEL),
                     temperature=DEFAULT_TEMPERATURE, _alpha=DEFAULT_ALPHA)
     try:
         from_url, warnings = _read_url()
@@ -238,7 +249,7 @@ def _apply_preset() -> None:
         return
     name = ss["preset"]
     if name in PRESETS:
-        ss.update(_widget_values(PRESETS[name]))
+        ss.update(_widget_values(preset_config(name)))
 
 
 def _control_changed() -> None:
