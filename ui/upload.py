@@ -33,11 +33,12 @@ def label(word: str) -> str:
         return "Upload your own…"
     if word in source.ARCHITECTURES:
         return f"{word} · random init: accuracy n/a"
-    if is_upload(word):
+    if is_upload(word):  # short: the picker shows about 30 characters
         try:
-            return source.parse(word).label
+            src = source.parse(word)
         except models.ModelError:
-            return short(word, 40)
+            return short(word, 30)
+        return f"upload {src.name[:8]}" + (" + data" if src.data else "")
     return word
 
 
@@ -50,7 +51,9 @@ def caption(word: str) -> str:
         return (f"torchvision {word} at 3×224×224, randomly initialised (no weights can be downloaded "
                 f"here): size, energy and latency are real; accuracy {source.NO_WEIGHTS}.")
     has_data = is_upload(word) and "." in word
-    return (f"{label(word)} · kept on this server under its content hash"
+    arch = loading.meta(loading.find(word[7:].split(".")[0])).get("arch") if not unavailable(word) else None
+    return (f"Your {arch + ' state dict' if arch else 'torch.export program'}, kept on this server under "
+            f"its content hash {short(word[7:], 40)}"
             + ("" if has_data else f" · accuracy {source.NO_DATA}: add a .npz test set to measure it"))
 
 
