@@ -40,7 +40,10 @@ class ModelSource:
     seed: int = 0  # initialisation of an architecture without weights
 
     def __str__(self) -> str:
-        return f"upload:{self.name}" if self.kind == "upload" else self.name
+        if self.kind != "upload":
+            return self.name
+        # the data hash is part of the word: a link must reopen the model *with* its test set
+        return f"upload:{self.name}" + (f".{self.data}" if self.data else "")
 
     @property
     def label(self) -> str:
@@ -66,9 +69,12 @@ def parse(text: str, arch: str | None = None, data_hash: str | None = None) -> M
     """A source from its URL/CLI word; unknown words raise ModelError in one sentence."""
     text = (text or "").strip()
     if text.startswith("upload:"):
-        digest = text[len("upload:"):].lower()
-        if len(digest) < 8 or any(c not in "0123456789abcdef" for c in digest):
-            raise models.ModelError(f"model '{text}' is not upload:<hash> with at least 8 hex digits")
+        digest, _, data_part = text[len("upload:"):].lower().partition(".")
+        for h in (digest, data_part) if data_part else (digest,):
+            if len(h) < 8 or any(c not in "0123456789abcdef" for c in h):
+                raise models.ModelError(f"model '{text[:80]}' is not upload:<hash>[.<data hash>] with at least "
+                                        f"8 hex digits each")
+        data_hash = data_hash or data_part or None
         if arch is not None:
             _check_arch(arch)
         return ModelSource("upload", digest, arch=arch, data=data_hash)

@@ -35,15 +35,18 @@ if report is None:
 def headline(r) -> None:
     acc_kind = r.kinds.get("accuracy", "simulated")
     cols = st.columns(5)
-    delta = r.accuracy - r.accuracy_baseline
-    cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                   delta_color="normal" if delta else "off",
-                   help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}, with its "
-                        f"95 % Wilson interval; the delta is against the uncompressed model. "
-                        + ("Weights/activations are fake-quantized: what such hardware would give."
-                           if acc_kind == "simulated" else "Nothing simulated: the model as it runs."))
-    half = (r.accuracy_ci95[1] - r.accuracy_ci95[0]) * 50
-    cols[0].caption(f"±{half:.1f} pts (95% CI) · uncompressed {ui.pct(r.accuracy_baseline)}")
+    if r.accuracy is None:  # an architecture without weights, or an upload without data
+        ui.upload.no_accuracy(cols[0], r)
+    else:
+        delta = r.accuracy - r.accuracy_baseline
+        cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
+                       delta_color="normal" if delta else "off",
+                       help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}, with its "
+                            f"95 % Wilson interval; the delta is against the uncompressed model. "
+                            + ("Weights/activations are fake-quantized: what such hardware would give."
+                               if acc_kind == "simulated" else "Nothing simulated: the model as it runs."))
+        half = (r.accuracy_ci95[1] - r.accuracy_ci95[0]) * 50
+        cols[0].caption(f"±{half:.1f} pts (95% CI) · uncompressed {ui.pct(r.accuracy_baseline)}")
 
     size = r.size_bytes
     cols[1].metric("Size (theoretical)", charts.fmt_bytes(size["compressed"]),
@@ -76,7 +79,8 @@ def headline(r) -> None:
                        delta_color="off", delta_arrow="off",
                        help=f"Median wall-clock time of one single-image forward pass on this server; "
                             f"compressed path: {r.latency_path}.")
-        cols[4].caption(f"fp32 {lat['fp32']:.3f} ms")
+        cols[4].caption(f"PyTorch fp32 {lat['fp32']:.3f} ms"
+                        + (f" · ONNX Runtime fp32 {lat['ort_fp32']:.3f} ms" if lat.get("ort_fp32") else ""))
     else:
         cols[4].metric("Latency (measured)", "not measured")
     if r.notes:
@@ -128,8 +132,9 @@ left, right = st.columns(2)
 with left.expander("What am I looking at?", icon=":material/help:"):
     st.markdown(
         "- **Cards**: accuracy on the held-out test split with its 95 % confidence interval "
-        f"(here ±{(report.accuracy_ci95[1] - report.accuracy_ci95[0]) * 50:.1f} points on {report.n_test} images: "
-        "a smaller change is within noise), size by bit count, energy from a "
+        + (f"(here ±{(report.accuracy_ci95[1] - report.accuracy_ci95[0]) * 50:.1f} points on {report.n_test} images: "
+           "a smaller change is within noise)" if report.accuracy is not None else f"({report.accuracy_note})")
+        + ", size by bit count, energy from a "
         "45 nm model, non-zero parameters and the measured time of one forward pass.\n"
         "- **Weights**: the histogram of a layer before (grey) and after (indigo) compression; "
         "pruned weights pile up in the zero spike, quantized ones on the dotted grid.\n"
@@ -191,7 +196,7 @@ if cfg.finetune_epochs > 0:
                           key="curves_finetune",
                           help="Off: the curves prune in one shot without fine-tuning, so they draw at "
                                "once; the cards above are fine-tuned.")
-base_ci = tuple(report.accuracy_baseline_ci95)
+base_ci = tuple(report.accuracy_baseline_ci95 or ())
 c1, c2 = st.columns(2)
 reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
 curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
@@ -200,6 +205,9 @@ if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
     curves.pop(0)
     c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
                "sparsity. Pick another pruning structure to vary it.")
+if report.accuracy is None:  # nothing to measure accuracy on: say why instead of empty charts
+    curves = []
+    st.caption(ui.upload.why_no_curves(report))
 for field, values, current, held, column in curves:
     ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
     if ok:

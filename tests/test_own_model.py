@@ -100,7 +100,7 @@ def test_hostile_pickle_from_the_cli_is_one_line_exit_2_and_never_runs(tmp_path,
 
 def test_cli_knows_the_architectures_and_lists_them(capsys):
     assert build_parser().parse_args(["evaluate", "--model", "mobilenet_v2"]).model == "mobilenet_v2"
-    assert build_parser().parse_args(["reproduce", "resnet18-case", "--json"]).case == "resnet18-case"
+    assert build_parser().parse_args(["reproduce", "resnet18-case", "--json"]).study == "resnet18-case"
     assert main(["evaluate", "--arch", "resnet18"]) == 2  # --arch without --model-file
     assert "--model-file" in capsys.readouterr().err
     assert main(["models", "--json"]) == 0

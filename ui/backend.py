@@ -11,9 +11,9 @@ from typing import Any, Callable
 import streamlit as st
 import torch
 
-from compression import data, distill, history, measure, models, pipeline
+from compression import data, distill, history, loading, measure, models, pipeline
 from compression.config import CompressionConfig, ConfigError
-from ui.fmt import literal, pct, without_paths
+from ui.fmt import literal, pct, short, without_paths
 from ui.plots import ONE_SHOT
 from ui.state import Scenario, config_items, config_of
 
@@ -79,6 +79,9 @@ def model_info() -> dict[str, dict[str, Any]]:
 
 def unavailable(mid: str) -> str | None:
     """Why this model cannot run on this server (a short phrase), or None when it can."""
+    if mid not in models.ZOO:
+        from ui import upload  # ui.upload imports this module
+        return upload.unavailable(mid)
     row = model_info().get(mid)
     return None if row is None or row["ready"] else row["reason"]
 
@@ -87,7 +90,8 @@ def model_label(mid: str) -> str:
     """'mlp-digits · 97.5 %': the id and its baseline accuracy (the caption gives the rest)."""
     row = model_info().get(mid)
     if row is None:
-        return mid
+        from ui import upload
+        return upload.label(mid)
     if not row["ready"]:
         return f"{mid} · unavailable here"
     acc = pct(row["accuracy"]) if row["accuracy"] is not None else "trained on first use"
@@ -95,6 +99,9 @@ def model_label(mid: str) -> str:
 
 
 def model_caption(mid: str) -> str:
+    if mid not in models.ZOO:
+        from ui import upload
+        return upload.caption(mid)
     row = model_info().get(mid, {})
     text = f"{row.get('description', '')} · {row.get('params', 0):,} params · data: {row.get('dataset', '?')}"
     if row.get("reason"):
@@ -105,8 +112,12 @@ def model_caption(mid: str) -> str:
 def stop_if_unavailable(mid: str, role: str = "This model") -> None:
     """A model that cannot run here: one short note, and the page stops (the sidebar stays)."""
     reason = unavailable(mid)
+    if mid == "+upload":  # ui.upload.UPLOAD: nothing chosen yet, not a failure
+        st.info("Upload a model file in the sidebar (and, for accuracy, a .npz test set), then press "
+                "Use this model.", icon=":material/upload:")
+        st.stop()
     if reason:
-        st.info(f"{role} ({mid}) cannot run on this server: {reason}. Pick another model.",
+        st.info(literal(f"{role} ({short(mid, 48)}) cannot run on this server: {reason}. Pick another model."),
                 icon=":material/block:")
         st.stop()
 
@@ -115,7 +126,7 @@ def error_sentence(e: BaseException) -> str:
     """One sentence for the page: no traceback, no server paths, nothing that renders as Markdown."""
     if isinstance(e, ConfigError):
         text = f"This setting is not allowed: {e}."
-    elif isinstance(e, (data.DataUnavailable, models.ModelError)):
+    elif isinstance(e, (data.DataUnavailable, models.ModelError, loading.FileRejected)):
         text = str(e)
     else:
         text = (f"Something went wrong while computing this view ({type(e).__name__}: "
@@ -127,7 +138,7 @@ def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]
     """Call fn; on any error show one clear sentence (no traceback on the page) and log it."""
     try:
         return True, fn(*args, **kwargs)
-    except (ConfigError, data.DataUnavailable, models.ModelError) as e:  # expected: say it, no trace
+    except (ConfigError, data.DataUnavailable, models.ModelError, loading.FileRejected) as e:  # expected: no trace
         log.warning("%s: %s", type(e).__name__, e)
         st.error(error_sentence(e), icon=":material/error:")
     except Exception as e:  # a bug: one sentence on the page, the traceback in the server log
@@ -196,9 +207,10 @@ def needs_training(model_id: str, config: CompressionConfig) -> bool:
 def evaluate_report(sc: Scenario) -> pipeline.Report | None:
     """The scenario's Report, with a progress bar when it trains; None (error shown) on failure."""
     items = sc.config_items()
-    show = needs_training(sc.model, sc.config) and not is_done(("evaluate", sc.model, items))
+    heavy = sc.model not in models.ZOO  # a real architecture: seconds to measure, say so
+    show = (heavy or needs_training(sc.model, sc.config)) and not is_done(("evaluate", sc.model, items))
     ok, report = guard(with_progress, evaluate, sc.model, items,
-                       label=f"Fine-tuning {sc.model}", show=show)
+                       label=f"{'Measuring' if heavy else 'Fine-tuning'} {short(sc.model, 40)}", show=show)
     return report if ok else None
 
 

@@ -35,6 +35,12 @@ def model_file(model_id: str, items: tuple) -> bytes:
     return pipeline.file_bytes(model_id, config_of(items))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def onnx_file(model_id: str, items: tuple) -> bytes:
+    """The compressed model as ONNX, the file ONNX Runtime times (int8 below 9 bits, else fp32)."""
+    return pipeline.onnx_bytes(model_id, config_of(items))[0]
+
+
 def download_row(sc: Scenario, report: pipeline.Report) -> None:
     """Three download buttons under a small heading: report (HTML), config (JSON), model file."""
     st.subheader("Take it with you", anchor=False)
@@ -42,7 +48,7 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
     url = link(sc)
     name = f"{sc.model}-{'-'.join(f'{k}{v}' for k, v in cfgmod.to_query(sc.config).items()) or 'baseline'}"
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.download_button("Report (one HTML file)", lambda: report_file(sc.model, items, report, url),
                        file_name=f"{name}.html", mime="text/html", icon=":material/description:",
                        on_click="ignore", key="dl_report",
@@ -55,3 +61,9 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
                        mime="application/octet-stream", icon=":material/download:", on_click="ignore",
                        key="dl_model",
                        help="The exported file whose length is the measured size (compression.export format).")
+    kind = "int8" if sc.config.bits <= 8 else "fp32"
+    c4.download_button(f"Compressed model as ONNX ({kind})", lambda: onnx_file(sc.model, items),
+                       file_name=f"{name}.onnx", mime="application/octet-stream", icon=":material/memory:",
+                       on_click="ignore", key="dl_onnx",
+                       help="The compressed model as ONNX Runtime runs it: the file the latency card times "
+                            f"({'int8 kernels, static quantization' if kind == 'int8' else 'float32'}).")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import config as cfgmod
-from compression import energy, models
+from compression import energy
 from compression.config import PRESETS, CompressionConfig, ConfigError
-from ui import present
+from ui import present, upload
 from ui.backend import model_caption, model_label
 from ui.state import (ACT_BIT_OPTIONS, BIT_OPTIONS, CUSTOM, T_MAX, T_MIN, T_STEP, Scenario,
                       _apply_preset, _config_from_state, _control_changed, init_state)
@@ -57,10 +57,11 @@ def sidebar(page: str = "Explore") -> Scenario:
     with st.sidebar:
         present.steps()  # presentation mode: presets as steps (nothing otherwise)
         st.markdown("### Scenario")
-        st.selectbox("Model", list(models.ZOO), key="model", format_func=model_label,
+        st.selectbox("Model", upload.options(ss["model"]), key="model", format_func=model_label,
                      help=HELP["model"], disabled=on_distill)
         st.caption("Distill picks its own teacher and student on the page." if on_distill
                    else model_caption(ss["model"]))
+        upload.panel()  # the upload form while "Upload your own…" is picked (ui.upload)
         st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=_apply_preset,
                      help=HELP["preset"])
         two_four = ss.get("structure") == "2:4"

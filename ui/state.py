@@ -172,8 +172,12 @@ def _read_url() -> tuple[dict[str, Any], list[str]]:
 
     model = query.get("model")
     if model is not None:
-        if model in models.ZOO:
-            values["model"] = model
+        from ui import upload  # zoo, architectures and this server's uploads (ui.upload imports ui.state)
+        word, missing = upload.from_link(model)
+        if word is not None:
+            values["model"] = word
+        elif missing:
+            warnings.append(missing)
         else:
             warnings.append(f"model={short(model)!r} is unknown: known models are {', '.join(models.ZOO)} (ignored)")
     if "temperature" in query:
