@@ -61,9 +61,9 @@ def test_explore_loads_with_cards_and_charts():
                    "Latency (measured)"):
         assert any(lbl.startswith(start_) for lbl in labels), labels
     text = " ".join(titles(at)).lower()
-    assert len(figures(at)) == 8, titles(at)
+    assert len(figures(at)) == 9, titles(at)
     for part in ("weights of", "quantization error", "per layer", "accuracy vs sparsity",
-                 "accuracy vs bit", "size", "energy"):
+                 "accuracy vs bit", "size", "energy", "on-chip memory"):
         assert part in text, (part, text)
     # the sidebar's controls exist under their documented keys
     for key in ("model", "preset", "structure", "scope", "criterion", "act_bits", "profile"):
@@ -393,3 +393,43 @@ def test_one_bit_beating_two_bits_is_explained_where_it_shows():
     acc = dict(zip(ticks, line["y"]))
     explained = any("1 bit beat 2 bits" in c.value for c in at.caption)
     assert explained == (acc["1"] > acc["2"]), (acc["1"], acc["2"])
+
+
+# --------------------------------------------------------------------------- explore: issue 10 / 7 / 6
+
+def _captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_accuracy_card_shows_paired_interval_and_verdict():
+    at = start({"sparsity": "0.9", "bits": "4"})
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4), latency=False)
+    lo, hi = r.accuracy_delta_ci95
+    assert hi < 0  # the reference: this setting's paired interval excludes 0 (issue 10)
+    text = _captions(at)
+    num_re = r"([−+]\d+\.\d)"
+    m = re.search(rf"{num_re} pts \(95 % CI {num_re} to {num_re}\): (a real loss|within noise|a real gain)", text)
+    assert m, text
+    num = [float(g.replace("−", "-")) for g in m.groups()[:3]]
+    assert num == pytest.approx([100 * r.accuracy_delta, 100 * lo, 100 * hi], abs=0.051)
+    assert m.group(4) == "a real loss"
+    assert "1.5 points" not in text and "±1.5" not in text
+
+
+def test_uncompressed_card_is_within_noise():
+    at = start()
+    assert "+0.0 pts (95 % CI +0.0 to +0.0): within noise" in _captions(at)
+
+
+def test_sram_kb_in_the_url_changes_the_energy_assumption():
+    small = start({"sparsity": "0.9", "bits": "4"})
+    big = start({"sparsity": "0.9", "bits": "4", "sram_kb": "1024"})
+    assert "fp32 in DRAM" in _captions(small)
+    assert "fp32 in on-chip SRAM" in _captions(big) and "on-chip 1 MB" in _captions(big)
+    assert metric(small, "Energy") != metric(big, "Energy")
+    assert big.select_slider(key="sram_kb_pick").value == 1024.0
+    assert float(big.query_params.get("sram_kb")) == 1024.0
+    # moving the control next to the energy chart changes the estimate and the link
+    small.select_slider(key="sram_kb_pick").set_value(1024.0).run()
+    assert "on-chip 1 MB" in _captions(small)
+    assert metric(small, "Energy") == metric(big, "Energy")

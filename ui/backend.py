@@ -10,7 +10,7 @@ from typing import Any, Callable
 import streamlit as st
 import torch
 
-from compression import data, distill, models, pipeline
+from compression import data, distill, models, pipeline, reproduce
 from compression.config import CompressionConfig, ConfigError
 from ui.fmt import literal, pct, without_paths
 from ui.plots import ONE_SHOT
@@ -26,7 +26,8 @@ log = logging.getLogger("compression_lab.ui")
 # evicted from the cache then gets its button and progress bar again, not a silent retrain).
 _DONE: OrderedDict[tuple, None] = OrderedDict()
 _DONE_LOCK = threading.Lock()
-CACHE_SIZES = {"evaluate": 256, "points": 256, "distill": 16, "sweep": 32, "compress_student": 64}
+CACHE_SIZES = {"evaluate": 256, "points": 256, "distill": 16, "sweep": 32, "compress_student": 64,
+               "deep_compression": 4, "teaching": 16}
 
 
 def _done(key: tuple) -> None:
@@ -285,3 +286,13 @@ def compress_student(teacher_id: str, student_id: str, temperature: float, alpha
                                      name=f"{student_id} (distilled)", latency=False, progress=_progress)
     _done(("compress_student", teacher_id, student_id, temperature, alpha, epochs, seed, config_items))
     return report
+
+
+# --------------------------------------------------------------------------- Explore's on-demand views
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def deep_compression(model_id: str, _progress=None) -> dict[str, Any]:
+    """Deep Compression's three stages on `model_id` beside the paper's table (about a minute)."""
+    result = reproduce.deep_compression(model_id, progress=_progress)
+    _done(("deep_compression", model_id))
+    return result
