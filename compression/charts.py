@@ -687,20 +687,36 @@ def energy_vs_sram(points: list[dict], sram_kb: float, model_kb: float, baseline
     shapes = [dict(type="line", xref="x", yref="paper", x0=sram_kb, x1=sram_kb, y0=0, y1=1,
                    line=dict(color=PALETTE["accent"], width=2))]
     annotations = []
-    for kb, label, color in ((model_kb, "compressed weights", PALETTE["compressed"]),
-                             (baseline_kb, "fp32 weights", PALETTE["baseline"])):
+    # each model's weight size: below it the weights spill to DRAM; labels at two heights, never overlapping
+    for kb, label, color, y, side in ((model_kb, "compressed weights", PALETTE["compressed"], 0.02, "right"),
+                                      (baseline_kb, "fp32 weights", PALETTE["baseline"], 0.6, "left")):
         if xs[0] <= kb <= xs[-1]:
             shapes.append(dict(type="line", xref="x", yref="paper", x0=kb, x1=kb, y0=0, y1=1,
                                line=dict(color=color, width=1, dash="dot")))
-            annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=1, yanchor="bottom",
-                                    text=f"{label} {_kb_text(kb)}", showarrow=False,
-                                    font=dict(size=12, color=color), textangle=0, xanchor="left"))
-    layout = dict(xaxis=dict(type="log", range=[math.log10(xs[0]), math.log10(xs[-1])]), yaxis=dict(type="log"),
+            annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=y, yanchor="bottom", xanchor=side,
+                                    xshift=3 if side == "left" else -3, text=f"{label}<br>{_kb_text(kb)}",
+                                    showarrow=False, align=side,
+                                    font=dict(size=12, color=color), bgcolor="rgba(255,255,255,0.8)"))
+    ys = [p[k] / factor for p in points for k in ("baseline_pj", "compressed_pj")] + [y_now]
+    ticks = _log_125_ticks(min(ys), max(ys))
+    xticks = [kb for kb in (1, 8, 32, 128, 1024, 4096, 16384) if xs[0] <= kb <= xs[-1]]
+    layout = dict(xaxis=dict(type="log", range=[math.log10(xs[0]), math.log10(xs[-1])], tickvals=xticks,
+                             ticktext=[_kb_text(kb).replace(".0 ", " ") for kb in xticks]),
+                  yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]),
                   shapes=shapes, annotations=annotations)
-    return _figure(data, layout, "Energy vs on-chip memory size (estimate)", "on-chip memory (KB, log scale)",
+    return _figure(data, layout, "Energy vs on-chip memory size (estimate)", "on-chip memory (log scale)",
                    f"energy per inference ({unit}, log)",
                    f"step down = weights now fit on chip · amber line: {_kb_text(sram_kb)} in force",
                    height=HEIGHT + 30)
+
+
+def _log_125_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks spanning [lo, hi] on a log axis: readable labels instead of plotly's small digits."""
+    ticks, k = [], math.floor(math.log10(lo))
+    while 10 ** k <= hi * 10:
+        ticks += [m * 10 ** k for m in (1, 2, 5) if lo / 2 <= m * 10 ** k <= hi * 2]
+        k += 1
+    return [float(f"{t:.3g}") for t in ticks]
 
 
 def _kb_text(kb: float) -> str:

@@ -68,7 +68,7 @@ def headline(r) -> None:
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
                         "memory (fewer bits moved at the same memory level) and placement (weights moving "
                         "between DRAM and on-chip memory). See the energy section.")
-    cols[2].caption(f"= compute {ui.factor_text(f['compute'])} × memory {ui.factor_text(f['memory'])} × "
+    cols[2].caption(f"= compute {ui.factor_text(f['compute'])} · memory {ui.factor_text(f['memory'])} · "
                     f"placement {ui.factor_text(f['placement'])} · weights in {ui.where_text(a['weights_in'])} "
                     f"(fp32 in {ui.where_text(a['baseline_weights_in'])}), on-chip "
                     f"{ui.kb_text(a['sram_bytes'] / 1024)}")
@@ -307,9 +307,9 @@ def _sram_picked() -> None:
 
 
 assumed = report.energy_assumptions
+ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
 c1, c2 = st.columns(2)
-ui.plot(c1, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
-with c2:
+with c1:
     options = tuple(sorted({*SRAM_OPTIONS, float(cfg.sram_kb)}))  # a link's own size stays pickable
     st.session_state["sram_kb_pick"] = float(cfg.sram_kb)
     st.select_slider("On-chip memory (SRAM) the weights may use", options=options, key="sram_kb_pick",
@@ -317,16 +317,16 @@ with c2:
                      help="An assumption of the energy estimate: how much on-chip memory the hardware has. "
                           "A model whose weights fit is read from SRAM (≈ 5–50 pJ per 32-bit word, larger "
                           "memories cost more per access), else from DRAM (640 pJ). In the link as sram_kb.")
-    curve = pipeline.energy_curve(report)
-    ui.plot(st, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
-        curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
+curve = pipeline.energy_curve(report)
+ui.plot(c2, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
+    curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
 f = report.energy_factors
-st.markdown(
+c1.markdown(
     f"**Where the {ui.factor_text(report.energy_baseline_pj['total'] / report.energy_pj['total'])} comes from** "
     f"(the three multiply to it): compute **{ui.factor_text(f['compute'])}** (cheaper or fewer MACs) × memory "
     f"**{ui.factor_text(f['memory'])}** (fewer bits moved at the same memory level) × placement "
     f"**{ui.factor_text(f['placement'])}** (weights moved between DRAM and on-chip memory). "
-    + (f"Placement is the cliff on the right-hand chart: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
+    + (f"Placement is the cliff on the chart beside this: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
        f"weights ({charts.fmt_bytes(assumed['weight_bits'] / 8)}) sit in "
        f"{ui.where_text(assumed['weights_in'])} and the fp32 ones "
        f"({charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)}) "
