@@ -10,12 +10,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from compression import criteria, quantizers
+
 BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 32)  # 32 = float (no quantization)
 SCHEMES = ("symmetric", "asymmetric")
-QUANTIZERS = ("uniform", "kmeans", "pow2", "ternary")
+QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary: one record each in quantizers.py
 STRUCTURES = ("unstructured", "rows", "2:4")
 SCOPES = ("global", "layer")
-CRITERIA = ("magnitude", "random", "taylor", "apoz", "entropy")
+CRITERIA = criteria.CHOICES  # magnitude, random, taylor, apoz, entropy: one record each in criteria.py
 REGULARIZERS = ("none", "l1", "group-lasso")
 ORDERS = ("sequential", "alternating", "joint")
 PROFILES = ("horowitz-45nm",)
@@ -277,4 +279,13 @@ PRESETS: dict[str, CompressionConfig] = {
                                                 huffman=True),
     "extreme-2bit": CompressionConfig(bits=2, per_channel=True, finetune_epochs=0),
     "2:4-sparse-int8": CompressionConfig(structure="2:4", bits=8, per_channel=True),
+    # Quantization-aware fine-tuning rescues 2 bits: 5 epochs under fake quantization with a
+    # straight-through estimator (compare extreme-2bit, rounded after training).
+    "qat-2bit": CompressionConfig(bits=2, per_channel=True, qat=True, finetune_epochs=5),
+    # Ternary Weight Networks (Li & Liu 2016): {-a, 0, +a} per channel, fine-tuned to it.
+    "ternary": CompressionConfig(bits=2, quantizer="ternary", per_channel=True, qat=True,
+                                 finetune_epochs=5),
+    # Group lasso on rows moves whole neurons towards zero, then they are pruned (Wen et al. 2016).
+    "regularize-then-prune": CompressionConfig(sparsity=0.5, structure="rows", regularize="group-lasso",
+                                               reg_strength=1e-3, finetune_epochs=3),
 }

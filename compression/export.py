@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,49 +16,14 @@ import torch
 from torch import nn
 
 from compression import models, size
+from compression.quantizers import FLOAT_CODEC, Codec, Quantized, lookup
 
-MAGIC = b"CLAB1"
-
-
-@dataclass(frozen=True)
-class Codec:
-    """How a layer's values turn into integer codes: float, affine grid, or a lookup table."""
-    mode: str                          # "float", "affine" or "table"
-    bits: int
-    scale: torch.Tensor | None = None  # affine: per tensor () or per row (rows,)
-    zero_point: torch.Tensor | None = None
-    qmin: int = 0
-    table: torch.Tensor | None = None  # table: (k,) or per row (rows, k)
-
-    def encode(self, values: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
-        """Codes in [0, 2**bits) for `values` sitting in weight rows `rows`."""
-        if self.mode == "affine":
-            scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
-            return (torch.round(values * (1.0 / scale)) + zp - self.qmin).long().numpy()
-        return (values.unsqueeze(1) - self._tables(rows)).abs().argmin(1).numpy()
-
-    def decode(self, codes: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
-        codes_t = torch.from_numpy(codes.astype(np.int64))
-        if self.mode == "affine":
-            scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
-            return ((codes_t + self.qmin - zp).float() * scale).float()
-        return self._tables(rows).gather(1, codes_t.unsqueeze(1)).squeeze(1)
-
-    def _tables(self, rows: torch.Tensor) -> torch.Tensor:
-        """The lookup table each value uses: its row's own (per channel) or the shared one."""
-        if self.table.dim() == 2:
-            return self.table[rows]
-        return self.table.unsqueeze(0).expand(len(rows), -1)
+MAGIC = b"CLAB2"  # 2: each layer names its quantizer and stores only the side information charged
 
 
-def codec_for(weight: torch.Tensor, bits: int, quant: dict[str, Any] | None) -> Codec:
-    """The codec matching how the pipeline quantized this weight (`quant` from compress())."""
-    if quant is None:
-        return Codec("float", 32)
-    bits = quant["bits"]  # the layer's own bit-width (per-layer overrides)
-    if quant["mode"] == "affine":
-        return Codec("affine", bits, quant["scale"], quant["zero_point"], quant["qmin"])
-    return Codec("table", bits, table=quant["table"])
+def codec_for(quant: Quantized | None) -> Codec:
+    """The codec of a layer as compress() quantized it (`quant[name]`), or float32 when it was not."""
+    return FLOAT_CODEC if quant is None else quant.codec
 
 
 def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
@@ -70,19 +34,18 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
     layers = models.layers(model)
     for name, layer in layers.items():
         w = layer.weight.detach()
-        fmt, codec = sizes[name].format, codecs[name]
+        fmt, codec = sizes[name].format, codecs.get(name, FLOAT_CODEC)
         flat = w.flatten()
         positions, index_blob, index_bits = _positions(flat, fmt)
         rows = positions // max(1, w[0].numel())
         values = flat[positions]
-        value_blob = (values.float().numpy().tobytes() if codec.mode == "float"
+        value_blob = (values.float().numpy().tobytes() if codec.is_float
                       else _pack(codec.encode(values, rows), codec.bits))
-        side = _side_blob(codec)
-        entry = {"name": name, "shape": list(w.shape), "format": fmt, "bits": codec.bits,
-                 "mode": codec.mode, "entries": int(positions.numel()), "index_bits": index_bits,
-                 "qmin": codec.qmin, "per_row": _per_row(codec)}
-        for part in (index_blob, value_blob, side):
-            blobs.append(part)
+        side = codec.side.float().numpy().tobytes()  # exactly the side information theory charges
+        entry = {"name": name, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
+                 "bits": codec.bits, "scheme": codec.scheme, "per_row": codec.per_channel,
+                 "entries": int(positions.numel()), "index_bits": index_bits}
+        blobs.extend((index_blob, value_blob, side))
         entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
         header["layers"].append(entry)
     for pname, p in model.named_parameters():
@@ -113,10 +76,12 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
         numel = int(np.prod(e["shape"]))
         positions = _decode_positions(index_blob, e["format"], e["entries"], numel, e["index_bits"])
         rows = positions // max(1, numel // e["shape"][0])
-        if e["mode"] == "float":
+        lookup(e["quantizer"])  # an unknown quantizer: one ValueError naming it, before decoding
+        codec = Codec(e["quantizer"], e["bits"], e["scheme"], e["per_row"], e["shape"][0],
+                      torch.from_numpy(np.frombuffer(side, dtype=np.float32).copy()))
+        if codec.is_float:
             values = torch.from_numpy(np.frombuffer(value_blob, dtype=np.float32).copy())
         else:
-            codec = _codec_from_side(e, side)
             values = codec.decode(_unpack(value_blob, e["bits"], e["entries"]), rows)
         flat = torch.zeros(numel)
         flat[positions] = values
@@ -173,34 +138,3 @@ def _pack(codes: np.ndarray, bits: int) -> bytes:
 def _unpack(blob: bytes, bits: int, count: int) -> np.ndarray:
     raw = np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[:count * bits].reshape(count, bits)
     return (raw.astype(np.uint64) << np.arange(bits - 1, -1, -1, dtype=np.uint64)).sum(1)
-
-
-def _rowwise(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    return t[rows] if t.dim() == 1 else t.expand(rows.shape)
-
-
-def _per_row(codec: Codec) -> bool:
-    t = codec.scale if codec.mode == "affine" else codec.table
-    return t is not None and t.dim() == (1 if codec.mode == "affine" else 2)
-
-
-def _side_blob(codec: Codec) -> bytes:
-    """Scales and zero points, or the lookup table, as float32."""
-    if codec.mode == "affine":
-        return (codec.scale.float().numpy().tobytes()
-                + codec.zero_point.float().numpy().tobytes())
-    if codec.mode == "table":
-        return codec.table.float().numpy().tobytes()
-    return b""
-
-
-def _codec_from_side(e: dict[str, Any], side: bytes) -> Codec:
-    arr = torch.from_numpy(np.frombuffer(side, dtype=np.float32).copy())
-    rows = e["shape"][0]
-    if e["mode"] == "affine":
-        half = arr.numel() // 2
-        scale, zp = arr[:half], arr[half:]
-        if not e["per_row"]:
-            scale, zp = scale.reshape(()), zp.reshape(())
-        return Codec("affine", e["bits"], scale, zp, e["qmin"])
-    return Codec("table", e["bits"], table=arr.reshape(rows, -1) if e["per_row"] else arr)

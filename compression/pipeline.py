@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -11,9 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import data, energy, export, measure, models, prune, quantize, size, slim, train
+from compression import data, energy, export, measure, models, prune, quantize, quantizers, size, slim, train
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
+from compression.quantizers import Quantized
 
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
 LATENCY_KEYS = ("fp32", "compressed", "fp32_iqr", "compressed_iqr")
@@ -48,6 +50,7 @@ class LayerReport:
     hist: dict[str, Any]           # edges, original, compressed (non-zero counts), zeros_*
     error_hist: dict[str, list]    # edges, counts of (w_q - w) on kept weights
     levels: list[float]            # quantization grid (per-tensor view) for histogram lines
+    codes_used: int | None = None  # distinct codes the kept weights use (None: not quantized)
 
 
 @dataclass
@@ -142,7 +145,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
         # Quantization error is against the weights just before quantization: after
         # fine-tuning those are no longer the originals, and the drift is not rounding error.
-        before = quant[shape.name]["before"] if shape.name in quant else w
+        before = quant[shape.name].before if shape.name in quant else w
         errors = quantize.error_stats(before[kept], w[kept]) if kept.any() else _no_error()
         bias = compressed[shape.name].bias
         layer_reports.append(LayerReport(
@@ -158,6 +161,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             hist=_histograms(w0, w),
             error_hist=quantize.error_histogram(before[kept], w[kept]) if kept.any() else {"edges": [], "counts": []},
             levels=_levels(before, config, quant.get(shape.name)),
+            codes_used=quant[shape.name].codes_used if shape.name in quant else None,
         ))
 
     correct = measure.predictions(model, ds.x_test) == ds.y_test
@@ -169,8 +173,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                        else measure.paired_delta(correct.tolist(), correct_base.tolist()))
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
-    codecs = {name_: export.codec_for(layer.weight, config.bits, quant.get(name_))
-              for name_, layer in compressed.items()}
+    codecs = {name_: export.codec_for(quant.get(name_)) for name_ in compressed}
     file_bytes = len(export.to_bytes(model, sizes, codecs))
     energy_total = _sum_energy(layer_reports)
     energy_base = _baseline_energy(shapes, profile, fp32_bits)
@@ -219,23 +222,31 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
 
 def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
              progress: Progress | None = None
-             ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
+             ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
     """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
 
-    Returns (model, masks, how each layer's weights were quantized). Activation quantization is
-    installed as forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
+    Each layer uses its own bits and sparsity when config overrides them. Fine-tuning may be
+    regularized (config.regularize) and quantization-aware (config.qat, in config.order with
+    pruning); either way the weights are then quantized by their layer's quantizer record.
+    Returns (model, masks, {layer: Quantized}). Activation quantization is installed as forward
+    pre-hooks on the copy, with ranges calibrated on ds.x_calib.
     """
     model = copy.deepcopy(base)
     names = list(models.layers(model))
     _check_layer_names(config, names)
     masks: dict[str, torch.Tensor] = {}
+    fake = _fake_quant(config, names) if config.qat and config.quantizes_weights else None
+    penalty = train.regularizer(config.regularize, config.reg_strength)
     if config.prunes:
         masks = train.prune_and_finetune(
             model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
             scope=config.scope, structure=config.structure, criterion=config.criterion,
             seed=config.seed, layer_sparsity={f"{n}.weight": s for n, s in config.layer_sparsity},
-            progress=progress)
-    quant: dict[str, dict[str, Any]] = {}
+            fake_quant=fake, order=config.order, penalty=penalty, progress=progress)
+    elif config.finetune_epochs and (fake or penalty):
+        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR,
+                  seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
+    quant: dict[str, Quantized] = {}
     if config.quantizes_weights:
         with torch.no_grad():
             for name, layer in models.layers(model).items():
@@ -247,6 +258,13 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     return model.eval(), masks, quant
 
 
+def _fake_quant(config: CompressionConfig, names: list[str]) -> train.FakeQuant:
+    """{weight name: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
+    return {f"{name}.weight": functools.partial(quantizers.for_layer(config, name).fake, bits=config.bits_for(name),
+                                                scheme=config.scheme, per_channel=config.per_channel)
+            for name in names if config.bits_for(name) < 32}
+
+
 def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:
     """ConfigError naming an override's layer that the model does not have."""
     for key, pairs in (("layer_bits", config.layer_bits), ("layer_sparsity", config.layer_sparsity)):
@@ -256,29 +274,11 @@ def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:
                                   f"its layers are {', '.join(names)}.")
 
 
-def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str, dict[str, Any]],
+def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Quantized],
                      name: str) -> torch.Tensor:
-    """Quantize one weight tensor and record how (the file export needs the same codes)."""
-    bits = config.bits_for(name)
-    has_zeros = bool((w == 0).any())
-    before = w.detach().clone()
-    if bits == 1:
-        w_q = quantize.fake_quantize(w, 1, per_channel=config.per_channel, axis=0)
-        alpha = quantize.quant_params(w, 1, per_channel=config.per_channel, axis=0)[0]
-        table = torch.stack([-alpha, alpha], dim=-1)  # (2,) or (rows, 2)
-        quant[name] = {"mode": "table", "table": table, "zero_code": False, "before": before, "bits": bits}
-    elif config.quantizer == "kmeans":
-        # A pruned layer gives code 0 to the value zero (needed for filler entries), so
-        # k-means shares the remaining 2**bits - 1 codes among the kept weights.
-        k = 2**bits - 1 if has_zeros else 2**bits
-        w_q, centroids = quantize.kmeans_quantize(w, bits, mask=w != 0, k=k)
-        table = torch.cat([torch.zeros(1), centroids]) if has_zeros else centroids
-        quant[name] = {"mode": "table", "table": table, "zero_code": True, "before": before, "bits": bits}
-    else:
-        scale, zp, qmin, _ = quantize.quant_params(w, bits, config.scheme, config.per_channel, 0)
-        w_q = quantize.fake_quantize(w, bits, config.scheme, config.per_channel, axis=0)
-        quant[name] = {"mode": "affine", "scale": scale, "zero_point": zp, "qmin": qmin,
-                       "zero_code": True, "before": before, "bits": bits}
+    """Quantize one weight tensor by its layer's quantizer record and record how (the file needs the codes)."""
+    record = quantizers.for_layer(config, name)
+    w_q, quant[name] = record.quantize(w, config.bits_for(name), config.scheme, config.per_channel)
     return w_q
 
 
@@ -362,15 +362,11 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
     return points
 
 
-def _layer_size(layer: nn.Module, config: CompressionConfig,
-                quant: dict[str, Any] | None) -> size.LayerSize:
+def _layer_size(layer: nn.Module, config: CompressionConfig, quant: Quantized | None) -> size.LayerSize:
+    """Theoretical size of one layer: its codes at the record's bits, its side information, biases."""
     w = layer.weight.detach()
-    table = quant.get("table") if quant else None
-    bits = quant["bits"] if quant else 32
-    book = size.codebook_bits(bits, config.quantizer, config.scheme, config.per_channel, w.shape[0],
-                              centroids=table.numel() if table is not None else None)
-    zero_code = quant is None or quant["zero_code"]
-    return size.layer_size(w, bits, book, _bias_numel(layer), zero_code=zero_code)
+    codec = export.codec_for(quant)
+    return size.layer_size(w, codec.bits, codec.side_bits, _bias_numel(layer), zero_code=codec.zero_code)
 
 
 def _bias_numel(layer: nn.Module) -> int:
@@ -378,15 +374,10 @@ def _bias_numel(layer: nn.Module) -> int:
 
 
 def _energy_op(config: CompressionConfig, layer: str) -> str:
-    """The arithmetic one layer's MACs need, for energy.mac_pj (float, multiply, shift or sign)."""
-    bits = config.bits_for(layer)
-    if bits >= 32 or config.act_bits >= 32:
+    """The arithmetic one layer's MACs need, for energy.mac_pj: its quantizer record's energy_op."""
+    if config.act_bits >= 32:
         return "float"  # a float operand: the multiply is a float multiply
-    if config.quantizer == "ternary" or bits == 1:
-        return "sign"   # weights in {-a, 0, +a}: a sign flip and an add, the scale applied once per row
-    if config.quantizer == "pow2":
-        return "shift"  # weights +-2^k: a shift of the activation, then an add
-    return "multiply"
+    return quantizers.for_layer(config, layer).energy_op
 
 
 def _zeros_from_rounding(compressed: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> float:
@@ -449,15 +440,13 @@ def _histograms(w0: torch.Tensor, w: torch.Tensor) -> dict[str, Any]:
             "zeros_original": int((w0 == 0).sum()), "zeros_compressed": int((w == 0).sum())}
 
 
-def _levels(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Any] | None) -> list[float]:
+def _levels(w: torch.Tensor, config: CompressionConfig, quant: Quantized | None) -> list[float]:
     """The values compressed weights may take, drawn as lines over the histogram (≤ 64)."""
-    if quant is None or quant["bits"] > 6:
+    if quant is None or quant.bits > 6:
         return []
-    if quant["mode"] == "table":
-        return sorted(quant["table"].flatten().tolist()) if quant["table"].dim() == 1 or not config.per_channel else []
-    if config.per_channel:
-        return []  # one grid per channel: too many lines to read
-    return quantize.levels(w, quant["bits"], config.scheme).tolist()
+    levels = quant.codec.levels()
+    # one grid per channel: too many lines to read
+    return sorted(levels.tolist()) if levels.dim() == 1 else []
 
 
 def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset
@@ -511,11 +500,10 @@ def _notes(config: CompressionConfig, r: Report) -> list[str]:
                      f"{config.bits}-bit grid but stored as float32, since PyTorch has no "
                      f"{config.bits}-bit kernels. Accuracy is what such hardware would give; the "
                      f"latency shown is the closest real path ({closest}).")
-    if config.bits == 2 and config.quantizer == "uniform" and config.scheme == "symmetric":
-        notes.append("2-bit symmetric is ternary: the only levels are -s, 0 and +s with s = max|w|, "
-                     "so every weight smaller than max|w|/2 becomes zero. That is why 2 bits can "
-                     "score below 1 bit (sign(w)·mean|w| keeps every sign); per-channel scales, "
-                     "the asymmetric scheme or k-means do better.")
+    for layer in r.layers:  # the quantizer records' own explanations, once each
+        note = quantizers.for_layer(config, layer.name).note(config.bits_for(layer.name), config.scheme)
+        if note and note not in notes:
+            notes.append(note)
     if config.act_bits < 32:
         notes.append(f"{config.act_bits}-bit activations are simulated with ranges calibrated on "
                      "128 training images.")

@@ -7,7 +7,6 @@ and `hold_masks` write, and only to a model the caller owns.
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -17,11 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from compression import criteria
 from compression.config import (  # one list of choices: config's
     CRITERIA,
     SCOPES,
     STRUCTURES,
 )
+from compression.criteria import prunable
 
 # -----------------------------------------------------------------------------
 # what can be pruned
@@ -34,11 +35,6 @@ def _layers(model: nn.Module) -> dict[str, nn.Module]:
         for name, m in model.named_modules()
         if isinstance(m, (nn.Linear, nn.Conv2d))
     }
-
-
-def prunable(model: nn.Module) -> dict[str, Tensor]:
-    """{"<module>.weight": weight} for every nn.Linear and nn.Conv2d, in module order."""
-    return {name: m.weight for name, m in _layers(model).items()}
 
 
 def _classifier(model: nn.Module) -> str | None:
@@ -62,52 +58,6 @@ def _check_sparsity(sparsity: object, arg: str = "sparsity") -> None:
     """ValueError unless sparsity is a real number in [0, 1)."""
     if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
         raise ValueError(f"{arg} must be a number in [0, 1) (the fraction of weights set to zero); got {sparsity!r}")
-
-
-# -----------------------------------------------------------------------------
-# scores: higher = more important
-
-
-def _grads(model: nn.Module, data: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-    """dL/dw of the cross-entropy on data for every prunable weight."""
-    # work on an eval-mode copy: the caller's model may be shared, so its .grad, BatchNorm
-    # statistics and train/eval flag must stay as they are; eval mode also keeps dropout
-    # out of the scores, so the same seed and data give the same masks
-    twin = copy.deepcopy(model).eval()
-    weights = prunable(twin)
-    for w in weights.values():
-        w.requires_grad_(True)
-    x, y = data
-    with torch.enable_grad():
-        loss = F.cross_entropy(twin(x), y)
-        grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
-    return {n: torch.zeros_like(w) if g is None else g for (n, w), g in zip(weights.items(), grads)}
-
-
-def _scores(model: nn.Module, criterion: str, data: tuple[Tensor, Tensor] | None, seed: int) -> dict[str, Tensor]:
-    """Per-weight importance for every prunable weight."""
-    weights = {n: w.detach() for n, w in prunable(model).items()}
-    if criterion == "magnitude":
-        return {n: w.abs() for n, w in weights.items()}
-    if criterion == "random":
-        # a private generator: reproducible from seed, and the global RNG is left alone
-        gen = torch.Generator().manual_seed(seed)
-        return {n: torch.rand(w.shape, generator=gen).to(w.device) for n, w in weights.items()}
-    # taylor: |w * dL/dw| is the first-order estimate of the loss change when w is set to 0
-    # (Molchanov et al., 2017)
-    assert data is not None
-    grads = _grads(model, data)
-    return {n: (w * grads[n]).abs() for n, w in weights.items()}
-
-
-def _row_scores(scores: dict[str, Tensor], criterion: str, seed: int) -> dict[str, Tensor]:
-    """Per-row (output neuron / filter) importance: the L2 norm of the row's weight scores."""
-    if criterion == "random":
-        # one uniform draw per row, so every row is equally likely whatever its layer's fan-in
-        gen = torch.Generator().manual_seed(seed)
-        return {n: torch.rand(s.shape[0], generator=gen).to(s.device) for n, s in scores.items()}
-    # for magnitude this is ||w_row||_2, as in torch.nn.utils.prune.ln_structured(n=2, dim=0)
-    return {n: s.flatten(1).norm(dim=1) for n, s in scores.items()}
 
 
 # -----------------------------------------------------------------------------
@@ -155,10 +105,13 @@ def _expand_rows(keep_rows: Tensor, like: Tensor) -> Tensor:
 
 
 def _rows(
-    scores: dict[str, Tensor], sparsity: float, scope: str, criterion: str, classifier: str | None, seed: int
+    scores: dict[str, Tensor], row_scores: dict[str, Tensor], sparsity: float, scope: str,
+    comparable: bool, classifier: str | None,
 ) -> dict[str, Tensor]:
-    """Drop whole rows (output neurons / filters, dim 0) with the lowest row scores; the classifier keeps all."""
-    row_scores = _row_scores(scores, criterion, seed)
+    """Drop whole rows (output neurons / filters, dim 0) with the lowest row scores; the classifier keeps all.
+
+    scores: weight-shaped tensors (only their shapes count here); row_scores: one score per row.
+    """
     keep = {n: torch.ones(s.shape[0], dtype=torch.bool, device=s.device) for n, s in scores.items()}
     candidates = [n for n in scores if n != classifier]
     if scope == "layer":
@@ -169,8 +122,8 @@ def _rows(
         row_size = {n: scores[n][0].numel() for n in candidates}
         # a row's L2 norm grows with sqrt(fan-in), so compare rows across layers by their RMS
         # (norm / sqrt(row size)); otherwise narrow layers would always be pruned first.
-        # Random row scores are already comparable.
-        scale = {n: 1.0 if criterion == "random" else math.sqrt(row_size[n]) for n in candidates}
+        # Random, APoZ and entropy row scores are already comparable.
+        scale = {n: 1.0 if comparable else math.sqrt(row_size[n]) for n in candidates}
         ranked = torch.cat([row_scores[n] / scale[n] for n in candidates])
         sizes = torch.cat([torch.full_like(row_scores[n], row_size[n], dtype=torch.long) for n in candidates])
         target = round(sparsity * sum(s.numel() for s in scores.values()))
@@ -221,8 +174,9 @@ def masks(
       rows, so the achieved sparsity can be below the asked one: measure it with sparsity_of);
       "2:4" (2 kept in every 4 consecutive weights along the input dim; always 50% in full
       groups, so sparsity and scope are ignored).
-    criterion: "magnitude" |w|; "random" (seeded by seed); "taylor" |w * dL/dw| with L the
-      cross-entropy on data=(x, y), computed on an eval-mode copy of the model.
+    criterion: a record of compression.criteria: "magnitude" |w|; "random" (seeded by seed);
+      "taylor" |w * dL/dw| with L the cross-entropy on data=(x, y), computed on an eval-mode copy
+      of the model; "apoz" and "entropy" (rows only) from the post-ReLU activations on data's x.
     layer_sparsity: {weight name: sparsity} for layers pruned to exactly their own sparsity
       within the layer (layer scope); the other layers follow sparsity and scope. Ignored by 2:4.
     """
@@ -230,12 +184,17 @@ def masks(
     _check_choice("scope", scope, SCOPES)
     _check_choice("structure", structure, STRUCTURES)
     _check_choice("criterion", criterion, CRITERIA)
-    if criterion == "taylor" and data is None:
-        raise ValueError("criterion='taylor' needs data=(x, y): the scores use the loss gradient on that batch")
+    record = criteria.lookup(criterion)
+    if structure not in record.structures:
+        raise ValueError(f"criterion={criterion!r} scores whole neurons, so it needs structure='rows', "
+                         f"not {structure!r}")
+    if record.needs_data and data is None:
+        raise ValueError(f"criterion={criterion!r} needs data=(x, y): its scores are computed on that batch")
     own = dict(layer_sparsity or {})
     for name, s in own.items():
         _check_sparsity(s, f"layer_sparsity[{name!r}]")
-    scores = _scores(model, criterion, data, seed)
+    weights = {n: w.detach() for n, w in prunable(model).items()}
+    scores = record.weight_scores(model, data, seed) if record.weight_scores else weights
     unknown = sorted(set(own) - set(scores))
     if unknown:
         raise ValueError(f"layer_sparsity names {', '.join(map(repr, unknown))}, not a prunable weight "
@@ -246,13 +205,15 @@ def masks(
         return {n: _two_of_four(s) for n, s in scores.items()}
     rest = {n: s for n, s in scores.items() if n not in own}
     classifier = _classifier(model)
+    rows = (record.row_scores(model, scores if record.weight_scores else None, data, seed)
+            if structure == "rows" else {})
 
     def select(group: dict[str, Tensor], amount: float, group_scope: str) -> dict[str, Tensor]:
         if not group:
             return {}
         if structure == "unstructured":
             return _unstructured(group, amount, group_scope)
-        return _rows(group, amount, group_scope, criterion, classifier, seed)
+        return _rows(group, {n: rows[n] for n in group}, amount, group_scope, record.comparable, classifier)
 
     out = select(rest, sparsity, scope)
     for name, amount in own.items():  # a layer with its own sparsity: exactly that, within it

@@ -195,10 +195,17 @@ def levels(x: Tensor, bits: int, scheme: str = "symmetric") -> Tensor:
 # k-means weight sharing (Deep Compression, Han et al. 2016)
 
 
+KMEANS_MAX_ITERS = 300  # a generous cap: Lloyd in 1-D converges in tens of steps here
+
+
 def kmeans_quantize(
-    w: Tensor, bits: int, mask: Tensor | None = None, iters: int = 30, k: int | None = None
+    w: Tensor, bits: int, mask: Tensor | None = None, iters: int = KMEANS_MAX_ITERS, k: int | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Share weights among 2**bits k-means centroids (linear init, Lloyd); returns (w_q, centroids).
+    """Share weights among 2**bits k-means centroids (linear init, Lloyd to convergence); returns (w_q, centroids).
+
+    Lloyd runs until no weight changes cluster (or `iters` updates); a centroid left with no
+    weights (stranded, e.g. in the pruned gap around zero) is moved to the weight farthest from
+    its centre in the cluster with the largest squared error, so every code ends up in use.
 
     Only kept weights (mask True, or non-zero when mask is None) are clustered; the others
     come back exactly 0. k (default 2**bits) may be smaller, e.g. 2**bits - 1 when one code
@@ -230,25 +237,51 @@ def kmeans_quantize(
         # linear init between min and max: Han et al. found it beats density-based and random
         # init because it keeps centroids on the rare large weights, which matter most
         c = np.linspace(v[0], v[-1], k)
-        csum = np.concatenate(([0.0], np.cumsum(v)))
-        ends = np.zeros(k + 1, dtype=np.int64)  # cluster j is v[ends[j]:ends[j+1]]
-        ends[-1] = v.size
-        for _ in range(iters):
-            # in 1-D with sorted centroids each cluster is the run of sorted weights between
-            # two midpoints: O(k log n) per step with prefix sums instead of an n x k distance
-            # matrix; a weight exactly on a midpoint goes to the lower centroid, as argmin would
-            ends[1:-1] = np.searchsorted(v, (c[:-1] + c[1:]) / 2, side="right")
-            count, sums = np.diff(ends), np.diff(csum[ends])
-            # an empty cluster keeps its centroid (no random re-seeding: stay deterministic);
-            # centroids stay sorted since each mean lies inside its own cluster's interval
-            c_new = np.where(count > 0, sums / np.maximum(count, 1), c)
-            if np.array_equal(c_new, c):
-                break
-            c = c_new
+        c = _lloyd_1d(v, c, iters)
     centroids = c.astype(wn.dtype)
     idx = np.searchsorted((c[:-1] + c[1:]) / 2, wn, side="left")  # same tie rule as the loop
     w_q = np.where(keep, centroids[idx], 0).astype(wn.dtype)
     return torch.from_numpy(w_q).to(w.dtype).to(w.device), torch.from_numpy(centroids).to(w.dtype)
+
+
+def _lloyd_1d(v: np.ndarray, c: np.ndarray, iters: int) -> np.ndarray:
+    """Lloyd's k-means on sorted 1-D values v from sorted centroids c, until assignments settle."""
+    k = c.size
+    csum = np.concatenate(([0.0], np.cumsum(v)))
+    csum2 = np.concatenate(([0.0], np.cumsum(v * v)))
+    ends = np.zeros(k + 1, dtype=np.int64)  # cluster j is v[ends[j]:ends[j+1]]
+    ends[-1] = v.size
+    previous = None
+    for _ in range(iters):
+        # in 1-D with sorted centroids each cluster is the run of sorted weights between two
+        # midpoints: O(k log n) per step with prefix sums instead of an n x k distance matrix;
+        # a weight exactly on a midpoint goes to the lower centroid, as argmin would
+        ends[1:-1] = np.searchsorted(v, (c[:-1] + c[1:]) / 2, side="right")
+        count, sums = np.diff(ends), np.diff(csum[ends])
+        if (count == 0).any():
+            c = _reseed(v, c, ends, count, sums, np.diff(csum2[ends]))
+            previous = None
+            continue
+        if previous is not None and np.array_equal(ends, previous):
+            break  # converged: no weight changed cluster, so c are already their means
+        previous = ends.copy()
+        # centroids stay sorted since each mean lies inside its own cluster's interval
+        c = sums / count
+    return c
+
+
+def _reseed(v: np.ndarray, c: np.ndarray, ends: np.ndarray, count: np.ndarray, sums: np.ndarray,
+            squares: np.ndarray) -> np.ndarray:
+    """Move one empty cluster's centroid to the farthest weight of the cluster with the largest error."""
+    # deterministic (no random restart): sklearn also relocates empty clusters to far points;
+    # with more distinct values than centroids some cluster has a positive error to split
+    sse = np.where(count > 0, squares - sums**2 / np.maximum(count, 1), -1.0)
+    worst = int(np.argmax(sse))
+    centre = sums[worst] / count[worst]
+    lo, hi = v[ends[worst]], v[ends[worst + 1] - 1]
+    c = c.copy()
+    c[int(np.flatnonzero(count == 0)[0])] = lo if centre - lo >= hi - centre else hi
+    return np.sort(c)
 
 
 # -----------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from compression import quantizers
+
 FLOAT_BITS = 32
 MAX_INDEX_BITS = 16
 
@@ -65,20 +67,15 @@ def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
 
 def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, channels: int,
                   centroids: int | None = None) -> int:
-    """Side information a quantized layer needs to be decoded.
+    """Side information a quantized layer needs to be decoded: the quantizer record's cost.
 
-    k-means stores the table it actually has: `centroids` entries (at most 2**bits; fewer
+    k-means stores the table it actually has: `centroids` entries (default 2**bits; fewer
     when the layer has fewer distinct kept weights, as at 12 or 16 bits).
     """
-    if bits >= FLOAT_BITS:
-        return 0
-    groups = channels if per_channel else 1
-    if bits == 1:
-        return groups * FLOAT_BITS  # binarization (whatever the quantizer): one mean |w| per group
-    if quantizer == "kmeans":
-        return (2**bits if centroids is None else centroids) * FLOAT_BITS  # one shared table
-    per_group = FLOAT_BITS * (2 if scheme == "asymmetric" else 1)  # scale (+ zero point)
-    return groups * per_group
+    record = quantizers.resolve(quantizer, bits)
+    code_bits = record.code_bits(bits)
+    return record.side_bits(code_bits, scheme, per_channel and record.channelwise, channels,
+                            2**code_bits if centroids is None else centroids)
 
 
 def sharing_ratio(n: int, bits: int, k: int) -> float:

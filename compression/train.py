@@ -9,21 +9,69 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import data, models, prune
+from compression import criteria, data, models, prune
 from compression.models import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
+FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # parameter name -> quantized copy
+Penalty = Callable[[nn.Module], torch.Tensor]
+FINETUNE_LR = 2e-3  # AdamW rate for fine-tuning a trained model (pruning recovery, QAT, regularization)
+
+
+@contextlib.contextmanager
+def _fake_quantized(model: nn.Module, fake_quant: FakeQuant | None) -> Iterator[None]:
+    """Swap weights for their quantized values for one forward and backward, then restore them.
+
+    The straight-through estimator (Bengio et al. 2013; as in Courbariaux et al. 2015 and
+    Jacob et al. 2018): the loss sees quantized weights, and its gradient with respect to them
+    updates the float shadow weights, as if rounding had derivative 1. The optimizer steps
+    the float weights, so small updates accumulate until they cross a level.
+    """
+    if not fake_quant:
+        yield
+        return
+    params = dict(model.named_parameters())
+    pairs = [(params[name], fn) for name, fn in fake_quant.items()]
+    shadows = [p.detach().clone() for p, _ in pairs]
+    with torch.no_grad():
+        for p, fn in pairs:
+            p.copy_(fn(p))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for (p, _), shadow in zip(pairs, shadows):
+                p.copy_(shadow)
+
+
+def regularizer(kind: str, strength: float) -> Penalty | None:
+    """A sparsity penalty on the prunable weights: "l1" (lambda * sum |w|) or "group-lasso" on rows.
+
+    Group lasso (Yuan & Lin 2006; on neurons/filters, Wen et al. 2016, as Distiller applies it)
+    is lambda * sum over rows of ||W_row||_2: whole rows shrink to zero together, ready for
+    structure="rows" pruning. "none" or strength 0: None.
+    """
+    if kind == "none" or strength <= 0:
+        return None
+    if kind == "l1":
+        return lambda model: strength * sum(w.abs().sum() for w in prune.prunable(model).values())
+    if kind == "group-lasso":
+        return lambda model: strength * sum(w.flatten(1).norm(dim=1).sum() for w in prune.prunable(model).values())
+    raise ValueError(f"regularize must be one of none, l1, group-lasso; got {kind!r}")
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: float = 1e-3,
         batch_size: int = 32, seed: int = 0, masks: dict[str, torch.Tensor] | None = None,
         loss_fn: LossFn | None = None, progress: Progress | None = None,
         on_epoch: Callable[[int, nn.Module], None] | None = None,
-        one_cycle: bool = False) -> nn.Module:
+        one_cycle: bool = False, fake_quant: FakeQuant | None = None,
+        penalty: Penalty | None = None) -> nn.Module:
     """Train in place with AdamW; pruned weights (mask False) stay exactly zero throughout.
 
     one_cycle: warm up then anneal the learning rate (training from scratch); otherwise a
     constant rate (fine-tuning a trained model, where a warm-up would undo its training).
+    fake_quant: {parameter name: quantizer} for quantization-aware training (see `_fake_quantized`).
+    penalty: a regularizer of the model's weights added to the loss (see `regularizer`).
     """
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -37,7 +85,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
         for xb, yb in data.batches(x, y, batch_size, shuffle=True,
                                     seed=seed * 1000 + epoch):
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(xb), xb, yb).backward()
+            with _fake_quantized(model, fake_quant):
+                loss_fn(model(xb), xb, yb).backward()
+            if penalty:
+                penalty(model).backward()  # on the float weights, gradients add up
             optimizer.step()
             if scheduler:
                 scheduler.step()
@@ -53,31 +104,56 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
 
 def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, steps: int = 1,
                        epochs: int = 0, scope: str = "global", structure: str = "unstructured",
-                       criterion: str = "magnitude", seed: int = 0, lr: float = 2e-3,
+                       criterion: str = "magnitude", seed: int = 0, lr: float = FINETUNE_LR,
                        layer_sparsity: dict[str, float] | None = None,
+                       fake_quant: FakeQuant | None = None, order: str = "sequential",
+                       penalty: Penalty | None = None,
                        progress: Progress | None = None) -> dict[str, torch.Tensor]:
     """Prune in `steps` growing stages (Zhu & Gupta schedule), fine-tuning after each.
 
     Han et al. 2015 found iterative pruning keeps far more accuracy than one shot at high
     sparsity. Works in place on a model the caller owns; returns the final masks.
     layer_sparsity ({weight name: sparsity}) follows the same schedule, layer by layer.
+
+    With a penalty, a regularized fine-tuning (epochs) runs first, so weights move towards
+    zero before any mask is chosen (regularize, then prune). With fake_quant (quantization-
+    aware training) the order of pruning and quantization (Han et al. 2016 prune then
+    quantize; seed 002 compares the three):
+      sequential   prune and fine-tune in float at each step, then one QAT fine-tuning
+      alternating  at each step prune, then fine-tune under fake quantization
+      joint        prune once to the final masks, then QAT with masks held for steps x epochs
     """
     # the schedule's shape (fraction of the final sparsity reached after each step), shared by
     # the global target and every per-layer one
     fractions = [f / 0.5 for f in prune.gradual_schedule(0.5, steps)] if steps > 1 else [1.0]
-    taylor_data = (ds.x_calib, ds.y_calib) if criterion == "taylor" else None
+    step_epochs = epochs
+    if fake_quant and order == "joint":
+        fractions, step_epochs = [1.0], epochs * len(fractions)  # the same training budget
+    qat_each_step = fake_quant if order in ("alternating", "joint") else None
+    qat_after = bool(fake_quant and order == "sequential" and epochs)
+    stages = int(bool(penalty and epochs)) + len(fractions) + int(qat_after)
+    stage = 0
+    if penalty and epochs:
+        fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed, penalty=penalty,
+            progress=_sub_progress(progress, stage, stages, "regularized fine-tuning: "))
+        stage += 1
+    calib = (ds.x_calib, ds.y_calib) if criteria.lookup(criterion).needs_data else None
     masks: dict[str, torch.Tensor] = {}
     for i, fraction in enumerate(fractions):
         target = sparsity * fraction
         masks = prune.masks(model, target, scope=scope, structure=structure, criterion=criterion,
-                            data=taylor_data, seed=seed,
+                            data=calib, seed=seed,
                             layer_sparsity={n: s * fraction for n, s in (layer_sparsity or {}).items()})
         prune.apply_masks(model, masks)
-        if epochs:
-            step_progress = _sub_progress(progress, i, len(fractions), f"step {i + 1}/{len(fractions)} "
+        if step_epochs:
+            step_progress = _sub_progress(progress, stage, stages, f"step {i + 1}/{len(fractions)} "
                                           f"(sparsity {target:.0%}): ")
-            fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed + i, masks=masks,
-                progress=step_progress)
+            fit(model, ds.x_train, ds.y_train, step_epochs, lr=lr, seed=seed + i, masks=masks,
+                fake_quant=qat_each_step, progress=step_progress)
+        stage += 1
+    if qat_after:
+        fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed + len(fractions), masks=masks,
+            fake_quant=fake_quant, progress=_sub_progress(progress, stage, stages, "quantization-aware: "))
     return masks
 
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from compression import pipeline
+from compression import sweep as sweep_module
 from compression.__main__ import main
 from compression.config import CompressionConfig
 from tests.test_pipeline import KEYS
@@ -134,7 +135,7 @@ def test_failed_sweep_leaves_an_existing_csv_untouched(tmp_path, monkeypatch, ca
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline, "sweep", boom)
+    monkeypatch.setattr(sweep_module, "sweep", boom)
     assert main(["sweep", "--sparsity", "0.5", "--bits", "4", "--csv", str(out)]) == 130
     assert out.read_text() == "earlier results\n"
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.csv"]  # no temporary file left behind

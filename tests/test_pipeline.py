@@ -76,7 +76,7 @@ def test_file_round_trips_to_the_compressed_weights():
         model, _, quant = pipeline.compress(models.load("mlp-digits"), ds, cfg)
         layers = models.layers(model)
         sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
-        codecs = {n: export.codec_for(m.weight, cfg.bits, quant.get(n)) for n, m in layers.items()}
+        codecs = {n: export.codec_for(quant.get(n)) for n in layers}
         state = export.from_bytes(export.to_bytes(model, sizes, codecs))
         for name, tensor in model.state_dict().items():
             assert torch.allclose(state[name], tensor, atol=1e-6), (cfg, name)
@@ -177,7 +177,7 @@ def test_quantization_error_is_measured_after_fine_tuning_not_against_the_origin
     cfg = CompressionConfig(sparsity=0.9, bits=8, finetune_epochs=2)
     r = pipeline.evaluate("mlp-digits", cfg, latency=False)
     model, masks, quant = pipeline.compress(models.load("mlp-digits"), data.load("digits"), cfg)
-    w_before, w_after = quant["fc1"]["before"], model.fc1.weight.detach()
+    w_before, w_after = quant["fc1"].before, model.fc1.weight.detach()
     kept = masks["fc1.weight"]
     scale = float(w_before.abs().max()) / 127
     # 8-bit rounding error is at most half a step, whatever fine-tuning did before it

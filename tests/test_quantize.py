@@ -308,7 +308,7 @@ def test_kmeans_fewer_centroids_than_codes():
     g = torch.Generator().manual_seed(5)
     w = torch.randn(1000, generator=g)
     v = w.double().numpy()
-    w_q, c = kmeans_quantize(w, 3, k=7)  # one of 8 codes kept for the pruned zeros
+    w_q, c = kmeans_quantize(w, 3, k=7, iters=30)  # one of 8 codes kept for the pruned zeros
     assert len(c) == 7 and torch.isin(w_q, c).all()
     assert np.allclose(c.double().numpy(), _lloyd_reference(v, np.linspace(v.min(), v.max(), 7), 30), atol=1e-6)
     w_q, c = kmeans_quantize(w, 3, k=1)
@@ -441,3 +441,51 @@ def test_to_int8_leaves_conv_in_fp32():
     assert isinstance(q[2], torch.ao.nn.quantized.dynamic.Linear)
     with torch.no_grad():
         assert q(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+# -----------------------------------------------------------------------------
+# k-means to convergence (Deep Compression's linear init), against scikit-learn
+
+
+def _mlp_weights() -> dict[str, torch.Tensor]:
+    from compression import models
+
+    return {n: m.weight.detach() for n, m in models.layers(models.load("mlp-digits")).items()}
+
+
+def test_kmeans_converged_error_within_one_percent_of_sklearn():
+    from sklearn.cluster import KMeans
+
+    for name, w in _mlp_weights().items():
+        v = w.double().flatten().numpy()
+        init = np.linspace(v.min(), v.max(), 16).reshape(-1, 1)
+        km = KMeans(n_clusters=16, init=init, n_init=1, max_iter=300, tol=0, algorithm="lloyd").fit(v.reshape(-1, 1))
+        ref_mse = float(((v - km.cluster_centers_.ravel()[km.labels_]) ** 2).mean())
+        w_q, _ = kmeans_quantize(w, 4)
+        ours = error_stats(w, w_q)["mse"]
+        assert ours <= 1.01 * ref_mse, (name, ours, ref_mse)
+        assert len(torch.unique(w_q)) == 16, name  # every code in use
+
+
+def test_kmeans_reseeds_centroids_stranded_in_the_pruned_gap():
+    # pruned at 90 %: kept weights sit away from zero, linear init puts centroids in the gap
+    w = _mlp_weights()["fc1"]
+    keep = w.abs() > w.abs().flatten().kthvalue(int(0.9 * w.numel())).values
+    w_q, _ = kmeans_quantize(w, 4, mask=keep, k=15)
+    assert len(torch.unique(w_q[keep])) == 15
+    # and it does better than the old fixed 30 Lloyd steps, which left codes unused
+    v = np.sort(w[keep].double().numpy())
+    old = _lloyd_reference(v, np.linspace(v[0], v[-1], 15), 30)
+    old_mse = float(((v[:, None] - old[None, :]) ** 2).min(1).mean())
+    assert error_stats(w[keep], w_q[keep])["mse"] < old_mse
+
+
+def test_kmeans_reseed_by_hand():
+    # values {1, 2, 3, 11, 12, 13}, 3 centroids from linear init [1, 7, 13]: the middle one is
+    # stranded (midpoints 4 and 10 hold no value). The clusters {1,2,3} and {11,12,13} tie at
+    # SSE 2, so the first is split: the centroid moves to its farthest value (1 and 3 tie: 1),
+    # then Lloyd gives {1}, {2,3}, {11,12,13}: centroids 1, 2.5, 12 (total SSE 2.5, optimal)
+    w = torch.tensor([1.0, 2.0, 3.0, 11.0, 12.0, 13.0])
+    w_q, c = kmeans_quantize(w, 2, k=3)
+    assert c.tolist() == [1.0, 2.5, 12.0]
+    assert w_q.tolist() == [1.0, 2.5, 2.5, 12.0, 12.0, 12.0]

@@ -1,0 +1,187 @@
+"""One record per pruning criterion: how it scores weights or neurons, its label, formula and help.
+
+Higher score = more important; pruning drops the lowest. Weight criteria (magnitude, random,
+taylor) score every weight, and a row (neuron / filter) by the L2 norm of its weights' scores.
+Neuron criteria (apoz, entropy) score rows directly from activations on calibration images,
+so they exist only for structure="rows".
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Batch = tuple[Tensor, Tensor]
+WeightScores = Callable[[nn.Module, "Batch | None", int], dict[str, Tensor]]
+RowScores = Callable[[nn.Module, "dict[str, Tensor] | None", "Batch | None", int], dict[str, Tensor]]
+ENTROPY_BINS = 32  # histogram bins of each neuron's activations (128 calibration images by default)
+
+
+def prunable(model: nn.Module) -> dict[str, Tensor]:
+    """{"<module>.weight": weight} for every nn.Linear and nn.Conv2d, in module order."""
+    return {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
+            if isinstance(m, (nn.Linear, nn.Conv2d))}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """Everything about one pruning criterion that any part of the product needs."""
+    name: str
+    label: str
+    formula: str               # LaTeX of the score
+    help: str
+    needs_data: bool           # scores need calibration images (x, y)
+    row_scores: RowScores      # (model, weight scores or None, data, seed) -> {weight name: (rows,)}
+    weight_scores: WeightScores | None = None  # None: scores neurons only (structure="rows")
+    comparable: bool = False   # row scores comparable across layers as they are (else divided by sqrt(fan-in))
+
+    @property
+    def structures(self) -> tuple[str, ...]:
+        """The structures this criterion can rank."""
+        return ("unstructured", "rows", "2:4") if self.weight_scores else ("rows",)
+
+
+# -----------------------------------------------------------------------------
+# weight criteria
+
+
+def _norm_rows(model: nn.Module, scores: dict[str, Tensor] | None, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    # for magnitude this is ||w_row||_2, as in torch.nn.utils.prune.ln_structured(n=2, dim=0)
+    return {n: s.flatten(1).norm(dim=1) for n, s in (scores or {}).items()}
+
+
+def _magnitude(model: nn.Module, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    return {n: w.detach().abs() for n, w in prunable(model).items()}
+
+
+def _random(model: nn.Module, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    # a private generator: reproducible from seed, and the global RNG is left alone
+    gen = torch.Generator().manual_seed(seed)
+    return {n: torch.rand(w.shape, generator=gen).to(w.device) for n, w in prunable(model).items()}
+
+
+def _random_rows(model: nn.Module, scores: dict[str, Tensor] | None, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    # one uniform draw per row, so every row is equally likely whatever its layer's fan-in
+    gen = torch.Generator().manual_seed(seed)
+    return {n: torch.rand(w.shape[0], generator=gen).to(w.device) for n, w in prunable(model).items()}
+
+
+def _taylor(model: nn.Module, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    # |w * dL/dw| is the first-order estimate of the loss change when w is set to 0
+    # (Molchanov et al., 2017). Work on an eval-mode copy: the caller's model may be shared, so
+    # its .grad, BatchNorm statistics and train/eval flag must stay as they are; eval mode also
+    # keeps dropout out of the scores, so the same seed and data give the same masks
+    assert data is not None
+    twin = copy.deepcopy(model).eval()
+    weights = prunable(twin)
+    for w in weights.values():
+        w.requires_grad_(True)
+    x, y = data
+    with torch.enable_grad():
+        loss = F.cross_entropy(twin(x), y)
+        grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
+    return {n: (w.detach() * (torch.zeros_like(w) if g is None else g)).abs()
+            for (n, w), g in zip(weights.items(), grads)}
+
+
+MAGNITUDE = Criterion(
+    "magnitude", "magnitude |w|", r"|w_i|",
+    "Smallest |w| first (Han et al. 2015); rows by the L2 norm of their weights.",
+    needs_data=False, weight_scores=_magnitude, row_scores=_norm_rows)
+RANDOM = Criterion(
+    "random", "random", r"u_i \sim U(0,1)",
+    "Uniformly at random (seeded): the baseline any real criterion must beat.",
+    needs_data=False, weight_scores=_random, row_scores=_random_rows, comparable=True)
+TAYLOR = Criterion(
+    "taylor", "Taylor |w·∂L/∂w|", r"\left|w_i \,\partial L / \partial w_i\right|",
+    "Smallest first-order loss change |w·∂L/∂w| on the calibration images first (Molchanov et al. 2017).",
+    needs_data=True, weight_scores=_taylor, row_scores=_norm_rows)
+
+
+# -----------------------------------------------------------------------------
+# neuron criteria, from activations on calibration images
+
+
+def activations(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    """{weight name: (images, rows) post-ReLU activation} of every prunable layer on x.
+
+    A row's activation is relu(layer output): the value after the ReLU that follows every
+    hidden layer of the zoo's models. A conv filter's is kept per position, (images, C, H, W).
+    """
+    twin = copy.deepcopy(model).eval()  # hooks and eval mode on a copy: the model may be shared
+    names = {m: f"{n}.weight" if n else "weight" for n, m in twin.named_modules()
+             if isinstance(m, (nn.Linear, nn.Conv2d))}
+    out: dict[str, Tensor] = {}
+
+    def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
+        out[names[module]] = torch.relu(output.detach())
+
+    handles = [m.register_forward_hook(hook) for m in names]
+    try:
+        with torch.no_grad():
+            twin(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: out[n] for n in names.values() if n in out}
+
+
+def apoz(a: Tensor) -> Tensor:
+    """Average percentage of zeros of each row's post-ReLU activation (Hu et al. 2016, eq. 1)."""
+    per_row = a.transpose(0, 1).reshape(a.shape[1], -1)  # all images (and positions) of a row
+    return (per_row == 0).double().mean(1)
+
+
+def entropy(a: Tensor, bins: int = ENTROPY_BINS) -> Tensor:
+    """Entropy (nats) of each row's activation distribution over the images (Luo & Wu 2017).
+
+    A conv filter's activation per image is its global average (their eq. 1); its values over
+    the images are binned into `bins` equal bins over the row's own range, H = -sum p log p.
+    """
+    per_image = a.flatten(2).mean(2) if a.dim() > 2 else a  # (images, rows)
+    v = per_image.double().numpy()
+    h = np.empty(v.shape[1])
+    for j in range(v.shape[1]):
+        counts, _ = np.histogram(v[:, j], bins=bins)
+        p = counts[counts > 0] / v.shape[0]
+        h[j] = float(-(p * np.log(p)).sum())
+    return torch.from_numpy(h)
+
+
+def _apoz_rows(model: nn.Module, scores: dict[str, Tensor] | None, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    assert data is not None
+    # importance = 1 - APoZ: the neurons that are most often zero go first
+    return {n: 1 - apoz(a) for n, a in activations(model, data[0]).items()}
+
+
+def _entropy_rows(model: nn.Module, scores: dict[str, Tensor] | None, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    assert data is not None
+    return {n: entropy(a) for n, a in activations(model, data[0]).items()}
+
+
+APOZ = Criterion(
+    "apoz", "APoZ", r"\mathrm{APoZ}_j = \frac{1}{N M}\sum_{n=1}^{N}\sum_{k=1}^{M} \mathbb{1}\left[a_{j}^{(n,k)} = 0\right]",
+    "Neurons whose post-ReLU output is most often zero on the calibration images go first "
+    "(Average Percentage of Zeros, Hu et al. 2016). Rows only.",
+    needs_data=True, row_scores=_apoz_rows, comparable=True)
+ENTROPY = Criterion(
+    "entropy", "activation entropy", r"H_j = -\sum_{i=1}^{m} p_{j,i} \log p_{j,i}",
+    "Neurons whose activation carries least information over the calibration images "
+    f"(entropy of its values in {ENTROPY_BINS} bins) go first (Luo & Wu 2017). Rows only.",
+    needs_data=True, row_scores=_entropy_rows, comparable=True)
+
+
+RECORDS: dict[str, Criterion] = {c.name: c for c in (MAGNITUDE, RANDOM, TAYLOR, APOZ, ENTROPY)}
+CHOICES: tuple[str, ...] = tuple(RECORDS)
+
+
+def lookup(name: str) -> Criterion:
+    """The record by name; ValueError naming the known ones."""
+    if name not in RECORDS:
+        raise ValueError(f"criterion must be one of {', '.join(repr(c) for c in RECORDS)}; got {name!r}")
+    return RECORDS[name]

@@ -1,0 +1,197 @@
+"""Every quantizer record, looped: file round trip, file size = theory within the header, texts.
+
+Also the new kernels against hand computations: power-of-two levels (Miyashita et al. 2016,
+INQ) and ternary weights (Li & Liu 2016, TWN eq. 5-6).
+"""
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from compression import config, data, export, models, pipeline, quantizers
+from compression.config import CompressionConfig
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return models.load("mlp-digits"), data.load("digits")
+
+
+def _configs() -> list[CompressionConfig]:
+    """Each user choice at 4 bits, per tensor and per channel, pruned and not; 1 bit for binary."""
+    out = []
+    for name in quantizers.CHOICES:
+        out += [CompressionConfig(bits=4, quantizer=name),
+                CompressionConfig(bits=3, quantizer=name, sparsity=0.8, per_channel=True)]
+    out += [CompressionConfig(bits=4, scheme="asymmetric", sparsity=0.5),
+            CompressionConfig(bits=1, per_channel=True, sparsity=0.7), CompressionConfig(bits=1),
+            CompressionConfig(bits=8, layer_bits={"fc3": 32})]  # a float layer among quantized ones
+    return out
+
+
+def _header_bytes(blob: bytes) -> int:
+    (n,) = struct.unpack("<I", blob[len(export.MAGIC):len(export.MAGIC) + 4])
+    return len(export.MAGIC) + 4 + n
+
+
+def test_every_record_round_trips_and_file_matches_theory(digits):
+    base, ds = digits
+    seen = set()
+    for cfg in _configs():
+        model, _, quant = pipeline.compress(base, ds, cfg)
+        layers = models.layers(model)
+        seen |= {q.codec.quantizer for q in quant.values()} | ({"float"} if len(quant) < len(layers) else set())
+        sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
+        codecs = {n: export.codec_for(quant.get(n)) for n in layers}
+        blob = export.to_bytes(model, sizes, codecs)
+        state = export.from_bytes(blob)
+        for name, tensor in model.state_dict().items():
+            assert torch.equal(state[name], tensor), (cfg, name)
+        # theory: codes, indices, side information and biases; plus other float params
+        theory_bits = sum(s.total for s in sizes.values())
+        body = len(blob) - _header_bytes(blob)
+        # each layer's index and value blobs are padded to whole bytes: < 1 byte each
+        assert 0 <= body - theory_bits / 8 < 2 * len(layers), cfg
+        # the side information the file holds is what the record's cost formula charges
+        for n, q in quant.items():
+            assert q.codec.side.numel() * 32 == q.codec.side_bits, (cfg, n)
+            assert sizes[n].codebook == q.codec.side_bits
+    assert seen == set(quantizers.RECORDS), f"records never exercised: {set(quantizers.RECORDS) - seen}"
+
+
+@pytest.mark.parametrize("name", list(quantizers.RECORDS))
+def test_every_record_has_texts_and_an_energy_operation(name):
+    r = quantizers.RECORDS[name]
+    assert r.label.strip() and r.formula.strip() and r.help.strip()
+    assert r.energy_op in quantizers.ENERGY_OPS
+    assert "\n" not in r.formula and "\x07" not in r.formula  # raw strings: no stray escapes
+
+
+def test_config_offers_exactly_the_choosable_records():
+    assert config.QUANTIZERS == tuple(n for n, r in quantizers.RECORDS.items() if r.choice)
+    assert set(config.QUANTIZERS) == {"uniform", "kmeans", "pow2", "ternary"}
+
+
+def test_resolve_by_bits():
+    assert quantizers.resolve("kmeans", 1) is quantizers.BINARY
+    assert quantizers.resolve("pow2", 32) is quantizers.FLOAT
+    assert quantizers.resolve("pow2", 4) is quantizers.POW2
+    with pytest.raises(ValueError, match="unknown quantizer 'log'"):
+        quantizers.resolve("log", 4)
+
+
+def test_energy_operations():
+    ops = {n: r.energy_op for n, r in quantizers.RECORDS.items()}
+    assert ops == {"uniform": "multiply", "kmeans": "multiply", "pow2": "shift", "ternary": "sign",
+                   "binary": "sign", "float": "float"}
+
+
+def test_codes_used_counts_distinct_codes(digits):
+    base, ds = digits
+    _, _, quant = pipeline.compress(base, ds, CompressionConfig(bits=2, quantizer="ternary"))
+    for q in quant.values():
+        assert q.codes_used == len(torch.unique(q.before.sign() * (q.before.abs() > 0.7 * q.before.abs().mean())))
+
+
+# -----------------------------------------------------------------------------
+# power of two
+
+
+def test_pow2_levels_by_hand():
+    # 4 bits: K = 7 exponents, s = 1.6: magnitudes 1.6 * {1, 1/2, ..., 1/64} and 0
+    w = torch.tensor([1.6, 1.0, -0.55, 0.29, 0.04, 0.0124, 0.0126, -0.013, 0.0])
+    w_q, q = quantizers.POW2.quantize(w, 4)
+    s = torch.tensor(1.6)
+    # nearest level in the linear domain, ratios |w| / s:
+    # 1.0 -> 0.625: between 1/2 and 1 (midpoint 0.75) -> 1/2;  0.55 -> 0.34375 -> 1/4 (midpoint 0.375)
+    # 0.29 -> 0.18125 -> 1/8 (midpoint 0.1875);  0.04 -> 0.025 -> 1/32 (midpoint 0.0234)
+    # 0.0124 -> 0.00775: below half the smallest level (1/128 = 0.0078125) -> 0;  0.0126 -> 1/64
+    expected = s * torch.tensor([1, 1 / 2, -1 / 4, 1 / 8, 1 / 32, 0, 1 / 64, -1 / 64, 0])
+    assert torch.equal(w_q, expected)
+    assert q.bits == 4 and torch.equal(q.codec.side, s.reshape(1))
+    table = sorted(q.codec.levels().tolist())
+    powers = [float(s * 2.0**-k) for k in range(7)]
+    assert table == sorted([-p for p in powers] + [0.0] + powers)  # 2**4 - 1 codes
+
+
+def test_pow2_outputs_are_signed_powers_of_two_times_s():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(20, 30, generator=g)
+    for bits in (2, 3, 5):
+        for per_channel in (False, True):
+            w_q, _ = quantizers.POW2.quantize(w, bits, per_channel=per_channel)
+            s = w.abs().amax(1, keepdim=True) if per_channel else w.abs().max()
+            r = (w_q.abs() / s)[w_q != 0]
+            k = -torch.log2(r)
+            assert torch.equal(k, k.round()) and k.min() >= 0 and k.max() <= 2 ** (bits - 1) - 2
+            # and it is the nearest such level (or zero) to each weight
+            mags = torch.tensor([0.0] + [2.0**-j for j in range(2 ** (bits - 1) - 1)])
+            err = (w.abs() / s).unsqueeze(-1) - mags
+            best = err.abs().min(-1).values
+            assert torch.allclose(((w_q - w).abs() / s), best, atol=1e-6)
+
+
+def test_pow2_two_bits_is_zero_or_plus_minus_max():
+    w = torch.tensor([0.9, -0.2, 0.5, -1.0])
+    w_q, _ = quantizers.POW2.quantize(w, 2)
+    assert w_q.tolist() == [1.0, 0.0, 0.0, -1.0]  # 0.5 is the tie between 0 and 1: the smaller
+
+
+# -----------------------------------------------------------------------------
+# ternary (TWN)
+
+
+def test_ternary_by_hand():
+    w = torch.tensor([0.1, -0.5, 0.9, -1.3, 0.05, 0.25])
+    # mean|w| = 3.1/6; delta = 0.7 * that = 0.3617; above: 0.5, 0.9, 1.3 -> alpha = 0.9
+    w_q, q = quantizers.TERNARY.quantize(w, 4)
+    assert w_q.tolist() == pytest.approx([0, -0.9, 0.9, -0.9, 0, 0], abs=1e-6)
+    assert q.bits == 2 and q.codec.side.tolist() == [pytest.approx(0.9)]
+    assert sorted(q.codec.levels().tolist()) == pytest.approx([-0.9, 0.0, 0.9])
+
+
+def test_ternary_per_channel_against_numpy():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(8, 50, generator=g)
+    w_q, q = quantizers.TERNARY.quantize(w, 2, per_channel=True)
+    v = w.double().numpy()
+    for i, row in enumerate(v):
+        delta = 0.7 * np.abs(row).mean()
+        alpha = np.abs(row[np.abs(row) > delta]).mean()
+        ref = np.where(np.abs(row) > delta, np.sign(row) * alpha, 0.0)
+        assert np.allclose(w_q[i].double().numpy(), ref, atol=1e-6)
+        assert len(torch.unique(w_q[i])) == 3 and torch.equal(w_q[i].abs().max(), q.codec.side[i])
+
+
+def test_ternary_ignores_pruned_zeros_in_its_threshold():
+    w = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, -2.0, 0.2])
+    # over the non-zero weights: mean 3.2/3, delta 0.7467 -> {1, -2} above, alpha 1.5
+    w_q, _ = quantizers.TERNARY.quantize(w, 2)
+    assert w_q.tolist() == pytest.approx([0, 0, 0, 0, 1.5, -1.5, 0])
+
+
+def test_report_levels_for_pow2_and_ternary():
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=4, quantizer="pow2"), latency=False)
+    for layer in r.layers:
+        nz = [abs(v) for v in layer.levels if v != 0]
+        s = max(nz)
+        assert all(float(np.log2(s / v)).is_integer() for v in nz)
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=2, quantizer="ternary"), latency=False)
+    for layer in r.layers:
+        assert len(layer.levels) == 3 and layer.levels[1] == 0 and layer.levels[0] == -layer.levels[2]
+
+
+def test_header_is_json(digits):
+    base, ds = digits
+    cfg = CompressionConfig(bits=3, quantizer="pow2")
+    model, _, quant = pipeline.compress(base, ds, cfg)
+    layers = models.layers(model)
+    sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
+    blob = export.to_bytes(model, sizes, {n: export.codec_for(quant.get(n)) for n in layers})
+    head = json.loads(blob[len(export.MAGIC) + 4:_header_bytes(blob)])
+    assert [e["quantizer"] for e in head["layers"]] == ["pow2"] * 3
+    bad = blob.replace(b'"pow2"', b'"pow9"')
+    with pytest.raises(ValueError, match="unknown quantizer 'pow9'"):
+        export.from_bytes(bad)
