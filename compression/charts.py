@@ -799,7 +799,8 @@ def weight_snapshots(snapshots: list[dict], epoch: int, threshold: float = 1e-3)
 def neuron_scores(scores: list[float], pruned: list[bool], layer: str, label: str,
                   lower_is_pruned: bool = True) -> go.Figure:
     """One layer's per-neuron pruning scores, sorted, the neurons pruning removes marked."""
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    # ties sit with the pruned ones at the end where pruning starts, so the marked bars form one run
+    order = sorted(range(len(scores)), key=lambda i: (scores[i], pruned[i] != lower_is_pruned))
     ys = [scores[i] for i in order]
     colors = [PALETTE["accent"] if pruned[i] else PALETTE["compressed"] for i in order]
     data = [dict(type="bar", x=list(range(len(order))), y=ys, name="score", showlegend=False,

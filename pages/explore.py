@@ -5,7 +5,7 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, energy, measure, pipeline, reproduce
+from compression import charts, criteria, energy, measure, pipeline, quantizers, reproduce
 from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
@@ -107,37 +107,39 @@ headline(report)
 # --------------------------------------------------------------------------- explanations
 
 def formulas(c) -> None:
-    if c.sparsity == 0 and c.bits >= 32 and c.act_bits >= 32 and c.structure != "2:4":
+    """The math of the current setting, each formula from its technique's record."""
+    if c.is_baseline:
         st.markdown("No compression: the float32 model as trained.")
-    if c.sparsity > 0 or c.structure == "2:4":
-        st.markdown(f"**Pruning** ({c.structure}, {c.scope}, {c.criterion})")
-        score = {"magnitude": r"|w_i|", "random": r"u_i \sim U(0,1)",
-                 "taylor": r"\left|w_i \,\partial L / \partial w_i\right|"}[c.criterion]
+    if c.regularizes and c.finetune_epochs > 0:
+        st.markdown(f"**Sparsity regularization** ({c.regularize}, λ = {c.reg_strength:g}), while fine-tuning")
+        st.latex(r"L = L_\text{CE} + \lambda \sum_i |w_i|" if c.regularize == "l1" else
+                 r"L = L_\text{CE} + \lambda \sum_{j} \lVert W_{j,:} \rVert_2")
+    if c.prunes:
+        crit = criteria.lookup(c.criterion)
+        st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{crit.label}**: {crit.help}")
+        st.latex(crit.formula)
         if c.structure == "unstructured":
-            st.latex(r"m_i = \mathbb{1}\left[" + score + r" \text{ among the top } k\right],\quad "
+            st.latex(r"m_i = \mathbb{1}\left[\text{score}_i \text{ among the top } k\right],\quad "
                      r"k = n - \operatorname{round}(s\,n),\quad \hat w = m \odot w")
         elif c.structure == "rows":
-            st.latex(r"\text{keep row } j \iff \lVert W_{j,:} \rVert_2 \text{ among the top } (1-s)\,n_\text{rows}")
+            st.latex(r"\text{keep row } j \iff \text{score}_j \text{ among the top } (1-s)\,n_\text{rows}")
         else:
-            st.latex(r"\text{in every group of 4 inputs keep the 2 largest } " + score)
-    if c.bits < 32:
-        if c.bits == 1:
-            st.markdown("**Binarization** (1 bit)")
-            st.latex(r"\hat w = \operatorname{sign}(w)\cdot \operatorname{mean}|w|")
-        elif c.quantizer == "kmeans":
-            st.markdown(f"**k-means weight sharing** ({c.bits} bits, k = {2 ** c.bits} shared values)")
-            st.latex(r"\min_{c_1..c_k} \sum_i \min_j (w_i - c_j)^2,\qquad \hat w_i = c_{j(i)}")
-        elif c.scheme == "symmetric":
-            st.markdown(f"**Symmetric uniform quantization** ({c.bits} bits, "
-                        f"{'per channel' if c.per_channel else 'per tensor'})")
-            st.latex(r"s = \frac{\max|w|}{2^{b-1}-1},\quad q = \operatorname{clamp}\!\left(\operatorname{round}"
-                     r"\frac{w}{s},\,-(2^{b-1}-1),\,2^{b-1}-1\right),\quad \hat w = s\,q")
-        else:
-            st.markdown(f"**Asymmetric uniform quantization** ({c.bits} bits, "
-                        f"{'per channel' if c.per_channel else 'per tensor'})")
-            st.latex(r"s = \frac{\max(w,0)-\min(w,0)}{2^{b}-1},\ z = \operatorname{round}\frac{-\min(w,0)}{s},\ "
-                     r"q = \operatorname{clamp}\!\left(\operatorname{round}\frac{w}{s}+z,\,0,\,2^b-1\right),\ "
-                     r"\hat w = s\,(q - z)")
+            st.latex(r"\text{in every group of 4 inputs keep the 2 with the largest score}")
+    if c.quantizes_weights:
+        q = quantizers.resolve(c.quantizer, c.bits)
+        grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
+        st.markdown(f"**{q.label.capitalize()} quantization** ({c.bits} bits, {grain}): {q.help}")
+        st.latex(q.formula)
+        note = q.note(c.bits, c.scheme)
+        if note:
+            st.caption(note)
+        if c.qat and c.finetune_epochs > 0:
+            st.markdown("**Quantization-aware fine-tuning** (straight-through estimator)")
+            st.latex(r"\text{forward: } \hat w = Q(w),\qquad \text{backward: } "
+                     r"\frac{\partial L}{\partial w} \approx \frac{\partial L}{\partial \hat w}")
+    if c.huffman and c.quantizes_weights:
+        st.markdown("**Huffman coding** of the weight codes and index gaps (lossless)")
+        st.latex(r"\bar\ell = \sum_k p_k \ell_k,\qquad H \le \bar\ell < H + 1,\quad H = -\sum_k p_k \log_2 p_k")
 
 
 noise = measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)
@@ -226,10 +228,9 @@ for field, values, current, held, column in curves:
         ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
                                           one_shot=note is not None))
         by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
-        if by_bits.get(1, 0) > by_bits.get(2, 1) and cfg.quantizer == "uniform" and cfg.scheme == "symmetric":
-            column.caption("Why does 1 bit beat 2 bits? Symmetric 2-bit has only three levels, "
-                           "−s, 0 and +s with s = max|w| (ternary): most weights are far below max|w| and "
-                           "round to 0. 1 bit keeps every sign and scales by mean|w| instead.")
+        surprise = quantizers.resolve(cfg.quantizer, 2).note(2, cfg.scheme)  # the record explains it
+        if by_bits.get(1, 0) > by_bits.get(2, 1) and surprise:
+            column.caption(f"Why does 1 bit beat 2 bits? {surprise}")
 
 
 # --------------------------------------------------------------------------- size
@@ -245,6 +246,87 @@ st.caption("Storage format per layer (the cheapest of the three, Deep Compressio
 
 
 # --------------------------------------------------------------------------- energy
+
+# --------------------------------------------------------------------------- techniques (teaching views)
+
+
+def _on_click(flag: str, value) -> None:
+    st.session_state[flag] = value
+
+
+def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
+    """True when the view's result is cached or its button was pressed; else draws the button."""
+    if ui.is_done(key) or st.session_state.get(flag) == value:
+        return True
+    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value))
+    return False
+
+
+def qat_view(c) -> None:
+    epochs = max(c.finetune_epochs, 3)
+    items = ui.config_items(c.replace(bits=32, qat=False, finetune_epochs=0))
+    key = ("teaching", "qat", sc.model, items, epochs)
+    st.markdown(f"**Quantization-aware fine-tuning vs rounding after training**, at each bit-width: both "
+                f"fine-tune {epochs} epochs (the current setting otherwise); QAT does it under quantization.")
+    if computed_on_click(key, "_run_qat", (sc.model, items, epochs),
+                         f"Measure QAT and PTQ at {len(ui.QAT_BITS)} bit-widths (seconds to a minute, then cached)"):
+        ok, rows = ui.guard(ui.with_progress, ui.qat_vs_ptq, sc.model, items, epochs,
+                            label="QAT vs PTQ", show=not ui.is_done(key))
+        if ok:
+            ui.plot(st, ui.figure(("qat", *key), lambda: charts.qat_vs_ptq(rows)))
+
+
+def regularization_view(c) -> None:
+    kind = c.regularize if c.regularize != "none" else "l1"
+    strength = c.reg_strength if c.regularize != "none" else 1e-4
+    epochs = max(c.finetune_epochs, 3)
+    key = ("teaching", "reg", sc.model, kind, strength, epochs, c.seed)
+    st.markdown(f"**Weights during {kind} regularized fine-tuning** (λ = {strength:g}, {epochs} epochs"
+                + ("" if c.regularize != "none" else "; pick a regularization in Advanced to change it") + ")")
+    if computed_on_click(key, "_run_reg", key,
+                         f"Train {epochs} regularized epochs and watch the weights (seconds, then cached)"):
+        ok, snaps = ui.guard(ui.with_progress, ui.regularized_snapshots, sc.model, kind, strength, epochs,
+                             c.seed, label="Regularized fine-tuning", show=not ui.is_done(key))
+        if ok:
+            epoch = st.select_slider("Epoch", [s["epoch"] for s in snaps], value=snaps[-1]["epoch"],
+                                     key="reg_epoch", help="0 = before training; slide to see the mass "
+                                                           "shift towards zero.")
+            ui.plot(st, ui.figure(("reg", *key, epoch), lambda: charts.weight_snapshots(snaps, epoch, ui.NEAR_ZERO)))
+
+
+def neuron_view(c) -> None:
+    crit = c.criterion if c.criterion in ("apoz", "entropy") else "apoz"
+    s = c.sparsity if c.structure == "rows" and c.sparsity > 0 else 0.5
+    st.markdown(f"**The neuron scores that choose what to prune** ({criteria.lookup(crit).label}, rows pruning at "
+                f"{s:.0%}, one shot on the pretrained model, {c.scope} scope)")
+    ok, res = ui.guard(ui.neuron_scores, sc.model, crit, s, c.scope, c.seed)
+    if not ok:
+        return
+    names = [n for n, v in res["layers"].items() if len(v["scores"]) > 1]
+    if st.session_state.get("neuron_layer") not in names:  # another model
+        st.session_state["neuron_layer"] = names[0]
+    layer = st.selectbox("Layer", names, key="neuron_layer")
+    v = res["layers"][layer]
+    ui.plot(st, ui.figure(("neurons", sc.model, crit, s, c.scope, c.seed, layer),
+                          lambda: charts.neuron_scores(v["scores"], v["pruned"], layer, res["label"],
+                                                       lower_is_pruned=crit != "apoz")))
+    if crit == "apoz":
+        st.caption("APoZ is the share of calibration images on which a neuron's ReLU output is 0: the most "
+                   "often silent neurons (highest APoZ) go first.")
+    else:
+        st.caption("Entropy of a neuron's activations over the calibration images: a neuron whose output "
+                   "hardly varies carries little information and goes first.")
+
+
+st.subheader("Techniques, seen at work", anchor=False)
+tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
+with tab_qat:
+    qat_view(cfg)
+with tab_reg:
+    regularization_view(cfg)
+with tab_neuron:
+    neuron_view(cfg)
+
 
 # --------------------------------------------------------------------------- Deep Compression
 
