@@ -733,17 +733,19 @@ def deep_compression_stages(result: dict[str, Any]) -> go.Figure:
                                         ("ours", "ours (measured)", PALETTE["compressed"], "")):
         rows = [result["stages"][s][side] for s in stages]
         ratio = [r["ratio"] if r.get("ratio") is not None else 0 for r in rows]
-        text = [(f"{r['ratio']:.0f}×" if r.get("ratio") is not None else "–")
-                + (f"<br>err {r['error_pct']:.2f} %" if r.get("error_pct") is not None else "") for r in rows]
+        text = [f"{r['ratio']:.0f}×" if r.get("ratio") is not None else "–" for r in rows]
+        errors = [f"test error {r['error_pct']:.2f} %" if r.get("error_pct") is not None else "error not given"
+                  for r in rows]
         data.append(dict(type="bar", x=x, y=ratio, name=label, text=text, textposition="outside",
-                         cliponaxis=False, constraintext="none",
+                         cliponaxis=False, constraintext="none", customdata=errors,
                          marker=dict(color=color, line=dict(width=0),
                                      pattern=dict(shape=pattern, fgcolor="white", bgcolor=color, solidity=0.25)),
-                         hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}}× smaller than fp32<extra></extra>"))
+                         hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}}× smaller than fp32, %{{customdata}}"
+                                       "<extra></extra>"))
     top = max((v for d in data for v in d["y"]), default=1)
-    layout = dict(barmode="group", bargap=0.3, yaxis=dict(range=[0, top * 1.35]))
-    return _figure(data, layout, "Deep Compression, stage by stage", "stage",
-                   "compression ratio (× smaller than fp32)", "label: ratio and test error (%)")
+    layout = dict(barmode="group", bargap=0.3, yaxis=dict(range=[0, top * 1.2]))
+    return _figure(data, layout, "Deep Compression, stage by stage", "stage", "× smaller than fp32",
+                   "compression ratio per stage; test errors in the table")
 
 
 def qat_vs_ptq(rows: list[dict]) -> go.Figure:
@@ -768,8 +770,11 @@ def qat_vs_ptq(rows: list[dict]) -> go.Figure:
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=base[0]["accuracy"],
                            y1=base[0]["accuracy"], line=dict(color=PALETTE["baseline"], width=1.5, dash="dash")))
     bits = sorted({r["bits"] for r in rows if r["method"] != "fp32"})
+    span = [r["lo"] for r in rows] + [r["hi"] for r in rows]
+    low = max(0.0, min(span, default=0.0) - 0.05)  # zoomed to the data: close results stay apart
     layout = dict(xaxis=dict(tickmode="array", tickvals=bits, ticktext=[str(b) for b in bits]),
-                  yaxis=dict(tickformat=".0%", range=[0, 1.05]), shapes=shapes)
+                  yaxis=dict(tickformat=_pct_format(span), range=[low, min(1.0, max(span, default=1.0)) + 0.02]),
+                  shapes=shapes)
     note = f"dashed: uncompressed {pct(base[0]['accuracy'])}" if base else None
     return _figure(data, layout, "Quantization-aware fine-tuning vs rounding after training", "weight bits",
                    "test accuracy (%)", note)

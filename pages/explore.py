@@ -155,7 +155,10 @@ with left.expander("What am I looking at?", icon=":material/help:"):
         "- **Quantization error**: SQNR = 10·log₁₀(Σw² / Σ(ŵ−w)²) per layer, and the spread of ŵ − w.\n"
         "- **Accuracy curves**: each point is a real measurement with the other settings held; "
         "the star is where you are.\n"
-        "- **Size and energy**: where the bits and picojoules go, layer by layer.")
+        "- **Size and energy**: where the bits and picojoules go, layer by layer; energy against the "
+        "assumed on-chip memory size shows the cliff where weights no longer fit and come from DRAM.\n"
+        "- **Techniques**: QAT against rounding after training, weights moving during regularized "
+        "training, and the neuron scores that choose what rows pruning removes.")
 with right.expander("The math of the current setting", icon=":material/function:"):
     formulas(cfg)
 
@@ -263,11 +266,14 @@ def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
 
 
 def qat_view(c) -> None:
-    epochs = max(c.finetune_epochs, 3)
-    items = ui.config_items(c.replace(bits=32, qat=False, finetune_epochs=0))
+    epochs = min(max(c.finetune_epochs, 3), 5)  # seconds per bit-width, not minutes
+    # quantization only (no pruning, no penalty): the view isolates what QAT adds
+    items = ui.config_items(c.replace(bits=32, qat=False, finetune_epochs=0, sparsity=0.0, structure="unstructured",
+                                      layer_sparsity=(), prune_steps=1, regularize="none", huffman=False))
     key = ("teaching", "qat", sc.model, items, epochs)
-    st.markdown(f"**Quantization-aware fine-tuning vs rounding after training**, at each bit-width: both "
-                f"fine-tune {epochs} epochs (the current setting otherwise); QAT does it under quantization.")
+    st.markdown(f"**Quantization-aware fine-tuning vs rounding after training**, at each bit-width, without "
+                f"pruning: QAT fine-tunes {epochs} epochs under quantization; post-training quantization rounds "
+                "the trained weights. Quantizer, scheme and activation bits as set.")
     if computed_on_click(key, "_run_qat", (sc.model, items, epochs),
                          f"Measure QAT and PTQ at {len(ui.QAT_BITS)} bit-widths (seconds to a minute, then cached)"):
         ok, rows = ui.guard(ui.with_progress, ui.qat_vs_ptq, sc.model, items, epochs,
@@ -279,7 +285,7 @@ def qat_view(c) -> None:
 def regularization_view(c) -> None:
     kind = c.regularize if c.regularize != "none" else "l1"
     strength = c.reg_strength if c.regularize != "none" else 1e-4
-    epochs = max(c.finetune_epochs, 3)
+    epochs = min(max(c.finetune_epochs, 3), 5)  # a few snapshots, seconds each
     key = ("teaching", "reg", sc.model, kind, strength, epochs, c.seed)
     st.markdown(f"**Weights during {kind} regularized fine-tuning** (λ = {strength:g}, {epochs} epochs"
                 + ("" if c.regularize != "none" else "; pick a regularization in Advanced to change it") + ")")

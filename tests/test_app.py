@@ -500,3 +500,16 @@ def test_qat_view_measures_both_methods_on_a_click():
     ptq = next(t for t in fig["data"] if t.get("name") == "post-training quantization")
     assert qat["x"] == ptq["x"] == [2, 3, 4, 6, 8]
     assert qat["y"][0] > ptq["y"][0]  # 2 bits: fine-tuning under quantization recovers what rounding loses
+
+
+def test_regularized_training_view_shows_weights_moving_to_zero():
+    at = start({"model": "mlp-small-digits", "finetune_epochs": "3", "regularize": "l1", "reg_strength": "0.001"})
+    [button] = [b for b in at.button if b.label.startswith("Train 3 regularized epochs")]
+    button.click().run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.select_slider(key="reg_epoch").options == ["0", "1", "2", "3"]
+    fig = next(f for f in figures(at) if "regularized fine-tuning" in f["layout"]["title"]["text"])
+    m = re.search(r"([\d.]+) % before → ([\d.]+) % at epoch 3", fig["layout"]["title"]["subtitle"]["text"])
+    assert m and float(m.group(2)) > float(m.group(1))  # L1 pulls weights towards zero
+    before, after = fig["data"]
+    assert sum(before["y"]) == sum(after["y"]) == 64 * 32 + 32 * 10  # every prunable weight, each snapshot

@@ -67,8 +67,8 @@ def test_deep_compression_stages_puts_ours_beside_the_paper():
     paper, ours = fig.data
     assert list(paper.x) == ["pruned", "+ quantized", "+ Huffman"]
     assert list(paper.y) == [12.0, 32.0, 40.0] and list(ours.y) == [11.5, 30.2, 41.0]
-    assert "err 1.58 %" in paper.text[2] and "err" not in paper.text[1]  # the paper gives no stage-2 error
-    assert ours.text[0] == "12×<br>err 2.10 %"  # 11.5 rounds to 12 in the label; the bar is exact
+    assert paper.customdata[2] == "test error 1.58 %" and paper.customdata[1] == "error not given"
+    assert ours.text[0] == "12×" and ours.customdata[0] == "test error 2.10 %"  # 11.5 labelled 12; the bar exact
 
 
 def test_qat_vs_ptq_draws_both_methods_with_their_intervals():
