@@ -215,6 +215,11 @@ def size_waterfall(report: Report) -> go.Figure:
     bits = _bits_label(report, report.config.get("bits", 32)).replace(" k-means", "<br>k-means")  # narrow
     labels = ["fp32 dense", "pruned<br>(fp32, sparse)", f"compressed<br>({bits})", "saved file"]
     sizes = [s["fp32"], s["pruned"], s["compressed"], s["file"]]
+    theory = [0, 1, 2]
+    if "huffman" in s:  # Deep Compression's stage 3: entropy-coded codes and index gaps
+        labels.insert(3, "Huffman-<br>coded")
+        sizes.insert(3, s["huffman"])
+        theory.append(3)
     factor, unit = _pick_unit(max(sizes), BYTE_UNITS)
     # the ratio says which way: "27.5× smaller" (a bare "27.5×" reads as larger as easily)
     text = [fmt_bytes(sizes[0])] + [f"{fmt_bytes(v)}<br>{_ratio_text(s['fp32'], v)}" if v else "0 B"
@@ -226,8 +231,8 @@ def size_waterfall(report: Report) -> go.Figure:
                  marker=dict(color=PALETTE[kind], line=dict(width=0),
                              pattern=dict(shape=pattern, bgcolor=PALETTE[kind], fgcolor="white", solidity=0.25)),
                  hovertemplate=f"%{{x}}<br>%{{y:,.1f}} {unit} (%{{customdata}})<extra>{name}</extra>")
-            for name, kind, idx, pattern in (("theoretical (bit count)", "theoretical", [0, 1, 2], ""),
-                                             ("measured (file bytes)", "measured", [3], "/"))]
+            for name, kind, idx, pattern in (("theoretical (bit count)", "theoretical", theory, ""),
+                                             ("measured (file bytes)", "measured", [len(sizes) - 1], "/"))]
     layout = dict(barmode="relative", bargap=0.35,  # relative: one bar per category, no empty group slots
                   xaxis=dict(categoryorder="array", categoryarray=labels),
                   yaxis=dict(range=[0, max(sizes) / factor * 1.3]))  # room for the labels above the bars
@@ -870,3 +875,171 @@ def distill_fractions_chart(rows: list[dict], leave_out: str | None = None) -> g
         subtitle += f"; the students never saw a labelled {leave_out}"
     return _figure(data, layout, "Soft targets vs hard labels by training data",
                    "student's training images (share of each class)", "test accuracy (%)", subtitle)
+
+
+# --- explore: energy, Deep Compression, techniques
+
+
+def energy_vs_sram(points: list[dict], sram_kb: float, model_kb: float, baseline_kb: float) -> go.Figure:
+    """Energy per inference against the assumed on-chip memory size (pipeline.energy_curve).
+
+    Log-log: a model's energy drops by a step (the cliff) at the size where its weights start
+    to fit on chip; dotted vertical lines mark each model's weight size, the solid one the
+    size in force, and a star the current estimate.
+    """
+    if not points:
+        return _figure([], dict(annotations=[_centre_note("no points")]), "Energy vs on-chip memory size",
+                       "on-chip memory (KB, log)", "energy (pJ)")
+    xs = [p["sram_kb"] for p in points]
+    top = max(max(p["baseline_pj"], p["compressed_pj"]) for p in points)
+    factor, unit = _pick_unit(top, ENERGY_UNITS)
+    data = []
+    for key, name, color, dash in (("baseline_pj", "uncompressed fp32", PALETTE["baseline"], "dash"),
+                                   ("compressed_pj", "compressed", PALETTE["compressed"], "solid")):
+        where = "baseline_weights_in" if key == "baseline_pj" else "weights_in"
+        data.append(dict(type="scatter", x=xs, y=[p[key] / factor for p in points], mode="lines+markers",
+                         name=name, line=dict(color=color, width=2.5, dash=dash, shape="hv"),
+                         marker=dict(size=5), customdata=[p[where].upper() for p in points],
+                         hovertemplate=f"{name}<br>%{{x:,.0f}} KB on chip<br>%{{y:,.3g}} {unit}, "
+                                       f"weights in %{{customdata}}<extra>estimate</extra>"))
+    y_now = _interp(xs, [p["compressed_pj"] / factor for p in points], sram_kb)
+    if y_now is None:
+        near = min(points, key=lambda p: abs(math.log(p["sram_kb"] / sram_kb)))
+        y_now = near["compressed_pj"] / factor
+    data.append(dict(type="scatter", x=[sram_kb], y=[y_now], mode="markers", name="current setting",
+                     marker=dict(symbol="star", size=16, color=PALETTE["accent"], line=dict(width=1, color="white")),
+                     hovertemplate=f"current: {sram_kb:,.0f} KB on chip<br>≈ %{{y:,.3g}} {unit}<extra></extra>"))
+    shapes = [dict(type="line", xref="x", yref="paper", x0=sram_kb, x1=sram_kb, y0=0, y1=1,
+                   line=dict(color=PALETTE["accent"], width=2))]
+    annotations = []
+    # each model's weight size: below it the weights spill to DRAM; labels at two heights, never overlapping
+    for kb, label, color, y, side in ((model_kb, "compressed weights", PALETTE["compressed"], 0.02, "right"),
+                                      (baseline_kb, "fp32 weights", PALETTE["baseline"], 0.6, "left")):
+        if xs[0] <= kb <= xs[-1]:
+            shapes.append(dict(type="line", xref="x", yref="paper", x0=kb, x1=kb, y0=0, y1=1,
+                               line=dict(color=color, width=1, dash="dot")))
+            annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=y, yanchor="bottom", xanchor=side,
+                                    xshift=3 if side == "left" else -3, text=f"{label}<br>{_kb_text(kb)}",
+                                    showarrow=False, align=side,
+                                    font=dict(size=12, color=color), bgcolor="rgba(255,255,255,0.8)"))
+    ys = [p[k] / factor for p in points for k in ("baseline_pj", "compressed_pj")] + [y_now]
+    ticks = _log_125_ticks(min(ys), max(ys))
+    xticks = [kb for kb in (1, 8, 32, 128, 1024, 4096, 16384) if xs[0] <= kb <= xs[-1]]
+    layout = dict(xaxis=dict(type="log", range=[math.log10(xs[0]), math.log10(xs[-1])], tickvals=xticks,
+                             ticktext=[_kb_text(kb).replace(".0 ", " ") for kb in xticks]),
+                  yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]),
+                  shapes=shapes, annotations=annotations)
+    return _figure(data, layout, "Energy vs on-chip memory size (estimate)", "on-chip memory (log scale)",
+                   f"energy per inference ({unit}, log)",
+                   f"step down = weights now fit on chip · amber line: {_kb_text(sram_kb)} in force",
+                   height=HEIGHT + 30)
+
+
+def _log_125_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks spanning [lo, hi] on a log axis: readable labels instead of plotly's small digits."""
+    ticks, k = [], math.floor(math.log10(lo))
+    while 10 ** k <= hi * 10:
+        ticks += [m * 10 ** k for m in (1, 2, 5) if lo / 2 <= m * 10 ** k <= hi * 2]
+        k += 1
+    return [float(f"{t:.3g}") for t in ticks]
+
+
+def _kb_text(kb: float) -> str:
+    return fmt_bytes(kb * 1024)
+
+
+def deep_compression_stages(result: dict[str, Any]) -> go.Figure:
+    """Compression ratio per Deep Compression stage, ours beside the paper's, errors in the labels."""
+    stages = list(result["stages"])
+    names = {"pruned": "pruned", "quantized": "+ quantized", "huffman": "+ Huffman"}
+    x = [names.get(s, s) for s in stages]
+    data = []
+    for side, label, color, pattern in (("paper", f"paper ({result['paper']['model']})", PALETTE["original"], "/"),
+                                        ("ours", "ours (measured)", PALETTE["compressed"], "")):
+        rows = [result["stages"][s][side] for s in stages]
+        ratio = [r["ratio"] if r.get("ratio") is not None else 0 for r in rows]
+        text = [f"{r['ratio']:.0f}×" if r.get("ratio") is not None else "–" for r in rows]
+        errors = [f"test error {r['error_pct']:.2f} %" if r.get("error_pct") is not None else "error not given"
+                  for r in rows]
+        data.append(dict(type="bar", x=x, y=ratio, name=label, text=text, textposition="outside",
+                         cliponaxis=False, constraintext="none", customdata=errors,
+                         marker=dict(color=color, line=dict(width=0),
+                                     pattern=dict(shape=pattern, fgcolor="white", bgcolor=color, solidity=0.25)),
+                         hovertemplate=f"{label}<br>%{{x}}: %{{y:.1f}}× smaller than fp32, %{{customdata}}"
+                                       "<extra></extra>"))
+    top = max((v for d in data for v in d["y"]), default=1)
+    layout = dict(barmode="group", bargap=0.3, yaxis=dict(range=[0, top * 1.2]))
+    return _figure(data, layout, "Deep Compression, stage by stage", "stage", "× smaller than fp32",
+                   "compression ratio per stage; test errors in the table")
+
+
+def qat_vs_ptq(rows: list[dict]) -> go.Figure:
+    """Accuracy at each bit-width after post-training quantization and after QAT, with 95% CI bands.
+
+    rows: {bits, method ("ptq" or "qat"), accuracy, lo, hi}; baseline rows (method "fp32") draw a dashed line.
+    """
+    data: list[dict] = []
+    labels = {"ptq": ("post-training quantization", PALETTE["original"]),
+              "qat": ("quantization-aware fine-tuning", PALETTE["compressed"])}
+    for method, (name, color) in labels.items():
+        pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["bits"])
+        xs = [r["bits"] for r in pts]
+        data += _ci_band(xs, [r["lo"] for r in pts], [r["hi"] for r in pts], color)
+        data.append(dict(type="scatter", x=xs, y=[r["accuracy"] for r in pts], mode="lines+markers", name=name,
+                         line=dict(color=color, width=2.5), marker=dict(size=8),
+                         customdata=[_ci_text(r) for r in pts],
+                         hovertemplate=f"{name}<br>%{{x}} bits: %{{customdata}}<extra>simulated</extra>"))
+    base = [r for r in rows if r["method"] == "fp32"]
+    shapes = []
+    if base:
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=base[0]["accuracy"],
+                           y1=base[0]["accuracy"], line=dict(color=PALETTE["baseline"], width=1.5, dash="dash")))
+    bits = sorted({r["bits"] for r in rows if r["method"] != "fp32"})
+    span = [r["lo"] for r in rows] + [r["hi"] for r in rows]
+    low = max(0.0, min(span, default=0.0) - 0.05)  # zoomed to the data: close results stay apart
+    layout = dict(xaxis=dict(tickmode="array", tickvals=bits, ticktext=[str(b) for b in bits]),
+                  yaxis=dict(tickformat=_pct_format(span), range=[low, min(1.0, max(span, default=1.0)) + 0.02]),
+                  shapes=shapes)
+    note = f"dashed: uncompressed {pct(base[0]['accuracy'])}" if base else None
+    return _figure(data, layout, "Quantization-aware fine-tuning vs rounding after training", "weight bits",
+                   "test accuracy (%)", note)
+
+
+def weight_snapshots(snapshots: list[dict], epoch: int, threshold: float = 1e-3) -> go.Figure:
+    """The weight histogram at one epoch of regularized fine-tuning, over the one before training.
+
+    snapshots: {epoch, edges, counts, near_zero} (epoch 0 = before training); `near_zero` is the
+    fraction of weights with |w| < threshold, shown in the subtitle.
+    """
+    by_epoch = {s["epoch"]: s for s in snapshots}
+    if epoch not in by_epoch:
+        raise ValueError(f"no snapshot at epoch {epoch}: have {sorted(by_epoch)}")
+    first, now = snapshots[0], by_epoch[epoch]
+    data = []
+    for s, name, color in ((first, "before training", PALETTE["original"]),
+                           (now, f"after epoch {epoch}", PALETTE["compressed"])):
+        data.append(dict(type="bar", x=_centres(s["edges"]), y=s["counts"], name=name, opacity=0.75,
+                         marker=dict(color=color, line=dict(width=0)),
+                         hovertemplate=f"{name}<br>w ≈ %{{x:.3f}}: %{{y:,}} weights<extra></extra>"))
+    layout = dict(barmode="overlay", bargap=0)
+    return _figure(data, layout, "Weights during regularized fine-tuning", "weight value", "count",
+                   f"|w| < {threshold:g}: {pct(first['near_zero'])} before → {pct(now['near_zero'])} at epoch {epoch}")
+
+
+def neuron_scores(scores: list[float], pruned: list[bool], layer: str, label: str,
+                  lower_is_pruned: bool = True) -> go.Figure:
+    """One layer's per-neuron pruning scores, sorted, the neurons pruning removes marked."""
+    # ties sit with the pruned ones at the end where pruning starts, so the marked bars form one run
+    order = sorted(range(len(scores)), key=lambda i: (scores[i], pruned[i] != lower_is_pruned))
+    ys = [scores[i] for i in order]
+    colors = [PALETTE["accent"] if pruned[i] else PALETTE["compressed"] for i in order]
+    data = [dict(type="bar", x=list(range(len(order))), y=ys, name="score", showlegend=False,
+                 marker=dict(color=colors, line=dict(width=0)), customdata=[[order[k], "pruned" if pruned[order[k]]
+                                                                             else "kept"] for k in range(len(order))],
+                 hovertemplate=f"neuron %{{customdata[0]}}: {label} %{{y:.3g}} (%{{customdata[1]}})<extra></extra>")]
+    n_pruned = sum(pruned)
+    for name, color in (("pruned", PALETTE["accent"]), ("kept", PALETTE["compressed"])):
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=name,
+                         marker=dict(symbol="square", size=12, color=color)))
+    return _figure(data, dict(bargap=0), f"{label} per neuron of {layer}", "neurons, sorted by score",
+                   label, f"amber: the {n_pruned} of {len(scores)} neurons pruning removes")

@@ -5,7 +5,8 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, energy
+from compression import charts, criteria, energy, measure, pipeline, quantizers, reproduce
+from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 
@@ -38,15 +39,17 @@ def headline(r) -> None:
     if r.accuracy is None:  # an architecture without weights, or an upload without data
         ui.upload.no_accuracy(cols[0], r)
     else:
-        delta = r.accuracy - r.accuracy_baseline
+        delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
+        verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color="normal" if delta else "off",
-                       help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}, with its "
-                            f"95 % Wilson interval; the delta is against the uncompressed model. "
+                       delta_color="normal" if verdict != "within noise" else "off",
+                       help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
+                            "against the uncompressed model has a paired 95 % interval (both models scored on the "
+                            "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
                             + ("Weights/activations are fake-quantized: what such hardware would give."
                                if acc_kind == "simulated" else "Nothing simulated: the model as it runs."))
-        half = (r.accuracy_ci95[1] - r.accuracy_ci95[0]) * 50
-        cols[0].caption(f"±{half:.1f} pts (95% CI) · uncompressed {ui.pct(r.accuracy_baseline)}")
+        cols[0].caption(ui.delta_sentence(delta, dci, verdict)
+                        + f" · uncompressed {ui.pct(r.accuracy_baseline)}")
 
     size = r.size_bytes
     cols[1].metric("Size (theoretical)", charts.fmt_bytes(size["compressed"]),
@@ -54,32 +57,45 @@ def headline(r) -> None:
                    delta_color="normal" if r.compression_ratio > 1 else "off",
                    help="Bit count of the cheapest storage format per layer (dense, bitmask or CSR) "
                         "plus codebooks and 32-bit biases (Deep Compression accounting).")
-    cols[1].caption(f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])} (measured)")
+    coded = (f" · Huffman-coded {charts.fmt_bytes(size['huffman'])} (theoretical)" if "huffman" in size else "")
+    cols[1].caption(f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
+                    f"{r.compression_ratio_file:.1f}× smaller (measured){coded}")
 
     e, e0 = r.energy_pj["total"], r.energy_baseline_pj["total"]
+    f = r.energy_factors
+    a = r.energy_assumptions
     cols[2].metric("Energy (estimate)", charts.fmt_energy(e),
                    delta=f"{e0 / e:.1f}× less" if e else None, delta_arrow="off",
                    delta_color="normal" if e < e0 else "off",
-                   help="Per inference: E = Σ MACs_eff·(E_mult + E_add) + Σ bits moved·e_bit "
-                        f"({r.energy_profile} constants; see the energy section).")
-    cols[2].caption(f"fp32 {charts.fmt_energy(e0)} · weights in {'SRAM' if r.weights_on_chip else 'DRAM'}")
+                   help="Per inference: E = Σ MACs_eff·(E_mult + E_add) + Σ bits moved·e_bit. The saving "
+                        "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
+                        "memory (fewer bits moved at the same memory level) and placement (weights moving "
+                        "between DRAM and on-chip memory). See the energy section.")
+    cols[2].caption(f"= compute {ui.factor_text(f['compute'])} · memory {ui.factor_text(f['memory'])} · "
+                    f"placement {ui.factor_text(f['placement'])} · weights in {ui.where_text(a['weights_in'])} "
+                    f"(fp32 in {ui.where_text(a['baseline_weights_in'])}), on-chip "
+                    f"{ui.kb_text(a['sram_bytes'] / 1024)}")
 
     cols[3].metric("Non-zero params", f"{r.params_nonzero:,}",
-                   delta=f"{r.sparsity * 100:.1f} % zero", delta_color="off", delta_arrow="off",
-                   help="Parameters not exactly zero after compression, counted on the tensors; "
-                        "the delta is the achieved sparsity of the prunable weights.")
-    cols[3].caption(f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical)")
+                   delta=f"{r.sparsity * 100:.1f} % pruned", delta_color="off", delta_arrow="off",
+                   help="Parameters not exactly zero after compression, counted on the tensors. The delta is "
+                        "the fraction of prunable weights pruning removed; zeros that quantization made by "
+                        "rounding small kept weights are counted apart.")
+    rounding = (f" · {r.zeros_from_rounding * 100:.1f} % of kept weights rounded to 0 (quantization)"
+                if r.zeros_from_rounding > 0 else "")
+    cols[3].caption(f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
 
     lat = r.latency_ms
     if lat.get("compressed") and lat.get("fp32"):
-        speed = lat["fp32"] / lat["compressed"]
-        cols[4].metric("Latency (measured)", f"{lat['compressed']:.3f} ms",
-                       delta=f"{speed:.1f}× faster" if speed >= 1.05 else
-                       (f"{1 / speed:.1f}× slower" if speed <= 0.95 else "no change"),
+        verdict_s = measure.speed_verdict(lat["fp32"], lat["compressed"], lat.get("fp32_iqr") or 0.0,
+                                          lat.get("compressed_iqr") or 0.0)
+        cols[4].metric("Latency (measured)", f"{lat['compressed']:.3f} ms", delta=str(verdict_s),
                        delta_color="off", delta_arrow="off",
-                       help=f"Median wall-clock time of one single-image forward pass on this server; "
-                            f"compressed path: {r.latency_path}.")
-        cols[4].caption(f"PyTorch fp32 {lat['fp32']:.3f} ms"
+                       help=f"Median wall-clock time of one single-image forward pass on this server, ± half "
+                            f"the interquartile range; compressed path: {r.latency_path}. A difference within "
+                            "the run-to-run spread (or 5 %) is 'no change'.")
+        cols[4].caption(f"median ± IQR/2: {lat['compressed']:.3f} ± {(lat.get('compressed_iqr') or 0) / 2:.3f} ms "
+                        f"· PyTorch fp32 {lat['fp32']:.3f} ± {(lat.get('fp32_iqr') or 0) / 2:.3f} ms"
                         + (f" · ONNX Runtime fp32 {lat['ort_fp32']:.3f} ms" if lat.get("ort_fp32") else ""))
     else:
         cols[4].metric("Latency (measured)", "not measured")
@@ -95,53 +111,60 @@ headline(report)
 # --------------------------------------------------------------------------- explanations
 
 def formulas(c) -> None:
-    if c.sparsity == 0 and c.bits >= 32 and c.act_bits >= 32 and c.structure != "2:4":
+    """The math of the current setting, each formula from its technique's record."""
+    if c.is_baseline:
         st.markdown("No compression: the float32 model as trained.")
-    if c.sparsity > 0 or c.structure == "2:4":
-        st.markdown(f"**Pruning** ({c.structure}, {c.scope}, {c.criterion})")
-        score = {"magnitude": r"|w_i|", "random": r"u_i \sim U(0,1)",
-                 "taylor": r"\left|w_i \,\partial L / \partial w_i\right|"}[c.criterion]
+    if c.regularizes and c.finetune_epochs > 0:
+        st.markdown(f"**Sparsity regularization** ({c.regularize}, λ = {c.reg_strength:g}), while fine-tuning")
+        st.latex(r"L = L_\text{CE} + \lambda \sum_i |w_i|" if c.regularize == "l1" else
+                 r"L = L_\text{CE} + \lambda \sum_{j} \lVert W_{j,:} \rVert_2")
+    if c.prunes:
+        crit = criteria.lookup(c.criterion)
+        st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{crit.label}**: {crit.help}")
+        st.latex(crit.formula)
         if c.structure == "unstructured":
-            st.latex(r"m_i = \mathbb{1}\left[" + score + r" \text{ among the top } k\right],\quad "
+            st.latex(r"m_i = \mathbb{1}\left[\text{score}_i \text{ among the top } k\right],\quad "
                      r"k = n - \operatorname{round}(s\,n),\quad \hat w = m \odot w")
         elif c.structure == "rows":
-            st.latex(r"\text{keep row } j \iff \lVert W_{j,:} \rVert_2 \text{ among the top } (1-s)\,n_\text{rows}")
+            st.latex(r"\text{keep row } j \iff \text{score}_j \text{ among the top } (1-s)\,n_\text{rows}")
         else:
-            st.latex(r"\text{in every group of 4 inputs keep the 2 largest } " + score)
-    if c.bits < 32:
-        if c.bits == 1:
-            st.markdown("**Binarization** (1 bit)")
-            st.latex(r"\hat w = \operatorname{sign}(w)\cdot \operatorname{mean}|w|")
-        elif c.quantizer == "kmeans":
-            st.markdown(f"**k-means weight sharing** ({c.bits} bits, k = {2 ** c.bits} shared values)")
-            st.latex(r"\min_{c_1..c_k} \sum_i \min_j (w_i - c_j)^2,\qquad \hat w_i = c_{j(i)}")
-        elif c.scheme == "symmetric":
-            st.markdown(f"**Symmetric uniform quantization** ({c.bits} bits, "
-                        f"{'per channel' if c.per_channel else 'per tensor'})")
-            st.latex(r"s = \frac{\max|w|}{2^{b-1}-1},\quad q = \operatorname{clamp}\!\left(\operatorname{round}"
-                     r"\frac{w}{s},\,-(2^{b-1}-1),\,2^{b-1}-1\right),\quad \hat w = s\,q")
-        else:
-            st.markdown(f"**Asymmetric uniform quantization** ({c.bits} bits, "
-                        f"{'per channel' if c.per_channel else 'per tensor'})")
-            st.latex(r"s = \frac{\max(w,0)-\min(w,0)}{2^{b}-1},\ z = \operatorname{round}\frac{-\min(w,0)}{s},\ "
-                     r"q = \operatorname{clamp}\!\left(\operatorname{round}\frac{w}{s}+z,\,0,\,2^b-1\right),\ "
-                     r"\hat w = s\,(q - z)")
+            st.latex(r"\text{in every group of 4 inputs keep the 2 with the largest score}")
+    if c.quantizes_weights:
+        q = quantizers.resolve(c.quantizer, c.bits)
+        grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
+        st.markdown(f"**{q.label.capitalize()} quantization** ({c.bits} bits, {grain}): {q.help}")
+        st.latex(q.formula)
+        note = q.note(c.bits, c.scheme)
+        if note:
+            st.caption(note)
+        if c.qat and c.finetune_epochs > 0:
+            st.markdown("**Quantization-aware fine-tuning** (straight-through estimator)")
+            st.latex(r"\text{forward: } \hat w = Q(w),\qquad \text{backward: } "
+                     r"\frac{\partial L}{\partial w} \approx \frac{\partial L}{\partial \hat w}")
+    if c.huffman and c.quantizes_weights:
+        st.markdown("**Huffman coding** of the weight codes and index gaps (lossless)")
+        st.latex(r"\bar\ell = \sum_k p_k \ell_k,\qquad H \le \bar\ell < H + 1,\quad H = -\sum_k p_k \log_2 p_k")
 
 
+noise = (measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)
+         if report.accuracy is not None else None)
 left, right = st.columns(2)
 with left.expander("What am I looking at?", icon=":material/help:"):
     st.markdown(
-        "- **Cards**: accuracy on the held-out test split with its 95 % confidence interval "
-        + (f"(here ±{(report.accuracy_ci95[1] - report.accuracy_ci95[0]) * 50:.1f} points on {report.n_test} images: "
-           "a smaller change is within noise)" if report.accuracy is not None else f"({report.accuracy_note})")
-        + ", size by bit count, energy from a "
-        "45 nm model, non-zero parameters and the measured time of one forward pass.\n"
+        "- **Cards**: accuracy on the held-out test split, and its change with a paired 95 % interval "
+        + (f"(here {ui.delta_sentence(report.accuracy_delta, report.accuracy_delta_ci95, noise)}); "
+           if report.accuracy is not None else f"({report.accuracy_note}); ")
+        + "size by bit count, energy from a 45 nm model split into its three causes, non-zero parameters "
+        "and the measured time of one forward pass.\n"
         "- **Weights**: the histogram of a layer before (grey) and after (indigo) compression; "
         "pruned weights pile up in the zero spike, quantized ones on the dotted grid.\n"
         "- **Quantization error**: SQNR = 10·log₁₀(Σw² / Σ(ŵ−w)²) per layer, and the spread of ŵ − w.\n"
         "- **Accuracy curves**: each point is a real measurement with the other settings held; "
         "the star is where you are.\n"
-        "- **Size and energy**: where the bits and picojoules go, layer by layer.")
+        "- **Size and energy**: where the bits and picojoules go, layer by layer; energy against the "
+        "assumed on-chip memory size shows the cliff where weights no longer fit and come from DRAM.\n"
+        "- **Techniques**: QAT against rounding after training, weights moving during regularized "
+        "training, and the neuron scores that choose what rows pruning removes.")
 with right.expander("The math of the current setting", icon=":material/function:"):
     formulas(cfg)
 
@@ -217,10 +240,9 @@ for field, values, current, held, column in curves:
         ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
                                           one_shot=note is not None))
         by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
-        if by_bits.get(1, 0) > by_bits.get(2, 1) and cfg.quantizer == "uniform" and cfg.scheme == "symmetric":
-            column.caption("Why does 1 bit beat 2 bits? Symmetric 2-bit has only three levels, "
-                           "−s, 0 and +s with s = max|w| (ternary): most weights are far below max|w| and "
-                           "round to 0. 1 bit keeps every sign and scales by mean|w| instead.")
+        surprise = quantizers.resolve(cfg.quantizer, 2).note(2, cfg.scheme)  # the record explains it
+        if by_bits.get(1, 0) > by_bits.get(2, 1) and surprise:
+            column.caption(f"Why does 1 bit beat 2 bits? {surprise}")
 
 
 # --------------------------------------------------------------------------- size
@@ -237,23 +259,195 @@ st.caption("Storage format per layer (the cheapest of the three, Deep Compressio
 
 # --------------------------------------------------------------------------- energy
 
+# --------------------------------------------------------------------------- techniques (teaching views)
+
+
+def _on_click(flag: str, value) -> None:
+    st.session_state[flag] = value
+
+
+def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
+    """True when the view's result is cached or its button was pressed; else draws the button."""
+    if ui.is_done(key) or st.session_state.get(flag) == value:
+        return True
+    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value))
+    return False
+
+
+def qat_view(c) -> None:
+    epochs = min(max(c.finetune_epochs, 3), 5)  # seconds per bit-width, not minutes
+    # quantization only (no pruning, no penalty): the view isolates what QAT adds
+    items = ui.config_items(c.replace(bits=32, qat=False, finetune_epochs=0, sparsity=0.0, structure="unstructured",
+                                      layer_sparsity=(), prune_steps=1, regularize="none", huffman=False))
+    key = ("teaching", "qat", sc.model, items, epochs)
+    st.markdown(f"**Quantization-aware fine-tuning vs rounding after training**, at each bit-width, without "
+                f"pruning: QAT fine-tunes {epochs} epochs under quantization; post-training quantization rounds "
+                "the trained weights. Quantizer, scheme and activation bits as set.")
+    if computed_on_click(key, "_run_qat", (sc.model, items, epochs),
+                         f"Measure QAT and PTQ at {len(ui.QAT_BITS)} bit-widths (seconds to a minute, then cached)"):
+        ok, rows = ui.guard(ui.with_progress, ui.qat_vs_ptq, sc.model, items, epochs,
+                            label="QAT vs PTQ", show=not ui.is_done(key))
+        if ok:
+            ui.plot(st, ui.figure(("qat", *key), lambda: charts.qat_vs_ptq(rows)))
+
+
+def regularization_view(c) -> None:
+    kind = c.regularize if c.regularize != "none" else "l1"
+    strength = c.reg_strength if c.regularize != "none" else 1e-4
+    epochs = min(max(c.finetune_epochs, 3), 5)  # a few snapshots, seconds each
+    key = ("teaching", "reg", sc.model, kind, strength, epochs, c.seed)
+    st.markdown(f"**Weights during {kind} regularized fine-tuning** (λ = {strength:g}, {epochs} epochs"
+                + ("" if c.regularize != "none" else "; pick a regularization in Advanced to change it") + ")")
+    if computed_on_click(key, "_run_reg", key,
+                         f"Train {epochs} regularized epochs and watch the weights (seconds, then cached)"):
+        ok, snaps = ui.guard(ui.with_progress, ui.regularized_snapshots, sc.model, kind, strength, epochs,
+                             c.seed, label="Regularized fine-tuning", show=not ui.is_done(key))
+        if ok:
+            epoch = st.select_slider("Epoch", [s["epoch"] for s in snaps], value=snaps[-1]["epoch"],
+                                     key="reg_epoch", help="0 = before training; slide to see the mass "
+                                                           "shift towards zero.")
+            ui.plot(st, ui.figure(("reg", *key, epoch), lambda: charts.weight_snapshots(snaps, epoch, ui.NEAR_ZERO)))
+
+
+def neuron_view(c) -> None:
+    crit = c.criterion if c.criterion in ("apoz", "entropy") else "apoz"
+    s = c.sparsity if c.structure == "rows" and c.sparsity > 0 else 0.5
+    st.markdown(f"**The neuron scores that choose what to prune** ({criteria.lookup(crit).label}, rows pruning at "
+                f"{s:.0%}, one shot on the pretrained model, {c.scope} scope)")
+    ok, res = ui.guard(ui.neuron_scores, sc.model, crit, s, c.scope, c.seed)
+    if not ok:
+        return
+    names = [n for n, v in res["layers"].items() if len(v["scores"]) > 1]
+    if st.session_state.get("neuron_layer") not in names:  # another model
+        st.session_state["neuron_layer"] = names[0]
+    layer = st.selectbox("Layer", names, key="neuron_layer")
+    v = res["layers"][layer]
+    ui.plot(st, ui.figure(("neurons", sc.model, crit, s, c.scope, c.seed, layer),
+                          lambda: charts.neuron_scores(v["scores"], v["pruned"], layer, res["label"],
+                                                       lower_is_pruned=crit != "apoz")))
+    if crit == "apoz":
+        st.caption("APoZ is the share of calibration images on which a neuron's ReLU output is 0: the most "
+                   "often silent neurons (highest APoZ) go first.")
+    else:
+        st.caption("Entropy of a neuron's activations over the calibration images: a neuron whose output "
+                   "hardly varies carries little information and goes first.")
+
+
+st.subheader("Techniques, seen at work", anchor=False)
+tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
+with tab_qat:
+    qat_view(cfg)
+with tab_reg:
+    regularization_view(cfg)
+with tab_neuron:
+    neuron_view(cfg)
+
+
+# --------------------------------------------------------------------------- Deep Compression
+
+
+def deep_compression_section(model_id: str) -> None:
+    """The paper's table beside ours, per stage and per layer: computed on a click, then cached."""
+    st.subheader("Deep Compression, reproduced", anchor=False)
+    st.caption(f"Han, Mao & Dally 2016 (arXiv:1510.00149), Table 1: {reproduce.PAPER_NAMES[model_id]} pruned, "
+               "then k-means quantized, then Huffman-coded. Our three stages run on this model and data; "
+               "the paper's figures come from its table.")
+    key = ("deep_compression", model_id)
+    if not (ui.is_done(key) or st.session_state.get("_run_deep") == model_id):
+        st.button("Run the three stages (about a minute, then cached)", key="run_deep",
+                  icon=":material/play_arrow:",
+                  on_click=lambda: st.session_state.update(_run_deep=model_id))
+        return
+    ok, result = ui.guard(ui.with_progress, ui.deep_compression, model_id,
+                          label="Deep Compression", show=not ui.is_done(key))
+    if not ok:
+        return
+    c1, c2 = st.columns(2)
+    ui.plot(c1, ui.figure(("deep_stages", model_id), lambda: charts.deep_compression_stages(result)))
+    names = {"pruned": "pruned", "quantized": "+ quantized (k-means)", "huffman": "+ Huffman"}
+
+    def cell(v, fmt):
+        return "–" if v is None else fmt.format(v)
+
+    with c2:
+        st.markdown(f"**Per stage** (error = 100 % − test accuracy; baseline: ours "
+                    f"{result['error_baseline_pct']:.2f} %, paper {result['paper']['error_reference_pct']:.2f} %)")
+        st.dataframe([{"stage": names.get(stage, stage),
+                       "ours: ratio": f"{row['ours']['ratio']:.1f}×",
+                       "ours: error": f"{row['ours']['error_pct']:.2f} %",
+                       "paper: ratio": cell(row["paper"]["ratio"], "{:.0f}×"),
+                       "paper: error": cell(row["paper"]["error_pct"], "{:.2f} %")}
+                      for stage, row in result["stages"].items()], hide_index=True, width="stretch")
+        st.markdown(f"**Per layer** (paper: {result['paper']['weights_kept_pct']:g} % of weights kept overall, "
+                    f"{result['paper']['weight_bits']} bits)")
+        st.dataframe([{"layer": lr["name"], "weights": f"{lr['weights']:,}",
+                       "kept": f"{lr['weights_kept_pct']:.1f} %", "bits": lr["weight_bits"],
+                       "Huffman bits/weight": f"{lr['huffman_bits_per_weight']:.2f}",
+                       "bits/index": cell(lr["huffman_bits_per_index"], "{:.2f}")}
+                      for lr in result["layers"]], hide_index=True, width="stretch")
+    q = result["stages"]["quantized"]["ours"]
+    st.caption(f"Written file after quantization: {charts.fmt_bytes(q['file_bytes'])} "
+               f"({q['ratio_file']:.1f}× smaller, measured). " + " ".join(result["notes"]))
+
+
+if sc.model in reproduce.PAPER_NAMES:
+    deep_compression_section(sc.model)
+
+
 st.subheader("Energy (estimate)", anchor=False)
+SRAM_OPTIONS = (8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0)
+
+
+def _sram_picked() -> None:
+    st.session_state["sram_kb"] = float(st.session_state["sram_kb_pick"])
+    _control_changed()
+
+
+assumed = report.energy_assumptions
 ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
+c1, c2 = st.columns(2)
+with c1:
+    options = tuple(sorted({*SRAM_OPTIONS, float(cfg.sram_kb)}))  # a link's own size stays pickable
+    st.session_state["sram_kb_pick"] = float(cfg.sram_kb)
+    st.select_slider("On-chip memory (SRAM) the weights may use", options=options, key="sram_kb_pick",
+                     format_func=ui.kb_text, on_change=_sram_picked,
+                     help="An assumption of the energy estimate: how much on-chip memory the hardware has. "
+                          "A model whose weights fit is read from SRAM (≈ 5–50 pJ per 32-bit word, larger "
+                          "memories cost more per access), else from DRAM (640 pJ). In the link as sram_kb.")
+curve = pipeline.energy_curve(report)
+ui.plot(c2, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
+    curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
+f = report.energy_factors
+c1.markdown(
+    f"**Where the {ui.factor_text(report.energy_baseline_pj['total'] / report.energy_pj['total'])} comes from** "
+    f"(the three multiply to it): compute **{ui.factor_text(f['compute'])}** (cheaper or fewer MACs) × memory "
+    f"**{ui.factor_text(f['memory'])}** (fewer bits moved at the same memory level) × placement "
+    f"**{ui.factor_text(f['placement'])}** (weights moved between DRAM and on-chip memory). "
+    + (f"Placement is the cliff on the chart beside this: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
+       f"weights ({charts.fmt_bytes(assumed['weight_bits'] / 8)}) sit in "
+       f"{ui.where_text(assumed['weights_in'])} and the fp32 ones "
+       f"({charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)}) "
+       f"in {ui.where_text(assumed['baseline_weights_in'])}; a larger on-chip memory holds both, and the factor "
+       "falls back to 1×." if f["placement"] > 1.05 else
+       "Placement is 1×: both models' weights sit at the same memory level at this on-chip size."))
 with st.expander("Energy constants, sources and assumptions", icon=":material/bolt:"):
-    profile = energy.PROFILES[report.energy_profile]
+    profile = energy.profile(report.energy_profile, cfg.sram_kb)
     st.markdown(
         f"- Zero skipping: **{'on' if cfg.skip_zeros else 'off'}** — "
         + ("MACs on zero weights are skipped (EIE-style hardware)." if cfg.skip_zeros
            else "every MAC is charged, zeros included (dense CPU/GPU kernels)"
            + ("; pruned rows are cut out of the matrices (a smaller dense model), so their MACs "
               "are gone on any hardware." if cfg.structure == "rows" and cfg.sparsity > 0 else "."))
-        + f"\n- Weights are read once per inference from **{'on-chip SRAM' if report.weights_on_chip else 'DRAM'}**"
-        + f" (the compressed model is {charts.fmt_bytes(report.size_bytes['compressed'])}; on-chip SRAM "
-          f"holds {charts.fmt_bytes(profile.sram_bytes)})."
+        + f"\n- On-chip memory: **{ui.kb_text(assumed['sram_bytes'] / 1024)}** (assumed; set above), "
+          f"**{assumed['sram_pj_per_32bit']:.1f} pJ** per 32-bit read (Horowitz's 8 KB / 32 KB / 1 MB points, "
+          f"log-log interpolated); DRAM **{assumed['dram_pj_per_32bit']:.0f} pJ** per 32-bit read."
+        + f"\n- Weights are read once per inference from **{ui.where_text(assumed['weights_in'])}** (compressed, "
+          f"{charts.fmt_bytes(assumed['weight_bits'] / 8)}) and **{ui.where_text(assumed['baseline_weights_in'])}** "
+          f"(fp32, {charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)})."
         + "\n- Integer multiply ≈ 0.2 pJ·(b_w·b_a)/64; float when either operand is 32-bit. "
           "Activations are read and written once, from SRAM.")
-    st.table([{"operation": row["operation"], "energy (pJ)": row["energy_pj"]}
-              for row in energy.constants_table(profile)])
-    st.caption(f"Source: {profile.source}")
+    st.dataframe([{"operation": row["operation"], "energy (pJ)": f"{row['energy_pj']:g}", "source": row["source"]}
+                  for row in energy.constants_table(profile)], hide_index=True, width="stretch")
+    st.caption(f"Profile source: {profile.source}")
 
 ui.downloads.download_row(sc, report)  # report (HTML), config (JSON), compressed model file

@@ -61,9 +61,9 @@ def test_explore_loads_with_cards_and_charts():
                    "Latency (measured)"):
         assert any(lbl.startswith(start_) for lbl in labels), labels
     text = " ".join(titles(at)).lower()
-    assert len(figures(at)) == 8, titles(at)
+    assert len(figures(at)) == 10, titles(at)
     for part in ("weights of", "quantization error", "per layer", "accuracy vs sparsity",
-                 "accuracy vs bit", "size", "energy"):
+                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron"):
         assert part in text, (part, text)
     # the sidebar's controls exist under their documented keys
     for key in ("model", "preset", "structure", "scope", "criterion", "act_bits", "profile"):
@@ -393,3 +393,123 @@ def test_one_bit_beating_two_bits_is_explained_where_it_shows():
     acc = dict(zip(ticks, line["y"]))
     explained = any("1 bit beat 2 bits" in c.value for c in at.caption)
     assert explained == (acc["1"] > acc["2"]), (acc["1"], acc["2"])
+
+
+# --------------------------------------------------------------------------- explore: issue 10 / 7 / 6
+
+def _captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_accuracy_card_shows_paired_interval_and_verdict():
+    at = start({"sparsity": "0.9", "bits": "4"})
+    r = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.9, bits=4), latency=False)
+    lo, hi = r.accuracy_delta_ci95
+    assert hi < 0  # the reference: this setting's paired interval excludes 0 (issue 10)
+    text = _captions(at)
+    num_re = r"([−+]\d+\.\d)"
+    m = re.search(rf"{num_re} pts \(95 % CI {num_re} to {num_re}\): (a real loss|within noise|a real gain)", text)
+    assert m, text
+    num = [float(g.replace("−", "-")) for g in m.groups()[:3]]
+    assert num == pytest.approx([100 * r.accuracy_delta, 100 * lo, 100 * hi], abs=0.051)
+    assert m.group(4) == "a real loss"
+    assert "1.5 points" not in text and "±1.5" not in text
+
+
+def test_uncompressed_card_is_within_noise():
+    at = start()
+    assert "+0.0 pts (95 % CI +0.0 to +0.0): within noise" in _captions(at)
+
+
+def test_sram_kb_in_the_url_changes_the_energy_assumption():
+    small = start({"sparsity": "0.9", "bits": "4"})
+    big = start({"sparsity": "0.9", "bits": "4", "sram_kb": "1024"})
+    assert "fp32 in DRAM" in _captions(small)
+    assert "fp32 in on-chip SRAM" in _captions(big) and "on-chip 1 MB" in _captions(big)
+    assert metric(small, "Energy") != metric(big, "Energy")
+    assert big.select_slider(key="sram_kb_pick").value == 1024.0
+    assert float(big.query_params.get("sram_kb")) == 1024.0
+    # moving the control next to the energy chart changes the estimate and the link
+    small.select_slider(key="sram_kb_pick").set_value(1024.0).run()
+    assert "on-chip 1 MB" in _captions(small)
+    assert metric(small, "Energy") == metric(big, "Energy")
+
+
+def test_pow2_qat_scenario_runs_with_its_record_formula():
+    from compression import quantizers
+    at = start({"model": "mlp-small-digits", "bits": "2", "quantizer": "pow2", "qat": "true",
+                "finetune_epochs": "2", "per_channel": "true"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.radio(key="quantizer").value == "pow2"
+    assert at.toggle(key="qat").value is True and not at.toggle(key="qat").disabled
+    assert at.radio(key="scheme").disabled  # power-of-two levels take no scheme
+    formulas = [el.value for el in at.latex]
+    assert any(quantizers.POW2.formula.strip() in f for f in formulas), formulas
+    assert metric(at, "Accuracy").endswith(" %")
+
+
+def test_controls_that_do_not_apply_are_disabled_and_say_why():
+    at = start()
+    assert at.select_slider(key="reg_strength").disabled  # no fine-tuning, no regularization
+    assert at.toggle(key="qat").disabled and at.toggle(key="huffman").disabled  # float weights
+    assert at.radio(key="order").disabled  # neither pruning nor quantizing
+    assert "APoZ" not in " ".join(at.selectbox(key="criterion").options)  # neuron criteria: rows only
+    text = _captions(at)
+    assert "need the 'rows' structure" in text and "only when both pruning and quantizing" in text
+    rows = start({"structure": "rows", "sparsity": "0.5", "bits": "4", "finetune_epochs": "1",
+                  "regularize": "l1"})
+    assert "APoZ" in rows.selectbox(key="criterion").options
+    assert not rows.select_slider(key="reg_strength").disabled and not rows.radio(key="order").disabled
+    assert not rows.toggle(key="qat").disabled and not rows.toggle(key="huffman").disabled
+
+
+def test_preset_picker_offers_every_preset():
+    at = start()
+    assert set(PRESETS) <= set(at.selectbox(key="preset").options)
+
+
+def test_neuron_scores_mark_the_highest_apoz_neurons_as_pruned():
+    import torch
+
+    from compression import data, models
+    at = start({"structure": "rows", "criterion": "apoz", "sparsity": "0.5", "scope": "layer"})
+    fig = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("<b>APoZ per neuron of fc1"))
+    bars = fig["data"][0]
+    # reference: APoZ by hand, the share of calibration images on which relu(fc1(x)) is 0
+    model = models.load("mlp-digits")
+    x = data.load(models.spec("mlp-digits").dataset).x_calib
+    with torch.no_grad():
+        a = torch.relu(model.fc1(x.flatten(1)))
+    apoz = (a == 0).double().mean(0).tolist()
+    assert bars["y"] == pytest.approx(sorted(apoz))
+    pruned = [c == charts.PALETTE["accent"] for c in bars["marker"]["color"]]
+    k = round(0.5 * len(apoz))
+    assert sum(pruned) == k and all(pruned[-k:])  # layer scope: the k most often silent neurons go
+    by_hand = sorted(range(len(apoz)), key=lambda i: apoz[i])
+    assert max(apoz[i] for i in by_hand[:-k]) <= min(apoz[i] for i in by_hand[-k:])
+
+
+def test_qat_view_measures_both_methods_on_a_click():
+    at = start({"model": "mlp-small-digits", "per_channel": "true"})
+    [button] = [b for b in at.button if b.label.startswith("Measure QAT")]
+    button.click().run(timeout=120)
+    fig = next(f for f in figures(at) if "Quantization-aware" in f["layout"]["title"]["text"])
+    names = {t.get("name") for t in fig["data"]}
+    assert {"post-training quantization", "quantization-aware fine-tuning"} <= names
+    qat = next(t for t in fig["data"] if t.get("name") == "quantization-aware fine-tuning")
+    ptq = next(t for t in fig["data"] if t.get("name") == "post-training quantization")
+    assert qat["x"] == ptq["x"] == [2, 3, 4, 6, 8]
+    assert qat["y"][0] > ptq["y"][0]  # 2 bits: fine-tuning under quantization recovers what rounding loses
+
+
+def test_regularized_training_view_shows_weights_moving_to_zero():
+    at = start({"model": "mlp-small-digits", "finetune_epochs": "3", "regularize": "l1", "reg_strength": "0.001"})
+    [button] = [b for b in at.button if b.label.startswith("Train 3 regularized epochs")]
+    button.click().run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.select_slider(key="reg_epoch").options == ["0", "1", "2", "3"]
+    fig = next(f for f in figures(at) if "regularized fine-tuning" in f["layout"]["title"]["text"])
+    m = re.search(r"([\d.]+) % before → ([\d.]+) % at epoch 3", fig["layout"]["title"]["subtitle"]["text"])
+    assert m and float(m.group(2)) > float(m.group(1))  # L1 pulls weights towards zero
+    before, after = fig["data"]
+    assert sum(before["y"]) == sum(after["y"]) == 64 * 32 + 32 * 10  # every prunable weight, each snapshot

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import streamlit as st
 import torch
 
-from compression import data, distill, history, loading, measure, models, pipeline
+from compression import data, distill, history, loading, measure, models, pipeline, reproduce
 from compression.config import CompressionConfig, ConfigError
 from ui.fmt import literal, pct, short, without_paths
 from ui.plots import ONE_SHOT
@@ -27,7 +27,8 @@ log = logging.getLogger("compression_lab.ui")
 # evicted from the cache then gets its button and progress bar again, not a silent retrain).
 _DONE: OrderedDict[tuple, None] = OrderedDict()
 _DONE_LOCK = threading.Lock()
-CACHE_SIZES = {"evaluate": 256, "points": 256, "distill": 16, "sweep": 32, "compress_student": 64}
+CACHE_SIZES = {"evaluate": 256, "points": 256, "distill": 16, "sweep": 32, "compress_student": 64,
+               "deep_compression": 4, "teaching": 16}
 
 
 def _done(key: tuple) -> None:
@@ -345,3 +346,92 @@ def compress_student(teacher_id: str, student_id: str, temperature: float, alpha
     _done(("compress_student", teacher_id, student_id, temperature, alpha, epochs, seed, config_items,
            fraction, leave_out))
     return report
+
+
+# --------------------------------------------------------------------------- Explore's on-demand views
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def deep_compression(model_id: str, _progress=None) -> dict[str, Any]:
+    """Deep Compression's three stages on `model_id` beside the paper's table (about a minute)."""
+    result = reproduce.deep_compression(model_id, progress=_progress)
+    _done(("deep_compression", model_id))
+    return result
+
+
+QAT_BITS = (2, 3, 4, 6, 8)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def qat_vs_ptq(model_id: str, config_items: tuple, epochs: int, _progress=None) -> list[dict[str, Any]]:
+    """Accuracy with its 95% CI at each bit-width: rounded after fine-tuning (PTQ) vs fine-tuned under it (QAT).
+
+    Both use the same setting and the same fine-tuning budget; only `qat` differs.
+    """
+    config = config_of(config_items)
+    rows = []
+    runs = [(b, m) for b in QAT_BITS for m in ("ptq", "qat")]
+    for i, (bits, method) in enumerate(runs):
+        c = config.replace(bits=bits, qat=method == "qat", finetune_epochs=epochs)
+        r = pipeline.evaluate(model_id, c, latency=False)
+        rows.append({"bits": bits, "method": method, "accuracy": r.accuracy,
+                     "lo": r.accuracy_ci95[0], "hi": r.accuracy_ci95[1]})
+        if _progress:
+            _progress((i + 1) / len(runs), f"{bits} bits, {method.upper()}")
+    rows.append({"bits": 32, "method": "fp32", "accuracy": r.accuracy_baseline,
+                 "lo": r.accuracy_baseline_ci95[0], "hi": r.accuracy_baseline_ci95[1]})
+    _done(("teaching", "qat", model_id, config_items, epochs))
+    return rows
+
+
+NEAR_ZERO = 0.01  # |w| below this counts as "near zero" in the regularization view
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def regularized_snapshots(model_id: str, kind: str, strength: float, epochs: int, seed: int,
+                          _progress=None) -> list[dict[str, Any]]:
+    """Histograms of all prunable weights before and after each epoch of regularized fine-tuning."""
+    import copy
+
+    import numpy as np
+
+    from compression import prune, train
+    ds = data.load(models.spec(model_id).dataset)
+    model = copy.deepcopy(models.load(model_id))
+    weights = lambda m: torch.cat([w.detach().flatten() for w in prune.prunable(m).values()]).numpy()  # noqa: E731
+    w0 = weights(model)
+    top = float(np.abs(w0).max())
+    edges = np.linspace(-top, top, 81)
+
+    def snap(epoch: int, m) -> dict[str, Any]:
+        w = weights(m)
+        counts, _ = np.histogram(np.clip(w, -top, top), bins=edges)
+        return {"epoch": epoch, "edges": edges.tolist(), "counts": counts.tolist(),
+                "near_zero": float((np.abs(w) < NEAR_ZERO).mean())}
+
+    snaps = [snap(0, model)]
+    train.fit(model, ds.x_train, ds.y_train, epochs, seed=seed, penalty=train.regularizer(kind, strength),
+              on_epoch=lambda e, m: snaps.append(snap(e + 1, m)),
+              progress=(lambda f, msg: _progress(f, msg)) if _progress else None)
+    _done(("teaching", "reg", model_id, kind, strength, epochs, seed))
+    return snaps
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def neuron_scores(model_id: str, criterion: str, sparsity: float, scope: str, seed: int) -> dict[str, Any]:
+    """Per-neuron scores of a neuron criterion on the calibration images, and which rows pruning drops.
+
+    One-shot, on the pretrained model: {layer: {"scores": [...], "pruned": [...]}} and the score's label.
+    """
+    from compression import criteria, prune
+    ds = data.load(models.spec(model_id).dataset)
+    model = models.load(model_id)
+    acts = criteria.activations(model, ds.x_calib)
+    score = criteria.apoz if criterion == "apoz" else criteria.entropy
+    masks = prune.masks(model, sparsity, scope=scope, structure="rows", criterion=criterion,
+                        data=(ds.x_calib, ds.y_calib), seed=seed)
+    layers = {}
+    for name, a in acts.items():
+        keep = masks[name].flatten(1).any(1)
+        layers[name.removesuffix(".weight")] = {"scores": [float(v) for v in score(a)],
+                                                "pruned": [not bool(k) for k in keep]}
+    return {"label": criteria.lookup(criterion).label, "layers": layers}

@@ -67,3 +67,28 @@ def bits_text(bits: int) -> str:
 
 def fmt_number(x: float) -> str:
     return f"{x:g}"
+
+
+def signed_pts(x: float) -> str:
+    """Percentage points with a sign and a real minus: '−0.3', '+0.6'."""
+    return f"{x * 100:+.1f}".replace("-", "−")
+
+
+def delta_sentence(delta: float, ci: list[float] | tuple[float, float], verdict: str) -> str:
+    """'−0.3 pts (95 % CI −1.1 to +0.6): within noise' from a paired interval and its verdict."""
+    return f"{signed_pts(delta)} pts (95 % CI {signed_pts(ci[0])} to {signed_pts(ci[1])}): {verdict}"
+
+
+def kb_text(kb: float) -> str:
+    """An on-chip memory size in KB as '32 KB' or '1 MB'."""
+    return f"{kb / 1024:g} MB" if kb >= 1024 else f"{kb:g} KB"
+
+
+def factor_text(x: float) -> str:
+    """A saving factor: '23×', '5.5×', '1.0×' (below 1: costs more)."""
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+
+
+def where_text(weights_in: str) -> str:
+    """'sram' / 'dram' as the page says it."""
+    return {"sram": "on-chip SRAM", "dram": "DRAM"}.get(weights_in, weights_in)

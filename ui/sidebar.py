@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import config as cfgmod
-from compression import energy
+from compression import criteria, energy, models, quantizers
 from compression.config import PRESETS, CompressionConfig, ConfigError
 from ui import present, upload
 from ui.backend import model_caption, model_label
@@ -23,12 +23,23 @@ HELP = {
     "structure": "What is removed: single weights, whole rows (neurons/filters, by L2 norm), or "
                  "2 of every 4 weights (2:4, the pattern sparse tensor cores run).",
     "scope": "Global: one threshold across all layers; layer: each layer pruned to the same sparsity.",
-    "criterion": "Which weights go first: smallest |w|, random, or smallest Taylor score |w·∂L/∂w|.",
+    "criterion": "Which weights (or neurons) go first. " + " ".join(
+        f"{c.label}: {c.help}" for c in criteria.RECORDS.values()),
     "scheme": "Symmetric: scale = max|w| / (2^(b−1) − 1), zero point 0; asymmetric: "
               "scale = (max − min) / (2^b − 1), zero point = round(−min / scale).",
     "per_channel": "One scale (and zero point) per output channel instead of one per tensor.",
-    "quantizer": "Uniform grid, or k-means weight sharing (Deep Compression): 2^b shared values "
-                 "c_j minimizing Σ (w − c_j)².",
+    "quantizer": "How weights map to 2^b levels. " + " ".join(
+        f"{quantizers.RECORDS[q].label}: {quantizers.RECORDS[q].help}" for q in quantizers.CHOICES),
+    "qat": "Quantization-aware fine-tuning: the fine-tuning epochs run with the weights fake-quantized "
+           "(straight-through estimator: the forward pass sees quantized weights, gradients update the "
+           "float ones), so the network learns to live with the rounding. Rescues low bit-widths.",
+    "regularize": "A sparsity penalty added to the loss while fine-tuning, before pruning: L1 (λ·Σ|w|) "
+                  "pulls single weights to zero; group lasso (λ·Σ_rows ‖W_row‖₂) whole neurons.",
+    "reg_strength": "λ, the penalty's weight: larger pushes more weights towards zero (and costs accuracy).",
+    "order": "When pruning and quantizing: prune then quantize (sequential), alternate the two at each "
+             "prune step, or fine-tune under quantization with the masks held (joint).",
+    "huffman": "Huffman-code the quantized weight codes and the sparse index gaps (Deep Compression's "
+               "third stage): lossless, frequent codes get short bit strings.",
     "act_bits": "Activation bits (simulated, ranges calibrated on 128 training images); 32 = float.",
     "prune_steps": "Gradual pruning: reach the target sparsity in N growing steps, fine-tuning "
                    "between them (Zhu & Gupta schedule).",
@@ -41,8 +52,12 @@ HELP = {
     "alpha": "Loss = α·T²·KL(teacher_T ‖ student_T) + (1 − α)·CE(student, label); α = 0: hard labels only.",
 }
 
-# Keys (plain tuples) of heavy results computed in this process. Used only to decide
-# whether to show a progress bar (a hit returns at once); a wrong guess costs nothing
+REG_STRENGTHS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
+
+
+def _strength_stops(current: float | None) -> tuple[float, ...]:
+    """The strength stops, plus a link's own value so it stays pickable."""
+    return tuple(sorted({*REG_STRENGTHS, *([float(current)] if current is not None else [])}))
 
 
 def sidebar(page: str = "Explore") -> Scenario:
@@ -82,21 +97,50 @@ def sidebar(page: str = "Explore") -> Scenario:
             st.selectbox("Pruning structure", cfgmod.STRUCTURES, key="structure",
                          help=HELP["structure"], **changed)
             st.selectbox("Pruning scope", cfgmod.SCOPES, key="scope", help=HELP["scope"], **changed)
-            st.selectbox("Pruning criterion", cfgmod.CRITERIA, key="criterion",
-                         help=HELP["criterion"], **changed)
+            structure = ss.get("structure")
+            allowed = tuple(c for c in criteria.CHOICES if structure in criteria.lookup(c).structures)
+            if ss.get("criterion") not in allowed:  # neuron criteria score rows only
+                ss["criterion"] = allowed[0]
+            st.selectbox("Pruning criterion", allowed, key="criterion",
+                         format_func=lambda c: criteria.lookup(c).label, help=HELP["criterion"], **changed)
+            if len(allowed) < len(criteria.CHOICES):
+                rows_only = ", ".join(criteria.lookup(c).label for c in criteria.CHOICES if c not in allowed)
+                st.caption(f"{rows_only}: score whole neurons, so they need the 'rows' structure.")
             st.number_input("Prune steps", 1, 10, step=1, key="prune_steps",
                             help=HELP["prune_steps"], **changed)
             st.number_input("Fine-tuning epochs (per step)", 0, 50, step=1, key="finetune_epochs",
                             help=HELP["finetune_epochs"], **changed)
-            st.radio("Quantizer", cfgmod.QUANTIZERS, key="quantizer", horizontal=True,
-                     format_func=lambda q: {"kmeans": "k-means", "pow2": "powers of 2"}.get(q, q),
-                     help=HELP["quantizer"], **changed)
-            kmeans = ss.get("quantizer") == "kmeans"
+            no_training = ss.get("finetune_epochs", 0) == 0
+            st.selectbox("Sparsity regularization", cfgmod.REGULARIZERS, key="regularize",
+                         format_func={"none": "none", "l1": "L1", "group-lasso": "group lasso (rows)"}.get,
+                         help=HELP["regularize"], disabled=no_training, **changed)
+            st.select_slider("Regularization strength λ", _strength_stops(ss.get("reg_strength")),
+                             key="reg_strength", format_func=lambda v: f"{v:g}", help=HELP["reg_strength"],
+                             disabled=no_training or ss.get("regularize") == "none", **changed)
+            if no_training:
+                st.caption("Regularization and QAT act during fine-tuning: set fine-tuning epochs above 0.")
+            elif ss.get("regularize") == "none":
+                st.caption("λ applies once a regularization is chosen.")
+            st.radio("Quantizer", quantizers.CHOICES, key="quantizer", horizontal=True,
+                     format_func=lambda q: quantizers.lookup(q).label, help=HELP["quantizer"], **changed)
+            uniform = ss.get("quantizer") == "uniform"
             st.radio("Scheme", cfgmod.SCHEMES, key="scheme", horizontal=True, help=HELP["scheme"],
-                     disabled=kmeans, **changed)
-            if kmeans:
-                st.caption("k-means learns its shared values: no scheme applies.")
+                     disabled=not uniform, **changed)
+            if not uniform:
+                st.caption(f"{quantizers.lookup(ss.get('quantizer')).label} sets its own levels: "
+                           "no scheme applies.")
             st.toggle("Per-channel scales", key="per_channel", help=HELP["per_channel"], **changed)
+            float_weights = ss.get("bits", 32) >= 32
+            st.toggle("Quantization-aware fine-tuning (QAT)", key="qat", help=HELP["qat"],
+                      disabled=float_weights or no_training, **changed)
+            both = (ss.get("sparsity", 0) > 0 or structure == "2:4") and not float_weights
+            st.radio("Order of prune and quantize", cfgmod.ORDERS, key="order", horizontal=True,
+                     help=HELP["order"], disabled=not both, **changed)
+            if not both:
+                st.caption("The order matters only when both pruning and quantizing.")
+            st.toggle("Huffman coding", key="huffman", help=HELP["huffman"], disabled=float_weights, **changed)
+            if float_weights:
+                st.caption("QAT and Huffman coding need quantized weights (bits below 32).")
             st.selectbox("Activation bits", ACT_BIT_OPTIONS, key="act_bits",
                          format_func=lambda b: "32 (float)" if b == 32 else str(b),
                          help=HELP["act_bits"], **changed)

@@ -14,7 +14,8 @@ CSS = f"""
   overflow-wrap: anywhere;
 }}
 [data-testid="stMetricValue"] {{ font-size: clamp(1.35rem, 2.1vw, 2.25rem) !important; line-height: 1.2; }}
-[data-testid="stMetricLabel"] *, [data-testid="stMetricDelta"] *, [data-testid="stPopover"] button * {{
+[data-testid="stMetricLabel"] *, [data-testid="stMetricDelta"] *, [data-testid="stPopover"] button *,
+[data-testid="stCheckbox"] label * {{
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
 }}
 /* Formulas scroll sideways instead of being cut at the right edge. */
@@ -26,6 +27,13 @@ CSS = f"""
 /* A focus ring you can see from the keyboard. */
 :focus-visible, [role="slider"]:focus {{
   outline: 3px solid {FOCUS_COLOR} !important; outline-offset: 2px !important;
+}}
+/* A narrow main area (1280x720 at 150 % zoom): charts one per row, cards three per row, so no
+   chart title or card is cut. */
+@media (max-width: 1100px) {{
+  [data-testid="stHorizontalBlock"] {{ flex-wrap: wrap !important; }}
+  [data-testid="stColumn"]:has([data-testid="stPlotlyChart"]) {{ min-width: 100% !important; }}
+  [data-testid="stColumn"]:has([data-testid="stMetric"]) {{ min-width: calc(33% - 1rem) !important; }}
 }}
 </style>
 """
