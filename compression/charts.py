@@ -16,6 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from compression import quantizers
 from compression.pipeline import LayerReport, Report
 
 # -----------------------------------------------------------------------------
@@ -212,12 +213,13 @@ def accuracy_curve(points: list[dict], field: str, current: float, baseline: flo
 def size_waterfall(report: Report) -> go.Figure:
     """Model size fp32 → pruned → compressed (theoretical) → saved file (measured), with the ratio vs fp32."""
     s = report.size_bytes
-    bits = _bits_label(report, report.config.get("bits", 32)).replace(" k-means", "<br>k-means")  # narrow
-    labels = ["fp32 dense", "pruned<br>(fp32, sparse)", f"compressed<br>({bits})", "saved file"]
+    # two short lines a bar: five bars must fit side by side in a 450 px column
+    bits = _bits_label(report, report.config.get("bits", 32)).replace(" ", "<br>")
+    labels = ["fp32<br>dense", "pruned<br>fp32", bits, "file<br>(measured)"]
     sizes = [s["fp32"], s["pruned"], s["compressed"], s["file"]]
     theory = [0, 1, 2]
     if "huffman" in s:  # Deep Compression's stage 3: entropy-coded codes and index gaps
-        labels.insert(3, "Huffman-<br>coded")
+        labels.insert(3, "Huffman<br>coded")
         sizes.insert(3, s["huffman"])
         theory.append(3)
     factor, unit = _pick_unit(max(sizes), BYTE_UNITS)
@@ -423,10 +425,11 @@ def _centres(edges: Sequence[float]) -> list[float]:
 
 
 def _bits_label(report: Report, bits: int) -> str:
-    if bits >= 32:
-        return "float32"
-    kmeans = report.config.get("quantizer") == "kmeans" and bits > 1
-    return f"{bits}-bit" + (" k-means" if kmeans else "")
+    """'4-bit', '4-bit k-means', 'float32': the bit-width, and the quantizer when not the plain grid."""
+    q = quantizers.resolve(report.config.get("quantizer", "uniform"), bits)
+    if q is quantizers.FLOAT:
+        return q.label
+    return f"{bits}-bit" + ("" if q in (quantizers.UNIFORM, quantizers.BINARY) else f" {q.label}")
 
 
 def _bits_text(bits: int) -> str:
@@ -436,15 +439,12 @@ def _bits_text(bits: int) -> str:
 
 def _quantizer_label(report: Report) -> str:
     c = report.config
-    bits = c.get("bits", 32)
-    if bits >= 32:
+    q = quantizers.resolve(c.get("quantizer", "uniform"), c.get("bits", 32))
+    if q is quantizers.FLOAT:
         return "(no quantization)"
     grain = "per-channel" if c.get("per_channel") else "per-tensor"
-    if bits == 1:
-        return f"binary, sign(w)·mean|w|, {grain}"
-    if c.get("quantizer") == "kmeans":
-        return "k-means weight sharing, one codebook per layer"
-    return f"uniform {c.get('scheme', 'symmetric')}, {grain}"
+    scheme = f" {c.get('scheme', 'symmetric')}" if q is quantizers.UNIFORM else ""
+    return f"{q.label}{scheme}, {grain}"
 
 
 def _times(reference: float, value: float, less: str, more: str) -> str:

@@ -293,7 +293,8 @@ def test_waterfall_values_are_report_sizes(report):
     theo = _trace(fig, "theoretical (bit count)")
     meas = _trace(fig, "measured (file bytes)")
     s = report.size_bytes
-    assert [y * factor for y in theo.y] == pytest.approx([s["fp32"], s["pruned"], s["compressed"]])
+    stages = [s["fp32"], s["pruned"], s["compressed"]] + ([s["huffman"]] if "huffman" in s else [])
+    assert [y * factor for y in theo.y] == pytest.approx(stages)
     assert meas.y[0] * factor == pytest.approx(s["file"])
     assert meas.marker.pattern.shape and not theo.marker.pattern.shape  # the measured bar looks different
     assert theo.text[0] == charts.fmt_bytes(s["fp32"])  # the reference: no ratio
