@@ -35,3 +35,17 @@ def test_tradeoffs_without_accuracy_says_na_with_its_reason_and_sweeps_nothing()
     text = " ".join(i.value for i in at.info)
     assert "Accuracy is n/a (no trained weights)" in text, text
     assert not at.get("plotly_chart") and "_sweep_job" not in at.session_state
+
+
+def test_compare_without_accuracy_shows_na_cards_and_still_the_size_and_energy_bars():
+    at = start("pages/compare.py", {"model": "mobilenet_v2"})
+    cards = [m for m in at.metric if m.label == "Accuracy"]
+    assert [m.value for m in cards] == ["n/a", "n/a"]
+    assert sum("no trained weights" in c.value for c in at.caption) >= 2
+    sizes = [m.value for m in at.metric if m.label.startswith("Size")]
+    assert len(sizes) == 2 and sizes[0] != sizes[1]  # fp32 vs int8: different bytes
+    assert len(at.get("plotly_chart")) == 3  # histograms of one layer, size bars, energy bars
+    at.run()  # both are in history now: listed as saved scenarios, their accuracy n/a
+    assert not at.exception, [e.value for e in at.exception]
+    saved = [o for o in at.multiselect(key="compare").options if o.startswith("saved: mobilenet_v2")]
+    assert saved and all(" · n/a (" in o for o in saved), saved
