@@ -49,3 +49,15 @@ def test_compare_without_accuracy_shows_na_cards_and_still_the_size_and_energy_b
     assert not at.exception, [e.value for e in at.exception]
     saved = [o for o in at.multiselect(key="compare").options if o.startswith("saved: mobilenet_v2")]
     assert saved and all(" · n/a (" in o for o in saved), saved
+
+
+def test_link_to_a_large_architecture_waits_for_run_and_evaluates_only_when_clicked():
+    from ui import state
+    at = start(None, {"model": "resnet18"})
+    # ResNet-18 has 11,689,512 parameters (torchvision's documented count)
+    seconds = state.SECONDS_TO_MEASURE + 11.689512 * state.SECONDS_PER_MILLION_PARAMS
+    assert at.button(key="run_link").label == f"Run (about {seconds:.0f} s)"
+    assert not at.metric  # nothing evaluated yet: no cards
+    at.button(key="run_link").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Accuracy"] == "n/a"
