@@ -61,3 +61,14 @@ def test_link_to_a_large_architecture_waits_for_run_and_evaluates_only_when_clic
     at.button(key="run_link").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert {m.label: m.value for m in at.metric}["Accuracy"] == "n/a"
+
+
+def test_the_wait_sentence_names_the_model_and_its_parameters(monkeypatch):
+    from compression.config import CompressionConfig
+    from ui import state
+    monkeypatch.setattr(state.st, "session_state", {"model": "resnet18"})
+    text = state.heavy_link_text(CompressionConfig(), 5.4)
+    assert text == ("This link asks for measuring resnet18 (11.7 M parameters): about 5 s on this server. "
+                    "It starts when you press Run.")
+    both = state.heavy_link_text(CompressionConfig(sparsity=0.5, finetune_epochs=2, prune_steps=3), 7.2)
+    assert "resnet18 (11.7 M parameters) and 2 fine-tuning epochs × 3 prune steps" in both

@@ -369,6 +369,17 @@ def heavy_from_link(config: CompressionConfig, model_id: str | None = None) -> f
     return seconds if seconds > LINK_BUDGET_S else 0.0
 
 
+def heavy_link_text(config: CompressionConfig, seconds: float, model_id: str | None = None) -> str:
+    """The sentence above the Run button: what the link asks for and about how long it takes."""
+    model_id = model_id if model_id is not None else st.session_state.get("model")
+    parts = [] if model_id is None or model_id in models.ZOO else [
+        f"measuring {short(model_id, 48)} ({param_count(model_id) / 1e6:.1f} M parameters)"]
+    if training_seconds(config) > 0:
+        parts.append(f"{config.finetune_epochs} fine-tuning epochs × {config.prune_steps} prune steps")
+    return (f"This link asks for {' and '.join(parts)}: about {seconds:.0f} s on this server. "
+            "It starts when you press Run.")
+
+
 def confirm_link() -> None:
     """The user pressed Run: the link's setting is theirs now."""
     st.session_state["_link_config"] = None
