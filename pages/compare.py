@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from compression import charts
 from compression.config import PRESETS, CompressionConfig, to_query
-from ui import studio
+from ui import studio, upload
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 studio.goto_explore_if_asked()
@@ -34,7 +34,8 @@ for name, preset in PRESETS.items():
 for row in studio.history_list()[:50]:
     config = CompressionConfig(**{**CompressionConfig().to_dict(), **row["config"]})
     when = time.strftime("%d %b %H:%M", time.localtime(row["created"]))
-    label = f"saved: {row['model']} · {_words(config)} · {ui.pct(row['accuracy'])} ({when})"
+    acc = ui.pct(row["accuracy"]) if row["accuracy"] is not None else "n/a"  # a model without accuracy
+    label = f"saved: {row['model']} · {_words(config)} · {acc} ({when})"
     options.setdefault(label, (row["model"], config))
 
 default = [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
@@ -69,17 +70,21 @@ for col, (label, model_id, config, r) in zip(cols, reports):
     with col.container(border=True):
         st.markdown(f"**{ui.literal(short_label(label))}**")
         st.caption(ui.literal(f"{model_id} · {_words(config)}", limit=160))
-        delta = getattr(r, "accuracy_delta", None)
-        delta_ci = getattr(r, "accuracy_delta_ci95", None)
-        if delta is None:
-            delta = r.accuracy - r.accuracy_baseline
-        st.metric(f"Accuracy ({r.kinds.get('accuracy', 'simulated')})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                  delta_color="normal" if abs(delta) > 1e-12 else "off")
-        if delta_ci is not None:
-            st.caption(f"change vs uncompressed, paired 95% CI {delta_ci[0] * 100:+.1f} to {delta_ci[1] * 100:+.1f} pts")
+        if r.accuracy is None:  # an architecture without weights, or an upload without data
+            upload.no_accuracy(st, r)
         else:
-            st.caption(f"95% Wilson interval {ui.pct(r.accuracy_ci95[0])}–{ui.pct(r.accuracy_ci95[1])} "
-                       f"on {r.n_test} test images; uncompressed {ui.pct(r.accuracy_baseline)}")
+            delta = getattr(r, "accuracy_delta", None)
+            delta_ci = getattr(r, "accuracy_delta_ci95", None)
+            if delta is None:
+                delta = r.accuracy - r.accuracy_baseline
+            st.metric(f"Accuracy ({r.kinds.get('accuracy', 'simulated')})", ui.pct(r.accuracy), delta=ui.pts(delta),
+                      delta_color="normal" if abs(delta) > 1e-12 else "off")
+            if delta_ci is not None:
+                st.caption(f"change vs uncompressed, paired 95% CI {delta_ci[0] * 100:+.1f} to "
+                           f"{delta_ci[1] * 100:+.1f} pts")
+            else:
+                st.caption(f"95% Wilson interval {ui.pct(r.accuracy_ci95[0])}–{ui.pct(r.accuracy_ci95[1])} "
+                           f"on {r.n_test} test images; uncompressed {ui.pct(r.accuracy_baseline)}")
         st.metric("Size (theoretical)", charts.fmt_bytes(r.size_bytes["compressed"]),
                   delta=f"{r.compression_ratio:.1f}× smaller", delta_arrow="off", delta_color="off")
         st.metric("Energy (estimate)", charts.fmt_energy(r.energy_pj["total"]))

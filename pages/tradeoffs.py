@@ -8,7 +8,7 @@ import json
 import streamlit as st
 
 import ui
-from compression import charts, sensitivity, sweep
+from compression import charts, sweep
 from compression import config as cfgmod
 from ui import studio
 
@@ -22,6 +22,13 @@ st.title("Trade-offs", anchor=False)
 st.caption("What is the best accuracy at this size, energy or latency? A sweep over the settings you pick, "
            "its Pareto frontier, and which layer is to blame. Other settings come from the sidebar.")
 ui.stop_if_unavailable(sc.model)
+no_accuracy = studio.why_no_accuracy(sc.model)
+if no_accuracy:  # every chart here has accuracy on one axis: nothing honest to sweep
+    # plain text: the model word passed source.parse (an architecture name or hex digits)
+    st.info(f"Accuracy is {no_accuracy} for {sc.model}, so there is no trade-off to sweep and no per-layer "
+            f"sensitivity or mixed precision; Explore and Compare still show its size, energy and latency.",
+            icon=":material/block:")
+    st.stop()
 
 SPARSITY_OPTIONS = (0.0, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95)
 AXES = ("size_bytes", "energy_pj", "latency_ms")

@@ -233,6 +233,7 @@ def init_state() -> None:
             ss[key] = value
     ss["_url_warnings"] = warnings
     ss["_link_config"] = _config_from_state().to_dict() if not sent else None  # see heavy_from_link
+    ss["_link_model"] = ss.get("model")
     ss["_initialized"] = True
 
 
@@ -321,32 +322,62 @@ def write_url(sc: Scenario) -> None:
         st.query_params.from_dict(query)
 
 
-# Heavy work a link may ask for (fine-tuning epochs × prune steps): beyond this, a link waits
-# for a click instead of starting it unasked. Measured on this project's 2-core CI machine:
-# about 0.3 s per fine-tuning epoch of the digits MLP (deep-compression: 60 epoch-steps, ~19 s).
+# Heavy work a link may ask for: beyond LINK_BUDGET_S, a link waits for a click instead of
+# starting it unasked. Measured on this project's 2-core CI machine: about 0.3 s per fine-tuning
+# epoch of the digits MLP (deep-compression: 60 epoch-steps, ~19 s); one evaluation of a
+# torchvision architecture, latency timed, took 3.3 s for MobileNetV2 (3.5 M parameters) and
+# 4.0 s for ResNet-18 (11.7 M) alone on it, longer under load: a fixed part plus a part per parameter.
 SECONDS_PER_EPOCH_STEP = 0.3
+SECONDS_TO_MEASURE = 2.5
+SECONDS_PER_MILLION_PARAMS = 0.25
 LINK_BUDGET_S = 3.0
 
 
-def training_seconds(config: CompressionConfig) -> float:
-    """A rough estimate of the fine-tuning time of `config` on this machine."""
+def training_seconds(config: CompressionConfig, model_id: str | None = None) -> float:
+    """A rough estimate of the time evaluating `config` takes here: fine-tuning, plus measuring a large model."""
+    measuring = 0.0 if model_id is None or model_id in models.ZOO else (
+        SECONDS_TO_MEASURE + param_count(model_id) / 1e6 * SECONDS_PER_MILLION_PARAMS)
     if config.finetune_epochs == 0 or not (config.sparsity > 0 or config.structure == "2:4"):
-        return 0.0
-    return config.finetune_epochs * config.prune_steps * SECONDS_PER_EPOCH_STEP
+        return measuring
+    return measuring + config.finetune_epochs * config.prune_steps * SECONDS_PER_EPOCH_STEP
 
 
-def heavy_from_link(config: CompressionConfig) -> float:
-    """Seconds of training the opening link asks for and nobody has confirmed yet (0: none).
+@st.cache_data(show_spinner=False, max_entries=64)
+def param_count(model_id: str) -> int:
+    """Parameters of a non-zoo model (an architecture or an upload); 0 when it cannot be built."""
+    from compression import measure, source
+    try:
+        return measure.count_params(source.load(source.parse(model_id)).model)[0]
+    except Exception as e:  # unavailable here: the page says so elsewhere, no estimate needed
+        log.info("no parameter count for %s: %s", short(model_id, 48), e)
+        return 0
 
-    Only the link's own setting waits: once the user moves a control or presses Run, the
-    work is theirs to ask for.
+
+def heavy_from_link(config: CompressionConfig, model_id: str | None = None) -> float:
+    """Seconds of work (training, or measuring a large model) the opening link asks for and nobody
+    has confirmed yet (0: none).
+
+    Only the link's own setting waits: once the user moves a control, picks another model or
+    presses Run, the work is theirs to ask for. `model_id` defaults to the sidebar's model.
     """
     ss = st.session_state
-    if ss.get("_link_config") != config.to_dict():
+    model_id = model_id if model_id is not None else ss.get("model")
+    if ss.get("_link_config") != config.to_dict() or ss.get("_link_model", model_id) != model_id:
         ss["_link_config"] = None  # moved away from the link's setting: never ask again
         return 0.0
-    seconds = training_seconds(config)
+    seconds = training_seconds(config, model_id)
     return seconds if seconds > LINK_BUDGET_S else 0.0
+
+
+def heavy_link_text(config: CompressionConfig, seconds: float, model_id: str | None = None) -> str:
+    """The sentence above the Run button: what the link asks for and about how long it takes."""
+    model_id = model_id if model_id is not None else st.session_state.get("model")
+    parts = [] if model_id is None or model_id in models.ZOO else [
+        f"measuring {short(model_id, 48)} ({param_count(model_id) / 1e6:.1f} M parameters)"]
+    if training_seconds(config) > 0:
+        parts.append(f"{config.finetune_epochs} fine-tuning epochs × {config.prune_steps} prune steps")
+    return (f"This link asks for {' and '.join(parts)}: about {seconds:.0f} s on this server. "
+            "It starts when you press Run.")
 
 
 def confirm_link() -> None:

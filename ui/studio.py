@@ -92,6 +92,19 @@ def mixed_vs_uniform(model_id: str, items: tuple, budget_bytes: float, sens: dic
     return out
 
 
+def why_no_accuracy(model_id: str) -> str | None:
+    """Why this model has no accuracy ("n/a (no trained weights)"), None when it has; read from its
+    source word, so a page knows before evaluating anything."""
+    from compression import models, source
+    try:
+        src = source.parse(model_id)
+    except models.ModelError:
+        return None  # unknown here: the page's availability note says so
+    if src.kind == "arch":
+        return source.NO_WEIGHTS
+    return source.NO_DATA if src.kind == "upload" and src.data is None else None
+
+
 def references(model_id: str) -> list[dict[str, Any]]:
     """Published points for this model (Deep Compression's table), or none."""
     if model_id not in charts.PUBLISHED_MODELS or not REFERENCES.exists():
