@@ -20,9 +20,7 @@ st.caption("Prune and quantize a pretrained model and see what it costs and save
 ui.stop_if_unavailable(sc.model)
 wait = ui.heavy_from_link(cfg)
 if wait and not ui.is_done(("evaluate", sc.model, sc.config_items())):
-    st.info(f"This link asks for {cfg.finetune_epochs} fine-tuning epochs × {cfg.prune_steps} prune steps: "
-            f"about {wait:.0f} s of training on this server. It starts when you press Run.",
-            icon=":material/hourglass_empty:")
+    st.info(ui.heavy_link_text(cfg, wait), icon=":material/hourglass_empty:")
     st.button(f"Run (about {wait:.0f} s)", key="run_link", type="primary", icon=":material/play_arrow:",
               on_click=ui.confirm_link)
     st.stop()
