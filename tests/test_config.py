@@ -1,4 +1,6 @@
 """CompressionConfig validation, presets and the URL query round trip."""
+import dataclasses
+
 import pytest
 
 from compression import config as cfg
@@ -21,7 +23,7 @@ def test_bad_values_name_the_field_and_the_range(field, value, needle):
 
 
 def test_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         CompressionConfig().bits = 4  # type: ignore[misc]
 
 

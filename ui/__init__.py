@@ -22,11 +22,11 @@ Session-state / URL contract
   key is read on first load (the preset, then the other keys on top of it), never written.
 Everything in st.session_state is a plain value (str, int, float, bool, tuples of them).
 """
+from ui import downloads, studio  # noqa: F401,E402  (trade-offs studio)
 from ui.backend import *  # noqa: F401,F403
 from ui.backend import _DONE  # noqa: F401
 from ui.fmt import *  # noqa: F401,F403
 from ui.plots import *  # noqa: F401,F403
 from ui.router import handover  # noqa: F401
-from ui import downloads, studio  # noqa: F401,E402  (trade-offs studio)
 from ui.sidebar import *  # noqa: F401,F403
 from ui.state import *  # noqa: F401,F403

@@ -6,7 +6,8 @@ import logging
 import sqlite3
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 import torch

@@ -4,12 +4,23 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import config as cfgmod
-from compression import criteria, energy, models, quantizers
+from compression import criteria, energy, quantizers
 from compression.config import PRESETS, CompressionConfig, ConfigError
 from ui import present, upload
 from ui.backend import model_caption, model_label
-from ui.state import (ACT_BIT_OPTIONS, BIT_OPTIONS, CUSTOM, T_MAX, T_MIN, T_STEP, Scenario,
-                      _apply_preset, _config_from_state, _control_changed, init_state)
+from ui.state import (
+    ACT_BIT_OPTIONS,
+    BIT_OPTIONS,
+    CUSTOM,
+    T_MAX,
+    T_MIN,
+    T_STEP,
+    Scenario,
+    _apply_preset,
+    _config_from_state,
+    _control_changed,
+    init_state,
+)
 
 HELP = {
     "model": "Pretrained zoo model; accuracy is measured on its data set's held-out test split.",

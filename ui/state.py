@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import streamlit as st
 

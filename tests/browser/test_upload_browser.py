@@ -8,8 +8,7 @@ import browserlib as bl
 import numpy as np
 import torch
 from playwright.sync_api import expect
-from test_app_browser import (LOAD_TIMEOUT_MS, SPARSITY, WEIGHTS_TITLE, assert_healthy, card_value, chart,
-                              move_slider)
+from test_app_browser import LOAD_TIMEOUT_MS, SPARSITY, WEIGHTS_TITLE, assert_healthy, card_value, chart, move_slider
 from torch import nn
 
 
