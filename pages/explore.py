@@ -5,7 +5,7 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, criteria, energy, measure, pipeline, quantizers, reproduce
+from compression import charts, criteria, energy, measure, models, pipeline, quantizers, reproduce
 from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
@@ -255,8 +255,6 @@ st.caption("Storage format per layer (the cheapest of the three, Deep Compressio
              "csr-p = kept values with p-bit relative indices.")
 
 
-# --------------------------------------------------------------------------- energy
-
 # --------------------------------------------------------------------------- techniques (teaching views)
 
 
@@ -332,13 +330,18 @@ def neuron_view(c) -> None:
 
 
 st.subheader("Techniques, seen at work", anchor=False)
-tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
-with tab_qat:
-    qat_view(cfg)
-with tab_reg:
-    regularization_view(cfg)
-with tab_neuron:
-    neuron_view(cfg)
+if sc.model not in models.ZOO or report.accuracy is None:
+    # these views fine-tune and score neurons on the model's own training and calibration images
+    st.caption("These views train on the model's own training images: they need a zoo model with its data "
+               f"({report.accuracy_note or 'this model has none here'}).")
+else:
+    tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
+    with tab_qat:
+        qat_view(cfg)
+    with tab_reg:
+        regularization_view(cfg)
+    with tab_neuron:
+        neuron_view(cfg)
 
 
 # --------------------------------------------------------------------------- Deep Compression
