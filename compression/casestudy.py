@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from compression import runtime, source, structure
+from compression.measure import Timing
 
 SEED = {"size_mb": {"fp32": 44.7, "structured": 22.4, "int8": 5.6},
         "latency_ms": {"fp32": 12.5, "compressed": 4.2}, "speedup": 3.0}
@@ -133,5 +134,5 @@ def _out_channels(model: torch.nn.Module) -> int:
     return sum(m.weight.shape[0] for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
 
 
-def _t(t: runtime.Timing) -> dict[str, float]:
-    return {"median": t.median_ms, "iqr": t.iqr_ms, "repeats": t.repeats}
+def _t(t: Timing) -> dict[str, float]:
+    return {"median": t.median, "iqr": t.iqr, "repeats": t.repeats}

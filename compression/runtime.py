@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from compression.measure import Timing  # one Timing type for every latency
+
 Mode = Literal["static", "dynamic"]
 INPUT, OUTPUT = "x", "y"
 LATENCY_PATHS = {
@@ -35,15 +37,6 @@ LATENCY_PATHS = {
 
 class RuntimeUnavailable(RuntimeError):
     """ONNX / ONNX Runtime missing or unable to take this model; one sentence for the user."""
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Wall-clock latency of one call: median and interquartile range over repeats, ms."""
-
-    median_ms: float
-    iqr_ms: float
-    repeats: int
 
 
 @dataclass(frozen=True)
@@ -164,7 +157,7 @@ def time_call(fn: Callable[[], object], repeats: int = 50, warmup: int = 5,
         if budget_s is not None and len(times) >= 5 and time.perf_counter() - start > budget_s:
             break
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return Timing(statistics.median(times), q[2] - q[0], len(times))
+    return Timing(median=statistics.median(times), iqr=q[2] - q[0], repeats=len(times))
 
 
 def latency(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None, repeats: int = 50,

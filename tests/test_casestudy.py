@@ -7,6 +7,7 @@ from compression import runtime
 
 pytest.importorskip("torch_pruning")
 from compression import casestudy
+from compression.measure import Timing
 
 
 def test_sizes_and_verdict(monkeypatch):
@@ -16,8 +17,8 @@ def test_sizes_and_verdict(monkeypatch):
         # latency proportional to parameters, int8 twice as fast: a known answer
         n = sum(p.numel() for p in model.parameters()) / 1e6
         calls.append(n)
-        def t(ms: float) -> runtime.Timing:
-            return runtime.Timing(ms, 0.1, repeats)
+        def t(ms: float) -> Timing:
+            return Timing(ms, 0.1, repeats)
 
         return runtime.Latency(t(n), t(n / 2), t(n / 4), "static", b"fp32", b"int8")
 

@@ -48,7 +48,7 @@ def test_dynamic_without_calibration_and_latency_paths():
     assert abs(_accuracy(q, ds.y_test) - _accuracy(model(ds.x_test), ds.y_test)) <= 0.03
     lat = runtime.latency(model, ds.x_test[:1], ds.x_calib, repeats=10)
     for t in (lat.torch_fp32, lat.ort_fp32, lat.ort_int8):
-        assert t.median_ms > 0 and t.iqr_ms >= 0 and t.repeats == 10
+        assert t.median > 0 and t.iqr >= 0 and t.repeats == 10
     assert lat.onnx_fp32 and lat.onnx_int8 and "static" in lat.int8_path
 
 
@@ -62,6 +62,6 @@ def test_time_call_median_and_iqr(monkeypatch):
     clock = iter(ticks)
     monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(clock))
     t = runtime.time_call(lambda: None, repeats=5, warmup=0)
-    assert t.median_ms == pytest.approx(3.0)  # the 100 ms outlier does not move the median
+    assert t.median == pytest.approx(3.0)  # the 100 ms outlier does not move the median
     # IQR by the 'exclusive' quartiles statistics.quantiles uses: Q1 = 1.5, Q3 = 52
-    assert t.iqr_ms == pytest.approx(52.0 - 1.5) and t.repeats == 5
+    assert t.iqr == pytest.approx(52.0 - 1.5) and t.repeats == 5
