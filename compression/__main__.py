@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -12,9 +13,9 @@ import tempfile
 import time
 import urllib.parse
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -61,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m compression {args.command}: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # e.g. --csv into a folder that does not exist
-        print(f"python -m compression {args.command}: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"python -m compression {args.command}: {where}{e.strerror or e}", file=sys.stderr)
         return 1
 
 
@@ -128,11 +130,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress,
                                latency=args.latency)
         if tmp:
-            with open(tmp, "w", newline="") as out:
+            def write(out: TextIO) -> None:
                 writer = csv.DictWriter(out, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
-            os.replace(tmp, args.csv)  # atomic: an existing file is replaced only by a finished one
+            _write_atomic(tmp, args.csv, write, newline="")
             tmp = None
     finally:
         if tmp:
@@ -244,12 +246,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    out = open(args.html, "w", encoding="utf-8")  # fail before the work
-    report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
-                               progress=_stderr_progress if config.trains else None)
-    link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-    with out:
-        out.write(report_html.to_html(report, link))
+    tmp = _temp_beside(args.html)  # fail before the work; an existing report stays whole until the new one is
+    try:
+        report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
+                                   progress=_stderr_progress if config.trains else None)
+        link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
+        _write_atomic(tmp, args.html, lambda out: out.write(report_html.to_html(report, link)))
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
     return 0
 # --- end studio ------------------------------------------------------------------------------
@@ -509,11 +513,32 @@ def _float(field: str, text: str) -> float:
 
 
 def _temp_beside(path: str) -> str:
-    """An empty temporary file in the target's folder (so the final rename is atomic)."""
+    """An empty temporary file in the target's folder (so the final rename is atomic).
+
+    Called before the long work starts, so an output that cannot be written fails first, in
+    one sentence naming the user's path (not the temporary file's).
+    """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file to write", path)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "cannot be overwritten (permission denied)", path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise type(e)(e.errno, f"cannot be written ({e.strerror or e})", path) from None
     os.close(fd)
     return tmp
+
+
+def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], None], newline: str | None = None) -> None:
+    """Fill the temporary file, then rename it over `path`: an existing file is only ever
+    replaced by a finished one (an error or Ctrl-C before the rename leaves it as it was)."""
+    with open(tmp, "w", encoding="utf-8", newline=newline) as out:
+        write(out)
+    # mkstemp's file is private (0600); the result gets the old file's mode, else the usual 0644
+    os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+    os.replace(tmp, path)
 
 
 def _stderr_progress(fraction: float, message: str) -> None:

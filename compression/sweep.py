@@ -10,6 +10,8 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -134,9 +136,43 @@ def mark_frontier(rows: list[dict[str, Any]], x: str = "size_bytes", y: str = "a
 
 
 def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
-    """A local process pool; spawned workers, since forking a process that holds torch threads can hang."""
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                               mp_context=multiprocessing.get_context("spawn"))
+    """A local process pool; spawned workers, since forking a process that holds torch threads can hang.
+
+    The workers ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and each
+    worker would print its own KeyboardInterrupt traceback (also while it is still importing
+    torch, before any initializer runs). So from the main thread the workers are started at
+    once with SIGINT ignored, a disposition a child keeps across exec; the initializer covers
+    other threads. The parent alone handles Ctrl-C (stop_pool) and ends them.
+    """
+    workers = workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for _ in range(workers):  # each submit to a pool without an idle worker starts one
+                pool.submit(int)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    return pool
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool now: queued work is dropped and running workers are terminated (Ctrl-C, an error).
+
+    shutdown() alone would wait for every running evaluation to finish (seconds to minutes).
+    """
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public handle on them
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.join(5)
 
 
 @contextlib.contextmanager
@@ -157,8 +193,13 @@ def executor_for(dask: str | None = None, processes: int = 0) -> Iterator[Execut
         with client:
             yield client.get_executor()
     elif processes > 0:
-        with process_pool(processes) as pool:
+        pool = process_pool(processes)
+        try:
             yield pool
+        except BaseException:  # Ctrl-C or an error: do not wait for the running work
+            stop_pool(pool)
+            raise
+        pool.shutdown()
     else:
         yield None
 

@@ -1,8 +1,12 @@
 """The CLI: same numbers as the API, JSON with DESIGN's keys, one-line errors with exit status 2."""
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +172,73 @@ def test_pickle_checkpoint_is_one_line_and_runs_no_code(tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot be read" in err[0] and "train --model mlp-small-digits" in err[0]
     assert not ran.exists()  # weights_only: the pickle's code never ran
+
+
+def test_failed_report_leaves_an_existing_report_whole(tmp_path, monkeypatch, capsys):
+    """`report --html` used to open (empty) the file before the work: a later error left 0 bytes."""
+    out = tmp_path / "r.html"
+    out.write_text("<html>earlier report</html>")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "evaluate", interrupted)
+    assert main(["report", "--html", str(out)]) == 130
+    assert out.read_text() == "<html>earlier report</html>"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left behind
+
+
+def test_report_replaces_the_file_when_done(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    out.write_text("old")
+    mode = out.stat().st_mode & 0o777
+    assert main(["report", "--html", str(out), "--sparsity", "0.5"]) == 0
+    assert out.read_text().lstrip().lower().startswith("<!doctype html")
+    assert out.stat().st_mode & 0o777 == mode  # not the temporary file's private 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+@pytest.mark.parametrize("command", [["sweep", "--sparsity", "0.5", "--bits", "4", "--csv"], ["report", "--html"]])
+def test_output_that_is_a_folder_fails_before_the_work_naming_it(tmp_path, monkeypatch, capsys, command):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the work started before the output path was checked")
+    monkeypatch.setattr(pipeline, "evaluate", must_not_run)
+    monkeypatch.setattr(sweep_module, "sweep", must_not_run)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main([*command, str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(folder) in err[0] and "folder" in err[0] and ".tmp" not in err[0]
+    assert list(folder.iterdir()) == []
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of `pid` (Linux /proc; empty elsewhere)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+def test_ctrl_c_on_a_process_pool_sweep_is_one_line():
+    """The terminal's Ctrl-C reaches the whole process group: each worker printed its traceback (65 lines)."""
+    p = subprocess.Popen([sys.executable, "-m", "compression", "sweep", "--processes", "2",
+                          "--sparsity", "0.5,0.6,0.7,0.8", "--bits", "4,8", "--finetune-epochs", "5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(p.pid)) < 2 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the workers to exist, not a timing assumption
+        assert p.poll() is None, "the sweep ended before it could be interrupted"
+        os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130
+    assert err.strip().splitlines() == ["python -m compression sweep: interrupted"]
