@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from compression import isolation
 from compression.models import layers
 
 Z95 = 1.959964  # two-sided 95 % normal quantile
@@ -166,9 +167,7 @@ def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5
     (at least min_repeats, at most max_repeats each).
     """
     a.eval(), b.eval()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with isolation.one_thread():  # counted: concurrent sessions do not undo each other's setting
         for _ in range(warmup):
             a(x), b(x)
         times: tuple[list[float], list[float]] = ([], [])
@@ -181,8 +180,6 @@ def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5
                 model(x)
                 times[k].append(time.perf_counter() - t0)
             i += 1
-    finally:
-        torch.set_num_threads(threads)
     return _timing(times[0]), _timing(times[1])
 
 

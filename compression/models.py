@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from compression import isolation
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 Progress = Callable[[float, str], None]  # (fraction done, message)
 
@@ -95,8 +97,8 @@ def spec(model_id: str) -> ModelSpec:
 
 def build(model_id: str, seed: int = 0) -> nn.Module:
     """A freshly initialised (untrained) model, seeded so rebuilding is deterministic."""
-    torch.manual_seed(seed)
-    return spec(model_id).build()
+    with isolation.seeded(seed):  # the initialisers draw from the global generator only
+        return spec(model_id).build()
 
 
 def cache_dir() -> Path:

@@ -152,7 +152,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     `ds` may hold no images (see inputs_only): accuracy is then null, `why_no_accuracy`
     (default "n/a (no test data)") says why, and steps that need data are skipped with a note.
     """
-    torch.manual_seed(config.seed)
+    # No global seeding here: every random draw below takes config.seed itself (criteria,
+    # batches and dropout in train.fit), so concurrent sessions cannot move each other's numbers.
     if len(ds.y_test) == 0:
         why_no_accuracy = why_no_accuracy or source.NO_DATA
     run_config, skipped = _applicable(config, ds, base)
@@ -464,7 +465,6 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
                                      criterion=config.criterion, seed=config.seed + steps,
                                      progress=step if progress else None)
             steps += 1
-        torch.manual_seed(config.seed)
         measured, _, _ = compress(model, ds, quant_only)
         acc = measure.accuracy(measured, ds.x_test, ds.y_test)
         lo, hi = measure.wilson_interval(acc, len(ds.y_test))
@@ -693,7 +693,6 @@ def _compressed(model: str | source.ModelSource, config: CompressionConfig, data
     src = source.parse(model) if isinstance(model, str) else model
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
-    torch.manual_seed(config.seed)  # as evaluate_model: the same seed compresses to the same weights
     compressed, _, quant = compress(loaded.model, ds, _applicable(config, ds, loaded.model)[0])
     return compressed, ds, quant
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compression import isolation
 from compression.measure import Timing  # one Timing type for every latency
 
 Mode = Literal["static", "dynamic"]
@@ -65,7 +66,7 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) -> 
     # torch.export-based exporter is the fallback when it fails or is gone.
     try:
         buf = io.BytesIO()
-        with warnings.catch_warnings():
+        with isolation.onnx_export(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=opset,
                               input_names=[INPUT], output_names=[OUTPUT],
@@ -73,9 +74,10 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) -> 
         return buf.getvalue()
     except Exception as legacy_error:  # noqa: BLE001 - any failure: try the other exporter
         try:
-            program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT],
-                                        output_names=[OUTPUT],
-                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
+            with isolation.onnx_export():
+                program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT],
+                                            output_names=[OUTPUT],
+                                            dynamic_shapes=({0: torch.export.Dim("batch")},))
             return program.model_proto.SerializeToString()
         except Exception as e:  # noqa: BLE001
             raise RuntimeUnavailable(f"the model cannot be exported to ONNX ({type(legacy_error).__name__}, "
@@ -172,13 +174,8 @@ def latency(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None
     int8, mode = quantize_int8(fp32, calib)
     s_fp32, s_int8 = session(fp32), session(int8)
     feed = {INPUT: x.numpy().astype(np.float32)}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            t_torch = time_call(lambda: model(x), repeats, budget_s=budget_s)
-    finally:
-        torch.set_num_threads(threads)
+    with isolation.one_thread(), torch.no_grad():
+        t_torch = time_call(lambda: model(x), repeats, budget_s=budget_s)
     t_ort = time_call(lambda: s_fp32.run([OUTPUT], feed), repeats, budget_s=budget_s)
     t_int8 = time_call(lambda: s_int8.run([OUTPUT], feed), repeats, budget_s=budget_s)
     return Latency(t_torch, t_ort, t_int8, mode, fp32, int8)

@@ -43,8 +43,8 @@ def layer_scores(model_id: str, config: CompressionConfig, data_dir: str | Path 
     The loss is on training images so an allocation chosen by it is not fitted to the test split
     that later judges it; and unlike accuracy (steps of 1/n_test) it moves with every bit.
     """
-    torch.set_num_threads(1)
-    torch.manual_seed(config.seed)
+    if torch.get_num_threads() != 1:  # a fresh pool worker: one thread per task (tiny models, 2 cores)
+        torch.set_num_threads(1)
     ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
     model, _, _ = pipeline.compress(models.load(model_id, data_dir=data_dir), ds, config)
     with torch.no_grad():

@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from compression import data, loading, models
+from compression import data, isolation, loading, models
 
 Kind = Literal["zoo", "arch", "upload"]
 # torchvision classifiers offered without weights (none can be downloaded here), at the
@@ -145,8 +145,7 @@ def build_arch(name: str, seed: int = 0) -> nn.Module:
 
     if name not in ARCHITECTURES:
         raise models.ModelError(f"unknown architecture '{name}': known are {', '.join(ARCHITECTURES)}")
-    with torch.random.fork_rng(devices=[]):  # seeded without moving the caller's RNG
-        torch.manual_seed(seed)
+    with isolation.seeded(seed):  # seeded without moving the caller's RNG, one builder at a time
         return getattr(tvm, name)(weights=None).eval()
 
 

@@ -53,7 +53,8 @@ def evaluate_row(model_id: str, config: CompressionConfig, fields: Sequence[str]
 
     Module-level and plain-valued in and out, so a process pool or a Dask worker can run it.
     """
-    torch.set_num_threads(1)  # one task per core: a second thread per task only adds contention
+    if torch.get_num_threads() != 1:  # a fresh pool worker: one task per core, a second thread only contends
+        torch.set_num_threads(1)
     r = pipeline.evaluate(model_id, config, latency=latency, data_dir=data_dir)
     query = cfg.to_query(config)
     row: dict[str, Any] = {"model": model_id}

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import criteria, data, models, prune
+from compression import criteria, data, isolation, models, prune
 from compression.models import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
@@ -73,7 +73,18 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
     fake_quant: {parameter name: quantizer} for quantization-aware training (see `_fake_quantized`).
     penalty: a regularizer of the model's weights added to the loss (see `regularizer`).
     """
-    torch.manual_seed(seed)
+    # Dropout draws from the global generator: seed it (under isolation's lock, restored after)
+    # only for a model that has such a module; the rest uses no global state.
+    with isolation.seeded(seed) if isolation.stochastic(model) else contextlib.nullcontext():
+        return _fit(model, x, y, epochs, lr=lr, batch_size=batch_size, seed=seed, masks=masks, loss_fn=loss_fn,
+                    progress=progress, on_epoch=on_epoch, one_cycle=one_cycle, fake_quant=fake_quant,
+                    penalty=penalty)
+
+
+def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: float, batch_size: int,
+         seed: int, masks: dict[str, torch.Tensor] | None, loss_fn: LossFn | None, progress: Progress | None,
+         on_epoch: Callable[[int, nn.Module], None] | None, one_cycle: bool, fake_quant: FakeQuant | None,
+         penalty: Penalty | None) -> nn.Module:
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(x) // batch_size)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
@@ -166,14 +177,8 @@ def deterministic() -> Iterator[None]:
     shipped checkpoints, trained that way, differed from a rebuild by up to 2.5e-5. One
     thread fixes the order, so the same seed gives the same bytes on the same CPU and PyTorch.
     """
-    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with isolation.one_thread(deterministic=True):  # counted: concurrent users do not undo each other
         yield
-    finally:
-        torch.use_deterministic_algorithms(strict)
-        torch.set_num_threads(threads)
 
 
 def train_zoo_model(model_id: str, data_dir: str | Path | None = None,
