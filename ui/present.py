@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from compression.config import PRESETS
-from ui.state import _widget_values, preset_config
+from ui.state import _widget_values, preset_config, value
 
 # The story: (preset, what to say about it). Only presets that exist are shown.
 STORY = (
@@ -62,7 +62,7 @@ def steps() -> None:
     st.session_state["_view"] = "present"
     story = _steps()
     names = [n for n, _ in story]
-    here = st.session_state.get("preset")
+    here = value("preset")  # before the sidebar draws the Preset box (see ui.state.value)
     i = names.index(here) if here in names else -1
     st.markdown(f"**Step {i + 1} of {len(story)}: {here}**" if i >= 0 else f"**The story: {len(story)} steps**")
     if i >= 0:

@@ -20,6 +20,7 @@ from ui.state import (
     _config_from_state,
     _control_changed,
     init_state,
+    value,
 )
 
 HELP = {
@@ -83,14 +84,14 @@ def sidebar(page: str = "Explore") -> Scenario:
     with st.sidebar:
         present.steps()  # presentation mode: presets as steps (nothing otherwise)
         st.markdown("### Scenario")
-        st.selectbox("Model", upload.options(ss["model"]), key="model", format_func=model_label,
+        st.selectbox("Model", upload.options(value("model")), key="model", format_func=model_label,
                      help=HELP["model"], disabled=on_distill)
         st.caption("Distill picks its own teacher and student on the page." if on_distill
-                   else model_caption(ss["model"]))
+                   else model_caption(value("model")))
         upload.panel()  # the upload form while "Upload your own…" is picked (ui.upload)
         st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=_apply_preset,
                      help=HELP["preset"])
-        two_four = ss.get("structure") == "2:4"
+        two_four = value("structure") == "2:4"
         st.slider("Sparsity", 0, 99, step=1, format="%d %%", key="sparsity",
                   on_change=_control_changed, help=HELP["sparsity"], disabled=two_four)
         if two_four:
@@ -108,9 +109,9 @@ def sidebar(page: str = "Explore") -> Scenario:
             st.selectbox("Pruning structure", cfgmod.STRUCTURES, key="structure",
                          help=HELP["structure"], **changed)
             st.selectbox("Pruning scope", cfgmod.SCOPES, key="scope", help=HELP["scope"], **changed)
-            structure = ss.get("structure")
+            structure = value("structure")
             allowed = tuple(c for c in criteria.CHOICES if structure in criteria.lookup(c).structures)
-            if ss.get("criterion") not in allowed:  # neuron criteria score rows only
+            if value("criterion") not in allowed:  # neuron criteria score rows only
                 ss["criterion"] = allowed[0]
             st.selectbox("Pruning criterion", allowed, key="criterion",
                          format_func=lambda c: criteria.lookup(c).label, help=HELP["criterion"], **changed)
@@ -121,30 +122,30 @@ def sidebar(page: str = "Explore") -> Scenario:
                             help=HELP["prune_steps"], **changed)
             st.number_input("Fine-tuning epochs (per step)", 0, 50, step=1, key="finetune_epochs",
                             help=HELP["finetune_epochs"], **changed)
-            no_training = ss.get("finetune_epochs", 0) == 0
+            no_training = value("finetune_epochs", 0) == 0
             st.selectbox("Sparsity regularization", cfgmod.REGULARIZERS, key="regularize",
                          format_func={"none": "none", "l1": "L1", "group-lasso": "group lasso (rows)"}.get,
                          help=HELP["regularize"], disabled=no_training, **changed)
-            st.select_slider("Regularization strength λ", _strength_stops(ss.get("reg_strength")),
+            st.select_slider("Regularization strength λ", _strength_stops(value("reg_strength")),
                              key="reg_strength", format_func=lambda v: f"{v:g}", help=HELP["reg_strength"],
-                             disabled=no_training or ss.get("regularize") == "none", **changed)
+                             disabled=no_training or value("regularize") == "none", **changed)
             if no_training:
                 st.caption("Regularization and QAT act during fine-tuning: set fine-tuning epochs above 0.")
-            elif ss.get("regularize") == "none":
+            elif value("regularize") == "none":
                 st.caption("λ applies once a regularization is chosen.")
             st.radio("Quantizer", quantizers.CHOICES, key="quantizer", horizontal=True,
                      format_func=lambda q: quantizers.lookup(q).label, help=HELP["quantizer"], **changed)
-            uniform = ss.get("quantizer") == "uniform"
+            uniform = value("quantizer") == "uniform"
             st.radio("Scheme", cfgmod.SCHEMES, key="scheme", horizontal=True, help=HELP["scheme"],
                      disabled=not uniform, **changed)
             if not uniform:
-                st.caption(f"{quantizers.lookup(ss.get('quantizer')).label} sets its own levels: "
+                st.caption(f"{quantizers.lookup(value('quantizer')).label} sets its own levels: "
                            "no scheme applies.")
             st.toggle("Per-channel scales", key="per_channel", help=HELP["per_channel"], **changed)
-            float_weights = ss.get("bits", 32) >= 32
+            float_weights = value("bits", 32) >= 32
             st.toggle("Quantization-aware fine-tuning (QAT)", key="qat", help=HELP["qat"],
                       disabled=float_weights or no_training, **changed)
-            both = (ss.get("sparsity", 0) > 0 or structure == "2:4") and not float_weights
+            both = (value("sparsity", 0) > 0 or structure == "2:4") and not float_weights
             st.radio("Order of prune and quantize", cfgmod.ORDERS, key="order", horizontal=True,
                      help=HELP["order"], disabled=not both, **changed)
             if not both:

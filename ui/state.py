@@ -60,9 +60,8 @@ def _widget_values(config: CompressionConfig) -> dict[str, Any]:
 
 
 def _config_from_state() -> CompressionConfig:
-    ss = st.session_state
-    values = {f: ss[f] for f in FIELDS}
-    values["sparsity"] = ss["sparsity"] / 100
+    values = {f: value(f) for f in FIELDS}
+    values["sparsity"] = value("sparsity") / 100
     return CompressionConfig(**values)
 
 
@@ -74,7 +73,7 @@ def _dataset(model: str | None) -> str | None:
 
 def preset_config(name: str, model: str | None = None) -> CompressionConfig:
     """The preset `name` as it applies to `model` (default: the sidebar's model)."""
-    return cfgmod.preset(name, _dataset(model if model is not None else st.session_state.get("model")))
+    return cfgmod.preset(name, _dataset(model if model is not None else value("model")))
 
 
 def _matching_preset(config: CompressionConfig, model: str | None = None) -> str:
@@ -214,28 +213,69 @@ def _sent_by_browser() -> set[str]:
         return set()
 
 
-def init_state() -> None:
-    """Defaults for every shared control, overridden once per session by the URL query."""
-    ss = st.session_state
-    if ss.get("_initialized"):
-        return
-    defaults = _widget_values(CompressionConfig())
-    defaults.update(model=DEFAULT_MODEL, preset=_matching_preset(CompressionConfig(), DEFAULT_MODEL),
-                    temperature=DEFAULT_TEMPERATURE, _alpha=DEFAULT_ALPHA)
+def _defaults() -> dict[str, Any]:
+    """Every shared control's value when nothing else says: the default scenario."""
+    values = _widget_values(CompressionConfig())
+    values.update(model=DEFAULT_MODEL, preset=_matching_preset(CompressionConfig(), DEFAULT_MODEL),
+                  temperature=DEFAULT_TEMPERATURE, _alpha=DEFAULT_ALPHA)
+    return values
+
+
+def _from_url_or_defaults() -> tuple[dict[str, Any], list[str]]:
+    values = _defaults()
     try:
         from_url, warnings = _read_url()
     except Exception as e:  # a malformed query must never stop the page
         log.warning("could not read the URL query: %s", e)
         from_url, warnings = {}, [f"the link's settings could not be read ({type(e).__name__})"]
-    defaults.update(from_url)
+    values.update(from_url)
+    return values, warnings
+
+
+def init_state() -> None:
+    """The one initialiser of the shared controls, called first on every run (cheap after the first).
+
+    First run of a session: defaults, overridden by the URL query. Every run: a control's key
+    that is missing (Streamlit drops the state of a widget not drawn in some run) is put back
+    from the URL, which mirrors the scenario shown (write_url), else from the defaults. A key
+    whose value the browser sent with this run is never overwritten (see _sent_by_browser);
+    until its widget is drawn, read it with `value()`.
+    """
+    ss = st.session_state
     sent = _sent_by_browser()
-    for key, value in defaults.items():
+    if ss.get("_initialized"):
+        missing = [k for k in (ss.get("_fallback") or _defaults()) if k not in sent and k not in ss]
+        if missing:
+            values, _ = _from_url_or_defaults()
+            for key in missing:
+                ss[key] = values[key]
+            ss["_fallback"] = values
+        return
+    values, warnings = _from_url_or_defaults()
+    ss["_fallback"] = values  # what value() answers for a key the browser sent but whose widget is not drawn yet
+    for key, v in values.items():
         if key not in sent:
-            ss[key] = value
+            ss[key] = v
     ss["_url_warnings"] = warnings
     ss["_link_config"] = _config_from_state().to_dict() if not sent else None  # see heavy_from_link
-    ss["_link_model"] = ss.get("model")
+    ss["_link_model"] = value("model")
     ss["_initialized"] = True
+
+
+def value(key: str, default: Any = None) -> Any:
+    """A shared control's current value, also before its widget is drawn in this run.
+
+    A tab kept open across a server restart reconnects to a new session, and its first run
+    carries the browser's widget values in a form Streamlit decodes only when each widget is
+    drawn: reading `st.session_state["model"]` before the Model box raised `KeyError: 'st.
+    session_state has no key "model"'` and replaced the page. Until then the value the URL holds
+    (the scenario the tab showed) stands in; the widget itself then shows the browser's value.
+    """
+    ss = st.session_state
+    try:
+        return ss[key]
+    except KeyError:
+        return (ss.get("_fallback") or {}).get(key, default)
 
 
 def _apply_preset() -> None:
@@ -253,7 +293,7 @@ def _apply_preset() -> None:
     if now is not None and ss.get("_last_config") not in (None, now):
         ss["preset"] = _matching_preset(CompressionConfig(**now))
         return
-    name = ss["preset"]
+    name = value("preset")
     if name in PRESETS:
         ss.update(_widget_values(preset_config(name)))
 
@@ -362,7 +402,7 @@ def heavy_from_link(config: CompressionConfig, model_id: str | None = None) -> f
     presses Run, the work is theirs to ask for. `model_id` defaults to the sidebar's model.
     """
     ss = st.session_state
-    model_id = model_id if model_id is not None else ss.get("model")
+    model_id = model_id if model_id is not None else value("model")
     if ss.get("_link_config") != config.to_dict() or ss.get("_link_model", model_id) != model_id:
         ss["_link_config"] = None  # moved away from the link's setting: never ask again
         return 0.0
@@ -372,7 +412,7 @@ def heavy_from_link(config: CompressionConfig, model_id: str | None = None) -> f
 
 def heavy_link_text(config: CompressionConfig, seconds: float, model_id: str | None = None) -> str:
     """The sentence above the Run button: what the link asks for and about how long it takes."""
-    model_id = model_id if model_id is not None else st.session_state.get("model")
+    model_id = model_id if model_id is not None else value("model")
     parts = [] if model_id is None or model_id in models.ZOO else [
         f"measuring {short(model_id, 48)} ({param_count(model_id) / 1e6:.1f} M parameters)"]
     if training_seconds(config) > 0:
