@@ -159,6 +159,7 @@ def _read_url() -> tuple[dict[str, Any], list[str]]:
     """Widget values from the URL query (first load only), and one warning per ignored value."""
     query = {k: st.query_params.get(k) for k in st.query_params.keys()}
     config, warnings = cfgmod.from_mapping(query, dataset=_dataset(query.get("model")))
+    config = _known_layers_only(config, query.get("model"), warnings)
     if config.bits not in BIT_OPTIONS:
         warnings.append(f"bits={config.bits} has no stop on the slider "
                         f"({', '.join(map(str, BIT_OPTIONS))}) (ignored)")
@@ -195,6 +196,42 @@ def _read_url() -> tuple[dict[str, Any], list[str]]:
             except (TypeError, ValueError):
                 warnings.append(f"{word}={short(query[word])!r} is not allowed (ignored)")
     return values, warnings
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_names(model_id: str) -> tuple[str, ...] | None:
+    """The compressible layers of a model (zoo id, architecture or this server's upload); None if
+    it cannot be built here (the page says why elsewhere)."""
+    from compression import source
+    try:
+        model = models.build(model_id) if model_id in models.ZOO else source.load(source.parse(model_id)).model
+        return tuple(models.layers(model))
+    except Exception as e:  # unavailable here: nothing to check the link's names against
+        log.info("no layer names for %s: %s", short(model_id, 48), e)
+        return None
+
+
+def _known_layers_only(config: CompressionConfig, model: str | None, warnings: list[str]) -> CompressionConfig:
+    """A link's per-layer override naming a layer the model does not have is dropped with a
+    warning, like every other bad value in a link (evaluating it would fail the whole page)."""
+    if not (config.layer_bits or config.layer_sparsity):
+        return config
+    from ui import upload  # the model the link opens (ui.upload imports ui.state)
+    word = (upload.from_link(model)[0] if model is not None else None) or DEFAULT_MODEL
+    names = layer_names(word)
+    if names is None:
+        return config
+    changes = {}
+    for field in ("layer_bits", "layer_sparsity"):
+        pairs = getattr(config, field)
+        kept = tuple((layer, v) for layer, v in pairs if layer in names)
+        for layer, _ in pairs:
+            if layer not in names:
+                warnings.append(f"{field} names layer {short(layer)!r}, which {short(word, 48)} does not have "
+                                f"(its layers: {', '.join(names)}) (ignored)")
+        if kept != pairs:
+            changes[field] = kept
+    return config.replace(**changes) if changes else config
 
 
 def _sent_by_browser() -> set[str]:
@@ -340,7 +377,7 @@ def show_url_warnings() -> None:
     """
     warnings = st.session_state.pop("_url_warnings", None)
     if warnings:
-        text = "; ".join(short(w, 200) for w in warnings[:12])
+        text = "; ".join(warnings[:12])  # whole: each quoted value is already shortened where it is quoted
         more = f" (and {len(warnings) - 12} more)" if len(warnings) > 12 else ""
         st.warning(literal(f"Some settings in the link were ignored: {text}{more}."),
                    icon=":material/link_off:")
