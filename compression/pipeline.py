@@ -5,6 +5,7 @@ import copy
 import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,13 +116,17 @@ class Report:
         return json.dumps(self.to_dict(), **kwargs)
 
 
+LatencyMemo = Callable[[tuple, Callable[[], tuple]], tuple]  # (key, measure) -> measure()'s result, maybe stored
+
+
 def evaluate(model: str | source.ModelSource, config: CompressionConfig = CompressionConfig(), *,
              latency: bool = True, data_dir: str | Path | None = None,
-             progress: Progress | None = None) -> Report:
+             progress: Progress | None = None, latency_memo: LatencyMemo | None = None) -> Report:
     """Compress the model a source names (or its URL/CLI word) by `config` and measure it.
 
     Without test data or trained weights, accuracy is null with the reason; everything else
-    (size, MACs, energy, latency) is measured on the model as it is.
+    (size, MACs, energy, latency) is measured on the model as it is. `latency_memo`: see
+    evaluate_model.
     """
     src = source.parse(model) if isinstance(model, str) else model
     if src.kind == "zoo":  # trains a missing checkpoint with progress before source.load reads it
@@ -129,7 +134,7 @@ def evaluate(model: str | source.ModelSource, config: CompressionConfig = Compre
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
     return evaluate_model(loaded.model, ds, config, name=str(src), latency=latency, progress=progress,
-                          why_no_accuracy=loaded.why_no_accuracy)
+                          why_no_accuracy=loaded.why_no_accuracy, latency_memo=latency_memo)
 
 
 def inputs_only(input_shape: tuple[int, ...], why: str, name: str) -> data.Dataset:
@@ -146,11 +151,18 @@ def inputs_only(input_shape: tuple[int, ...], why: str, name: str) -> data.Datas
 
 def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig, *,
                    name: str = "custom", latency: bool = True,
-                   progress: Progress | None = None, why_no_accuracy: str | None = None) -> Report:
+                   progress: Progress | None = None, why_no_accuracy: str | None = None,
+                   latency_memo: LatencyMemo | None = None) -> Report:
     """Compress a copy of `base` (left untouched) and measure it; the engine behind evaluate().
 
     `ds` may hold no images (see inputs_only): accuracy is then null, `why_no_accuracy`
     (default "n/a (no test data)") says why, and steps that need data are skipped with a note.
+
+    `latency_memo(key, measure)`: the caller's store of latencies (a server keeps one for all its
+    sessions). Dense kernels take the same time whatever the weights' values, so a latency
+    depends only on the model, the shapes of what runs and the runtime path (latency_key): a
+    slider move that changes values but not shapes reuses the timing instead of exporting,
+    quantizing and timing again (seconds per rerun on a busy server).
     """
     # No global seeding here: every random draw below takes config.seed itself (criteria,
     # batches and dropout in train.fit), so concurrent sessions cannot move each other's numbers.
@@ -236,8 +248,14 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     energy_base = _baseline_energy(shapes, profile, fp32_bits)
     act_bits_total = sum((s.in_elems + s.out_elems) * config.act_bits for s in shapes)
     weight_bits_charged = sum(sizes[s.name].total for s in shapes)
-    lat, lat_path, lat_notes = (_latency(base, runnable, run_config, ds) if latency else
-                                ({k: None for k in LATENCY_KEYS}, "not measured", []))
+    if not latency:
+        lat, lat_path, lat_notes = {k: None for k in LATENCY_KEYS}, "not measured", []
+    elif latency_memo is None:
+        lat, lat_path, lat_notes = _latency(base, runnable, run_config, ds)
+    else:
+        lat, lat_path, lat_notes = latency_memo(latency_key(name, base, runnable, run_config, ds),
+                                                lambda: _latency(base, runnable, run_config, ds))
+        lat, lat_notes = dict(lat), list(lat_notes)  # the store's copy stays as it was
 
     report = Report(
         model=name, dataset=ds.name, config=config.to_dict(),
@@ -574,6 +592,16 @@ def _levels(w: torch.Tensor, config: CompressionConfig, quant: Quantized | None)
     levels = quant.codec.levels()
     # one grid per channel: too many lines to read
     return sorted(levels.tolist()) if levels.dim() == 1 else []
+
+
+def latency_key(name: str, base: nn.Module, runnable: nn.Module, config: CompressionConfig,
+                ds: data.Dataset) -> tuple:
+    """What _latency's result depends on: the model, the shapes of the fp32 and of the running
+    model (rows sliced out change them), the runtime path (int8 below 9 bits) and the inputs used."""
+    def shapes(m: nn.Module) -> tuple:
+        return tuple((n, tuple(p.shape)) for n, p in m.named_parameters())
+    return (name, shapes(base), shapes(runnable), config.bits <= 8, tuple(ds.input_shape), len(ds.x_test) > 0,
+            len(ds.x_calib) > 0)
 
 
 def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset

@@ -181,6 +181,44 @@ def with_progress(fn: Callable[..., Any], *args: Any, label: str, show: bool) ->
 # Below the session cache, history (compression.history, SQLite in the user data folder) keeps
 # every evaluated scenario across restarts and serves a repeat at once; only this server
 # process writes it. A history that cannot be opened (read-only disk) only costs the reuse.
+class LatencyMemo:
+    """Latencies measured in this server process, shared by its sessions (pipeline.latency_key).
+
+    Moving a slider changes the weights' values, not the shapes that run: without this every
+    rerun exported the model to ONNX, quantized it to int8 and timed three runtimes (0.5–4 s,
+    and with 30 sessions all timing at once, numbers mostly of each other's load). One timing
+    per key: concurrent sessions asking for the same key wait for the first one's measurement.
+    Bounded (least recently used out); a failed measurement is not stored.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._results: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    def __call__(self, key: tuple, measure: Callable[[], tuple]) -> tuple:
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._results:
+                    return self._results[key]
+            result = measure()
+            with self._lock:
+                self._results[key] = result
+                while len(self._results) > self.size:
+                    self._results.popitem(last=False)
+                self._key_locks.pop(key, None)
+            return result
+
+
+LATENCY = LatencyMemo()
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def evaluate(model_id: str, config_items: tuple, _progress=None) -> pipeline.Report:
     config = config_of(config_items)
@@ -190,9 +228,9 @@ def evaluate(model_id: str, config_items: tuple, _progress=None) -> pipeline.Rep
         log.warning("history unavailable: %s", e)
         store = None
     if store is None:
-        report = pipeline.evaluate(model_id, config, progress=_progress)
+        report = pipeline.evaluate(model_id, config, progress=_progress, latency_memo=LATENCY)
     else:
-        report = history.evaluate(model_id, config, store, progress=_progress)
+        report = history.evaluate(model_id, config, store, progress=_progress, latency_memo=LATENCY)
     _done(("evaluate", model_id, config_items))
     return report
 
