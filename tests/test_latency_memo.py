@@ -61,3 +61,20 @@ def test_concurrent_askers_of_one_key_measure_once_and_failures_are_not_kept():
         except RuntimeError:
             pass
     assert ("bad",) not in memo._results
+
+
+def test_curve_points_without_codes_are_the_evaluated_weights():
+    """accuracy_points quantizes with the record's `fake` (no codes): the same weights, so the
+    same accuracy as evaluate() for every quantizer and granularity."""
+    import torch
+
+    from compression import models, source
+    loaded = source.load(source.parse("mlp-digits"))
+    for cfg in (CompressionConfig(sparsity=0.5, bits=4), CompressionConfig(bits=3, quantizer="kmeans"),
+                CompressionConfig(bits=4, quantizer="pow2", per_channel=True),
+                CompressionConfig(bits=5, scheme="asymmetric", per_channel=True, sparsity=0.3),
+                CompressionConfig(bits=2, quantizer="ternary"), CompressionConfig(bits=1)):
+        full, _, _ = pipeline.compress(loaded.model, loaded.dataset, cfg)
+        light, _, _ = pipeline.compress(loaded.model, loaded.dataset, cfg, codes=False)
+        for name, layer in models.layers(full).items():
+            assert torch.equal(layer.weight, models.layers(light)[name].weight), (cfg, name)
