@@ -93,6 +93,13 @@ def _baseline_energy(shapes: list[measure.LayerShape], profile: energy.Profile,
     return {"compute": compute, "memory": memory, "total": compute + memory}
 
 
+def _energy_totals(profile: energy.Profile, compute_pj: float, weight_bits: float, activation_bits: float,
+                   on_chip: bool) -> dict[str, float]:
+    """Compute and memory energy of one inference from the model's totals (as _baseline_energy prices its own)."""
+    memory = energy.memory_pj(profile, weight_bits, activation_bits, on_chip)
+    return {"compute": compute_pj, "memory": memory, "total": compute_pj + memory}
+
+
 def _sum_energy(layers: list[LayerReport]) -> dict[str, float]:
     compute = sum(r.energy_pj["compute"] for r in layers)
     memory = sum(r.energy_pj["memory"] for r in layers)

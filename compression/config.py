@@ -118,8 +118,12 @@ class CompressionConfig:
 
     @property
     def trains(self) -> bool:
-        """Evaluating this config fine-tunes the model (seconds, not milliseconds)."""
-        return self.finetune_epochs > 0 and (self.prunes or self.qat or self.regularizes)
+        """Evaluating this config fine-tunes the model (seconds, not milliseconds).
+
+        Any fine-tuning epochs train: after pruning with masks held, under fake quantization
+        with QAT, or, with neither, the float weights before they are quantized.
+        """
+        return self.finetune_epochs > 0
 
     @property
     def is_baseline(self) -> bool:
@@ -129,10 +133,6 @@ class CompressionConfig:
     def bits_for(self, layer: str) -> int:
         """Weight bits of one layer: its override, else the global bit-width."""
         return dict(self.layer_bits).get(layer, self.bits)
-
-    def sparsity_for(self, layer: str) -> float:
-        """Sparsity of one layer: its override, else the global sparsity."""
-        return dict(self.layer_sparsity).get(layer, self.sparsity)
 
     def replace(self, **changes: Any) -> CompressionConfig:
         """A copy with some fields changed (validated again)."""

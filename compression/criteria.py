@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from compression.layers import LayerKind, compressible
+
 Batch = tuple[Tensor, Tensor]
 WeightScores = Callable[[nn.Module, "Batch | None", int], dict[str, Tensor]]
 RowScores = Callable[[nn.Module, "dict[str, Tensor] | None", "Batch | None", int], dict[str, Tensor]]
@@ -23,9 +25,8 @@ ENTROPY_BINS = 32  # histogram bins of each neuron's activations (128 calibratio
 
 
 def prunable(model: nn.Module) -> dict[str, Tensor]:
-    """{"<module>.weight": weight} for every nn.Linear and nn.Conv2d, in module order."""
-    return {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
-            if isinstance(m, (nn.Linear, nn.Conv2d))}
+    """{"<layer>.weight": weight} for every compressible layer (compression.layers), in module order."""
+    return {layer.key: layer.weight for layer in compressible(model).values()}
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ def activations(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     hidden layer of the zoo's models. A conv filter's is kept per position, (images, C, H, W).
     """
     twin = copy.deepcopy(model).eval()  # hooks and eval mode on a copy: the model may be shared
-    names = {m: f"{n}.weight" if n else "weight" for n, m in twin.named_modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d))}
+    # attention's in-projection has no output of its own to hook: its rows get no activation score
+    names = {layer.module: layer.key for layer in compressible(twin).values() if layer.kind is not LayerKind.ATTENTION}
     out: dict[str, Tensor] = {}
 
     def hook(module: nn.Module, args: tuple, output: Tensor) -> None:

@@ -49,14 +49,15 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
             value_blob = (values.float().numpy().tobytes() if codec.is_float
                           else _pack(codec.encode(values, rows), codec.bits))
         side = codec.side.float().numpy().tobytes()  # exactly the side information theory charges
-        entry = {"name": name, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
+        entry = {"name": name, "param": layer.param, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
                  "bits": codec.bits, "scheme": codec.scheme, "per_row": codec.per_channel,
                  "entries": int(positions.numel()), "index_bits": index_bits}
         blobs.extend((index_blob, value_blob, side))
         entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
         header["layers"].append(entry)
+    weights = {layer.param for layer in layers.values()}
     for pname, p in model.named_parameters():
-        if pname.rsplit(".", 1)[0] in layers and pname.endswith(".weight"):
+        if pname in weights:
             continue
         blob = p.detach().float().numpy().tobytes()
         header["other"].append({"name": pname, "shape": list(p.shape), "size": len(blob)})
@@ -102,7 +103,7 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
             values = codec.decode(codes, rows)
         flat = torch.zeros(numel)
         flat[positions] = values
-        state[e["name"] + ".weight"] = flat.reshape(e["shape"])
+        state[e.get("param", e["name"] + ".weight")] = flat.reshape(e["shape"])
     for e in header["other"]:
         state[e["name"]] = torch.from_numpy(
             np.frombuffer(blob[offset:offset + e["size"]], dtype=np.float32).copy()).reshape(e["shape"])

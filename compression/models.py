@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from compression.layers import Layer, compressible
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 Progress = Callable[[float, str], None]  # (fraction done, message)
 
@@ -144,6 +146,6 @@ def save(model: nn.Module, path: Path) -> None:
     tmp.replace(path)
 
 
-def layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The compressible layers (Linear and Conv2d) by name, in forward order."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+def layers(model: nn.Module) -> dict[str, Layer]:
+    """The compressible layers by name, in module order: the one definition (compression.layers)."""
+    return compressible(model)

@@ -13,7 +13,7 @@ from compression import criteria, data, models, prune
 from compression.models import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
-FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # parameter name -> quantized copy
+FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # mask key ("<layer>.weight") -> quantized copy
 Penalty = Callable[[nn.Module], torch.Tensor]
 FINETUNE_LR = 2e-3  # AdamW rate for fine-tuning a trained model (pruning recovery, QAT, regularization)
 
@@ -30,7 +30,7 @@ def _fake_quantized(model: nn.Module, fake_quant: FakeQuant | None) -> Iterator[
     if not fake_quant:
         yield
         return
-    params = dict(model.named_parameters())
+    params = prune.prunable(model)  # keyed as masks are: "<layer>.weight"
     pairs = [(params[name], fn) for name, fn in fake_quant.items()]
     shadows = [p.detach().clone() for p, _ in pairs]
     with torch.no_grad():
