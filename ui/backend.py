@@ -203,7 +203,7 @@ def needs_training(model_id: str, config: CompressionConfig) -> bool:
         trains_model = not models.checkpoint_path(model_id).exists()
     except models.ModelError:
         trains_model = False
-    return trains_model or (config.finetune_epochs > 0 and (config.sparsity > 0 or config.structure == "2:4"))
+    return trains_model or config.trains
 
 
 def evaluate_report(sc: Scenario) -> pipeline.Report | None:
@@ -243,9 +243,8 @@ def curve_points(sc: Scenario, report: pipeline.Report, field: str, values: tupl
     """
     config = sc.config
     note = None
-    # Does any point of this curve fine-tune? (Fine-tuning only runs after pruning.)
-    trains = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
-                                             or config.structure == "2:4")
+    # Does any point of this curve fine-tune? Every point does when the config has epochs.
+    trains = config.trains
     one_shot = trains and not finetune
     if one_shot:
         config = config.replace(finetune_epochs=0, prune_steps=1)
