@@ -4,8 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from compression import (
     data,
     measure,
@@ -69,7 +67,7 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
                                      criterion=config.criterion, seed=config.seed + steps,
                                      progress=step if progress else None)
             steps += 1
-        torch.manual_seed(config.seed)
+        models.seed(config.seed)
         measured, _, _ = compress(model, ds, quant_only)
         acc = measure.accuracy(measured, ds.x_test, ds.y_test)
         lo, hi = measure.wilson_interval(acc, len(ds.y_test))

@@ -43,10 +43,10 @@ def compressed(model: str | source.ModelSource, config: CompressionConfig,
     """The source's model compressed by `config` as evaluate_model compresses it (same seed, same plan)."""
     src = source.parse(model) if isinstance(model, str) else model
     if src.kind == "zoo":  # as evaluate: a checkpoint trained on first use is trained here too
-        models.load(src.name, data_dir=data_dir)
+        models.ensure(src.name, data_dir=data_dir)
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
-    torch.manual_seed(config.seed)  # as evaluate_model: the same seed compresses to the same weights
+    models.seed(config.seed)  # as evaluate_model: the same seed compresses to the same weights
     run_config = _applicable(config, ds, loaded.model)[0]
     lp = plan.make(loaded.model, run_config)
     model_c, masks, quant = compress(loaded.model, ds, run_config, layer_plan=lp)

@@ -114,6 +114,20 @@ def checkpoint_path(model_id: str) -> Path:
 def load(model_id: str = DEFAULT_MODEL, data_dir: str | Path | None = None,
          progress: Progress | None = None) -> nn.Module:
     """The pretrained model in eval mode; a fresh copy each call, so callers may modify it."""
+    return copy.deepcopy(shared(model_id, data_dir, progress))
+
+
+def shared(model_id: str = DEFAULT_MODEL, data_dir: str | Path | None = None,
+           progress: Progress | None = None) -> nn.Module:
+    """The pretrained model in eval mode, shared by every caller of this process: read it, never
+    modify it or register hooks on it (compress() works on its own copy). Saves the deep copy
+    that load() makes, which is a large part of evaluating a small model."""
+    path = ensure(model_id, data_dir, progress)
+    return _pretrained(model_id, str(path), path.stat().st_mtime_ns)
+
+
+def ensure(model_id: str, data_dir: str | Path | None = None, progress: Progress | None = None) -> Path:
+    """The checkpoint's path, trained first (with progress) when a model trained on first use has none yet."""
     path = checkpoint_path(model_id)
     if not path.exists():
         if spec(model_id).shipped:
@@ -121,7 +135,13 @@ def load(model_id: str = DEFAULT_MODEL, data_dir: str | Path | None = None,
                              f"`python -m compression train --model {model_id}`")
         from compression import train  # imported here: train imports this module
         train.train_zoo_model(model_id, data_dir=data_dir, progress=progress)
-    return copy.deepcopy(_pretrained(model_id, str(path), path.stat().st_mtime_ns))
+    return path
+
+
+def seed(value: int) -> None:
+    """Seed torch's CPU generator: what torch.manual_seed does for a CPU-only run, without the
+    stack trace it formats for each lazily seeded accelerator backend (~1 ms a call)."""
+    torch.default_generator.manual_seed(value)
 
 
 @functools.lru_cache(maxsize=8)

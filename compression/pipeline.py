@@ -23,11 +23,8 @@ from compression.accounting import (
     HIST_BINS,
     _baseline_energy,
     _bias_numel,
-    _energy_op,
     _energy_totals,
     _histograms,
-    _huffman_sizes,
-    _layer_size,
     _levels,
     _no_error,
     _zeros_from_rounding,
@@ -48,7 +45,7 @@ from compression.timing import N_RANDOM_CALIB, _latency
 # tests have always used them.
 __all__ = ["HIST_BINS", "KINDS", "LATENCY_KEYS", "N_RANDOM_CALIB", "LayerReport", "Report", "accuracy_points",
            "compress", "energy_curve", "evaluate", "evaluate_model", "file_bytes", "inputs_only", "onnx_bytes",
-           "sparsity_path", "sweep", "_energy_op", "_huffman_sizes", "_layer_size"]
+           "sparsity_path"]
 
 
 def evaluate(model: str | source.ModelSource, config: CompressionConfig = CompressionConfig(), *,
@@ -61,7 +58,7 @@ def evaluate(model: str | source.ModelSource, config: CompressionConfig = Compre
     """
     src = source.parse(model) if isinstance(model, str) else model
     if src.kind == "zoo":  # trains a missing checkpoint with progress before source.load reads it
-        models.load(src.name, data_dir=data_dir, progress=progress)
+        models.ensure(src.name, data_dir=data_dir, progress=progress)
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
     return evaluate_model(loaded.model, ds, config, name=str(src), latency=latency, progress=progress,
@@ -77,7 +74,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     (default "n/a (no test data)") says why, and steps that need data are skipped with a note.
     Every layer's settings come from one plan (compression.plan), made here once.
     """
-    torch.manual_seed(config.seed)
+    models.seed(config.seed)
     if len(ds.y_test) == 0:
         why_no_accuracy = why_no_accuracy or source.NO_DATA
     run_config, skipped = _applicable(config, ds, base)
@@ -230,25 +227,3 @@ def _accuracy(base: nn.Module, model: nn.Module, ds: data.Dataset, config: Compr
             "accuracy_ci95": list(measure.wilson_interval(acc, n)),
             "accuracy_baseline_ci95": list(measure.wilson_interval(acc_base, n)),
             "accuracy_delta": delta, "accuracy_delta_ci95": list(delta_ci)}
-
-
-def sweep(model_id: str | source.ModelSource, sparsities: list[float], bits: list[int],
-          base_config: CompressionConfig = CompressionConfig(),
-          progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Evaluate every (sparsity, bits) pair; one flat row of headline numbers each."""
-    rows = []
-    pairs = [(s, b) for s in sparsities for b in bits]
-    for i, (s, b) in enumerate(pairs):
-        r = evaluate(model_id, base_config.replace(sparsity=s, bits=b), latency=False)
-        lo, hi = r.accuracy_ci95 or (None, None)  # None: no data or no trained weights
-        dlo, dhi = r.accuracy_delta_ci95 or (None, None)
-        rows.append({"model": str(model_id), "sparsity": s, "bits": b, "accuracy": r.accuracy,
-                     "accuracy_lo": lo, "accuracy_hi": hi,
-                     "accuracy_delta": r.accuracy_delta, "accuracy_delta_lo": dlo, "accuracy_delta_hi": dhi,
-                     "sparsity_achieved": r.sparsity, "zeros_from_rounding": r.zeros_from_rounding,
-                     "size_bytes": r.size_bytes["compressed"],
-                     "file_bytes": r.size_bytes["file"], "compression_ratio": r.compression_ratio,
-                     "energy_pj": r.energy_pj["total"]})
-        if progress:
-            progress((i + 1) / len(pairs), f"sparsity {s:.0%}, {b} bits")
-    return rows

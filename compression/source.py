@@ -117,7 +117,7 @@ def upload(model_file: str | Path, arch: str | None = None, data_file: str | Pat
 def load(source: ModelSource, data_dir: str | Path | None = None) -> Loaded:
     """The model, its input shape, its test data (or None) and why accuracy is n/a (or None)."""
     if source.kind == "zoo":
-        model = models.load(source.name, data_dir=data_dir)
+        model = models.shared(source.name, data_dir=data_dir)  # read only: compress() copies it
         loading.check_finite(model.state_dict(), f"checkpoint of {source.name}")
         ds = data.load(models.spec(source.name).dataset, data_dir=data_dir)
         return Loaded(model, tuple(ds.input_shape), ds, None)

@@ -73,7 +73,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
     fake_quant: {parameter name: quantizer} for quantization-aware training (see `_fake_quantized`).
     penalty: a regularizer of the model's weights added to the loss (see `regularizer`).
     """
-    torch.manual_seed(seed)
+    models.seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(x) // batch_size)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)

@@ -77,7 +77,7 @@ def test_exported_model_and_npz_from_the_cli_match_pytorch(tmp_path, capsys):
 
     pruned = _cli_json(capsys, "--model-file", pt2, "--data", npz, "--sparsity", "0.5", "--bits", "32")
     ref = copy.deepcopy(model)
-    params = [(m, "weight") for m in models.layers(ref).values()]
+    params = [(layer.module, layer.weight_attr) for layer in models.layers(ref).values()]
     torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.5)
     assert pruned["accuracy"] == measure.accuracy(ref, x[-n:], y[-n:])
     assert pruned["sparsity"] == pytest.approx(0.5, abs=1e-3)

@@ -154,7 +154,7 @@ def test_exported_program_prunes_like_torch_global_unstructured(tmp_path):
     assert list(models.layers(loaded)) == list(models.layers(model))  # layers rebuilt from the graph
     ours = prune.masks(loaded, 0.5)
     ref = models.load("cnn-digits")
-    params = [(m, "weight") for m in models.layers(ref).values()]
+    params = [(layer.module, layer.weight_attr) for layer in models.layers(ref).values()]
     torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.5)
     for name, layer in models.layers(ref).items():
         assert torch.equal(ours[f"{name}.weight"], layer.weight_mask.bool())
