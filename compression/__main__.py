@@ -200,7 +200,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    model = train.train_zoo_model(args.model, data_dir=args.data_dir, progress=_stderr_progress)
+    model = train.train_zoo_model(args.model, models.checkpoint_path(args.model), data_dir=args.data_dir,
+                                  progress=_stderr_progress)
     ds = data.load(models.spec(args.model).dataset, data_dir=args.data_dir)
     print(f"{args.model}: test accuracy {measure.accuracy(model, ds.x_test, ds.y_test):.1%}, "
           f"saved to {models.checkpoint_path(args.model)}")

@@ -11,15 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compression import criteria, quantizers
+from compression import criteria, quantizers, structures
 
-BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 32)  # 32 = float (no quantization)
+FLOAT_BITS = quantizers.FLOAT_BITS  # the bit-width that means float: no quantization
+BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, FLOAT_BITS)
 SCHEMES = ("symmetric", "asymmetric")
 QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary: one record each in quantizers.py
-STRUCTURES = ("unstructured", "rows", "2:4")
+STRUCTURES = structures.STRUCTURE_CHOICES  # unstructured, rows, 2:4: one record each in structures.py
 SCOPES = ("global", "layer")
 CRITERIA = criteria.CHOICES  # magnitude, random, taylor, apoz, entropy: one record each in criteria.py
-REGULARIZERS = ("none", "l1", "group-lasso")
+REGULARIZERS = structures.REGULARIZER_CHOICES  # none, l1, group-lasso: one record each in structures.py
 ORDERS = ("sequential", "alternating", "joint")
 PROFILES = ("horowitz-45nm",)
 SRAM_KB_RANGE = (1.0, 1024.0 * 1024)   # 1 KB .. 1 GB of on-chip memory
@@ -106,11 +107,11 @@ class CompressionConfig:
     @property
     def quantizes_weights(self) -> bool:
         """Some layer's weights are quantized (bits < 32 means quantized; 32 means float)."""
-        return self.bits < 32 or any(b < 32 for _, b in self.layer_bits)
+        return self.bits < FLOAT_BITS or any(b < FLOAT_BITS for _, b in self.layer_bits)
 
     @property
     def quantizes_activations(self) -> bool:
-        return self.act_bits < 32
+        return self.act_bits < FLOAT_BITS
 
     @property
     def regularizes(self) -> bool:

@@ -40,6 +40,11 @@ class Criterion:
     row_scores: RowScores      # (model, weight scores or None, data, seed) -> {weight name: (rows,)}
     weight_scores: WeightScores | None = None  # None: scores neurons only (structure="rows")
     comparable: bool = False   # row scores comparable across layers as they are (else divided by sqrt(fan-in))
+    # What the neuron view shows for a neuron criterion: its statistic of (images, rows) activations,
+    # which way pruning goes, and one sentence under the chart. None: not a neuron criterion.
+    neuron_score: Callable[[Tensor], Tensor] | None = None
+    lower_is_pruned: bool = True
+    neuron_caption: str = ""
 
     @property
     def structures(self) -> tuple[str, ...]:
@@ -169,12 +174,16 @@ APOZ = Criterion(
     "apoz", "APoZ", r"\mathrm{APoZ}_j = \frac{1}{N M}\sum_{n=1}^{N}\sum_{k=1}^{M} \mathbb{1}\left[a_{j}^{(n,k)} = 0\right]",
     "Neurons whose post-ReLU output is most often zero on the calibration images go first "
     "(Average Percentage of Zeros, Hu et al. 2016). Rows only.",
-    needs_data=True, row_scores=_apoz_rows, comparable=True)
+    needs_data=True, row_scores=_apoz_rows, comparable=True, neuron_score=apoz, lower_is_pruned=False,
+    neuron_caption="APoZ is the share of calibration images on which a neuron's ReLU output is 0: the most "
+                   "often silent neurons (highest APoZ) go first.")
 ENTROPY = Criterion(
     "entropy", "activation entropy", r"H_j = -\sum_{i=1}^{m} p_{j,i} \log p_{j,i}",
     "Neurons whose activation carries least information over the calibration images "
     f"(entropy of its values in {ENTROPY_BINS} bins) go first (Luo & Wu 2017). Rows only.",
-    needs_data=True, row_scores=_entropy_rows, comparable=True)
+    needs_data=True, row_scores=_entropy_rows, comparable=True, neuron_score=entropy,
+    neuron_caption="Entropy of a neuron's activations over the calibration images: a neuron whose output "
+                   "hardly varies carries little information and goes first.")
 
 
 RECORDS: dict[str, Criterion] = {c.name: c for c in (MAGNITUDE, RANDOM, TAYLOR, APOZ, ENTROPY)}
@@ -186,3 +195,9 @@ def lookup(name: str) -> Criterion:
     if name not in RECORDS:
         raise ValueError(f"criterion must be one of {', '.join(repr(c) for c in RECORDS)}; got {name!r}")
     return RECORDS[name]
+
+
+def neuron_view(name: str) -> Criterion:
+    """The criterion whose neuron scores the neuron view shows: `name` when it scores neurons, else APoZ."""
+    record = lookup(name)
+    return record if record.neuron_score is not None else APOZ

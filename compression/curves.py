@@ -67,7 +67,7 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
                                      criterion=config.criterion, seed=config.seed + steps,
                                      progress=step if progress else None)
             steps += 1
-        models.seed(config.seed)
+        train.seed_cpu(config.seed)
         measured, _, _ = compress(model, ds, quant_only)
         acc = measure.accuracy(measured, ds.x_test, ds.y_test)
         lo, hi = measure.wilson_interval(acc, len(ds.y_test))

@@ -14,6 +14,7 @@ from compression import (
     plan,
     runtime,
     source,
+    train,
 )
 from compression.apply import _applicable, _without_hooks, compress, inputs_only
 from compression.config import CompressionConfig
@@ -46,7 +47,7 @@ def compressed(model: str | source.ModelSource, config: CompressionConfig,
         models.ensure(src.name, data_dir=data_dir)
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
-    models.seed(config.seed)  # as evaluate_model: the same seed compresses to the same weights
+    train.seed_cpu(config.seed)  # as evaluate_model: the same seed compresses to the same weights
     run_config = _applicable(config, ds, loaded.model)[0]
     lp = plan.make(loaded.model, run_config)
     model_c, masks, quant = compress(loaded.model, ds, run_config, layer_plan=lp)

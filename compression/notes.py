@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from compression.plan import Plan
+from compression.quantizers import FLOAT_BITS
 from compression.report import Report
 
 
@@ -26,7 +27,7 @@ def _notes(lp: Plan, r: Report) -> list[str]:
         note = s.quantizer.note(s.bits, s.scheme) if s.quantized else None
         if note and note not in notes:
             notes.append(note)
-    if lp.act_bits < 32:
+    if lp.act_bits < FLOAT_BITS:
         notes.append(f"{lp.act_bits}-bit activations are simulated with ranges calibrated on "
                      "128 training images.")
     return notes

@@ -18,6 +18,7 @@ from compression import (
     quantize,
     size,
     source,
+    train,
 )
 from compression.accounting import (
     HIST_BINS,
@@ -74,7 +75,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     (default "n/a (no test data)") says why, and steps that need data are skipped with a note.
     Every layer's settings come from one plan (compression.plan), made here once.
     """
-    models.seed(config.seed)
+    train.seed_cpu(config.seed)
     if len(ds.y_test) == 0:
         why_no_accuracy = why_no_accuracy or source.NO_DATA
     run_config, skipped = _applicable(config, ds, base)

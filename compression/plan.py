@@ -15,12 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from compression import export, size, slim, structure
+from compression import export, size, slim, structure, structures
 from compression.config import CompressionConfig, ConfigError
 from compression.layers import Layer, LayerKind, compressible
 from compression.quantizers import FLOAT, FLOAT_BITS, UNIFORM, Codec, Quantized, Quantizer, resolve
-
-TWO_FOUR_SPARSITY = 0.5  # 2:4 keeps 2 weights in every 4: half of every full group
 
 
 @dataclass(frozen=True)
@@ -154,23 +152,25 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
     _check_layer_names(config, list(layers))
     bits = dict(config.layer_bits)
     own = dict(config.layer_sparsity)
-    two_four = config.structure == "2:4"
+    kind = structures.structure(config.structure)
+    fixed = kind.fixed_sparsity
     out = {}
     for name, layer in layers.items():
         b = bits.get(name, config.bits)
         record = resolve(config.quantizer, b)
         quantized = record is not FLOAT
-        sparsity = TWO_FOUR_SPARSITY if two_four else own.get(name, config.sparsity)
+        sparsity = fixed if fixed is not None else own.get(name, config.sparsity)
         out[name] = LayerPlan(
             name=name, kind=layer.kind, quantizer=record, bits=b,
             per_channel=quantized and config.per_channel and record.channelwise,
-            scheme=config.scheme, sparsity=sparsity, own_sparsity=name in own and not two_four,
+            scheme=config.scheme, sparsity=sparsity, own_sparsity=name in own and fixed is None,
             structure=config.structure,
             # a float operand (activations at 32 bits) makes every multiply a float one
             energy_op="float" if config.act_bits >= FLOAT_BITS else record.energy_op,
             act_bits=config.act_bits)
-    graph_rows = config.prunes and config.structure == "rows" and not isinstance(model, nn.Sequential)
-    return Plan(layers=out, prunes=config.prunes, sliced=config.prunes and config.structure == "rows",
+    sliced = config.prunes and kind.slices_rows
+    graph_rows = sliced and not isinstance(model, nn.Sequential)
+    return Plan(layers=out, prunes=config.prunes, sliced=sliced,
                 huffman=config.huffman, act_bits=config.act_bits, skip_zeros=config.skip_zeros,
                 masks_by_graph=graph_rows)
 

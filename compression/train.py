@@ -9,13 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import criteria, data, models, prune
-from compression.models import Progress
+from compression import criteria, data, prune, structures, zoo
+from compression.zoo import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
 FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # mask key ("<layer>.weight") -> quantized copy
 Penalty = Callable[[nn.Module], torch.Tensor]
 FINETUNE_LR = 2e-3  # AdamW rate for fine-tuning a trained model (pruning recovery, QAT, regularization)
+
+
+def seed_cpu(value: int) -> None:
+    """Seed torch's CPU generator: what torch.manual_seed does for a CPU-only run, without the
+    stack trace it formats for each lazily seeded accelerator backend (~1 ms a call)."""
+    torch.default_generator.manual_seed(value)
 
 
 @contextlib.contextmanager
@@ -51,13 +57,10 @@ def regularizer(kind: str, strength: float) -> Penalty | None:
     is lambda * sum over rows of ||W_row||_2: whole rows shrink to zero together, ready for
     structure="rows" pruning. "none" or strength 0: None.
     """
-    if kind == "none" or strength <= 0:
+    term = structures.regularizer(kind).term  # ValueError naming the known ones
+    if term is None or strength <= 0:
         return None
-    if kind == "l1":
-        return lambda model: strength * sum(w.abs().sum() for w in prune.prunable(model).values())
-    if kind == "group-lasso":
-        return lambda model: strength * sum(w.flatten(1).norm(dim=1).sum() for w in prune.prunable(model).values())
-    raise ValueError(f"regularize must be one of none, l1, group-lasso; got {kind!r}")
+    return lambda model: strength * sum(term(w) for w in prune.prunable(model).values())
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: float = 1e-3,
@@ -73,7 +76,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
     fake_quant: {parameter name: quantizer} for quantization-aware training (see `_fake_quantized`).
     penalty: a regularizer of the model's weights added to the loss (see `regularizer`).
     """
-    models.seed(seed)
+    seed_cpu(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(x) // batch_size)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
@@ -176,16 +179,16 @@ def deterministic() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def train_zoo_model(model_id: str, data_dir: str | Path | None = None,
-                    progress: Progress | None = None, path: Path | None = None) -> nn.Module:
-    """Train a zoo model from its fixed seed and save its checkpoint: bit-identical on a rebuild."""
-    spec = models.spec(model_id)
+def train_zoo_model(model_id: str, path: Path, data_dir: str | Path | None = None,
+                    progress: Progress | None = None) -> nn.Module:
+    """Train a zoo model from its fixed seed and save its checkpoint at `path`: bit-identical on a rebuild."""
+    spec = zoo.spec(model_id)
     ds = data.load(spec.dataset, data_dir=data_dir)
     with deterministic():
-        model = models.build(model_id, seed=0)
+        model = zoo.build(model_id, seed=0)
         fit(model, ds.x_train, ds.y_train, spec.epochs, lr=spec.lr, batch_size=spec.batch_size,
             seed=0, progress=progress, one_cycle=True)
-    models.save(model, path or models.checkpoint_path(model_id))
+    zoo.save(model, path)
     return model
 
 

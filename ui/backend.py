@@ -426,12 +426,14 @@ def neuron_scores(model_id: str, criterion: str, sparsity: float, scope: str, se
     ds = data.load(models.spec(model_id).dataset)
     model = models.load(model_id)
     acts = criteria.activations(model, ds.x_calib)
-    score = criteria.apoz if criterion == "apoz" else criteria.entropy
-    masks = prune.masks(model, sparsity, scope=scope, structure="rows", criterion=criterion,
+    record = criteria.neuron_view(criterion)
+    score = record.neuron_score
+    assert score is not None  # neuron_view returns a neuron criterion
+    masks = prune.masks(model, sparsity, scope=scope, structure="rows", criterion=record.name,
                         data=(ds.x_calib, ds.y_calib), seed=seed)
     layers = {}
     for name, a in acts.items():
         keep = masks[name].flatten(1).any(1)
         layers[name.removesuffix(".weight")] = {"scores": [float(v) for v in score(a)],
                                                 "pruned": [not bool(k) for k in keep]}
-    return {"label": criteria.lookup(criterion).label, "layers": layers}
+    return {"label": record.label, "layers": layers}

@@ -37,6 +37,7 @@ from compression.charts.theme import (
     fmt_energy,
     pct,
 )
+from compression.quantizers import FLOAT_BITS
 from compression.report import Report
 
 
@@ -58,7 +59,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
     if not hide_zeros:
         # Zeros are counted apart: pruned weights would otherwise vanish into the bin around 0.
         # Three bins wide so a one-bin sliver stays visible; labelled, since it is not a bin.
-        why = "pruned or rounded to 0" if lr.bits < 32 else "pruned"
+        why = "pruned or rounded to 0" if lr.bits < FLOAT_BITS else "pruned"
         for key, name, _, zeros in series:
             label = "exactly 0" if key == "original" else f"zeros ({why})"
             data.append(dict(type="bar", x=[0.0], y=[zeros], width=3 * width, name=f"{name}: zeros",
@@ -108,7 +109,7 @@ def quant_error_bars(report: Report, metric: str = "sqnr_db") -> go.Figure:
     label, y_title, better, fmt, unit = ERROR_METRICS[metric]
     names, values, text, hover, annotations = [], [], [], [], []
     how = _method(report)
-    quantized = any(lr.bits < 32 for lr in report.layers)
+    quantized = any(lr.bits < FLOAT_BITS for lr in report.layers)
     for lr in report.layers:
         v = getattr(lr, metric)
         finite = v is not None and math.isfinite(v)
@@ -143,8 +144,8 @@ def error_distribution(report: Report, layer: str) -> go.Figure:
     title = f"Quantization error of {lr.name} · {_layer_label(report, lr)}"
     x_title = "quantization error w_q − w (weight units)"
     # At 32 bits the error histogram is one spike at 0 (or empty): a sentence says more.
-    if lr.bits >= 32 or not counts or lr.max_abs_error == 0:
-        note = "no quantization error at 32 bits" if lr.bits >= 32 else "no quantization error"
+    if lr.bits >= FLOAT_BITS or not counts or lr.max_abs_error == 0:
+        note = "no quantization error at 32 bits" if lr.bits >= FLOAT_BITS else "no quantization error"
         blank = dict(range=[0, 1], showticklabels=False, showgrid=False, ticks="")
         return _figure([], dict(showlegend=False, annotations=[_centre_note(note)], xaxis=dict(blank, range=[-1, 1]),
                                 yaxis=blank), title, x_title, "count of weights")

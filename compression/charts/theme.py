@@ -8,6 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from compression import quantizers
+from compression.quantizers import FLOAT_BITS
 from compression.report import LayerReport, Report
 
 
@@ -108,16 +109,16 @@ def _method(report: Report, lr: LayerReport | None = None) -> str:
 
 def _bits_text(bits: int) -> str:
     """'4-bit' / 'float32', without the quantizer (for text that names it beside)."""
-    return "float32" if bits >= 32 else f"{bits}-bit"
+    return "float32" if bits >= FLOAT_BITS else f"{bits}-bit"
 
 
 def _bits_tick(bits: float) -> str:
     """A bits-axis tick: the number, and under it 'float' at 32 (narrow, so it is never cut off)."""
-    return f"{bits:g}<br>float" if bits >= 32 else f"{bits:g}"
+    return f"{bits:g}<br>float" if bits >= FLOAT_BITS else f"{bits:g}"
 
 
 def _bits_hover(bits: float) -> str:
-    return f"{bits:g} bits (float)" if bits >= 32 else f"{bits:g} bits"
+    return f"{bits:g} bits (float)" if bits >= FLOAT_BITS else f"{bits:g} bits"
 
 
 def _number(v: float, fmt: str) -> str:
