@@ -241,11 +241,6 @@ def apply_masks(model: nn.Module, masks: dict[str, Tensor]) -> None:
             w.masked_fill_(pruned, 0.0)
 
 
-def masked_state(model: nn.Module, masks: dict[str, Tensor]) -> dict[str, Tensor]:
-    """{name: pruned copy of the weight} for every mask, model untouched (e.g. for torch.func.functional_call)."""
-    return {name: w.detach().masked_fill(pruned, 0.0) for name, w, pruned in _masked_weights(model, masks)}
-
-
 def hold_masks(model: nn.Module, masks: dict[str, Tensor]) -> Callable[[], None]:
     """Zero the pruned weights now; return a function that zeroes them again, to call after each optimizer.step()."""
     # re-zeroing after the step, rather than zeroing gradients, also undoes what momentum and

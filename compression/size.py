@@ -12,7 +12,6 @@ relative indices Huffman-coded per layer, code tables counted.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,8 +174,3 @@ def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, cha
     code_bits = record.code_bits(bits)
     return record.side_bits(code_bits, scheme, per_channel and record.channelwise, channels,
                             2**code_bits if centroids is None else centroids)
-
-
-def sharing_ratio(n: int, bits: int, k: int) -> float:
-    """Deep Compression eq. 1: r = n*b / (n*log2(k) + k*b) for n weights shared into k values."""
-    return n * bits / (n * math.log2(k) + k * bits)
