@@ -13,10 +13,11 @@ from compression import (
     models,
     quantize,
     structure,
+    structures,
     train,
 )
 from compression import plan as plan_mod
-from compression.config import CompressionConfig
+from compression.config import CompressionConfig, Scope
 from compression.layers import compressible
 from compression.models import Progress
 from compression.quantizers import Quantized
@@ -46,7 +47,7 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
         changes["act_bits"] = 32
         notes.append(f"{config.act_bits}-bit activations not simulated: their ranges need calibration "
                      f"images and this model has none.")
-    graph_rows = config.prunes and config.structure == "rows" and not isinstance(base, nn.Sequential)
+    graph_rows = config.prunes and structures.structure(config.structure).slices_rows and not isinstance(base, nn.Sequential)
     if config.prunes and (graph_rows or not has_data) and criteria_need_data(config.criterion, graph_rows):
         changes["criterion"] = "magnitude"
         notes.append(f"Criterion '{config.criterion}' not applied: "
@@ -57,7 +58,7 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
             changes.update(finetune_epochs=0, qat=False)
             notes.append("Fine-tuning skipped: holding coupled channels at zero through BatchNorm "
                          "is not supported for this graph.")
-        if config.layer_sparsity or config.scope != "global":
+        if config.layer_sparsity or config.scope != Scope.GLOBAL:
             notes.append("Per-layer sparsity and scope do not apply to this graph: every coupled channel "
                          "group loses the same fraction of its channels.")
     return (config.replace(**changes) if changes else config), notes

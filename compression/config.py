@@ -6,6 +6,7 @@ link, a command line and a Python call all describe a scenario in the same words
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,13 +16,33 @@ from compression import criteria, quantizers, structures
 
 FLOAT_BITS = quantizers.FLOAT_BITS  # the bit-width that means float: no quantization
 BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, FLOAT_BITS)
-SCHEMES = ("symmetric", "asymmetric")
+
+
+# The remaining string modes as enums: a StrEnum member equals its string, so URLs, CLI flags,
+# JSON and the history keep the plain words while the code compares against named members.
+class Scheme(enum.StrEnum):
+    SYMMETRIC = "symmetric"
+    ASYMMETRIC = "asymmetric"
+
+
+class Scope(enum.StrEnum):
+    GLOBAL = "global"    # rank weights across all layers
+    LAYER = "layer"      # rank within each layer
+
+
+class Order(enum.StrEnum):
+    SEQUENTIAL = "sequential"    # prune (and fine-tune), then quantization-aware fine-tuning
+    ALTERNATING = "alternating"  # QAT fine-tuning between pruning steps
+    JOINT = "joint"              # pruning steps fine-tuned under fake quantization
+
+
+SCHEMES = tuple(s.value for s in Scheme)
 QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary: one record each in quantizers.py
 STRUCTURES = structures.STRUCTURE_CHOICES  # unstructured, rows, 2:4: one record each in structures.py
-SCOPES = ("global", "layer")
+SCOPES = tuple(s.value for s in Scope)
 CRITERIA = criteria.CHOICES  # magnitude, random, taylor, apoz, entropy: one record each in criteria.py
 REGULARIZERS = structures.REGULARIZER_CHOICES  # none, l1, group-lasso: one record each in structures.py
-ORDERS = ("sequential", "alternating", "joint")
+ORDERS = tuple(o.value for o in Order)
 PROFILES = ("horowitz-45nm",)
 SRAM_KB_RANGE = (1.0, 1024.0 * 1024)   # 1 KB .. 1 GB of on-chip memory
 REG_STRENGTH_MAX = 1.0
@@ -102,7 +123,8 @@ class CompressionConfig:
     @property
     def prunes(self) -> bool:
         """Some weights are removed (a sparsity, a per-layer sparsity, or the fixed 2:4 pattern)."""
-        return self.sparsity > 0 or self.structure == "2:4" or any(s > 0 for _, s in self.layer_sparsity)
+        fixed = structures.structure(self.structure).fixed_sparsity is not None  # 2:4 prunes whatever the sparsity
+        return self.sparsity > 0 or fixed or any(s > 0 for _, s in self.layer_sparsity)
 
     @property
     def quantizes_weights(self) -> bool:
@@ -115,7 +137,7 @@ class CompressionConfig:
 
     @property
     def regularizes(self) -> bool:
-        return self.regularize != "none" and self.reg_strength > 0
+        return structures.regularizer(self.regularize).term is not None and self.reg_strength > 0
 
     @property
     def trains(self) -> bool:

@@ -9,6 +9,7 @@ from compression import (
     measure,
     models,
     source,
+    structures,
     train,
 )
 from compression.apply import compress
@@ -50,7 +51,7 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
     criterion the masks' seeds differ). Other points are one path's, not each sparsity's own
     best schedule: label the curve so.
     """
-    if config.structure == "2:4":
+    if structures.structure(config.structure).fixed_sparsity is not None:
         raise ValueError("structure=2:4 prunes a fixed half of every group: there is no sparsity axis to walk")
     ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
     model = models.load(model_id, data_dir=data_dir)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from compression import criteria, data, prune, structures, zoo
+from compression.config import Order
 from compression.zoo import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
@@ -130,10 +131,10 @@ def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, s
     # the global target and every per-layer one
     fractions = [f / 0.5 for f in prune.gradual_schedule(0.5, steps)] if steps > 1 else [1.0]
     step_epochs = epochs
-    if fake_quant and order == "joint":
+    if fake_quant and order == Order.JOINT:
         fractions, step_epochs = [1.0], epochs * len(fractions)  # the same training budget
     qat_each_step = fake_quant if order in ("alternating", "joint") else None
-    qat_after = bool(fake_quant and order == "sequential" and epochs)
+    qat_after = bool(fake_quant and order == Order.SEQUENTIAL and epochs)
     stages = int(bool(penalty and epochs)) + len(fractions) + int(qat_after)
     stage = 0
     if penalty and epochs:
