@@ -198,7 +198,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             (energy_total["compute"], compressed_bits, act_bits_total),
             levels=(energy.weights_on_chip(profile, fp32_bits / 8), on_chip)),
         weights_on_chip=on_chip,
-        layers=layer_reports, latency_ms=lat, latency_path=lat_path,
+        layers=layer_reports, latency_ms=lat, latency_path=lat_path, onnx_kind="int8" if lp.int8 else "fp32",
     )
     if not lp.simulated:
         report.kinds["accuracy"] = "measured"  # nothing simulated: the float model as it runs

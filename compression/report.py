@@ -85,6 +85,7 @@ class Report:
     kinds: dict[str, str] = field(default_factory=lambda: dict(KINDS))
     notes: list[str] = field(default_factory=list)  # "why no speed-up" and similar
     accuracy_note: str | None = None  # why accuracy is null, e.g. "n/a (no trained weights)"
+    onnx_kind: str = "fp32"        # the timed and exported ONNX model: int8 when the plan runs int8 kernels
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (infinite SQNR becomes null)."""

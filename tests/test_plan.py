@@ -66,7 +66,7 @@ def test_onnx_download_is_the_timed_model_with_per_layer_row_sparsity():
     report = pipeline.evaluate(MODEL, cfg, latency=False)
     assert report.layers[0].sliced
     blob, kind = pipeline.onnx_bytes(MODEL, cfg)
-    assert kind == "fp32"
+    assert kind == report.onnx_kind == "fp32"
     # fc1 keeps 150 of its 300 rows, and fc2 reads only those 150 inputs
     assert _onnx_weight_shapes(blob) == sorted([(150, 64), (100, 150), (10, 100)])
 
@@ -75,6 +75,7 @@ def test_per_layer_bits_make_accuracy_simulated():
     r = pipeline.evaluate(MODEL, CompressionConfig(layer_bits="fc1=2"), latency=False)
     assert r.kinds["accuracy"] == "simulated"
     assert [lr.label for lr in r.layers] == ["2-bit", "float32", "float32"]
+    assert r.onnx_kind == pipeline.onnx_bytes(MODEL, CompressionConfig(layer_bits="fc1=2"))[1] == "int8"
     plain = pipeline.evaluate(MODEL, CompressionConfig(sparsity=0.5), latency=False)
     assert plain.kinds["accuracy"] == "measured"  # pruned, nothing simulated: the model as it runs
 
