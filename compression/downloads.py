@@ -26,7 +26,8 @@ from compression.timing import N_RANDOM_CALIB
 def file_of(model: nn.Module, layouts: dict[str, plan.Layout]) -> bytes:
     """The file of a compressed model in the layouts its plan chose: what size_bytes['file'] counts."""
     return export.to_bytes(model, {n: lay.written for n, lay in layouts.items()},
-                           {n: lay.codec for n, lay in layouts.items()})
+                           {n: lay.codec for n, lay in layouts.items()},
+                           codes={n: lay.codes for n, lay in layouts.items() if lay.codes is not None})
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,8 +31,12 @@ def codec_for(quant: Quantized | None) -> Codec:
 
 
 def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
-             codecs: dict[str, Codec]) -> bytes:
-    """Serialise every compressible layer in its chosen format; other tensors as float32."""
+             codecs: dict[str, Codec], codes: dict[str, np.ndarray] | None = None) -> bytes:
+    """Serialise every compressible layer in its chosen format; other tensors as float32.
+
+    `codes`: each layer's codes (every weight, flattened) where already computed, as the
+    Huffman pricing has them: a `*-huffman` layer then does not encode its weights again.
+    """
     header: dict[str, Any] = {"layers": [], "other": []}
     blobs: list[bytes] = []
     layers = models.layers(model)
@@ -41,7 +45,8 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
         fmt, codec = sizes[name].format, codecs.get(name, FLOAT_CODEC)
         flat = w.flatten()
         if fmt.endswith("-huffman"):
-            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, w[0].numel())
+            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, w[0].numel(),
+                                                                           (codes or {}).get(name))
         else:
             positions, index_blob, index_bits = _positions(flat, fmt)
             rows = positions // max(1, w[0].numel())
@@ -124,12 +129,13 @@ def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
     return positions_t, _pack(gaps.numpy(), p), p
 
 
-def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, row_numel: int
+def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, row_numel: int, codes: np.ndarray | None = None
                    ) -> tuple[torch.Tensor, bytes, bytes, int]:
     """Positions, index blob, value blob and index bits of a `*-huffman` layout (size.huffman_streams)."""
     if codec.is_float:
         raise ValueError(f"format {fmt!r} needs quantized weights: a float layer has no codes to Huffman-code")
-    codes = codec.encode(flat, torch.arange(flat.numel()) // max(1, row_numel))
+    if codes is None:
+        codes = codec.encode(flat, torch.arange(flat.numel()) // max(1, row_numel))
     positions, values, gaps = size.huffman_streams(codes, torch.nonzero(flat).flatten(), fmt)
     if fmt == "bitmask-huffman":
         return positions, np.packbits((flat != 0).numpy()).tobytes(), huffman.encode(values), 1

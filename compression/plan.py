@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -75,6 +76,7 @@ class Layout:
     plain: size.LayerSize                  # cheapest fixed-width layout (dense, bitmask or CSR)
     coded: size.LayerSize | None           # cheapest Huffman-coded layout (None: not priced, or float)
     written: size.LayerSize                # what the file holds: coded when the config asks for Huffman
+    codes: np.ndarray | None = None        # every weight's code, when the Huffman stage priced them (the file reuses them)
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,11 @@ class Plan:
             codec = export.codec_for(quant.get(name))
             bias = layer.bias.numel() if layer.bias is not None else 0
             plain = size.layer_size(w, codec.bits, codec.side_bits, bias, zero_code=codec.zero_code)
-            coded = None
+            coded, codes = None, None
             if self.huffman and not codec.is_float:
                 codes = codec.encode(w.flatten(), torch.arange(w.numel()) // max(1, w[0].numel()))
                 coded = size.huffman_size(w, codes, codec.side_bits, bias, zero_code=codec.zero_code, plain=plain)
-            out[name] = Layout(codec, plain, coded, coded or plain)
+            out[name] = Layout(codec, plain, coded, coded or plain, codes)
         return out
 
     def runnable(self, model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
