@@ -83,7 +83,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     model, masks, quant = compress(base, ds, run_config, progress=progress, layer_plan=lp)
     originals = compressible(base)
     compressed = compressible(model)
-    shapes = _shapes(base, originals, ds.input_shape)
+    # traced on our own copy: `base` may be the process's shared model, which is never hooked
+    shapes = _shapes(model, compressed, ds.input_shape)
     profile = energy.profile(config.profile, config.sram_kb)
     # Pruned rows can be cut out for real: a smaller dense model that runs faster. The copy
     # without activation hooks is needed only to slice or to time.

@@ -157,4 +157,4 @@ def test_exported_program_prunes_like_torch_global_unstructured(tmp_path):
     params = [(layer.module, layer.weight_attr) for layer in models.layers(ref).values()]
     torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.5)
     for name, layer in models.layers(ref).items():
-        assert torch.equal(ours[f"{name}.weight"], layer.weight_mask.bool())
+        assert torch.equal(ours[f"{name}.weight"], layer.module.weight_mask.bool())
