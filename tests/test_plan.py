@@ -207,3 +207,16 @@ def test_cli_export_without_an_output_is_one_line(capsys):
     assert main(["export", "--bits", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--file" in err[0]
+
+
+def test_concurrent_evaluates_share_the_zoo_model_without_crosstalk():
+    # evaluate reads the process's one copy of a zoo model; tracing hooks go on its own copy,
+    # so two sessions' threads at once get exactly the numbers each gets alone
+    from concurrent.futures import ThreadPoolExecutor
+    configs = [CompressionConfig(sparsity=0.5, bits=8), CompressionConfig(bits=4, quantizer="kmeans")] * 3
+    alone = [pipeline.evaluate(MODEL, c, latency=False) for c in configs]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(lambda c: pipeline.evaluate(MODEL, c, latency=False), configs))
+    for a, b in zip(alone, together):
+        assert (a.macs_dense, a.energy_pj, a.size_bytes, a.accuracy) == (b.macs_dense, b.energy_pj, b.size_bytes,
+                                                                          b.accuracy)
