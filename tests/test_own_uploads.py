@@ -221,11 +221,11 @@ def test_cli_evaluate_sweep_and_sensitivity_take_model_file(own, cli_env, kind):
     assert json.loads(ev.stdout)["accuracy"] == api.accuracy
 
     # one sweep covers rows, unstructured and 4 bits
-    sw = _cli("sweep", *files, "--sparsity", "0,0.5", "--bits", "32,4", "--grid", "structure=unstructured,rows",
+    sw = _cli("sweep", *files, "--sparsity", "0.5", "--bits", "4", "--grid", "structure=unstructured,rows",
               env=cli_env)
     assert sw.returncode == 0 and "Traceback" not in sw.stderr, sw.stderr[-2000:]
     lines = [ln.split() for ln in sw.stdout.splitlines()[1:]]
-    assert len(lines) == 8 and {ln[2] for ln in lines} == {"unstructured", "rows"}
+    assert [ln[:3] for ln in lines] == [["50%", "4", "unstructured"], ["50%", "4", "rows"]]
 
     se = _cli("sensitivity", *files, "--sparsity", "0.5", "--bits", "4", "--json", env=cli_env)
     assert se.returncode == 0 and "Traceback" not in se.stderr, se.stderr[-2000:]
@@ -244,3 +244,23 @@ def test_cli_refuses_an_unsliceable_graph_with_one_line_and_exit_2(own, cli_env)
 def test_cli_sensitivity_arch_and_data_need_model_file(cli_env):
     p = _cli("sensitivity", "--data", "x.npz", env=cli_env)
     assert p.returncode == 2 and "--model-file" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_tradeoffs_page_measures_sensitivity_and_mixed_precision_of_an_upload(own):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    src, _, _ = _upload(own, "normmlp")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params["model"] = str(src)
+    at.run()
+    at.switch_page("pages/tradeoffs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [w.value for w in at.warning if "unknown model" in w.value]
+    at.button(key="sens_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("sensitiv" in t.lower() or "layer" in t.lower() for t in titles) >= 2
+    cards = {m.label: m.value for m in at.metric}
+    assert "Mixed precision (simulated)" in cards and cards["Mixed precision (simulated)"].endswith("%")
