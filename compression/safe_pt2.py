@@ -85,7 +85,7 @@ def check_archive(archive: zipfile.ZipFile) -> None:
             continue
         if rel not in _FIXED and not any(p.fullmatch(rel) for p in _PATTERNS):
             raise Pt2Refused(f"its entry {printable(rel, 80)!r} is not part of a plain torch.export program "
-                             f"(pickled objects, custom objects and AOTInductor binaries are refused)")
+                             f"(pickled objects, custom objects and AOTInductor native code are refused)")
         by_rel[rel] = info
     models = [r for r in by_rel if r.startswith("models/")]
     if not models:
