@@ -202,7 +202,8 @@ def read_state_dict(path: Path, name: str | None = None) -> dict[str, torch.Tens
 def _pickle_reason(e: BaseException) -> str:
     """What the weights_only unpickler objected to, without torch's advice on bypassing it."""
     text = str(e)
-    hit = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"Unsupported operand (\w+)", text)
+    hit = (re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"unsupported GLOBAL ([\w.]+)", text)
+           or re.search(r"Unsupported operand (\w+)", text))
     if hit:
         return f"it references {printable(hit.group(1), 80)}, which is not a tensor type"
     if "weights_only" in text.lower() or "Weights only" in text:
@@ -256,7 +257,7 @@ def load_exported(path: Path, name: str | None = None) -> tuple[nn.Module, tuple
         raise FileRejected(f"{name} changed while it was being checked: upload it again")
     try:
         with quiet():
-            _check_sample_inputs(content)
+            _check_sample_inputs(content, name)
             program = torch.export.load(io.BytesIO(content))
     except FileRejected:
         raise
@@ -274,7 +275,7 @@ def load_exported(path: Path, name: str | None = None) -> tuple[nn.Module, tuple
     return _batch_safe(module, example), tuple(example.shape[1:])
 
 
-def _check_sample_inputs(content: bytes) -> None:
+def _check_sample_inputs(content: bytes, name: str) -> None:
     """torch.export.load tries weights_only=True on the sample inputs and falls back to full
     pickle when that fails; the same bytes must load here with weights_only=True, so the
     fallback is never reached."""
@@ -284,7 +285,8 @@ def _check_sample_inputs(content: bytes) -> None:
                 try:
                     torch.load(io.BytesIO(archive.read(entry)), weights_only=True)
                 except Exception:  # noqa: BLE001 - a hostile file may raise anything; all mean "refuse"
-                    raise FileRejected("its sample inputs are not plain tensors (pickled objects are refused)") from None
+                    raise FileRejected(f"{name} was refused: its sample inputs are not plain tensors "
+                                       f"(pickled objects are refused)") from None
 
 
 def _with_layers(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -435,7 +437,9 @@ def run_worker(kind: str, path: Path, name: str, outdir: str | None = None) -> d
         if not isinstance(answer, dict):  # killed by its memory or CPU limit, or crashed
             raise FileRejected(f"{name} was refused: reading it needs more memory or time than an upload may use")
         if not answer.get("ok"):
-            raise FileRejected(f"{name} was refused: {answer.get('reason', 'it could not be read')}")
+            refused = FileRejected(f"{name} was refused: {answer.get('reason', 'it could not be read')}")
+            refused.worker_peak_bytes = answer.get("peak_bytes")  # type: ignore[attr-defined]  # benchmarks
+            raise refused
         return answer
 
 

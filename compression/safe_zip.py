@@ -38,7 +38,7 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?
 def printable(text: str, limit: int = 200) -> str:
     """`text` without terminal escape sequences or control characters, at most `limit` characters."""
     text = _ESCAPES.sub("", str(text))
-    text = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
+    text = "".join(c if unicodedata.category(c)[0] != "C" else (" " if c in "\t\n\r" else "") for c in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

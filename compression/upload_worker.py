@@ -131,6 +131,18 @@ def check_torch_zip(path: str) -> dict:
     return {}
 
 
+def _peak_rss() -> int | None:
+    """This process's own peak RSS (VmHWM; ru_maxrss would include the parent's pages before exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def main(argv: list[str]) -> int:
     kind, path, outdir = argv
     _limit()
@@ -153,6 +165,7 @@ def main(argv: list[str]) -> int:
         answer = {"ok": False, "reason": "reading it needs more memory than an upload may use"}
     except Exception as e:  # noqa: BLE001 - an unforeseen file fails here, alone, in one sentence
         answer = {"ok": False, "reason": f"it could not be read ({type(e).__name__})"}
+    answer["peak_bytes"] = _peak_rss()
     sys.stdout.write(json.dumps(answer) + "\n")
     return 0
 
