@@ -35,8 +35,9 @@ _PATTERNS = (
     re.compile(r"data/constants/tensor_[0-9]+"),
     re.compile(r"data/sample_inputs/[A-Za-z0-9_]+\.pt"),
 )
-# Entries of the torch.save zip that holds the sample inputs (read later by weights_only=True).
-_TORCH_ZIP = re.compile(r"[A-Za-z0-9_.-]+/(data\.pkl|version|byteorder|\.format_version|\.storage_alignment|"
+# Entries of a torch.save zip (a .pt state dict, or a .pt2's sample inputs; both read later by
+# weights_only=True). The root folder is the saved file's stem, any printable name.
+_TORCH_ZIP = re.compile(r"[^/]{1,255}/(data\.pkl|version|byteorder|\.format_version|\.storage_alignment|"
                         r"\.data/version|\.data/serialization_id|data/[0-9]+)")
 
 # The export schema's field names (torch/_export/serde/schema.py) that may appear as keys.

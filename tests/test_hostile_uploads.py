@@ -101,12 +101,15 @@ def test_the_expression_grammar_takes_what_export_writes_and_nothing_else():
         assert not safe_pt2.is_integer_expression(bad), bad
 
 
-def test_a_good_dynamic_program_still_loads_with_the_users_own_layer_names(tmp_path):
-    path = tmp_path / "mine.pt2"
+def test_good_files_with_any_name_still_load_with_the_users_own_layer_names(tmp_path):
+    path = tmp_path / "my model (1).pt2"
     path.write_bytes(hc.program())
     loaded = source.load(source.upload(path))
     assert list(models.layers(loaded.model)) == ["0", "2"]
     assert set(loaded.model.state_dict()) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    weights = tmp_path / "my weights (2).pt"  # torch.save names the zip's root folder after the file
+    torch.save(models.build("mlp-digits").state_dict(), weights)
+    assert source.load(source.upload(weights, arch="mlp-digits")).why_no_accuracy == source.NO_DATA
 
 
 def test_a_program_exported_at_a_fixed_batch_keeps_the_users_names(tmp_path):
