@@ -46,6 +46,7 @@ DATA_SUFFIX = ".npz"
 N_CALIB = 128  # calibration rows: a seeded stratified sample (a copy) of an uploaded test set
 HASH_CHARS = 16  # hex digits of the SHA-256 that name an upload in a URL (64 bits)
 WORKER_TIMEOUT_S = 300  # wall clock for the worker; its CPU time is limited to 120 s inside
+WORKER_MEMORY = 1_500_000_000  # the worker's address space (RLIMIT_AS): numpy, a 200 MB x and its float32 copy
 
 
 class FileRejected(ValueError):
@@ -425,7 +426,8 @@ def run_worker(kind: str, path: Path, name: str, outdir: str | None = None) -> d
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONPATH=str(Path(__file__).resolve().parent.parent))
         try:
-            proc = subprocess.run([sys.executable, "-m", "compression.upload_worker", kind, str(path), outdir],
+            proc = subprocess.run([sys.executable, "-m", "compression.upload_worker", kind, str(path), outdir,
+                                   str(WORKER_MEMORY)],
                                   capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             raise FileRejected(f"{name} was refused: checking it took over {WORKER_TIMEOUT_S} s") from None

@@ -1,6 +1,6 @@
 """The upload worker: checks (and for `.npz`, decodes) one user file in a process of its own.
 
-Run as `python -m compression.upload_worker KIND PATH OUTDIR` by `compression.loading`.
+Run as `python -m compression.upload_worker KIND PATH OUTDIR [MEMORY_BYTES]` by `compression.loading`.
 It limits its own address space and CPU time (resource.setrlimit) before reading a byte,
 so a file whose cost nobody foresaw kills this process, not the server. It imports no
 torch (a fresh interpreter with numpy starts in a fraction of a second, and nothing here
@@ -19,10 +19,10 @@ CPU_SECONDS = 120
 MAX_ROWS = 100_000  # rows of an uploaded test set (the digits test split has 360)
 
 
-def _limit() -> None:
+def _limit(memory: int = MEMORY_LIMIT) -> None:
     import resource
 
-    for res, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_CPU, CPU_SECONDS)):
+    for res, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, CPU_SECONDS)):
         soft, hard = resource.getrlimit(res)
         cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(res, (cap, hard))
@@ -144,8 +144,8 @@ def _peak_rss() -> int | None:
 
 
 def main(argv: list[str]) -> int:
-    kind, path, outdir = argv
-    _limit()
+    kind, path, outdir = argv[:3]
+    _limit(int(argv[3]) if len(argv) > 3 else MEMORY_LIMIT)
     from compression.safe_pt2 import Pt2Refused
     from compression.safe_zip import ZipRefused
 
@@ -161,7 +161,7 @@ def main(argv: list[str]) -> int:
         answer = {"ok": True, **info}
     except (Refused, Pt2Refused, ZipRefused) as e:
         answer = {"ok": False, "reason": str(e)}
-    except MemoryError:
+    except (MemoryError, ImportError):  # ImportError: numpy's own import can fail at the limit
         answer = {"ok": False, "reason": "reading it needs more memory than an upload may use"}
     except Exception as e:  # noqa: BLE001 - an unforeseen file fails here, alone, in one sentence
         answer = {"ok": False, "reason": f"it could not be read ({type(e).__name__})"}

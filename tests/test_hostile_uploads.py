@@ -199,3 +199,14 @@ def test_zip_header_limits_refuse_before_inflating():
         z.writestr("x.npy", bytes(5 * hc.MB))
     with zipfile.ZipFile(buf) as z, pytest.raises(safe_zip.ZipRefused, match="zip bomb"):
         safe_zip.check_members(z)
+
+
+def test_a_worker_out_of_memory_fails_alone_in_one_sentence(tmp_path, monkeypatch):
+    """What nobody foresaw: the worker hits its address-space limit; the server says one sentence."""
+    monkeypatch.setattr(loading, "WORKER_MEMORY", 40 * hc.MB)  # too small even to import numpy
+    np.savez(tmp_path / "fine.npz", x=np.zeros((4, 64), np.float32), y=np.zeros(4, np.int64))
+    with pytest.raises(loading.FileRejected, match=r"^fine.npz was refused: reading it needs more memory"):
+        loading.read_npz(tmp_path / "fine.npz")
+    monkeypatch.setattr(loading, "WORKER_MEMORY", 1_500_000_000)
+    x, y = loading.read_npz(tmp_path / "fine.npz")
+    assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (4, 64)
