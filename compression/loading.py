@@ -14,6 +14,7 @@ files go first); a refused file is deleted.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import io
@@ -184,12 +185,13 @@ def read_state_dict(path: Path, name: str | None = None) -> dict[str, torch.Tens
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise FileRejected(f"{name} is not a readable safetensors file ({_first_line(e)})") from None
     else:
-        run_worker("pt", path, name)
+        content = path.read_bytes()
+        checked("pt", path, content, name)
         try:
             # weights_only: the restricted unpickler refuses any global that is not a tensor,
             # storage or plain container, so a __reduce__ payload is never called.
             with quiet():
-                state = torch.load(path, map_location="cpu", weights_only=True)
+                state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - a hostile file may raise anything; all mean "refuse"
             raise FileRejected(f"{name} was refused: it is not a plain state dict of tensors that "
                                f"loads with torch.load(weights_only=True) ({_pickle_reason(e)})") from None
@@ -253,9 +255,7 @@ def load_exported(path: Path, name: str | None = None) -> tuple[nn.Module, tuple
     name = name or path.name
     check_size(path.stat().st_size, name)
     content = path.read_bytes()
-    answer = run_worker("pt2", path, name)
-    if answer.get("sha256") != hashlib.sha256(content).hexdigest():
-        raise FileRejected(f"{name} changed while it was being checked: upload it again")
+    checked("pt2", path, content, name)
     try:
         with quiet():
             _check_sample_inputs(content, name)
@@ -406,11 +406,44 @@ def read_npz(path: Path, name: str | None = None) -> tuple[torch.Tensor, torch.T
     path = Path(path)
     name = name or path.name
     check_size(path.stat().st_size, name)
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest in _DECODED:  # these very bytes were decoded by the worker in this process
+        _DECODED.move_to_end(digest)
+        return _DECODED[digest]
     with tempfile.TemporaryDirectory(prefix="upload-") as out:
-        run_worker("npz", path, name, out)
-        x = np.load(Path(out) / "x.npy", allow_pickle=False)
-        y = np.load(Path(out) / "y.npy", allow_pickle=False)
-    return torch.from_numpy(x), torch.from_numpy(y)
+        checked("npz", path, content, name, out, remember=False)
+        x = torch.from_numpy(np.load(Path(out) / "x.npy", allow_pickle=False))
+        y = torch.from_numpy(np.load(Path(out) / "y.npy", allow_pickle=False))
+    _DECODED[digest] = (x, y)  # shared like data.load's sets: callers never modify them in place
+    while len(_DECODED) > 2:
+        _DECODED.popitem(last=False)
+    return x, y
+
+
+# What the worker accepted in this process, by the SHA-256 of the bytes it checked. The
+# checks are a pure function of the bytes, so reopening an upload (every slider move runs
+# source.load) costs one hash instead of a worker, while a link to a stored file that this
+# process never checked, or whose bytes changed, always goes through the worker.
+_ACCEPTED: collections.OrderedDict[tuple[str, str], dict] = collections.OrderedDict()
+_DECODED: collections.OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = collections.OrderedDict()
+
+
+def checked(kind: str, path: Path, content: bytes, name: str, outdir: str | None = None,
+            remember: bool = True) -> dict:
+    """The worker's answer for `content` (the bytes the caller will read, which lie at `path`)."""
+    digest = hashlib.sha256(content).hexdigest()
+    if remember and (kind, digest) in _ACCEPTED:
+        _ACCEPTED.move_to_end((kind, digest))
+        return _ACCEPTED[(kind, digest)]
+    answer = run_worker(kind, path, name, outdir)
+    if answer.get("sha256") != digest:  # the file changed between the two reads
+        raise FileRejected(f"{name} changed while it was being checked: upload it again")
+    if remember:
+        _ACCEPTED[(kind, digest)] = answer
+        while len(_ACCEPTED) > 64:
+            _ACCEPTED.popitem(last=False)
+    return answer
 
 
 def run_worker(kind: str, path: Path, name: str, outdir: str | None = None) -> dict:

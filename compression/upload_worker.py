@@ -66,11 +66,16 @@ def _npy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str):
 
 
 def check_npz(path: str, outdir: str) -> dict:
+    import hashlib
+    import io
+
     import numpy as np
 
     from compression.safe_zip import check_members, open_zip
 
-    with open_zip(path) as archive:
+    with open(path, "rb") as f:
+        content = f.read()
+    with open_zip(io.BytesIO(content)) as archive:
         infos = {i.filename: i for i in check_members(archive)}
         names = sorted(n[:-4] for n in infos if n.endswith(".npy"))
         if "x.npy" not in infos or "y.npy" not in infos:
@@ -98,7 +103,7 @@ def check_npz(path: str, outdir: str) -> dict:
     del x
     np.save(os.path.join(outdir, "x.npy"), x32, allow_pickle=False)
     np.save(os.path.join(outdir, "y.npy"), y.astype(np.int64), allow_pickle=False)
-    return {"rows": len(x32), "classes_max": hi}
+    return {"rows": len(x32), "classes_max": hi, "sha256": hashlib.sha256(content).hexdigest()}
 
 
 def check_pt2(path: str) -> dict:
@@ -118,17 +123,22 @@ def check_pt2(path: str) -> dict:
 
 def check_torch_zip(path: str) -> dict:
     """A `.pt`/`.pth` state dict: a torch.save zip whose headers are within the limits."""
+    import hashlib
+    import io
+
     from compression.safe_pt2 import _TORCH_ZIP
     from compression.safe_zip import check_members, open_zip, printable
 
-    if not zipfile.is_zipfile(path):
+    with open(path, "rb") as f:
+        content = f.read()
+    if not zipfile.is_zipfile(io.BytesIO(content)):
         raise Refused("it is not a torch.save zip archive (the legacy pre-1.6 format is refused; "
                       "re-save it with torch.save)")
-    with open_zip(path) as archive:
+    with open_zip(io.BytesIO(content)) as archive:
         for info in check_members(archive):
             if not _TORCH_ZIP.fullmatch(info.filename):
                 raise Refused(f"its archive holds {printable(info.filename, 80)!r}, not a tensor record")
-    return {}
+    return {"sha256": hashlib.sha256(content).hexdigest()}
 
 
 def _peak_rss() -> int | None:
