@@ -373,6 +373,7 @@ async def many_configs(args: argparse.Namespace, url: str, pid: int | None) -> d
     await s.connect()
     rss: list[int] = []
     exceptions = 0
+    texts: set[str] = set()
     try:
         await s.rerun(timeout=args.timeout)
         for i in range(args.configs):
@@ -380,16 +381,18 @@ async def many_configs(args: argparse.Namespace, url: str, pid: int | None) -> d
             if i % 100 == 99 and "Weight bits" in s.widgets:  # a new bit-width every 100 steps
                 wid, proto = s.widgets["Weight bits"]
                 st_ = WidgetState(id=wid)
-                st_.int_array_value.data.append((i // 100) % len(proto.options))
+                st_.string_array_value.data.append(proto.options[(i // 100) % len(proto.options)])  # formatted, as the browser sends
                 states.append(st_)
             run = await s.rerun(states, timeout=args.timeout)
             exceptions += len(run.exceptions)
+            texts.update(f"config {i}: {t}" for t in run.exceptions)
             if i % 25 == 0 or i == args.configs - 1:
                 rss.append(server_rss(pid) if pid else 0)
     finally:
         await s.close()
     mb = [round(r / 2**20) for r in rss]
-    return {"mode": "configs", "configs": args.configs, "exceptions": exceptions, "rss_mb_every_25": mb,
+    return {"mode": "configs", "configs": args.configs, "exceptions": exceptions,
+            "exception_texts": sorted(texts)[:5], "rss_mb_every_25": mb,
             "rss_growth_second_half_mb": (mb[-1] - mb[len(mb) // 2]) if mb else None}
 
 
