@@ -9,6 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from compression import preload
+
 # A local icon: a ":material/…:" page icon is fetched from fonts.gstatic.com by the browser.
 st.set_page_config(page_title="Compression Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
                    layout="wide")
@@ -18,10 +20,15 @@ st.set_page_config(page_title="Compression Lab", page_icon=str(Path(__file__).pa
 # always created so the page's element positions are the same on every run.
 _preload = st.empty()
 _first_run = "_initialized" not in st.session_state
+# Sessions start in threads of their own: the heavy libraries are imported once, one thread at
+# a time (compression.preload says why); what this chart needs first, the rest after it.
+preload.modules(("pandas", "plotly.graph_objects", "plotly.io"))
 if _first_run:
     _preload.plotly_chart({"data": [{"type": "scatter", "x": [], "y": []}],
                            "layout": {"height": 10, "margin": {"t": 0, "b": 0, "l": 0, "r": 0}}},
                           config={"staticPlot": True})
+
+preload.modules((*preload.SERVER_MODULES, "ui"))
 
 import torch  # noqa: E402
 
