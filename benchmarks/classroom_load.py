@@ -272,6 +272,14 @@ async def one_student(url: str, scenario: tuple[str, float, int], moves: int, ti
 
 
 async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, Any]:
+    warmup = None
+    if not args.cold:  # the teacher's tab opens first: imports, the model list and the data are loaded
+        t0 = time.monotonic()
+        teacher = Session(url, "")
+        await teacher.connect()
+        await teacher.rerun(timeout=args.timeout)
+        await teacher.close()
+        warmup = round(time.monotonic() - t0, 1)
     sampler = RssSampler(pid)
     rss_task = asyncio.create_task(sampler.run())
     results: list[dict[str, Any]] = []
@@ -301,6 +309,7 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
     first = [r["first_numbers_s"] for r in results if r.get("first_numbers_s") is not None]
     return {
         "mode": "distinct", "sessions": args.sessions, "moves": args.moves, "wall_s": round(wall, 1),
+        "warmup_s": warmup,
         "exceptions": sum(len(run.exceptions) for run in runs),
         "exception_texts": sorted({t for run in runs for t in run.exceptions})[:5],
         "error_boxes": sum(len(run.errors) for run in runs),
@@ -404,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--configs", type=int, metavar="N", help="configurations stepped through in one session")
     p.add_argument("--moves", type=int, default=5, help="slider moves per session (default 5)")
     p.add_argument("--timeout", type=float, default=240, help="seconds one run may take (default 240)")
+    p.add_argument("--cold", action="store_true",
+                   help="no teacher's tab first: the sessions meet a server that has loaded nothing yet")
     p.add_argument("--url", help="a running server on this machine (default: start app.py here)")
     p.add_argument("--server-pid", type=int, help="its process id, for RSS (with --url)")
     p.add_argument("--port", type=int, default=None, help="port for the server started here")
