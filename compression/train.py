@@ -61,7 +61,10 @@ def regularizer(kind: str, strength: float) -> Penalty | None:
     term = structures.regularizer(kind).term  # ValueError naming the known ones
     if term is None or strength <= 0:
         return None
-    return lambda model: strength * sum(term(w) for w in prune.prunable(model).values())
+    def penalty(model: nn.Module) -> torch.Tensor:
+        return strength * sum((term(w) for w in prune.prunable(model).values()), torch.zeros(()))
+
+    return penalty
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: float = 1e-3,
