@@ -46,5 +46,9 @@ bench: setup browser
 	$(PY) benchmarks/charts.py
 	$(PY) benchmarks/browser_latency.py
 
+# The README's figures table, rewritten from the commands it lists (minutes; benchmarks/figures.py).
+figures: setup
+	$(PY) benchmarks/figures.py
+
 clean:
 	rm -rf $(VENV)
