@@ -24,6 +24,8 @@ if _first_run:
                           config={"staticPlot": True})
 
 import compression  # noqa: E402,F401  (first: pins MKL/ATen/oneDNN to one code path before torch runs)
+
+# isort: split
 import torch  # noqa: E402
 
 # Streamlit's file watcher walks every module's __path__; torch.classes' lazy __path__
