@@ -130,8 +130,23 @@ class History:
         except sqlite3.DatabaseError as e:
             if not (_is_corrupt(e) or self.path.is_dir()):
                 raise
-            self._move_aside(e)
+            if self._still_bad():  # not when another process has just put a new file in its place
+                self._move_aside(e)
+            else:
+                self._create()
             return run()
+
+    def _still_bad(self) -> bool:
+        """Whether the file now at the path is corrupt (SQLite's own check of every page)."""
+        if self.path.is_dir():
+            return True
+        if not self.path.exists():
+            return False
+        try:
+            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
+                return db.execute("PRAGMA quick_check").fetchall() != [("ok",)]
+        except sqlite3.DatabaseError as e:
+            return _is_corrupt(e)
 
     def _move_aside(self, error: sqlite3.Error) -> None:
         target = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}")
