@@ -102,7 +102,7 @@ def _mixed(out: str, seconds: float) -> str:
 def _backend(out: str, seconds: float) -> str:
     # The benchmark's first row: one config's median and its ratio to the naive path, same run.
     m = _find(r"one config[^\n]*?(\d+(?:\.\d+)?) ms[^\n]*?(\d+(?:\.\d+)?)x", out)
-    return f"median {m[1]} ms, {m[2]}× the naive path's time measured in the same run"
+    return f"median {m[1]} ms; naive / ours = {m[2]}× (the naive path timed in the same run)"
 
 
 FIGURES = [
