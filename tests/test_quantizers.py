@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from compression import config, data, downloads, export, models, pipeline, plan, quantizers
+from compression import config, downloads, export, models, pipeline, plan, quantizers
 from compression.config import CompressionConfig
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return models.load("mlp-digits"), data.load("digits")
 
 
 def _configs() -> list[CompressionConfig]:
