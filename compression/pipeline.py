@@ -191,8 +191,10 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             macs_eff = round(shape.macs * density)
         else:
             macs_eff = slim_macs.get(shape.name, shape.macs)
-        compute = macs_eff * energy.mac_pj(profile, config.bits_for(shape.name), config.act_bits, shape.fan_in,
-                                           _energy_op(config, shape.name))
+        op = _energy_op(config, shape.name)
+        compute = macs_eff * energy.mac_pj(profile, config.bits_for(shape.name), config.act_bits, shape.fan_in, op)
+        if macs_eff:  # a scale left after the shifts: one multiply per output
+            compute += shape.out_elems * energy.output_pj(profile, config.bits_for(shape.name), config.act_bits, op)
         act_bits = (shape.in_elems + shape.out_elems) * config.act_bits
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
         # Quantization error is against the weights just before quantization: after

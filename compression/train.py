@@ -64,7 +64,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
         batch_size: int = 32, seed: int = 0, masks: dict[str, torch.Tensor] | None = None,
         loss_fn: LossFn | None = None, progress: Progress | None = None,
         on_epoch: Callable[[int, nn.Module], None] | None = None,
-        one_cycle: bool = False, fake_quant: FakeQuant | None = None,
+        one_cycle: bool = False, cosine: bool = False, fake_quant: FakeQuant | None = None,
         penalty: Penalty | None = None) -> nn.Module:
     """Train in place with AdamW; pruned weights (mask False) stay exactly zero throughout.
 
@@ -76,8 +76,11 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(x) // batch_size)
-    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-                 if one_cycle and steps else None)
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    if one_cycle and steps:
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    elif cosine and steps:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     reapply = prune.hold_masks(model, masks) if masks else (lambda: None)
     loss_fn = loss_fn or (lambda logits, _x, target: F.cross_entropy(logits, target))
     model.train()

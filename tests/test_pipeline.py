@@ -234,7 +234,8 @@ def test_energy_op_follows_the_quantizer():
     op = pipeline._energy_op
     assert op(CompressionConfig(bits=4), "fc1") == "float"           # float activations
     assert op(CompressionConfig(bits=4, act_bits=8), "fc1") == "multiply"
-    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="pow2"), "fc1") == "shift"
+    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="pow2"), "fc1") == "shift-scale"
+    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="inq"), "fc1") == "shift"
     assert op(CompressionConfig(bits=2, act_bits=8, quantizer="ternary"), "fc1") == "sign"
     assert op(CompressionConfig(bits=1, act_bits=8), "fc1") == "sign"
     assert op(CompressionConfig(bits=4, act_bits=8, layer_bits={"fc1": 32}), "fc1") == "float"
