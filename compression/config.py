@@ -119,12 +119,12 @@ class CompressionConfig:
     @property
     def trains(self) -> bool:
         """Evaluating this config fine-tunes the model (seconds, not milliseconds)."""
-        return self.finetune_epochs > 0 and (self.prunes or self.qat or self.regularizes)
+        return self.finetune_epochs > 0  # pruned, quantization-aware, regularized or plain float
 
     @property
     def is_baseline(self) -> bool:
-        """Nothing compressed: the float model as trained."""
-        return not (self.prunes or self.quantizes_weights or self.quantizes_activations)
+        """Nothing compressed nor fine-tuned: the float model as trained."""
+        return not (self.prunes or self.quantizes_weights or self.quantizes_activations or self.trains)
 
     def bits_for(self, layer: str) -> int:
         """Weight bits of one layer: its override, else the global bit-width."""

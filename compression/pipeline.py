@@ -356,8 +356,10 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             scope=config.scope, structure=config.structure, criterion=config.criterion,
             seed=config.seed, layer_sparsity={f"{n}.weight": s for n, s in config.layer_sparsity},
             fake_quant=fake, order=config.order, penalty=penalty, progress=progress)
-    elif config.finetune_epochs and (fake or penalty):
-        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR,
+    elif config.finetune_epochs:
+        # with neither QAT nor a penalty, a float fine-tuning before rounding: post-training
+        # quantization gets the same budget and recipe as QAT
+        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR, cosine=True,
                   seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
     quant: dict[str, Quantized] = {}
     if config.quantizes_weights:

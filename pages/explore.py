@@ -277,8 +277,9 @@ def qat_view(c) -> None:
                                       layer_sparsity=(), prune_steps=1, regularize="none", huffman=False))
     key = ("teaching", "qat", sc.model, items, epochs)
     st.markdown(f"**Quantization-aware fine-tuning vs rounding after training**, at each bit-width, without "
-                f"pruning: QAT fine-tunes {epochs} epochs under quantization; post-training quantization rounds "
-                "the trained weights. Quantizer, scheme and activation bits as set.")
+                f"pruning: QAT fine-tunes {epochs} epochs under quantization; post-training quantization fine-tunes "
+                f"the same {epochs} epochs in float (the same recipe), then rounds. Quantizer, scheme and "
+                "activation bits as set.")
     if computed_on_click(key, "_run_qat", (sc.model, items, epochs),
                          f"Measure QAT and PTQ at {len(ui.QAT_BITS)} bit-widths (seconds to a minute, then cached)"):
         ok, rows = ui.guard(ui.with_progress, ui.qat_vs_ptq, sc.model, items, epochs,
