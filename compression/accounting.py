@@ -9,49 +9,17 @@ from torch import nn
 
 from compression import (
     energy,
-    export,
     measure,
-    quantizers,
-    size,
 )
 from compression.config import CompressionConfig
-from compression.quantizers import Codec, Quantized
-from compression.report import LayerReport, Report
+from compression.quantizers import Quantized
+from compression.report import Report
 
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
 
 
-def _layer_size(layer: nn.Module, config: CompressionConfig, quant: Quantized | None) -> size.LayerSize:
-    """Theoretical size of one layer: its codes at the record's bits, its side information, biases."""
-    w = layer.weight.detach()
-    codec = export.codec_for(quant)
-    return size.layer_size(w, codec.bits, codec.side_bits, _bias_numel(layer), zero_code=codec.zero_code)
-
-
-def _huffman_sizes(layers: dict[str, nn.Module], codecs: dict[str, Codec],
-                   plain: dict[str, size.LayerSize]) -> dict[str, size.LayerSize]:
-    """Per layer the cheapest Huffman-coded layout of its codes, or its `plain` one where cheaper."""
-    out = {}
-    for name, layer in layers.items():
-        w, codec = layer.weight.detach(), codecs[name]
-        if codec.is_float:
-            out[name] = plain[name]
-            continue
-        codes = codec.encode(w.flatten(), torch.arange(w.numel()) // max(1, w[0].numel()))
-        out[name] = size.huffman_size(w, codes, codec.side_bits, _bias_numel(layer),
-                                      zero_code=codec.zero_code, plain=plain[name])
-    return out
-
-
 def _bias_numel(layer: nn.Module) -> int:
     return layer.bias.numel() if layer.bias is not None else 0
-
-
-def _energy_op(config: CompressionConfig, layer: str) -> str:
-    """The arithmetic one layer's MACs need, for energy.mac_pj: its quantizer record's energy_op."""
-    if config.act_bits >= 32:
-        return "float"  # a float operand: the multiply is a float multiply
-    return quantizers.for_layer(config, layer).energy_op
 
 
 def _zeros_from_rounding(compressed: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> float:
@@ -93,10 +61,11 @@ def _baseline_energy(shapes: list[measure.LayerShape], profile: energy.Profile,
     return {"compute": compute, "memory": memory, "total": compute + memory}
 
 
-def _sum_energy(layers: list[LayerReport]) -> dict[str, float]:
-    compute = sum(r.energy_pj["compute"] for r in layers)
-    memory = sum(r.energy_pj["memory"] for r in layers)
-    return {"compute": compute, "memory": memory, "total": compute + memory}
+def _energy_totals(profile: energy.Profile, compute_pj: float, weight_bits: float, activation_bits: float,
+                   on_chip: bool) -> dict[str, float]:
+    """Compute and memory energy of one inference from the model's totals (as _baseline_energy prices its own)."""
+    memory = energy.memory_pj(profile, weight_bits, activation_bits, on_chip)
+    return {"compute": compute_pj, "memory": memory, "total": compute_pj + memory}
 
 
 def _histograms(w0: torch.Tensor, w: torch.Tensor) -> dict[str, Any]:

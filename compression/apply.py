@@ -12,11 +12,13 @@ from compression import (
     data,
     models,
     quantize,
-    quantizers,
     structure,
+    structures,
     train,
 )
-from compression.config import CompressionConfig, ConfigError
+from compression import plan as plan_mod
+from compression.config import CompressionConfig, Scope
+from compression.layers import compressible
 from compression.models import Progress
 from compression.quantizers import Quantized
 
@@ -45,7 +47,7 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
         changes["act_bits"] = 32
         notes.append(f"{config.act_bits}-bit activations not simulated: their ranges need calibration "
                      f"images and this model has none.")
-    graph_rows = config.prunes and config.structure == "rows" and not isinstance(base, nn.Sequential)
+    graph_rows = config.prunes and structures.structure(config.structure).slices_rows and not isinstance(base, nn.Sequential)
     if config.prunes and (graph_rows or not has_data) and criteria_need_data(config.criterion, graph_rows):
         changes["criterion"] = "magnitude"
         notes.append(f"Criterion '{config.criterion}' not applied: "
@@ -56,7 +58,7 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
             changes.update(finetune_epochs=0, qat=False)
             notes.append("Fine-tuning skipped: holding coupled channels at zero through BatchNorm "
                          "is not supported for this graph.")
-        if config.layer_sparsity or config.scope != "global":
+        if config.layer_sparsity or config.scope != Scope.GLOBAL:
             notes.append("Per-layer sparsity and scope do not apply to this graph: every coupled channel "
                          "group loses the same fraction of its channels.")
     return (config.replace(**changes) if changes else config), notes
@@ -68,71 +70,56 @@ def criteria_need_data(criterion: str, graph_rows: bool) -> bool:
 
 
 def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
-             progress: Progress | None = None
+             progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None
              ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
     """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
 
-    Each layer uses its own bits and sparsity when config overrides them. Fine-tuning may be
-    regularized (config.regularize) and quantization-aware (config.qat, in config.order with
-    pruning); either way the weights are then quantized by their layer's quantizer record.
-    Returns (model, masks, {layer: Quantized}). Activation quantization is installed as forward
-    pre-hooks on the copy, with ranges calibrated on ds.x_calib.
+    Each layer is compressed as the plan of (base, config) says (compression.plan; built here
+    when not given): its own bits, quantizer and sparsity. Fine-tuning may be regularized
+    (config.regularize) and quantization-aware (config.qat, in config.order with pruning);
+    without pruning, fine-tuning runs on the float weights, which are then quantized.
+    Returns (model, masks, {layer: Quantized}). Activation quantization is installed as
+    forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
     """
+    lp = layer_plan or plan_mod.make(base, config)
     model = copy.deepcopy(base)
-    names = list(models.layers(model))
-    _check_layer_names(config, names)
     masks: dict[str, torch.Tensor] = {}
-    fake = _fake_quant(config, names) if config.qat and config.quantizes_weights else None
+    fake = _fake_quant(lp) if config.qat and lp.quantizes_weights else None
     penalty = train.regularizer(config.regularize, config.reg_strength)
-    if config.prunes and config.structure == "rows" and not isinstance(model, nn.Sequential):
+    if lp.masks_by_graph:
         # Residual adds, BatchNorm and depthwise convs couple channels across layers: a
         # filter can only go with every coupled filter, input column and BatchNorm channel.
         masks = structure.channel_masks(model, tuple(ds.input_shape), config.sparsity)
-    elif config.prunes:
+    elif lp.prunes:
         masks = train.prune_and_finetune(
             model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
             scope=config.scope, structure=config.structure, criterion=config.criterion,
-            seed=config.seed, layer_sparsity={f"{n}.weight": s for n, s in config.layer_sparsity},
+            seed=config.seed, layer_sparsity=lp.sparsities(),
             fake_quant=fake, order=config.order, penalty=penalty, progress=progress)
     elif config.finetune_epochs:
-        # with neither QAT nor a penalty, a float fine-tuning before rounding: post-training
-        # quantization gets the same budget and recipe as QAT
+        # nothing pruned: fine-tune the float weights (under fake quantization with QAT), then quantize
         train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR, cosine=True,
                   seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
     quant: dict[str, Quantized] = {}
-    if config.quantizes_weights:
+    if lp.quantizes_weights:
         with torch.no_grad():
-            for name, layer in models.layers(model).items():
-                if config.bits_for(name) < 32:
-                    layer.weight.copy_(_quantize_weight(layer.weight, config, quant, name))
+            for name, layer in compressible(model).items():
+                settings = lp.layers[name]
+                if settings.quantized:
+                    w_q, quant[name] = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
+                                                                   settings.per_channel)
+                    layer.weight.copy_(w_q)
     if config.quantizes_activations:
         ranges = quantize.calibrate_activations(model, ds.x_calib)
         quantize.quantize_activations(model, ranges, config.act_bits)
     return model.eval(), masks, quant
 
 
-def _fake_quant(config: CompressionConfig, names: list[str]) -> train.FakeQuant:
-    """{weight name: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
-    return {f"{name}.weight": functools.partial(quantizers.for_layer(config, name).fake, bits=config.bits_for(name),
-                                                scheme=config.scheme, per_channel=config.per_channel)
-            for name in names if config.bits_for(name) < 32}
-
-
-def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:
-    """ConfigError naming an override's layer that the model does not have."""
-    for key, pairs in (("layer_bits", config.layer_bits), ("layer_sparsity", config.layer_sparsity)):
-        for layer, _ in pairs:
-            if layer not in names:
-                raise ConfigError(f"{key} names layer '{layer}', which this model does not have: "
-                                  f"its layers are {', '.join(names)}.")
-
-
-def _quantize_weight(w: torch.Tensor, config: CompressionConfig, quant: dict[str, Quantized],
-                     name: str) -> torch.Tensor:
-    """Quantize one weight tensor by its layer's quantizer record and record how (the file needs the codes)."""
-    record = quantizers.for_layer(config, name)
-    w_q, quant[name] = record.quantize(w, config.bits_for(name), config.scheme, config.per_channel)
-    return w_q
+def _fake_quant(lp: plan_mod.Plan) -> train.FakeQuant:
+    """{mask key: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
+    return {f"{s.name}.weight": functools.partial(s.quantizer.fake, bits=s.bits, scheme=s.scheme,
+                                                  per_channel=s.per_channel)
+            for s in lp.layers.values() if s.quantized}
 
 
 def _without_hooks(model: nn.Module) -> nn.Module:

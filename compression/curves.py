@@ -4,13 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from compression import (
     data,
     measure,
     models,
     source,
+    structures,
     train,
 )
 from compression.apply import compress
@@ -52,7 +51,7 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
     criterion the masks' seeds differ). Other points are one path's, not each sparsity's own
     best schedule: label the curve so.
     """
-    if config.structure == "2:4":
+    if structures.structure(config.structure).fixed_sparsity is not None:
         raise ValueError("structure=2:4 prunes a fixed half of every group: there is no sparsity axis to walk")
     ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
     model = models.load(model_id, data_dir=data_dir)
@@ -69,7 +68,7 @@ def sparsity_path(model_id: str, config: CompressionConfig, values: list[float],
                                      criterion=config.criterion, seed=config.seed + steps,
                                      progress=step if progress else None)
             steps += 1
-        torch.manual_seed(config.seed)
+        train.seed_cpu(config.seed)
         measured, _, _ = compress(model, ds, quant_only)
         acc = measure.accuracy(measured, ds.x_test, ds.y_test)
         lo, hi = measure.wilson_interval(acc, len(ds.y_test))

@@ -1,6 +1,7 @@
 """The bytes a page's downloads serve: the compressed model's file and its ONNX export."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,48 +11,70 @@ from compression import (
     data,
     export,
     models,
+    plan,
     runtime,
-    slim,
     source,
-    structure,
+    train,
 )
-from compression.accounting import _layer_size
 from compression.apply import _applicable, _without_hooks, compress, inputs_only
 from compression.config import CompressionConfig
+from compression.layers import compressible
 from compression.quantizers import Quantized
 from compression.timing import N_RANDOM_CALIB
 
 
-def _compressed(model: str | source.ModelSource, config: CompressionConfig, data_dir: str | Path | None = None
-                ) -> tuple[nn.Module, data.Dataset, dict[str, Quantized]]:
-    """The source's model compressed by `config` as evaluate_model compresses it, its data and quantizers."""
+def file_of(model: nn.Module, layouts: dict[str, plan.Layout]) -> bytes:
+    """The file of a compressed model in the layouts its plan chose: what size_bytes['file'] counts."""
+    return export.to_bytes(model, {n: lay.written for n, lay in layouts.items()},
+                           {n: lay.codec for n, lay in layouts.items()},
+                           codes={n: lay.codes for n, lay in layouts.items() if lay.codes is not None})
+
+
+@dataclass(frozen=True, eq=False)
+class Compressed:
+    """A source's model compressed by a config exactly as evaluate_model compresses it."""
+    model: nn.Module
+    dataset: data.Dataset
+    plan: plan.Plan
+    masks: dict[str, torch.Tensor]
+    quant: dict[str, Quantized]
+
+
+def compressed(model: str | source.ModelSource, config: CompressionConfig,
+               data_dir: str | Path | None = None) -> Compressed:
+    """The source's model compressed by `config` as evaluate_model compresses it (same seed, same plan)."""
     src = source.parse(model) if isinstance(model, str) else model
+    if src.kind == "zoo":  # as evaluate: a checkpoint trained on first use is trained here too
+        models.ensure(src.name, data_dir=data_dir)
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
-    torch.manual_seed(config.seed)  # as evaluate_model: the same seed compresses to the same weights
-    compressed, _, quant = compress(loaded.model, ds, _applicable(config, ds, loaded.model)[0])
-    return compressed, ds, quant
+    train.seed_cpu(config.seed)  # as evaluate_model: the same seed compresses to the same weights
+    run_config = _applicable(config, ds, loaded.model)[0]
+    lp = plan.make(loaded.model, run_config)
+    model_c, masks, quant = compress(loaded.model, ds, run_config, layer_plan=lp)
+    return Compressed(model_c, ds, lp, masks, quant)
 
 
 def file_bytes(model_id: str | source.ModelSource, config: CompressionConfig,
                data_dir: str | Path | None = None) -> bytes:
-    """The compressed model as the exported file (export.to_bytes): the bytes size_bytes['file'] counts."""
-    model, _, quant = _compressed(model_id, config, data_dir)
-    layers = models.layers(model)
-    sizes = {n: _layer_size(layers[n], config, quant.get(n)) for n in layers}
-    return export.to_bytes(model, sizes, {n: export.codec_for(quant.get(n)) for n in layers})
+    """The compressed model's file (export.to_bytes), Huffman-coded when the config asks: the bytes size_bytes['file'] counts."""
+    c = compressed(model_id, config, data_dir)
+    return file_of(c.model, c.plan.store(compressible(c.model), c.quant))
+
+
+def runnable_of(c: Compressed) -> nn.Module:
+    """The model evaluate_model times: without activation hooks, pruned rows sliced out when the plan slices."""
+    clean = _without_hooks(c.model)
+    return c.plan.runnable(clean, tuple(c.dataset.input_shape)) if c.plan.sliced and c.masks else clean
 
 
 def onnx_bytes(model_id: str | source.ModelSource, config: CompressionConfig,
                data_dir: str | Path | None = None) -> tuple[bytes, str]:
-    """The compressed model as the ONNX file _latency times (int8 below 9 bits, else fp32) and its kind."""
-    model, ds, _ = _compressed(model_id, config, data_dir)
-    runnable = _without_hooks(model)
-    if config.structure == "rows" and config.sparsity > 0:  # the physically smaller model, as timed
-        runnable = (slim.slim(runnable) if isinstance(runnable, nn.Sequential)
-                    else structure.remove_zero_channels(runnable, ds.input_shape))
-    fp32 = runtime.to_onnx(runnable, tuple(ds.input_shape))
-    if config.bits > 8:
+    """The compressed model as the ONNX file _latency times (int8 when the plan runs int8, else fp32) and its kind."""
+    c = compressed(model_id, config, data_dir)
+    ds = c.dataset
+    fp32 = runtime.to_onnx(runnable_of(c), tuple(ds.input_shape))
+    if not c.plan.int8:
         return fp32, "fp32"
     gen = torch.Generator().manual_seed(0)
     calib = ds.x_calib if len(ds.x_calib) else torch.rand(N_RANDOM_CALIB, *ds.input_shape, generator=gen)

@@ -9,28 +9,25 @@ from torch import nn
 
 from compression import (
     data,
+    downloads,
     energy,
-    export,
     measure,
     models,
+    plan,
     prune,
     quantize,
     size,
-    slim,
     source,
-    structure,
+    train,
 )
 from compression.accounting import (
     HIST_BINS,
     _baseline_energy,
     _bias_numel,
-    _energy_op,
+    _energy_totals,
     _histograms,
-    _huffman_sizes,
-    _layer_size,
     _levels,
     _no_error,
-    _sum_energy,
     _zeros_from_rounding,
     energy_curve,
 )
@@ -38,6 +35,7 @@ from compression.apply import _applicable, _without_hooks, compress, inputs_only
 from compression.config import CompressionConfig
 from compression.curves import accuracy_points, sparsity_path
 from compression.downloads import file_bytes, onnx_bytes
+from compression.layers import Layer, compressible, layer_params
 from compression.models import Progress
 from compression.notes import _notes
 from compression.report import KINDS, LATENCY_KEYS, LayerReport, Report
@@ -48,7 +46,7 @@ from compression.timing import N_RANDOM_CALIB, _latency
 # tests have always used them.
 __all__ = ["HIST_BINS", "KINDS", "LATENCY_KEYS", "N_RANDOM_CALIB", "LayerReport", "Report", "accuracy_points",
            "compress", "energy_curve", "evaluate", "evaluate_model", "file_bytes", "inputs_only", "onnx_bytes",
-           "sparsity_path", "sweep", "_energy_op", "_huffman_sizes", "_layer_size"]
+           "sparsity_path"]
 
 
 def evaluate(model: str | source.ModelSource, config: CompressionConfig = CompressionConfig(), *,
@@ -61,7 +59,7 @@ def evaluate(model: str | source.ModelSource, config: CompressionConfig = Compre
     """
     src = source.parse(model) if isinstance(model, str) else model
     if src.kind == "zoo":  # trains a missing checkpoint with progress before source.load reads it
-        models.load(src.name, data_dir=data_dir, progress=progress)
+        models.ensure(src.name, data_dir=data_dir, progress=progress)
     loaded = source.load(src, data_dir=data_dir)
     ds = loaded.dataset or inputs_only(loaded.input_shape, loaded.why_no_accuracy or source.NO_DATA, str(src))
     return evaluate_model(loaded.model, ds, config, name=str(src), latency=latency, progress=progress,
@@ -75,62 +73,69 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
 
     `ds` may hold no images (see inputs_only): accuracy is then null, `why_no_accuracy`
     (default "n/a (no test data)") says why, and steps that need data are skipped with a note.
+    Every layer's settings come from one plan (compression.plan), made here once.
     """
-    torch.manual_seed(config.seed)
+    train.seed_cpu(config.seed)
     if len(ds.y_test) == 0:
         why_no_accuracy = why_no_accuracy or source.NO_DATA
     run_config, skipped = _applicable(config, ds, base)
-    model, masks, quant = compress(base, ds, run_config, progress=progress)
-    originals = models.layers(base)
-    compressed = models.layers(model)
-    shapes = measure.layer_shapes(base, ds.input_shape)
+    lp = plan.make(base, run_config)
+    model, masks, quant = compress(base, ds, run_config, progress=progress, layer_plan=lp)
+    originals = compressible(base)
+    compressed = compressible(model)
+    # traced on our own copy: `base` may be the process's shared model, which is never hooked
+    shapes = _shapes(model, compressed, ds.input_shape)
     profile = energy.profile(config.profile, config.sram_kb)
-    # Pruned rows can be cut out for real: a smaller dense model that runs faster.
-    runnable = _without_hooks(model)
-    if config.structure == "rows" and masks:
-        runnable = (slim.slim(runnable) if isinstance(runnable, nn.Sequential)
-                    else structure.remove_zero_channels(runnable, ds.input_shape))
+    # Pruned rows can be cut out for real: a smaller dense model that runs faster. The copy
+    # without activation hooks is needed only to slice or to time.
+    sliced = lp.sliced and bool(masks)
+    clean = _without_hooks(model) if run_config.quantizes_activations and (sliced or latency) else model
+    runnable = lp.runnable(clean, ds.input_shape) if sliced else clean
     # a layer cut out entirely is absent from the smaller model: it costs nothing
     slim_macs = ({n: 0 for n in compressed} | {s.name: s.macs for s in measure.layer_shapes(runnable, ds.input_shape)}
-                 if config.structure == "rows" and masks else {})
+                 if sliced else {})
 
     # Sizes first: whether weights fit on chip decides the memory energy of every layer.
-    sizes = {n: _layer_size(compressed[n], config, quant.get(n)) for n in compressed}
-    other_params = sum(p.numel() for n, p in model.named_parameters()
-                       if n.rsplit(".", 1)[0] not in compressed)
-    compressed_bits = sum(s.total for s in sizes.values()) + other_params * size.FLOAT_BITS
+    layouts = lp.store(compressed, quant)
+    sizes = {n: lay.plain for n, lay in layouts.items()}
+    owned = layer_params(compressed)
+    other_params = sum(p.numel() for n, p in model.named_parameters() if n not in owned)
+    other_bits = other_params * size.FLOAT_BITS
+    compressed_bits = sum(s.total for s in sizes.values()) + other_bits
     on_chip = energy.weights_on_chip(profile, compressed_bits / 8)
 
     layer_reports = []
-    pruned_bits = other_params * size.FLOAT_BITS
+    pruned_bits = other_bits
     for shape in shapes:
+        settings = lp.layers[shape.name]
         w0, w = originals[shape.name].weight.detach(), compressed[shape.name].weight.detach()
-        kept = masks[shape.name + ".weight"] if masks else torch.ones_like(w0, dtype=torch.bool)
-        pruned = w0 * kept if masks else w0
+        mask = masks.get(shape.name + ".weight")
+        kept = mask if mask is not None else torch.ones_like(w0, dtype=torch.bool)
+        pruned = w0 * kept if mask is not None else w0
         pruned_bits += size.layer_size(pruned, size.FLOAT_BITS, 0, _bias_numel(originals[shape.name])).total
         density = float(torch.count_nonzero(w)) / w.numel()
         if config.skip_zeros:
             macs_eff = round(shape.macs * density)
         else:
             macs_eff = slim_macs.get(shape.name, shape.macs)
-        op = _energy_op(config, shape.name)
-        compute = macs_eff * energy.mac_pj(profile, config.bits_for(shape.name), config.act_bits, shape.fan_in, op)
-        if macs_eff:  # a scale left after the shifts: one multiply per output
-            compute += shape.out_elems * energy.output_pj(profile, config.bits_for(shape.name), config.act_bits, op)
-        act_bits = (shape.in_elems + shape.out_elems) * config.act_bits
+        compute = macs_eff * energy.mac_pj(profile, settings.bits, settings.act_bits, shape.fan_in, settings.energy_op)
+        if macs_eff:  # a scale left after the shifts (power of two x scale): one multiply per output
+            compute += shape.out_elems * energy.output_pj(profile, settings.bits, settings.act_bits, settings.energy_op)
+        act_bits = (shape.in_elems + shape.out_elems) * settings.act_bits
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
         # Quantization error is against the weights just before quantization: after
         # fine-tuning those are no longer the originals, and the drift is not rounding error.
         before = quant[shape.name].before if shape.name in quant else w
         # boolean indexing copies every kept weight: skipped when nothing was pruned
-        kept_before, kept_w = (before[kept], w[kept]) if masks else (before.flatten(), w.flatten())
+        kept_before, kept_w = (before[kept], w[kept]) if mask is not None else (before.flatten(), w.flatten())
         errors = quantize.error_stats(kept_before, kept_w) if kept_w.numel() else _no_error()
         bias = compressed[shape.name].bias
+        layout = layouts[shape.name]
         layer_reports.append(LayerReport(
             name=shape.name, kind=shape.kind, shape=list(shape.weight_shape),
             params=w.numel() + _bias_numel(compressed[shape.name]),
             nonzero=int(torch.count_nonzero(w)) + (int(torch.count_nonzero(bias)) if bias is not None else 0),
-            bits=config.bits_for(shape.name), macs=shape.macs, macs_effective=macs_eff,
+            bits=settings.bits, macs=shape.macs, macs_effective=macs_eff,
             mse=errors["mse"], sqnr_db=errors["sqnr_db"], max_abs_error=errors["max_abs"],
             format=sizes[shape.name].format,
             size_bits={**{k: getattr(sizes[shape.name], k) for k in ("values", "indices", "codebook", "bias")},
@@ -141,27 +146,30 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                         else {"edges": [], "counts": []}),
             levels=_levels(before, config, quant.get(shape.name)),
             codes_used=quant[shape.name].codes_used if shape.name in quant else None,
+            huffman=(None if layout.coded is None else
+                     {"format": layout.coded.format, "values": layout.coded.values, "indices": layout.coded.indices,
+                      "total": layout.coded.total, "entries": size.entries(w, layout.coded.format)}),
+            label=settings.label, method=settings.method, quantizer=settings.quantizer.name,
+            granularity=settings.granularity, energy_op=settings.energy_op,
+            sliced=sliced,
         ))
 
     acc = _accuracy(base, model, ds, config) if why_no_accuracy is None else None
     params_total, params_nonzero = measure.count_params(model)
     fp32_bits = params_total * size.FLOAT_BITS
-    codecs = {name_: export.codec_for(quant.get(name_)) for name_ in compressed}
-    # Deep Compression stage 3: priced whenever weights are quantized (the page can show it),
-    # written to the file only when the config asks for it.
-    coded = _huffman_sizes(compressed, codecs, sizes) if config.quantizes_weights else None
-    huffman_bytes = {} if coded is None else {"huffman": (sum(s.total for s in coded.values())
-                                                          + other_params * size.FLOAT_BITS) / 8}
-    file_bytes = len(export.to_bytes(model, coded if config.huffman and coded else sizes, codecs))
-    for lr in layer_reports if coded else []:
-        h = coded[lr.name]  # type: ignore[index]
-        lr.huffman = {"format": h.format, "values": h.values, "indices": h.indices, "total": h.total,
-                      "entries": size.entries(compressed[lr.name].weight.detach(), h.format)}
-    energy_total = _sum_energy(layer_reports)
+    coded = any(lay.coded is not None for lay in layouts.values())
+    huffman_bytes = ({"huffman": (sum(lay.written.total for lay in layouts.values()) + other_bits) / 8}
+                     if coded else {})
+    file_bytes = len(downloads.file_of(model, layouts))
+    act_bits_total = sum((s.in_elems + s.out_elems) * lp.layers[s.name].act_bits for s in shapes)
+    baseline_act_bits = sum((s.in_elems + s.out_elems) * size.FLOAT_BITS for s in shapes)
+    # Totals from totals: every weight bit, the parameters outside compressible layers (norms,
+    # embeddings) included, is charged once, as the baseline charges them; with nothing
+    # compressed both sides are the same numbers and every factor is exactly 1.
+    energy_total = _energy_totals(profile, sum(r.energy_pj["compute"] for r in layer_reports),
+                                  compressed_bits, act_bits_total, on_chip)
     energy_base = _baseline_energy(shapes, profile, fp32_bits)
-    act_bits_total = sum((s.in_elems + s.out_elems) * config.act_bits for s in shapes)
-    weight_bits_charged = sum(sizes[s.name].total for s in shapes)
-    lat, lat_path, lat_notes = (_latency(base, runnable, run_config, ds) if latency else
+    lat, lat_path, lat_notes = (_latency(base, runnable, run_config, ds, int8=lp.int8) if latency else
                                 ({k: None for k in LATENCY_KEYS}, "not measured", []))
 
     report = Report(
@@ -187,19 +195,27 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             # What energy_curve() needs to re-price the same traffic at another on-chip size.
             "weight_bits": compressed_bits, "activation_bits": act_bits_total,
             "baseline_weight_bits": fp32_bits,
-            "baseline_activation_bits": sum((s.in_elems + s.out_elems) * 32 for s in shapes)},
+            "baseline_activation_bits": baseline_act_bits},
         energy_factors=energy.factors(
-            profile, (energy_base["compute"], fp32_bits, sum((s.in_elems + s.out_elems) * 32 for s in shapes)),
-            (energy_total["compute"], weight_bits_charged, act_bits_total),
+            profile, (energy_base["compute"], fp32_bits, baseline_act_bits),
+            (energy_total["compute"], compressed_bits, act_bits_total),
             levels=(energy.weights_on_chip(profile, fp32_bits / 8), on_chip)),
         weights_on_chip=on_chip,
-        layers=layer_reports, latency_ms=lat, latency_path=lat_path,
+        layers=layer_reports, latency_ms=lat, latency_path=lat_path, onnx_kind="int8" if lp.int8 else "fp32",
     )
-    if config.bits >= 32 and config.act_bits >= 32:
+    if not lp.simulated:
         report.kinds["accuracy"] = "measured"  # nothing simulated: the float model as it runs
     report.notes = ([f"Accuracy {why_no_accuracy}: size, MACs, energy and latency are measured on the "
-                     f"model as it is."] if why_no_accuracy else []) + skipped + _notes(run_config, report) + lat_notes
+                     f"model as it is."] if why_no_accuracy else []) + skipped + _notes(lp, report) + lat_notes
     return report
+
+
+def _shapes(base: nn.Module, layers: dict[str, Layer], input_shape: tuple[int, ...]) -> list[measure.LayerShape]:
+    """Every compressible layer's shape, in forward order; a layer the forward never reaches costs no MACs."""
+    traced = measure.layer_shapes(base, input_shape)
+    seen = {s.name for s in traced}
+    return traced + [measure.LayerShape(n, str(layer.kind), tuple(layer.weight.shape), 0, 0, 0, layer.weight[0].numel())
+                     for n, layer in layers.items() if n not in seen]
 
 
 def _accuracy(base: nn.Module, model: nn.Module, ds: data.Dataset, config: CompressionConfig) -> dict[str, Any]:
@@ -215,25 +231,3 @@ def _accuracy(base: nn.Module, model: nn.Module, ds: data.Dataset, config: Compr
             "accuracy_ci95": list(measure.wilson_interval(acc, n)),
             "accuracy_baseline_ci95": list(measure.wilson_interval(acc_base, n)),
             "accuracy_delta": delta, "accuracy_delta_ci95": list(delta_ci)}
-
-
-def sweep(model_id: str | source.ModelSource, sparsities: list[float], bits: list[int],
-          base_config: CompressionConfig = CompressionConfig(),
-          progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Evaluate every (sparsity, bits) pair; one flat row of headline numbers each."""
-    rows = []
-    pairs = [(s, b) for s in sparsities for b in bits]
-    for i, (s, b) in enumerate(pairs):
-        r = evaluate(model_id, base_config.replace(sparsity=s, bits=b), latency=False)
-        lo, hi = r.accuracy_ci95 or (None, None)  # None: no data or no trained weights
-        dlo, dhi = r.accuracy_delta_ci95 or (None, None)
-        rows.append({"model": str(model_id), "sparsity": s, "bits": b, "accuracy": r.accuracy,
-                     "accuracy_lo": lo, "accuracy_hi": hi,
-                     "accuracy_delta": r.accuracy_delta, "accuracy_delta_lo": dlo, "accuracy_delta_hi": dhi,
-                     "sparsity_achieved": r.sparsity, "zeros_from_rounding": r.zeros_from_rounding,
-                     "size_bytes": r.size_bytes["compressed"],
-                     "file_bytes": r.size_bytes["file"], "compression_ratio": r.compression_ratio,
-                     "energy_pj": r.energy_pj["total"]})
-        if progress:
-            progress((i + 1) / len(pairs), f"sparsity {s:.0%}, {b} bits")
-    return rows

@@ -27,7 +27,7 @@ KINDS = {
 @dataclass
 class LayerReport:
     name: str
-    kind: str                      # "linear" or "conv"
+    kind: str                      # "linear", "conv" or "attention" (compression.layers.LayerKind)
     shape: list[int]
     params: int                    # weights + bias
     nonzero: int                   # non-zero weights + biases after compression
@@ -44,7 +44,14 @@ class LayerReport:
     error_hist: dict[str, list]    # edges, counts of (w_q - w) on kept weights
     levels: list[float]            # quantization grid (per-tensor view) for histogram lines
     codes_used: int | None = None  # distinct codes the kept weights use (None: not quantized)
-    huffman: dict[str, Any] | None = None  # format, values, indices, entries, total bits; None: not quantized
+    huffman: dict[str, Any] | None = None  # format, values, indices, entries, total bits; None: not Huffman-coded
+    # The layer's plan (compression.plan), as charts and notes read it
+    label: str = ""                # "4-bit k-means", "float32"
+    method: str = ""               # "k-means, per-tensor", "uniform symmetric, per-channel", "(no quantization)"
+    quantizer: str = "float"       # the quantizer record's name
+    granularity: str = ""          # "per-channel", "per-tensor", "" when not quantized
+    energy_op: str = "float"       # what the energy model charges per MAC
+    sliced: bool = False           # pruned rows cut out for real in the timed and exported model
 
 
 @dataclass
@@ -80,6 +87,7 @@ class Report:
     kinds: dict[str, str] = field(default_factory=lambda: dict(KINDS))
     notes: list[str] = field(default_factory=list)  # "why no speed-up" and similar
     accuracy_note: str | None = None  # why accuracy is null, e.g. "n/a (no trained weights)"
+    onnx_kind: str = "fp32"        # the timed and exported ONNX model: int8 when the plan runs int8 kernels
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (infinite SQNR becomes null)."""

@@ -17,7 +17,8 @@ from compression.config import CompressionConfig
 N_RANDOM_CALIB = 8  # random images calibrating int8 when there is no data (for timing only)
 
 
-def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset
+def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds: data.Dataset,
+             int8: bool | None = None
              ) -> tuple[dict[str, float | None], str, list[str]]:
     """Measured time of one single-image forward pass: float model vs what compression runs.
 
@@ -28,14 +29,16 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
     timed in PyTorch (export and quantization would cost more than the whole evaluate of a
     small model). All paths run in the same rounds (measure.interleaved): a busy machine slows
     them alike, and the note splits the speed-up into pruning x runtime x int8.
+    `int8`: the plan's word on whether int8 kernels apply (compression.plan.Plan.int8).
     """
+    int8 = config.bits <= 8 if int8 is None else int8
     gen = torch.Generator().manual_seed(0)
     x = ds.x_test[:1] if len(ds.x_test) else torch.rand(1, *ds.input_shape, generator=gen)
     notes: list[str] = []
     sliced = _params(runnable) < _params(base)
     prefix = "rows sliced out, then " if sliced else ""
     ort_fp32 = None
-    if config.bits <= 8:
+    if int8:
         try:
             fp32_onnx = runtime.to_onnx(runnable, tuple(x.shape[1:]))
             # Without data, random images calibrate: the scales then fit no real input, but
@@ -90,7 +93,7 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
         notes.append(f"Latency apart (every path timed in the same rounds): PyTorch fp32 -> ONNX Runtime int8 "
                      f"{verdict}, {fp32.median / compressed.median:.2f}x = {' x '.join(factors)}; the runtime "
                      f"alone {runtime_alone}, int8 alone {int8_alone}; measured {measured}.")
-    elif config.bits <= 8 and verdict.word != "faster":
+    elif int8 and verdict.word != "faster":
         notes.append(f"Why no speed-up ({verdict}): no int8 kernel ran; measured {compressed.median:.3f} ms "
                      f"(IQR {compressed.iqr:.3f}) vs {fp32.median:.3f} ms (IQR {fp32.iqr:.3f}) fp32.")
     return ({"fp32": fp32.median, "compressed": compressed.median, "fp32_iqr": fp32.iqr,

@@ -6,7 +6,6 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from compression import quantizers
 from compression.charts.theme import (
     BYTE_UNITS,
     ENERGY_UNITS,
@@ -15,7 +14,6 @@ from compression.charts.theme import (
     TEMPLATE,
     _baseline,
     _bits_hover,
-    _bits_label,
     _bits_text,
     _bits_tick,
     _centre_note,
@@ -27,15 +25,19 @@ from compression.charts.theme import (
     _figure,
     _interp,
     _layer,
+    _layer_label,
     _log_ticks,
+    _method,
     _number,
     _pct_format,
     _pick_unit,
     _position,
+    _report_label,
     fmt_bytes,
     fmt_energy,
     pct,
 )
+from compression.quantizers import FLOAT_BITS
 from compression.report import Report
 
 
@@ -57,7 +59,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
     if not hide_zeros:
         # Zeros are counted apart: pruned weights would otherwise vanish into the bin around 0.
         # Three bins wide so a one-bin sliver stays visible; labelled, since it is not a bin.
-        why = "pruned or rounded to 0" if lr.bits < 32 else "pruned"
+        why = "pruned or rounded to 0" if lr.bits < FLOAT_BITS else "pruned"
         for key, name, _, zeros in series:
             label = "exactly 0" if key == "original" else f"zeros ({why})"
             data.append(dict(type="bar", x=[0.0], y=[zeros], width=3 * width, name=f"{name}: zeros",
@@ -96,7 +98,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
                        0 if hide_zeros else h["zeros_compressed"], 1])
         ticks = _log_ticks(tallest)
         layout["yaxis"] = dict(type="log", tickmode="array", tickvals=ticks, ticktext=[_count_text(t) for t in ticks])
-    return _figure(data, layout, f"Weights of {lr.name} · {_bits_label(report, lr.bits)} · {pct(sparsity)} zero",
+    return _figure(data, layout, f"Weights of {lr.name} · {_layer_label(report, lr)} · {pct(sparsity)} zero",
                    "weight value", "count of weights (log scale)" if log_y else "count of weights")
 
 
@@ -106,15 +108,15 @@ def quant_error_bars(report: Report, metric: str = "sqnr_db") -> go.Figure:
         raise ValueError(f"metric={metric!r} is not allowed: use one of {', '.join(ERROR_METRICS)}")
     label, y_title, better, fmt, unit = ERROR_METRICS[metric]
     names, values, text, hover, annotations = [], [], [], [], []
-    how = _quantizer_label(report)
-    bits = report.config.get("bits", 32)
+    how = _method(report)
+    quantized = any(lr.bits < FLOAT_BITS for lr in report.layers)
     for lr in report.layers:
         v = getattr(lr, metric)
         finite = v is not None and math.isfinite(v)
         names.append(lr.name)
         values.append(v if finite else None)
         text.append(("0" if v == 0 else _number(v, fmt) + unit) if finite else "")
-        hover.append(f"{_bits_text(lr.bits)} {how}<br>stored as {lr.format}")
+        hover.append(f"{_bits_text(lr.bits)} {_method(report, lr)}<br>stored as {lr.format}")
         if not finite:
             # None / inf = no error at all (an infinitely tall bar cannot be drawn): say it in words
             sign = "−" if v is not None and v < 0 else ""
@@ -128,22 +130,22 @@ def quant_error_bars(report: Report, metric: str = "sqnr_db") -> go.Figure:
     layout: dict[str, Any] = dict(showlegend=False,
                                   yaxis=dict(exponentformat="e", minexponent=0) if metric == "mse" else {})
     if all(not v for v in values):  # None (SQNR ∞) or 0 (MSE) everywhere
-        annotations.append(_centre_note("no quantization error at 32 bits" if bits >= 32 else "no quantization error"))
+        annotations.append(_centre_note("no quantization error at 32 bits" if not quantized else "no quantization error"))
         layout["yaxis"].update(range=[0, 1], showticklabels=False, ticks="")  # no scale to read: no numbers
     layout["annotations"] = annotations
     return _figure(data, layout, "Quantization error per layer", "layer", y_title,
-                   f"{label}: {better} · {_bits_text(bits)} {how}")
+                   f"{label}: {better} · {_report_label(report)} · {how}")
 
 
 def error_distribution(report: Report, layer: str) -> go.Figure:
     """Histogram of the quantization error w_q − w over one layer's kept weights."""
     lr = _layer(report, layer)
     edges, counts = lr.error_hist.get("edges", []), lr.error_hist.get("counts", [])
-    title = f"Quantization error of {lr.name} · {_bits_label(report, lr.bits)}"
+    title = f"Quantization error of {lr.name} · {_layer_label(report, lr)}"
     x_title = "quantization error w_q − w (weight units)"
     # At 32 bits the error histogram is one spike at 0 (or empty): a sentence says more.
-    if lr.bits >= 32 or not counts or lr.max_abs_error == 0:
-        note = "no quantization error at 32 bits" if lr.bits >= 32 else "no quantization error"
+    if lr.bits >= FLOAT_BITS or not counts or lr.max_abs_error == 0:
+        note = "no quantization error at 32 bits" if lr.bits >= FLOAT_BITS else "no quantization error"
         blank = dict(range=[0, 1], showticklabels=False, showgrid=False, ticks="")
         return _figure([], dict(showlegend=False, annotations=[_centre_note(note)], xaxis=dict(blank, range=[-1, 1]),
                                 yaxis=blank), title, x_title, "count of weights")
@@ -201,7 +203,7 @@ def size_waterfall(report: Report) -> go.Figure:
     """Model size fp32 → pruned → compressed (theoretical) → saved file (measured), with the ratio vs fp32."""
     s = report.size_bytes
     # two short lines a bar: five bars must fit side by side in a 450 px column
-    bits = _bits_label(report, report.config.get("bits", 32)).replace(" ", "<br>")
+    bits = _report_label(report).replace(" ", "<br>")
     labels = ["fp32<br>dense", "pruned<br>fp32", bits, "file<br>(measured)"]
     sizes = [s["fp32"], s["pruned"], s["compressed"], s["file"]]
     theory = [0, 1, 2]
@@ -282,16 +284,6 @@ def energy_breakdown(report: Report) -> go.Figure:
     zeros = "hardware skips zeros" if report.config.get("skip_zeros") else "dense hardware: zeros still multiplied"
     return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile})",
                    "layer (compressed model)", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
-
-
-def _quantizer_label(report: Report) -> str:
-    c = report.config
-    q = quantizers.resolve(c.get("quantizer", "uniform"), c.get("bits", 32))
-    if q is quantizers.FLOAT:
-        return "(no quantization)"
-    grain = "per-channel" if c.get("per_channel") else "per-tensor"
-    scheme = f" {c.get('scheme', 'symmetric')}" if q is quantizers.UNIFORM else ""
-    return f"{q.label}{scheme}, {grain}"
 
 
 def _times(reference: float, value: float, less: str, more: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from compression import quantizers
+from compression.quantizers import FLOAT_BITS
 from compression.report import LayerReport, Report
 
 
@@ -83,18 +84,41 @@ def _bits_label(report: Report, bits: int) -> str:
     return f"{bits}-bit" + ("" if q in (quantizers.UNIFORM, quantizers.BINARY) else f" {q.label}")
 
 
+def _layer_label(report: Report, lr: LayerReport) -> str:
+    """A layer's bit-width and quantizer as its plan states them ('4-bit k-means', 'float32')."""
+    return lr.label or _bits_label(report, lr.bits)  # a report saved before layers carried their plan
+
+
+def _report_label(report: Report) -> str:
+    """The layers' common label, or 'per-layer bits' when their plans differ."""
+    labels = {_layer_label(report, lr) for lr in report.layers}
+    if len(labels) == 1:
+        return labels.pop()
+    return "per-layer bits" if labels else _bits_label(report, report.config.get("bits", 32))
+
+
+def _method(report: Report, lr: LayerReport | None = None) -> str:
+    """How weights were quantized, from the plan: 'k-means, per-tensor'; 'per-layer settings' when layers differ."""
+    if lr is not None and lr.method:
+        return lr.method
+    methods = {x.method for x in report.layers if x.method and x.quantizer != "float"}
+    if not methods:
+        return "(no quantization)"
+    return methods.pop() if len(methods) == 1 else "per-layer settings"
+
+
 def _bits_text(bits: int) -> str:
     """'4-bit' / 'float32', without the quantizer (for text that names it beside)."""
-    return "float32" if bits >= 32 else f"{bits}-bit"
+    return "float32" if bits >= FLOAT_BITS else f"{bits}-bit"
 
 
 def _bits_tick(bits: float) -> str:
     """A bits-axis tick: the number, and under it 'float' at 32 (narrow, so it is never cut off)."""
-    return f"{bits:g}<br>float" if bits >= 32 else f"{bits:g}"
+    return f"{bits:g}<br>float" if bits >= FLOAT_BITS else f"{bits:g}"
 
 
 def _bits_hover(bits: float) -> str:
-    return f"{bits:g} bits (float)" if bits >= 32 else f"{bits:g} bits"
+    return f"{bits:g} bits (float)" if bits >= FLOAT_BITS else f"{bits:g} bits"
 
 
 def _number(v: float, fmt: str) -> str:
