@@ -21,6 +21,7 @@ RECORD_CONFIGS = {
     "uniform": CompressionConfig(sparsity=0.9, bits=4),
     "kmeans": CompressionConfig(sparsity=0.9, bits=4, quantizer="kmeans"),
     "pow2": CompressionConfig(sparsity=0.5, bits=4, quantizer="pow2", per_channel=True),
+    "inq": CompressionConfig(sparsity=0.5, bits=4, quantizer="inq", per_channel=True),
     "ternary": CompressionConfig(sparsity=0.5, bits=2, quantizer="ternary", per_channel=True),
     "binary": CompressionConfig(sparsity=0.5, bits=1),
     "float": CompressionConfig(sparsity=0.8),
