@@ -28,6 +28,8 @@ if _first_run:
                            "layout": {"height": 10, "margin": {"t": 0, "b": 0, "l": 0, "r": 0}}},
                           config={"staticPlot": True})
 
+# `compression` was imported first (above, with preload): it pins MKL/ATen/oneDNN to one code
+# path before torch runs.
 preload.modules((*preload.SERVER_MODULES, "ui"))
 
 import torch  # noqa: E402
