@@ -314,6 +314,8 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
         "exception_texts": sorted({t for run in runs for t in run.exceptions})[:5],
         "error_boxes": sum(len(run.errors) for run in runs),
         "timeouts": sum(run.status == "timeout" for run in runs),
+        "runs": len(runs), "runs_without_numbers": sum(run.first_card is None for run in runs),
+        "not_finished_ok": sorted({run.status or "none" for run in runs} - {"ok"}),
         "client_errors": [r["client_error"] for r in results if "client_error" in r][:5],
         "cards_checked": checked, "cards_wrong": wrong[:10],
         "first_numbers_s": summary(first), "slider_run_s": summary(slider),
