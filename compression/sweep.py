@@ -143,19 +143,22 @@ def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
     The workers ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and each
     worker would print its own KeyboardInterrupt traceback (also while it is still importing
     torch, before any initializer runs). So from the main thread the workers are started at
-    once with SIGINT ignored, a disposition a child keeps across exec; the initializer covers
-    other threads. The parent alone handles Ctrl-C (stop_pool) and ends them.
+    once with SIGINT blocked, a mask a child keeps across exec; the initializer covers other
+    threads. The parent alone handles Ctrl-C (stop_pool) and ends them.
     """
     workers = workers or os.cpu_count() or 1
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_ignore_sigint)
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask"):
+        # Blocked rather than ignored here: a Ctrl-C meanwhile stays pending for the parent (and
+        # arrives as KeyboardInterrupt on unblocking), while each child keeps the blocked mask
+        # across exec and never sees it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for _ in range(workers):  # each submit to a pool without an idle worker starts one
                 pool.submit(int)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return pool
 
 
