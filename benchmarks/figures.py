@@ -75,9 +75,11 @@ def _deep_compression_stages(out: str, seconds: float) -> str:
 
 
 def _qat(out: str, seconds: float) -> str:
-    ptq = float(_find(r"^PTQ\b.*?accuracy (\d\.\d+)", out)[1])
-    qat = float(_find(r"^QAT\b.*?accuracy (\d\.\d+)", out)[1])
-    return f"{_pct(qat)} with QAT, {_pct(ptq)} without"
+    d = json.loads(out)
+    rows = {(r["bits"], r["method"]): r["accuracy"] for r in d["rows"]}
+    g = next(g for g in d["gains"] if g["bits"] == 2)
+    return (f"{_pct(rows[(2, 'qat')])} with QAT, {_pct(rows[(2, 'ptq')])} with PTQ after the same fine-tuning "
+            f"(paired 95 % CI of the gain {100 * g['lo']:+.1f} to {100 * g['hi']:+.1f} points)")
 
 
 def _distill(out: str, seconds: float) -> str:
@@ -95,8 +97,12 @@ def _resnet18(out: str, seconds: float) -> str:
 
 
 def _mixed(out: str, seconds: float) -> str:
-    m = _find(r"allocation >= uniform at <= the same size: (\d+)/(\d+)", out)
-    return f"at least as accurate in {m[1]} of {m[2]} budgets (mlp-digits, cnn-digits)"
+    rows = [r for per_model in json.loads(out).values() for r in per_model]
+    differs = [r for r in rows if r["differs"]]
+    verdicts = {v: sum(r["verdict"] == v for r in differs) for v in ("a real gain", "within noise", "a real loss")}
+    return (f"the allocation differs from uniform in {len(differs)} of {len(rows)} budgets (mlp-digits, cnn-digits); "
+            f"there {verdicts['a real gain']} real gains, {verdicts['within noise']} within noise, "
+            f"{verdicts['a real loss']} real losses (paired 95 % intervals)")
 
 
 def _backend(out: str, seconds: float) -> str:
@@ -111,11 +117,11 @@ FIGURES = [
            _deep_compression_preset),
     Figure("its three stages beside the paper's", "python -m compression reproduce deep-compression --json",
            _deep_compression_stages),
-    Figure("QAT at 2 bits (mlp-digits, 5 epochs)", "python benchmarks/qat.py", _qat),
+    Figure("QAT at 2 bits (mlp-digits, 5 epochs)", "python benchmarks/qat.py --bits 2 --json", _qat),
     Figure("distillation, digit 3 left out of the student's data", "python benchmarks/distill_mnist.py", _distill),
     Figure("ResNet-18 (random init), 50 % channels + int8", "python -m compression reproduce resnet18-case --json",
            _resnet18),
-    Figure("mixed precision vs uniform bits at the same size", "python benchmarks/mixed_precision.py", _mixed),
+    Figure("mixed precision vs uniform bits at the same size", "python benchmarks/mixed_precision.py --json", _mixed),
     Figure("one mlp-digits config, compress + evaluate", "python benchmarks/backend.py", _backend),
 ]
 
