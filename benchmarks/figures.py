@@ -31,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+RAW = ROOT / "benchmarks" / "results" / "figures"  # git-ignored
 BEGIN = "<!-- figures:begin (written by `make figures`, benchmarks/figures.py: edit that, not this table) -->"
 END = "<!-- figures:end -->"
 HEADER = "| what | figure | command |\n| --- | --- | --- |"
@@ -67,11 +68,14 @@ def _deep_compression_preset(out: str, seconds: float) -> str:
 
 
 def _deep_compression_stages(out: str, seconds: float) -> str:
-    stages = json.loads(out)["stages"]
+    d = json.loads(out)
+    stages, point = d["stages"], d["operating_point"]["ours"]
     names = {"pruned": "pruned", "quantized": "+ quantized", "huffman": "+ Huffman"}
-    ours = ", ".join(f"{names[s]} {stages[s]['ours']['ratio']:.1f}×" for s in names)
+    ours = ", ".join(f"{names[s]} {stages[s]['ours']['ratio']:.1f}× ({stages[s]['ours']['accounting']})" for s in names)
     paper = ", ".join(f"{stages[s]['paper']['ratio']:g}×" for s in names if stages[s]["paper"].get("ratio"))
-    return f"{ours} (paper: {paper})"
+    lo, hi = stages["huffman"]["ours"]["error_ci95_pct"]
+    return (f"ours {point['weights_kept_pct']:.0f} % kept at {point['weight_bits']} bits: {ours}, error "
+            f"{stages['huffman']['ours']['error_pct']:.1f} % (95 % CI {lo:.1f}–{hi:.1f}); paper: {paper}")
 
 
 def _qat(out: str, seconds: float) -> str:
@@ -90,10 +94,10 @@ def _distill(out: str, seconds: float) -> str:
 
 def _resnet18(out: str, seconds: float) -> str:
     d = json.loads(out)
-    s, ms = d["size_bytes"], d["latency_ms"]
-    return (f"{s['int8'] / 1e6:.1f} MB vs {s['fp32'] / 1e6:.1f} MB fp32; batch-1 latency "
-            f"{ms['structured_ort_int8']['median']:.1f} ms ONNX Runtime int8 vs {ms['torch_fp32']['median']:.1f} ms "
-            f"PyTorch fp32 (speed-up {d['speedup']:.1f}×)")
+    s = d["size_bytes"]
+    factors = " × ".join(f"{k.split(' (')[0]} {v:.2f}×" for k, v in d["speedup_factors"].items())
+    return (f"{s['int8'] / 1e6:.1f} MB vs {s['fp32'] / 1e6:.1f} MB fp32; batch-1 speed-up {d['speedup']:.1f}× "
+            f"= {factors}")
 
 
 def _mixed(out: str, seconds: float) -> str:
@@ -133,6 +137,8 @@ def run(fig: Figure, cache: str) -> tuple[str, float]:
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    RAW.mkdir(parents=True, exist_ok=True)  # each command's own output, kept for whoever checks a cell
+    (RAW / (re.sub(r"[^A-Za-z0-9]+", "_", fig.command).strip("_") + ".out")).write_text(done.stdout)
     if done.returncode != 0:
         raise FigureMissing(f"`{fig.command}` exited {done.returncode}:\n{done.stderr[-3000:]}")
     try:
