@@ -108,6 +108,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the compressed model's file (--file) and/or its ONNX export (--onnx): the bytes the page's downloads serve."""
+    if not args.file and not args.onnx:
+        raise ValueError("export needs --file OUT (the compressed model file) or --onnx OUT.onnx, or both")
+    config = config_from_args(args)
+    model = (source.upload(args.model_file, arch=args.arch, data_file=args.data) if args.model_file
+             else args.model)
+    if args.model_file is None and (args.arch or args.data):
+        raise ValueError("--arch and --data go with --model-file PATH")
+    outputs = []
+    if args.file:
+        outputs.append((args.file, pipeline.file_bytes(model, config, data_dir=args.data_dir), "compressed model file"))
+    if args.onnx:
+        blob, kind = pipeline.onnx_bytes(model, config, data_dir=args.data_dir)
+        outputs.append((args.onnx, blob, f"ONNX ({kind})"))
+    for path, blob, what in outputs:
+        tmp = _temp_beside(path)
+        try:
+            Path(tmp).write_bytes(blob)
+            os.replace(tmp, path)  # atomic: an existing file is replaced only by a complete one
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        print(f"wrote {path}: {what}, {len(blob):,} bytes", file=sys.stderr)
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     grid = {"sparsity": _list(args.sparsity, float, "--sparsity"), "bits": _list(args.bits, int, "--bits")}
     for item in args.grid or []:
@@ -171,7 +197,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    model = train.train_zoo_model(args.model, data_dir=args.data_dir, progress=_stderr_progress)
+    model = train.train_zoo_model(args.model, models.checkpoint_path(args.model), data_dir=args.data_dir,
+                                  progress=_stderr_progress)
     ds = data.load(models.spec(args.model).dataset, data_dir=args.data_dir)
     print(f"{args.model}: test accuracy {measure.accuracy(model, ds.x_test, ds.y_test):.1%}, "
           f"saved to {models.checkpoint_path(args.model)}")
@@ -331,6 +358,18 @@ def build_parser() -> Parser:
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print the full report as one JSON object")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("export", help="write the compressed model file and/or its ONNX export "
+                       "(the bytes the page's downloads serve)")
+    _model_arg(p, archs=True)
+    p.add_argument("--model-file", metavar="PATH", help="your model instead of --model (as for evaluate)")
+    p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to (as for evaluate)")
+    p.add_argument("--data", metavar="PATH.npz", help="data for --model-file (calibrates int8; as for evaluate)")
+    _config_args(p)
+    p.add_argument("--file", metavar="OUT", help="write the compressed model file (Huffman-coded with --huffman)")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX model ONNX Runtime times "
+                   "(int8 at 8 bits or fewer, else fp32)")
+    p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("sweep", help="evaluate every sparsity x bit-width pair")
     _model_arg(p, archs=True)
