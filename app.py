@@ -23,6 +23,9 @@ if _first_run:
                            "layout": {"height": 10, "margin": {"t": 0, "b": 0, "l": 0, "r": 0}}},
                           config={"staticPlot": True})
 
+import compression  # noqa: E402,F401  (first: pins MKL/ATen/oneDNN to one code path before torch runs)
+
+# isort: split
 import torch  # noqa: E402
 
 # Streamlit's file watcher walks every module's __path__; torch.classes' lazy __path__
