@@ -69,21 +69,32 @@ def _deep_compression_preset(out: str, seconds: float) -> str:
 
 def _deep_compression_stages(out: str, seconds: float) -> str:
     d = json.loads(out)
-    stages, point = d["stages"], d["operating_point"]["ours"]
+    stages, op = d["stages"], d["operating_point"]
     names = {"pruned": "pruned", "quantized": "+ quantized", "huffman": "+ Huffman"}
-    ours = ", ".join(f"{names[s]} {stages[s]['ours']['ratio']:.1f}× ({stages[s]['ours']['accounting']})" for s in names)
+    counts = {"parameters": "parameters", "bits": "bits"}
+    ours = ", ".join(f"{names[s]} {stages[s]['ours']['ratio']:.1f}× ({counts[stages[s]['ours']['accounting']]})"
+                     for s in names)
     paper = ", ".join(f"{stages[s]['paper']['ratio']:g}×" for s in names if stages[s]["paper"].get("ratio"))
-    lo, hi = stages["huffman"]["ours"]["error_ci95_pct"]
-    return (f"ours {point['weights_kept_pct']:.0f} % kept at {point['weight_bits']} bits: {ours}, error "
-            f"{stages['huffman']['ours']['error_pct']:.1f} % (95 % CI {lo:.1f}–{hi:.1f}); paper: {paper}")
+    h = stages["huffman"]["ours"]
+    text = (f"ours {op['ours']['weights_kept_pct']:.1f} % kept at {op['ours']['weight_bits']} bits: {ours}; error "
+            f"{h['error_pct']:.1f} % (95 % CI {h['error_ci95_pct'][0]:.1f}–{h['error_ci95_pct'][1]:.1f}) vs "
+            f"{d['error_baseline_pct']:.1f} % unpruned; paper {op['paper']['weights_kept_pct']:g} % at "
+            f"{op['paper']['weight_bits']} bits: {paper}")
+    at = d.get("at_paper_point")
+    if at:
+        text += "; ours at the paper's point: " + ", ".join(f"{at['stages'][s]['ratio']:.1f}×" for s in names)
+    return text + f" (our {d['n_test']:,} test images are MNIST training images)"
 
 
 def _qat(out: str, seconds: float) -> str:
     d = json.loads(out)
-    rows = {(r["bits"], r["method"]): r["accuracy"] for r in d["rows"]}
-    g = next(g for g in d["gains"] if g["bits"] == 2)
-    return (f"{_pct(rows[(2, 'qat')])} with QAT, {_pct(rows[(2, 'ptq')])} with PTQ after the same fine-tuning "
-            f"(paired 95 % CI of the gain {100 * g['lo']:+.1f} to {100 * g['hi']:+.1f} points)")
+    rows = {(r["bits"], r["method"]): r for r in d["rows"]}
+    g = d["gains"][0]
+    b, tuned = g["bits"], rows[(32, "fp32-finetuned")]
+    return (f"{_pct(rows[(b, 'qat')]['accuracy'])} with QAT, {_pct(rows[(b, 'ptq')]['accuracy'])} with PTQ "
+            f"(QAT − PTQ {100 * g['delta']:+.1f} points, paired 95 % CI {100 * g['lo']:+.1f} to {100 * g['hi']:+.1f}); "
+            f"the float model after the same fine-tuning {_pct(tuned['accuracy'])} "
+            f"(checkpoint {_pct(rows[(32, 'fp32')]['accuracy'])})")
 
 
 def _distill(out: str, seconds: float) -> str:
@@ -94,19 +105,22 @@ def _distill(out: str, seconds: float) -> str:
 
 def _resnet18(out: str, seconds: float) -> str:
     d = json.loads(out)
-    s = d["size_bytes"]
-    factors = " × ".join(f"{k.split(' (')[0]} {v:.2f}×" for k, v in d["speedup_factors"].items())
-    return (f"{s['int8'] / 1e6:.1f} MB vs {s['fp32'] / 1e6:.1f} MB fp32; batch-1 speed-up {d['speedup']:.1f}× "
-            f"= {factors}")
+    s, ms = d["size_bytes"], d["latency_ms"]
+    f = d["speedup_factors"]
+    return (f"{s['int8'] / 1e6:.1f} MB vs {s['fp32'] / 1e6:.1f} MB fp32; batch-1 latency "
+            f"{ms['structured_ort_int8']['median']:.1f} ms ONNX Runtime int8 vs {ms['torch_fp32']['median']:.1f} ms "
+            f"PyTorch fp32: speed-up {d['speedup']:.1f}× = pruning {f['pruning (PyTorch fp32)']:.2f}× × runtime "
+            f"{f['runtime (PyTorch -> ONNX Runtime, fp32)']:.2f}× × int8 {f['int8 (ONNX Runtime)']:.2f}×, every "
+            "path timed in the same rounds")
 
 
 def _mixed(out: str, seconds: float) -> str:
-    rows = [r for per_model in json.loads(out).values() for r in per_model]
-    differs = [r for r in rows if r["differs"]]
-    verdicts = {v: sum(r["verdict"] == v for r in differs) for v in ("a real gain", "within noise", "a real loss")}
-    return (f"the allocation differs from uniform in {len(differs)} of {len(rows)} budgets (mlp-digits, cnn-digits); "
-            f"there {verdicts['a real gain']} real gains, {verdicts['within noise']} within noise, "
-            f"{verdicts['a real loss']} real losses (paired 95 % intervals)")
+    rows = [r for model_rows in json.loads(out).values() for r in model_rows]
+    differ = [r for r in rows if r["differs"]]
+    verdicts = {v: sum(r["verdict"] == v for r in differ) for v in ("a real gain", "within noise", "a real loss")}
+    return (f"the allocation differs from uniform at {len(differ)} of {len(rows)} budgets (mlp-digits, cnn-digits); "
+            f"there: {verdicts['a real gain']} real gains, {verdicts['within noise']} within noise, "
+            f"{verdicts['a real loss']} real losses (paired 95 % CI)")
 
 
 def _backend(out: str, seconds: float) -> str:
@@ -123,9 +137,11 @@ FIGURES = [
     Figure("Deep Compression on LeNet-300-100 (mnist-5k)",
            "python -m compression evaluate --model lenet300-mnist --preset deep-compression --json",
            _deep_compression_preset),
-    Figure("its three stages beside the paper's", "python -m compression reproduce deep-compression --json",
+    Figure("its three stages beside the paper's, each in the paper's accounting",
+           "python -m compression reproduce deep-compression --json",
            _deep_compression_stages),
-    Figure("QAT at 2 bits (mlp-digits, 5 epochs)", "python benchmarks/qat.py --bits 2 --json", _qat),
+    Figure("QAT vs PTQ at 2 bits (mlp-digits, the same 5 epochs and recipe for both)",
+           "python benchmarks/qat.py --bits 2 --json", _qat),
     Figure("distillation, digit 3 left out of the student's data", "python benchmarks/distill_mnist.py", _distill),
     Figure("ResNet-18 (random init), 50 % channels + int8", "python -m compression reproduce resnet18-case --json",
            _resnet18),
