@@ -27,7 +27,7 @@ def _shot(page, name: str) -> None:
 
 def test_own_residual_cnn_prunes_rows_in_explore_and_measures_sensitivity_in_tradeoffs(page, tmp_path):
     _, program, npz = own_models.build("rescnn", tmp_path)
-    proc, url = bl.start_streamlit(bl.PROJECT_APP, timeout=120, env={"COMPRESSION_LAB_CACHE": str(tmp_path / "c")})
+    proc, url = bl.start_streamlit(bl.PROJECT_APP, env={"COMPRESSION_LAB_CACHE": str(tmp_path / "c")})
     try:
         page.goto(url)
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=4, timeout_ms=LOAD_TIMEOUT_MS)
