@@ -47,4 +47,8 @@ ui.show_url_warnings()
 ui.write_url(scenario)
 if _first_run:
     _preload.empty()  # Plotly.js is loading by now; the page's charts follow in a moment
-pages.run()
+try:
+    pages.run()
+except Exception as e:  # the last net under every page: one sentence, never a traceback (st.stop passes)
+    ui.backend.log.exception("page failed")
+    st.error(ui.error_sentence(e), icon=":material/error:")

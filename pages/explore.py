@@ -103,7 +103,7 @@ def headline(r) -> None:
                 st.markdown(f"- {note}")
 
 
-headline(report)
+ui.section(headline, report)
 
 
 # --------------------------------------------------------------------------- explanations
@@ -164,7 +164,7 @@ with left.expander("What am I looking at?", icon=":material/help:"):
         "- **Techniques**: QAT against rounding after training, weights moving during regularized "
         "training, and the neuron scores that choose what rows pruning removes.")
 with right.expander("The math of the current setting", icon=":material/function:"):
-    formulas(cfg)
+    ui.section(formulas, cfg)
 
 
 # --------------------------------------------------------------------------- weights
@@ -175,6 +175,10 @@ st.subheader("Weights and quantization error", anchor=False)
 @st.fragment
 def weights_section(r, key: tuple) -> None:
     """Layer picker and toggles rerun only this fragment: one or two charts, not the page."""
+    ui.section(_weights, r, key)  # a fragment rerun does not pass app.py's net: its own
+
+
+def _weights(r, key: tuple) -> None:
     names = [lr.name for lr in r.layers]
     if st.session_state.get("_layer") not in names:  # another model, or a link's unknown layer
         st.session_state["_layer"] = names[0]
@@ -195,6 +199,10 @@ def weights_section(r, key: tuple) -> None:
 
 @st.fragment
 def error_bars_section(r, key: tuple) -> None:
+    ui.section(_error_bars, r, key)
+
+
+def _error_bars(r, key: tuple) -> None:
     metric = st.radio("Error measure", ["sqnr_db", "mse"], **ui.keep("err_metric", "sqnr_db"), horizontal=True,
                       format_func={"sqnr_db": "SQNR (dB)", "mse": "MSE"}.get,
                       help="SQNR = 10·log₁₀(Σw² / Σ(ŵ − w)²), higher is better; "
@@ -210,49 +218,57 @@ error_bars_section(report, fig_key)
 
 # --------------------------------------------------------------------------- accuracy curves
 
-st.subheader("Accuracy", anchor=False)
-ft_curves = False
-if cfg.finetune_epochs > 0:
-    ft_curves = st.toggle("Fine-tune every curve point too (slow: seconds per point, then cached)",
-                          key="curves_finetune",
-                          help="Off: the curves prune in one shot without fine-tuning, so they draw at "
-                               "once; the cards above are fine-tuned.")
-base_ci = tuple(report.accuracy_baseline_ci95 or ())
-c1, c2 = st.columns(2)
-reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
-curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
-          ("bits", ui.BITS_CURVE, cfg.bits, reached, c2)]
-if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
-    curves.pop(0)
-    c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
-               "sparsity. Pick another pruning structure to vary it.")
-if report.accuracy is None:  # nothing to measure accuracy on: say why instead of empty charts
-    curves = []
-    st.caption(ui.upload.why_no_curves(report))
-for field, values, current, held, column in curves:
-    ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
-    if ok:
-        points, note = curve
-        fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-            points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
-        ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
-                                          one_shot=note is not None))
-        by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
-        surprise = quantizers.resolve(cfg.quantizer, 2).note(2, cfg.scheme)  # the record explains it
-        if by_bits.get(1, 0) > by_bits.get(2, 1) and surprise:
-            column.caption(f"Why does 1 bit beat 2 bits? {surprise}")
+def accuracy_section() -> None:
+    st.subheader("Accuracy", anchor=False)
+    ft_curves = False
+    if cfg.finetune_epochs > 0:
+        ft_curves = st.toggle("Fine-tune every curve point too (slow: seconds per point, then cached)",
+                              key="curves_finetune",
+                              help="Off: the curves prune in one shot without fine-tuning, so they draw at "
+                                   "once; the cards above are fine-tuned.")
+    base_ci = tuple(report.accuracy_baseline_ci95 or ())
+    c1, c2 = st.columns(2)
+    reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
+    curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
+              ("bits", ui.BITS_CURVE, cfg.bits, reached, c2)]
+    if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
+        curves.pop(0)
+        c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
+                   "sparsity. Pick another pruning structure to vary it.")
+    if report.accuracy is None:  # nothing to measure accuracy on: say why instead of empty charts
+        curves = []
+        st.caption(ui.upload.why_no_curves(report))
+    for field, values, current, held, column in curves:
+        ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
+        if ok:
+            points, note = curve
+            fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
+                points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
+            ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
+                                              one_shot=note is not None))
+            by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
+            surprise = quantizers.resolve(cfg.quantizer, 2).note(2, cfg.scheme)  # the record explains it
+            if by_bits.get(1, 0) > by_bits.get(2, 1) and surprise:
+                column.caption(f"Why does 1 bit beat 2 bits? {surprise}")
+
+
+ui.section(accuracy_section)
 
 
 # --------------------------------------------------------------------------- size
 
-st.subheader("Size", anchor=False)
-c1, c2 = st.columns(2)
-ui.plot(c1, ui.figure(("size_waterfall", *fig_key), lambda: charts.size_waterfall(report)))
-ui.plot(c2, ui.figure(("size_breakdown", *fig_key), lambda: charts.size_breakdown(report)))
-st.caption("Storage format per layer (the cheapest of the three, Deep Compression accounting): "
-           + " · ".join(f"**{lr.name}** {lr.format}" for lr in report.layers)
-           + ". dense = every weight at b bits; bitmask = 1 bit per weight + kept values; "
-             "csr-p = kept values with p-bit relative indices.")
+def size_section() -> None:
+    st.subheader("Size", anchor=False)
+    c1, c2 = st.columns(2)
+    ui.plot(c1, ui.figure(("size_waterfall", *fig_key), lambda: charts.size_waterfall(report)))
+    ui.plot(c2, ui.figure(("size_breakdown", *fig_key), lambda: charts.size_breakdown(report)))
+    st.caption("Storage format per layer (the cheapest of the three, Deep Compression accounting): "
+               + " · ".join(f"**{lr.name}** {lr.format}" for lr in report.layers)
+               + ". dense = every weight at b bits; bitmask = 1 bit per weight + kept values; "
+                 "csr-p = kept values with p-bit relative indices.")
+
+
+ui.section(size_section)
 
 
 # --------------------------------------------------------------------------- techniques (teaching views)
@@ -329,19 +345,23 @@ def neuron_view(c) -> None:
                    "hardly varies carries little information and goes first.")
 
 
-st.subheader("Techniques, seen at work", anchor=False)
-if sc.model not in models.ZOO or report.accuracy is None:
-    # these views fine-tune and score neurons on the model's own training and calibration images
-    st.caption("These views train on the model's own training images: they need a zoo model with its data "
-               f"({report.accuracy_note or 'this model has none here'}).")
-else:
-    tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
-    with tab_qat:
-        qat_view(cfg)
-    with tab_reg:
-        regularization_view(cfg)
-    with tab_neuron:
-        neuron_view(cfg)
+def techniques_section() -> None:
+    st.subheader("Techniques, seen at work", anchor=False)
+    if sc.model not in models.ZOO or report.accuracy is None:
+        # these views fine-tune and score neurons on the model's own training and calibration images
+        st.caption("These views train on the model's own training images: they need a zoo model with its data "
+                   f"({report.accuracy_note or 'this model has none here'}).")
+    else:
+        tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
+        with tab_qat:
+            qat_view(cfg)
+        with tab_reg:
+            regularization_view(cfg)
+        with tab_neuron:
+            neuron_view(cfg)
+
+
+ui.section(techniques_section)
 
 
 # --------------------------------------------------------------------------- Deep Compression
@@ -386,16 +406,15 @@ def deep_compression_section(model_id: str) -> None:
                        "Huffman bits/weight": f"{lr['huffman_bits_per_weight']:.2f}",
                        "bits/index": cell(lr["huffman_bits_per_index"], "{:.2f}")}
                       for lr in result["layers"]], hide_index=True, width="stretch")
-    q = result["stages"]["quantized"]["ours"]
-    st.caption(f"Written file after quantization: {charts.fmt_bytes(q['file_bytes'])} "
-               f"({q['ratio_file']:.1f}× smaller, measured). " + " ".join(result["notes"]))
+    written = result["stages"]["huffman"]["ours"]  # the stage that writes the file (reproduce.deep_compression)
+    st.caption(f"Written file, quantized and Huffman-coded: {charts.fmt_bytes(written['file_bytes'])} "
+               f"({written['ratio_file']:.1f}× smaller, measured). " + " ".join(result["notes"]))
 
 
 if sc.model in reproduce.PAPER_NAMES:
-    deep_compression_section(sc.model)
+    ui.section(deep_compression_section, sc.model)
 
 
-st.subheader("Energy (estimate)", anchor=False)
 SRAM_OPTIONS = (8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0)
 
 
@@ -404,51 +423,56 @@ def _sram_picked() -> None:
     _control_changed()
 
 
-assumed = report.energy_assumptions
-ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
-c1, c2 = st.columns(2)
-with c1:
-    options = tuple(sorted({*SRAM_OPTIONS, float(cfg.sram_kb)}))  # a link's own size stays pickable
-    st.session_state["sram_kb_pick"] = float(cfg.sram_kb)
-    st.select_slider("On-chip memory (SRAM) the weights may use", options=options, key="sram_kb_pick",
-                     format_func=ui.kb_text, on_change=_sram_picked,
-                     help="An assumption of the energy estimate: how much on-chip memory the hardware has. "
-                          "A model whose weights fit is read from SRAM (≈ 5–50 pJ per 32-bit word, larger "
-                          "memories cost more per access), else from DRAM (640 pJ). In the link as sram_kb.")
-curve = pipeline.energy_curve(report)
-ui.plot(c2, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
-    curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
-f = report.energy_factors
-c1.markdown(
-    f"**Where the {ui.factor_text(report.energy_baseline_pj['total'] / report.energy_pj['total'])} comes from** "
-    f"(the three multiply to it): compute **{ui.factor_text(f['compute'])}** (cheaper or fewer MACs) × memory "
-    f"**{ui.factor_text(f['memory'])}** (fewer bits moved at the same memory level) × placement "
-    f"**{ui.factor_text(f['placement'])}** (weights moved between DRAM and on-chip memory). "
-    + (f"Placement is the cliff on the chart beside this: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
-       f"weights ({charts.fmt_bytes(assumed['weight_bits'] / 8)}) sit in "
-       f"{ui.where_text(assumed['weights_in'])} and the fp32 ones "
-       f"({charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)}) "
-       f"in {ui.where_text(assumed['baseline_weights_in'])}; a larger on-chip memory holds both, and the factor "
-       "falls back to 1×." if f["placement"] > 1.05 else
-       "Placement is 1×: both models' weights sit at the same memory level at this on-chip size."))
-with st.expander("Energy constants, sources and assumptions", icon=":material/bolt:"):
-    profile = energy.profile(report.energy_profile, cfg.sram_kb)
-    st.markdown(
-        f"- Zero skipping: **{'on' if cfg.skip_zeros else 'off'}** — "
-        + ("MACs on zero weights are skipped (EIE-style hardware)." if cfg.skip_zeros
-           else "every MAC is charged, zeros included (dense CPU/GPU kernels)"
-           + ("; pruned rows are cut out of the matrices (a smaller dense model), so their MACs "
-              "are gone on any hardware." if cfg.structure == "rows" and cfg.sparsity > 0 else "."))
-        + f"\n- On-chip memory: **{ui.kb_text(assumed['sram_bytes'] / 1024)}** (assumed; set above), "
-          f"**{assumed['sram_pj_per_32bit']:.1f} pJ** per 32-bit read (Horowitz's 8 KB / 32 KB / 1 MB points, "
-          f"log-log interpolated); DRAM **{assumed['dram_pj_per_32bit']:.0f} pJ** per 32-bit read."
-        + f"\n- Weights are read once per inference from **{ui.where_text(assumed['weights_in'])}** (compressed, "
-          f"{charts.fmt_bytes(assumed['weight_bits'] / 8)}) and **{ui.where_text(assumed['baseline_weights_in'])}** "
-          f"(fp32, {charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)})."
-        + "\n- Integer multiply ≈ 0.2 pJ·(b_w·b_a)/64; float when either operand is 32-bit. "
-          "Activations are read and written once, from SRAM.")
-    st.dataframe([{"operation": row["operation"], "energy (pJ)": f"{row['energy_pj']:g}", "source": row["source"]}
-                  for row in energy.constants_table(profile)], hide_index=True, width="stretch")
-    st.caption(f"Profile source: {profile.source}")
 
-ui.downloads.download_row(sc, report)  # report (HTML), config (JSON), compressed model file
+def energy_section() -> None:
+    st.subheader("Energy (estimate)", anchor=False)
+    assumed = report.energy_assumptions
+    ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
+    c1, c2 = st.columns(2)
+    with c1:
+        options = tuple(sorted({*SRAM_OPTIONS, float(cfg.sram_kb)}))  # a link's own size stays pickable
+        st.session_state["sram_kb_pick"] = float(cfg.sram_kb)
+        st.select_slider("On-chip memory (SRAM) the weights may use", options=options, key="sram_kb_pick",
+                         format_func=ui.kb_text, on_change=_sram_picked,
+                         help="An assumption of the energy estimate: how much on-chip memory the hardware has. "
+                              "A model whose weights fit is read from SRAM (≈ 5–50 pJ per 32-bit word, larger "
+                              "memories cost more per access), else from DRAM (640 pJ). In the link as sram_kb.")
+    curve = pipeline.energy_curve(report)
+    ui.plot(c2, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
+        curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
+    f = report.energy_factors
+    c1.markdown(
+        f"**Where the {ui.factor_text(report.energy_baseline_pj['total'] / report.energy_pj['total'])} comes from** "
+        f"(the three multiply to it): compute **{ui.factor_text(f['compute'])}** (cheaper or fewer MACs) × memory "
+        f"**{ui.factor_text(f['memory'])}** (fewer bits moved at the same memory level) × placement "
+        f"**{ui.factor_text(f['placement'])}** (weights moved between DRAM and on-chip memory). "
+        + (f"Placement is the cliff on the chart beside this: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
+           f"weights ({charts.fmt_bytes(assumed['weight_bits'] / 8)}) sit in "
+           f"{ui.where_text(assumed['weights_in'])} and the fp32 ones "
+           f"({charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)}) "
+           f"in {ui.where_text(assumed['baseline_weights_in'])}; a larger on-chip memory holds both, and the factor "
+           "falls back to 1×." if f["placement"] > 1.05 else
+           "Placement is 1×: both models' weights sit at the same memory level at this on-chip size."))
+    with st.expander("Energy constants, sources and assumptions", icon=":material/bolt:"):
+        profile = energy.profile(report.energy_profile, cfg.sram_kb)
+        st.markdown(
+            f"- Zero skipping: **{'on' if cfg.skip_zeros else 'off'}** — "
+            + ("MACs on zero weights are skipped (EIE-style hardware)." if cfg.skip_zeros
+               else "every MAC is charged, zeros included (dense CPU/GPU kernels)"
+               + ("; pruned rows are cut out of the matrices (a smaller dense model), so their MACs "
+                  "are gone on any hardware." if cfg.structure == "rows" and cfg.sparsity > 0 else "."))
+            + f"\n- On-chip memory: **{ui.kb_text(assumed['sram_bytes'] / 1024)}** (assumed; set above), "
+              f"**{assumed['sram_pj_per_32bit']:.1f} pJ** per 32-bit read (Horowitz's 8 KB / 32 KB / 1 MB points, "
+              f"log-log interpolated); DRAM **{assumed['dram_pj_per_32bit']:.0f} pJ** per 32-bit read."
+            + f"\n- Weights are read once per inference from **{ui.where_text(assumed['weights_in'])}** (compressed, "
+              f"{charts.fmt_bytes(assumed['weight_bits'] / 8)}) and **{ui.where_text(assumed['baseline_weights_in'])}** "
+              f"(fp32, {charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)})."
+            + "\n- Integer multiply ≈ 0.2 pJ·(b_w·b_a)/64; float when either operand is 32-bit. "
+              "Activations are read and written once, from SRAM.")
+        st.dataframe([{"operation": row["operation"], "energy (pJ)": f"{row['energy_pj']:g}", "source": row["source"]}
+                      for row in energy.constants_table(profile)], hide_index=True, width="stretch")
+        st.caption(f"Profile source: {profile.source}")
+
+
+ui.section(energy_section)
+ui.section(ui.downloads.download_row, sc, report)  # report (HTML), config (JSON), compressed model file
