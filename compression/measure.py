@@ -86,6 +86,20 @@ def noise_verdict(delta: float, ci: Sequence[float]) -> str:
     return "within noise"
 
 
+def signed_pts(x: float) -> str:
+    """A difference of two fractions in percentage points with a sign and a real minus: '−0.3', '+0.6'."""
+    return f"{x * 100:+.1f}".replace("-", "−")
+
+
+def delta_sentence(delta: float, ci: Sequence[float], verdict: str | None = None) -> str:
+    """'−0.3 pts (95 % CI −1.1 to +0.6): within noise' from a paired interval (and its verdict).
+
+    The one wording of an accuracy change, on the pages and in the HTML report.
+    """
+    verdict = verdict or noise_verdict(delta, ci)
+    return f"{signed_pts(delta)} pts (95 % CI {signed_pts(ci[0])} to {signed_pts(ci[1])}): {verdict}"
+
+
 @dataclass(frozen=True)
 class LayerShape:
     """What a layer costs per inference: dense MACs and the activations it reads and writes."""

@@ -6,7 +6,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui.fmt import literal
@@ -62,30 +61,4 @@ def figure(key: tuple, _build: Callable[[], Any]) -> Any:
     return _build()
 
 
-ONE_SHOT = "one-shot (no fine-tuning)"
-
-
-def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot: bool) -> Any:
-    """The accuracy curve with its "current setting" star at the card's number and interval.
-
-    The curve's own point at the current setting can differ from the card: a one-shot curve
-    (no fine-tuning) next to a fine-tuned card. The star always shows what the card shows,
-    with the card's 95 % interval as error bars; a one-shot curve is labelled beside it.
-    Returns a new figure (the cached one is shared).
-    """
-    fig = go.Figure(fig)
-    for trace in fig.data:
-        if trace.name == "current setting":
-            x = trace.x[0]
-            trace.y = [accuracy]
-            trace.error_y = dict(type="data", symmetric=False, array=[max(0.0, ci[1] - accuracy)],
-                                 arrayminus=[max(0.0, accuracy - ci[0])], color=trace.marker.color,
-                                 thickness=1.5, width=4)
-            trace.hovertemplate = (f"current setting (the card): {accuracy * 100:.1f} %, "
-                                   f"95 % CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f} %<extra></extra>")
-            if one_shot:
-                fig.add_annotation(x=x, y=accuracy, text="★ the card (fine-tuned)", showarrow=False,
-                                   xanchor="left", xshift=10, yshift=10, font=dict(size=14))
-        elif one_shot and trace.name == "compressed, 95% CI":
-            trace.name = f"{ONE_SHOT}, 95% CI"
-    return fig
+from compression.report_html import ONE_SHOT, with_card_star  # noqa: E402,F401  (one star, page and report)
