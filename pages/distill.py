@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from compression import charts, data, models
+from compression import charts, data, measure, models
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 
@@ -151,6 +151,7 @@ def show_summary(summary: dict, setting: tuple) -> None:
     c2.metric(f"Student, distilled (T={s_t:g}, α={s_alpha:g})", ui.pct(summary["accuracy"]),
               delta=ui.pts(summary["accuracy"] - summary["accuracy_hard_labels"]),
               delta_description="vs hard labels",
+              delta_color=ui.delta_color(summary.get("paired", {}).get("verdict")),
               help="Trained on the teacher's soft targets (and the labels, weighted by 1 − α).")
     c2.caption(ui.ci_text(summary["accuracy_ci95"]))
     c3.metric("Student, hard labels only", ui.pct(summary["accuracy_hard_labels"]),
@@ -169,7 +170,8 @@ def show_summary(summary: dict, setting: tuple) -> None:
         l1, l2 = st.columns(2)
         gap = summary["accuracy_left_out"] - summary["accuracy_left_out_hard_labels"]
         l1.metric(f"Distilled, on the {n} test {digit}s", ui.pct(summary["accuracy_left_out"]),
-                  delta=ui.pts(gap), delta_description="vs hard labels", delta_color="normal" if gap else "off",
+                  delta=ui.pts(gap), delta_description="vs hard labels",
+                  delta_color=ui.delta_color(summary.get("paired_left_out", {}).get("verdict")),
                   delta_arrow="auto" if gap else "off",
                   help=f"Never shown a labelled {digit}: what it knows of {digit}s came from the teacher's "
                        "soft targets on the other images.")
@@ -266,7 +268,7 @@ if ok:
     # in three columns at 1280×720 and 150 % zoom
     c1.metric(f"Accuracy ({report.kinds.get('accuracy', 'simulated')})", ui.pct(report.accuracy),
               delta=ui.pts(report.accuracy - report.accuracy_baseline),
-              delta_color="normal" if report.accuracy != report.accuracy_baseline else "off",
+              delta_color=ui.delta_color(measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)),
               delta_arrow="auto" if report.accuracy != report.accuracy_baseline else "off",
               help="The distilled student after the sidebar's compression, on the same test images.")
     c1.caption(f"{ui.ci_text(report.accuracy_ci95)}; delta vs the uncompressed distilled student")
@@ -277,5 +279,6 @@ if ok:
     c3.metric("vs the teacher (fp32)",
               f"{vs_teacher:.1f}× smaller" if vs_teacher >= 1 else f"{1 / vs_teacher:.1f}× larger",
               delta=ui.pts(report.accuracy - teacher_acc),
+              delta_color=ui.delta_color(None),  # two models, no paired interval: no verdict, no colour
               help=f"Teacher {teacher}: {charts.fmt_bytes(teacher_fp32)} at 32 bits per parameter.")
     c3.caption("delta: accuracy vs the teacher")

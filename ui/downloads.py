@@ -86,14 +86,17 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
     url = link(sc)
     name = f"{sc.model}-{'-'.join(f'{k}{v}' for k, v in cfgmod.to_query(sc.config).items()) or 'baseline'}"
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-    c1, c2, c3, c4 = st.columns(4)
+    # One wrapping row, each button as wide as its label: four fixed columns cut the labels
+    # ("Report (o…", "Compres…") at 1280×720 and 150 % zoom.
+    c1 = c2 = c3 = c4 = st.container(horizontal=True, gap="small")
     c1.download_button("Report (one HTML file)", lambda: report_file(sc.model, items, report, url),
                        file_name=f"{name}.html", mime="text/html", icon=":material/description:",
                        on_click="ignore", key="dl_report",
                        help="Every card, chart, note and the config in one file that opens offline.")
     c2.download_button("Config (JSON)", json.dumps({"model": sc.model, "config": sc.config.to_dict(), "link": url},
                                                    indent=2), file_name=f"{name}.json", mime="application/json",
-                       icon=":material/data_object:", on_click="ignore", key="dl_config")
+                       icon=":material/data_object:", on_click="ignore", key="dl_config",
+                       help="The model id, every setting and the link that reopens this scenario.")
     c3.download_button(f"Compressed model ({report.size_bytes['file']:,} bytes)",
                        lambda: model_file(sc.model, items), file_name=f"{name}.clab",
                        mime="application/octet-stream", icon=":material/download:", on_click="ignore",
@@ -105,3 +108,23 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
                        on_click="ignore", key="dl_onnx",
                        help="The compressed model as ONNX Runtime runs it: the file the latency card times "
                             f"({'int8 kernels, static quantization' if kind == 'int8' else 'float32'}).")
+    save_row(sc)
+
+
+def _save(model_id: str, config: dict) -> None:
+    from ui import studio
+    ss = st.session_state
+    ss["_save_msg"] = studio.save_scenario(ss.get("save_name", ""), model_id, cfgmod.CompressionConfig(**config))
+
+
+def save_row(sc: Scenario) -> None:
+    """Keep this scenario under a name: Compare lists the named saves (not every slider step)."""
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input("Name for this scenario", key="save_name", max_chars=60, placeholder="e.g. 4-bit, 90 % pruned",
+                  help="Saved scenarios are kept on this server across restarts and listed in Compare "
+                       "under their names. The same name again replaces the earlier save.")
+    c2.button("Save scenario", icon=":material/bookmark_add:", key="save_scenario", on_click=_save,
+              args=(sc.model, sc.config.to_dict()), width="stretch")
+    msg = st.session_state.pop("_save_msg", None)
+    if msg:
+        st.caption(msg)

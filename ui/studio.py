@@ -123,6 +123,31 @@ def history_list() -> list[dict[str, Any]]:
         return []
 
 
+def saved_list() -> list[dict[str, Any]]:
+    """The named saves (history.History.saved), newest first; empty when history cannot be read."""
+    store = _store()
+    try:
+        return store.saved() if store else []
+    except (sqlite3.Error, TypeError, ValueError) as e:  # unreadable, or a config from older code
+        log.warning("saved scenarios unreadable: %s", e)
+        return []
+
+
+def save_scenario(name: str, model_id: str, config: CompressionConfig) -> str:
+    """Keep the scenario under a name; the sentence to show (saved, or why not)."""
+    store = _store()
+    if store is None:
+        return "Not saved: the history file cannot be written on this server."
+    try:
+        stored = store.save(name, model_id, config)
+    except ValueError:
+        return "Not saved: give the scenario a name first."
+    except sqlite3.Error as e:
+        log.warning("save failed: %s", e)
+        return "Not saved: the history file cannot be written on this server."
+    return f"Saved as “{stored}”: pick it in Compare."
+
+
 def open_in_explore(model_id: str, config: dict[str, Any]) -> None:
     """Callback: set the shared sidebar to this scenario and ask the page to switch to Explore."""
     cfg = CompressionConfig(**config)
