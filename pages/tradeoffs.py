@@ -136,7 +136,7 @@ else:
                         lambda axis=axis: charts.tradeoff_chart(rows, axis, fields, current, refs))
         event = tab.plotly_chart(fig, theme=None, config=ui.PLOT_CONFIG, on_select="rerun",
                                  selection_mode="points", key=f"tradeoff_{axis}")
-        tab.caption(ui.summary(fig))
+        ui.sr_only(tab, ui.summary(fig))
         try:
             points = event["selection"]["points"]
         except (KeyError, TypeError):

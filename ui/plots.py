@@ -8,19 +8,25 @@ from typing import Any
 
 import streamlit as st
 
-from ui.fmt import literal
+from ui.fmt import short
 
 # No mode bar: its buttons are 8 tab stops per chart (64 on Explore) before the next control.
 PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
 
 def plot(container, fig) -> None:
-    """Draw a compression.charts figure with a one-line text summary under it (its text alternative).
+    """Draw a compression.charts figure with its text alternative for screen readers.
 
-    theme=None keeps the project's own template.
+    The summary is visually hidden (ui.style's .clab-sr-only): read aloud, not shown; on a
+    projector a line of numbers under every chart was noise. theme=None keeps the project's template.
     """
     container.plotly_chart(fig, theme=None, config=PLOT_CONFIG)
-    container.caption(summary(fig))
+    sr_only(container, summary(fig))
+
+
+def sr_only(container, text: str) -> None:
+    """Text for screen readers only (visually hidden, still in the accessibility tree)."""
+    container.html(f'<p class="clab-sr-only" data-testid="clab-chart-text">{html.escape(text)}</p>')
 
 
 def _num(v: Any, percent: bool) -> str:
@@ -34,12 +40,16 @@ def summary(fig: Any, max_traces: int = 3) -> str:
     layout = fig.layout
     title = html.unescape(re.sub(r"<[^>]+>", "", layout.title.text or "")).strip()
     percent = "%" in str(layout.yaxis.tickformat or "")
+    # A categorical axis drawn at positions 0..n (the bit-widths) says its values in its tick
+    # labels: "97.5 % at 32 bits", not "at 9" (the position).
+    ticks = dict(zip(layout.xaxis.tickvals or (), layout.xaxis.ticktext or ()))
     parts = []
     for trace in fig.data:
         ys = list(trace.y) if getattr(trace, "y", None) is not None else []
         if not trace.name or not ys or not all(isinstance(y, (int, float)) for y in ys):
             continue
         xs = list(trace.x) if getattr(trace, "x", None) is not None else list(range(len(ys)))
+        xs = [ticks.get(x, x) for x in xs]
         if len(ys) == 1:
             parts.append(f"{trace.name}: {_num(ys[0], percent)}")
         else:
@@ -49,7 +59,7 @@ def summary(fig: Any, max_traces: int = 3) -> str:
         if len(parts) == max_traces:
             break
     text = f"Chart: {title}." + (" " + "; ".join(parts) + "." if parts else "")
-    return literal(text, limit=600)
+    return short(text, 600)  # plain text: sr_only escapes it for HTML
 
 
 # Built figures are cached: building and validating a Plotly figure costs several ms, and a slider moved

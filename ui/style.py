@@ -24,6 +24,11 @@ CSS = f"""
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * {{
   color: {CAPTION_COLOR} !important; opacity: 1 !important;
 }}
+/* Charts' text alternatives: for screen readers, not on screen (the usual visually-hidden rule). */
+.clab-sr-only {{ position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px;
+  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }}
+[data-testid="stElementContainer"]:has(.clab-sr-only) {{ position: absolute !important; width: 1px !important;
+  height: 1px !important; overflow: hidden !important; clip: rect(0 0 0 0); margin: -1px !important; }}
 /* A focus ring you can see from the keyboard. */
 :focus-visible, [role="slider"]:focus {{
   outline: 3px solid {FOCUS_COLOR} !important; outline-offset: 2px !important;
