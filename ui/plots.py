@@ -43,10 +43,13 @@ def summary(fig: Any, max_traces: int = 3) -> str:
     # A categorical axis drawn at positions 0..n (the bit-widths) says its values in its tick
     # labels: "97.5 % at 32 bits", not "at 9" (the position).
     ticks = dict(zip(layout.xaxis.tickvals or (), layout.xaxis.ticktext or ()))
+    x_percent = "%" in str(layout.xaxis.tickformat or "")
     parts = []
     for trace in fig.data:
         ys = list(trace.y) if getattr(trace, "y", None) is not None else []
         if not trace.name or not ys or not all(isinstance(y, (int, float)) for y in ys):
+            continue
+        if getattr(trace, "fill", None) == "toself":  # an interval band drawn as a closed outline
             continue
         xs = list(trace.x) if getattr(trace, "x", None) is not None else list(range(len(ys)))
         xs = [ticks.get(x, x) for x in xs]
@@ -54,8 +57,8 @@ def summary(fig: Any, max_traces: int = 3) -> str:
             parts.append(f"{trace.name}: {_num(ys[0], percent)}")
         else:
             top = max(range(len(ys)), key=lambda i: ys[i])
-            parts.append(f"{trace.name}: {len(ys)} points, {_num(ys[0], percent)} at {_num(xs[0], False)} "
-                         f"to {_num(ys[-1], percent)} at {_num(xs[-1], False)}, largest {_num(ys[top], percent)}")
+            parts.append(f"{trace.name}: {len(ys)} points, {_num(ys[0], percent)} at {_num(xs[0], x_percent)} "
+                         f"to {_num(ys[-1], percent)} at {_num(xs[-1], x_percent)}, largest {_num(ys[top], percent)}")
         if len(parts) == max_traces:
             break
     text = f"Chart: {title}." + (" " + "; ".join(parts) + "." if parts else "")
