@@ -16,7 +16,7 @@ T = sc.temperature
 st.title("Distill", anchor=False)
 st.caption("A big teacher's softened outputs carry more than the label: which wrong classes look alike. "
            "A small student trained on them often beats the same student trained on labels alone. "
-           "The temperature T is the sidebar's slider.")
+           "The compression below takes the sidebar's settings.")
 
 # --------------------------------------------------------------------------- pickers
 
@@ -41,11 +41,15 @@ student = c2.selectbox("Student", students, format_func=ui.model_label,
                        help="Trained from scratch (fixed seed), twice: on the teacher's soft targets "
                             "and on hard labels only, same initial weights and batches.",
                        **ui.keep("student", students[0]))
-d1, d2 = st.columns(2)
+# The page's own controls first, on the page: in the sidebar the temperature was its last
+# item, off-screen on a projector (853×480).
 c3, c4 = st.columns(2)
-alpha = c3.slider("α (soft-target weight)", 0.0, 1.0, step=ui.ALPHA_STEP, help=ui.HELP["alpha"],
+ui.temperature_slider(container=c3)
+d1, d2 = st.columns(2)
+alpha = c4.slider("α (soft-target weight)", 0.0, 1.0, step=ui.ALPHA_STEP, help=ui.HELP["alpha"],
                   **ui.keep("alpha", ui.DEFAULT_ALPHA))
-epochs = c4.number_input("Epochs", 1, 60, step=1,
+e1, _ = st.columns(2)
+epochs = e1.number_input("Epochs", 1, 60, step=1,
                          help="Training epochs for each student (20 take a few seconds on 8×8 digits, "
                               "about 20 s on mnist-5k here).",
                          **ui.keep("distill_epochs", 20))

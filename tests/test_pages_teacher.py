@@ -45,3 +45,16 @@ def test_chart_text_names_bit_widths_not_list_positions():
     # the curve's points run from 1 bit to 32 (float): the text says so, not "at 0" … "at 9"
     assert " at 9" not in bits and " at 0 " not in bits, bits
     assert re.search(r"at 1\b", bits) and re.search(r"at 32|at float", bits), bits
+
+
+def test_distill_draws_its_temperature_on_the_page_not_last_in_the_sidebar():
+    at = start("pages/distill.py")
+    assert not [s for s in at.sidebar.slider if s.key == "temperature"]
+    main = [s.key for s in at.main.slider]
+    assert main[0] == "temperature", main  # the page's own control, first among its sliders
+    at.slider(key="temperature").set_value(8.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.label == "Entropy at T = 8" for m in at.metric), [m.label for m in at.metric]
+    at.switch_page("pages/explore.py").run()  # elsewhere: in the sidebar, disabled, value kept
+    t = at.sidebar.slider(key="temperature")
+    assert t.disabled and t.value == 8.0
