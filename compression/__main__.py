@@ -98,16 +98,39 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    if args.model_file is None and (args.arch or args.data):
-        raise ValueError("--arch and --data go with --model-file PATH")
-    model = (source.upload(args.model_file, arch=args.arch, data_file=args.data) if args.model_file
-             else args.model)
+    model = model_from_args(args)
     report = pipeline.evaluate(model, config, data_dir=args.data_dir,
                                progress=_stderr_progress if config.finetune_epochs else None)
     if args.json:
         print(report.to_json(indent=2))
         return 0
     print(summary(report))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the compressed model's file (--file) and/or its ONNX export (--onnx): the bytes the page's downloads serve."""
+    if not args.file and not args.onnx:
+        raise ValueError("export needs --file OUT (the compressed model file) or --onnx OUT.onnx, or both")
+    config = config_from_args(args)
+    model = (source.upload(args.model_file, arch=args.arch, data_file=args.data) if args.model_file
+             else args.model)
+    if args.model_file is None and (args.arch or args.data):
+        raise ValueError("--arch and --data go with --model-file PATH")
+    outputs = []
+    if args.file:
+        outputs.append((args.file, pipeline.file_bytes(model, config, data_dir=args.data_dir), "compressed model file"))
+    if args.onnx:
+        blob, kind = pipeline.onnx_bytes(model, config, data_dir=args.data_dir)
+        outputs.append((args.onnx, blob, f"ONNX ({kind})"))
+    for path, blob, what in outputs:
+        tmp = _temp_beside(path)
+        try:
+            Path(tmp).write_bytes(blob)
+            os.replace(tmp, path)  # atomic: an existing file is replaced only by a complete one
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        print(f"wrote {path}: {what}, {len(blob):,} bytes", file=sys.stderr)
     return 0
 
 
@@ -125,7 +148,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     tmp = _temp_beside(args.csv) if args.csv else None  # fail before the long run, not after
     try:
         with sweep.executor_for(args.dask, args.processes) as executor:
-            rows = sweep.sweep(args.model, grid, base, executor=executor, progress=_stderr_progress,
+            rows = sweep.sweep(model_from_args(args), grid, base, executor=executor, progress=_stderr_progress,
                                latency=args.latency)
         if tmp:
             with open(tmp, "w", newline="") as out:
@@ -174,7 +197,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    model = train.train_zoo_model(args.model, data_dir=args.data_dir, progress=_stderr_progress)
+    model = train.train_zoo_model(args.model, models.checkpoint_path(args.model), data_dir=args.data_dir,
+                                  progress=_stderr_progress)
     ds = data.load(models.spec(args.model).dataset, data_dir=args.data_dir)
     print(f"{args.model}: test accuracy {measure.accuracy(model, ds.x_test, ds.y_test):.1%}, "
           f"saved to {models.checkpoint_path(args.model)}")
@@ -222,23 +246,26 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         base.replace(sparsity=s)  # validate every value before the long run starts
     for b in bits:
         base.replace(bits=b)
+    model = model_from_args(args)
+
     def compute() -> dict[str, Any]:
         with sweep.executor_for(args.dask, args.processes) as executor:
-            return sensitivity.sensitivity(args.model, base, sparsities, bits, executor=executor,
+            return sensitivity.sensitivity(model, base, sparsities, bits, executor=executor,
                                            progress=_stderr_progress, data_dir=args.data_dir)
     params = {"config": history.config_key(sensitivity.reference_config(base)),
               "sparsity": sparsities, "bits": bits}
-    result = history.History().cached("sensitivity", args.model, params, compute)
+    result = history.History().cached("sensitivity", model, params, compute)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{args.model}: baseline accuracy {result['baseline']:.1%} ({result['n_test']} test images); "
+    print(f"{model}: baseline accuracy {result['baseline']:.1%} ({result['n_test']} test images); "
           "each layer compressed alone, the others untouched")
+    width = max([12, *(len(n) + 1 for n in result["layers"])])  # an upload's layer names can be long
     for kind, label in (("sparsity", lambda v: f"{v:.0%}"), ("bits", lambda v: f"{v}b")):
         if result[kind]["values"]:
-            print(f"\naccuracy vs {kind}\n{'layer':12}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
+            print(f"\naccuracy vs {kind}\n{'layer':{width}}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
             for name, accs in result[kind]["accuracy"].items():
-                print(f"{name:12}" + "".join(f"{a:>7.1%}" for a in accs))
+                print(f"{name:{width}}" + "".join(f"{a:>7.1%}" for a in accs))
     return 0
 
 
@@ -255,9 +282,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --- end studio ------------------------------------------------------------------------------
 
 
+def model_from_args(args: argparse.Namespace) -> str:
+    """The model word: --model, or --model-file [--arch] [--data] stored as an upload (checked once)."""
+    model_file = getattr(args, "model_file", None)
+    if model_file is None and (getattr(args, "arch", None) or getattr(args, "data", None)):
+        raise ValueError("--arch and --data go with --model-file PATH")
+    if model_file is None:
+        return args.model
+    return str(source.upload(model_file, arch=args.arch, data_file=args.data))
+
+
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
     """The preset (if any, in its variant for the model's data set), then every flag given on top."""
-    model_id = getattr(args, "model", None)
+    model_id = None if getattr(args, "model_file", None) else getattr(args, "model", None)
     dataset = models.ZOO[model_id].dataset if model_id in models.ZOO else None
     config = cfg.preset(args.preset, dataset) if args.preset else CompressionConfig()
     given = {f: getattr(args, f) for f in cfg.FIELDS
@@ -317,18 +354,26 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("evaluate", help="compress one model by one config and measure it")
     _model_arg(p, archs=True)
-    p.add_argument("--model-file", metavar="PATH", help="your model instead of --model: a torch.export "
-                   "program (.pt2) or a state dict (.pt/.pth/.safetensors, with --arch)")
-    p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to: a zoo id or "
-                   f"one of {', '.join(source.ARCHITECTURES)}")
-    p.add_argument("--data", metavar="PATH.npz", help="test data for --model-file: x (float inputs) and "
-                   "y (integer labels); without it accuracy is n/a")
+    _upload_args(p)
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print the full report as one JSON object")
     p.set_defaults(run=cmd_evaluate)
 
+    p = sub.add_parser("export", help="write the compressed model file and/or its ONNX export "
+                       "(the bytes the page's downloads serve)")
+    _model_arg(p, archs=True)
+    p.add_argument("--model-file", metavar="PATH", help="your model instead of --model (as for evaluate)")
+    p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to (as for evaluate)")
+    p.add_argument("--data", metavar="PATH.npz", help="data for --model-file (calibrates int8; as for evaluate)")
+    _config_args(p)
+    p.add_argument("--file", metavar="OUT", help="write the compressed model file (Huffman-coded with --huffman)")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX model ONNX Runtime times "
+                   "(int8 at 8 bits or fewer, else fp32)")
+    p.set_defaults(run=cmd_export)
+
     p = sub.add_parser("sweep", help="evaluate every sparsity x bit-width pair")
     _model_arg(p, archs=True)
+    _upload_args(p)
     _config_args(p, skip=("sparsity", "bits"))
     p.add_argument("--sparsity", default="0,0.5,0.9", help="comma-separated fractions, e.g. 0,0.5,0.9")
     p.add_argument("--bits", default="2,4,8,32", help="comma-separated bit-widths, e.g. 2,4,8")
@@ -378,6 +423,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("sensitivity", help="accuracy of each layer compressed alone, at each sparsity "
                        "and each bit-width")
     _model_arg(p)
+    _upload_args(p, needs_data=True)
     _config_args(p, skip=("sparsity", "bits"))
     p.add_argument("--sparsity", default=",".join(f"{v:g}" for v in sensitivity.SPARSITIES),
                    help="comma-separated fractions (empty: skip)")
@@ -405,6 +451,17 @@ def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_
     p.add_argument("--model", default=default, required=default is None, choices=known,
                    metavar="ID", help=f"one of {', '.join(known)}"
                    + (f" (default {default})" if default else ""))
+
+
+def _upload_args(p: argparse.ArgumentParser, needs_data: bool = False) -> None:
+    """--model-file, --arch, --data: the engineer's own model instead of --model (as evaluate takes them)."""
+    p.add_argument("--model-file", metavar="PATH", help="your model instead of --model: a torch.export "
+                   "program (.pt2) or a state dict (.pt/.pth/.safetensors, with --arch)")
+    p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to: a zoo id or "
+                   f"one of {', '.join(source.ARCHITECTURES)}")
+    p.add_argument("--data", metavar="PATH.npz", help="test data for --model-file: x (float inputs) and "
+                   "y (integer labels); " + ("needed here (every curve is an accuracy)" if needs_data
+                                             else "without it accuracy is n/a"))
 
 
 HELP = {

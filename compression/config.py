@@ -6,21 +6,43 @@ link, a command line and a Python call all describe a scenario in the same words
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compression import criteria, quantizers
+from compression import criteria, quantizers, structures
 
-BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 32)  # 32 = float (no quantization)
-SCHEMES = ("symmetric", "asymmetric")
+FLOAT_BITS = quantizers.FLOAT_BITS  # the bit-width that means float: no quantization
+BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, FLOAT_BITS)
+
+
+# The remaining string modes as enums: a StrEnum member equals its string, so URLs, CLI flags,
+# JSON and the history keep the plain words while the code compares against named members.
+class Scheme(enum.StrEnum):
+    SYMMETRIC = "symmetric"
+    ASYMMETRIC = "asymmetric"
+
+
+class Scope(enum.StrEnum):
+    GLOBAL = "global"    # rank weights across all layers
+    LAYER = "layer"      # rank within each layer
+
+
+class Order(enum.StrEnum):
+    SEQUENTIAL = "sequential"    # prune (and fine-tune), then quantization-aware fine-tuning
+    ALTERNATING = "alternating"  # QAT fine-tuning between pruning steps
+    JOINT = "joint"              # pruning steps fine-tuned under fake quantization
+
+
+SCHEMES = tuple(s.value for s in Scheme)
 QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary: one record each in quantizers.py
-STRUCTURES = ("unstructured", "rows", "2:4")
-SCOPES = ("global", "layer")
+STRUCTURES = structures.STRUCTURE_CHOICES  # unstructured, rows, 2:4: one record each in structures.py
+SCOPES = tuple(s.value for s in Scope)
 CRITERIA = criteria.CHOICES  # magnitude, random, taylor, apoz, entropy: one record each in criteria.py
-REGULARIZERS = ("none", "l1", "group-lasso")
-ORDERS = ("sequential", "alternating", "joint")
+REGULARIZERS = structures.REGULARIZER_CHOICES  # none, l1, group-lasso: one record each in structures.py
+ORDERS = tuple(o.value for o in Order)
 PROFILES = ("horowitz-45nm",)
 SRAM_KB_RANGE = (1.0, 1024.0 * 1024)   # 1 KB .. 1 GB of on-chip memory
 REG_STRENGTH_MAX = 1.0
@@ -101,25 +123,30 @@ class CompressionConfig:
     @property
     def prunes(self) -> bool:
         """Some weights are removed (a sparsity, a per-layer sparsity, or the fixed 2:4 pattern)."""
-        return self.sparsity > 0 or self.structure == "2:4" or any(s > 0 for _, s in self.layer_sparsity)
+        fixed = structures.structure(self.structure).fixed_sparsity is not None  # 2:4 prunes whatever the sparsity
+        return self.sparsity > 0 or fixed or any(s > 0 for _, s in self.layer_sparsity)
 
     @property
     def quantizes_weights(self) -> bool:
         """Some layer's weights are quantized (bits < 32 means quantized; 32 means float)."""
-        return self.bits < 32 or any(b < 32 for _, b in self.layer_bits)
+        return self.bits < FLOAT_BITS or any(b < FLOAT_BITS for _, b in self.layer_bits)
 
     @property
     def quantizes_activations(self) -> bool:
-        return self.act_bits < 32
+        return self.act_bits < FLOAT_BITS
 
     @property
     def regularizes(self) -> bool:
-        return self.regularize != "none" and self.reg_strength > 0
+        return structures.regularizer(self.regularize).term is not None and self.reg_strength > 0
 
     @property
     def trains(self) -> bool:
-        """Evaluating this config fine-tunes the model (seconds, not milliseconds)."""
-        return self.finetune_epochs > 0 and (self.prunes or self.qat or self.regularizes)
+        """Evaluating this config fine-tunes the model (seconds, not milliseconds).
+
+        Any fine-tuning epochs train: after pruning with masks held, under fake quantization
+        with QAT, or, with neither, the float weights before they are quantized.
+        """
+        return self.finetune_epochs > 0
 
     @property
     def is_baseline(self) -> bool:
@@ -129,10 +156,6 @@ class CompressionConfig:
     def bits_for(self, layer: str) -> int:
         """Weight bits of one layer: its override, else the global bit-width."""
         return dict(self.layer_bits).get(layer, self.bits)
-
-    def sparsity_for(self, layer: str) -> float:
-        """Sparsity of one layer: its override, else the global sparsity."""
-        return dict(self.layer_sparsity).get(layer, self.sparsity)
 
     def replace(self, **changes: Any) -> CompressionConfig:
         """A copy with some fields changed (validated again)."""

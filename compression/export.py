@@ -31,8 +31,12 @@ def codec_for(quant: Quantized | None) -> Codec:
 
 
 def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
-             codecs: dict[str, Codec]) -> bytes:
-    """Serialise every compressible layer in its chosen format; other tensors as float32."""
+             codecs: dict[str, Codec], codes: dict[str, np.ndarray] | None = None) -> bytes:
+    """Serialise every compressible layer in its chosen format; other tensors as float32.
+
+    `codes`: each layer's codes (every weight, flattened) where already computed, as the
+    Huffman pricing has them: a `*-huffman` layer then does not encode its weights again.
+    """
     header: dict[str, Any] = {"layers": [], "other": []}
     blobs: list[bytes] = []
     layers = models.layers(model)
@@ -41,7 +45,8 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
         fmt, codec = sizes[name].format, codecs.get(name, FLOAT_CODEC)
         flat = w.flatten()
         if fmt.endswith("-huffman"):
-            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, w[0].numel())
+            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, w[0].numel(),
+                                                                           (codes or {}).get(name))
         else:
             positions, index_blob, index_bits = _positions(flat, fmt)
             rows = positions // max(1, w[0].numel())
@@ -49,14 +54,15 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
             value_blob = (values.float().numpy().tobytes() if codec.is_float
                           else _pack(codec.encode(values, rows), codec.bits))
         side = codec.side.float().numpy().tobytes()  # exactly the side information theory charges
-        entry = {"name": name, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
+        entry = {"name": name, "param": layer.param, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
                  "bits": codec.bits, "scheme": codec.scheme, "per_row": codec.per_channel,
                  "entries": int(positions.numel()), "index_bits": index_bits}
         blobs.extend((index_blob, value_blob, side))
         entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
         header["layers"].append(entry)
+    weights = {layer.param for layer in layers.values()}
     for pname, p in model.named_parameters():
-        if pname.rsplit(".", 1)[0] in layers and pname.endswith(".weight"):
+        if pname in weights:
             continue
         blob = p.detach().float().numpy().tobytes()
         header["other"].append({"name": pname, "shape": list(p.shape), "size": len(blob)})
@@ -102,7 +108,7 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
             values = codec.decode(codes, rows)
         flat = torch.zeros(numel)
         flat[positions] = values
-        state[e["name"] + ".weight"] = flat.reshape(e["shape"])
+        state[e.get("param", e["name"] + ".weight")] = flat.reshape(e["shape"])
     for e in header["other"]:
         state[e["name"]] = torch.from_numpy(
             np.frombuffer(blob[offset:offset + e["size"]], dtype=np.float32).copy()).reshape(e["shape"])
@@ -123,12 +129,13 @@ def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
     return positions_t, _pack(gaps.numpy(), p), p
 
 
-def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, row_numel: int
+def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, row_numel: int, codes: np.ndarray | None = None
                    ) -> tuple[torch.Tensor, bytes, bytes, int]:
     """Positions, index blob, value blob and index bits of a `*-huffman` layout (size.huffman_streams)."""
     if codec.is_float:
         raise ValueError(f"format {fmt!r} needs quantized weights: a float layer has no codes to Huffman-code")
-    codes = codec.encode(flat, torch.arange(flat.numel()) // max(1, row_numel))
+    if codes is None:
+        codes = codec.encode(flat, torch.arange(flat.numel()) // max(1, row_numel))
     positions, values, gaps = size.huffman_streams(codes, torch.nonzero(flat).flatten(), fmt)
     if fmt == "bitmask-huffman":
         return positions, np.packbits((flat != 0).numpy()).tobytes(), huffman.encode(values), 1

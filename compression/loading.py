@@ -1,21 +1,34 @@
 """Users' files, read without running their code: weights, torch.export programs, test data.
 
-Every reader here refuses rather than trusts: pickle is only ever read by
-`torch.load(weights_only=True)`, whose unpickler builds tensors and plain containers and
-nothing else; `.safetensors` holds no code at all; a `.pt2` archive is checked entry by
-entry before `torch.export.load` sees it, because that loader falls back to full pickle
-(`weights_only=False`) for pickled weights, constants and sample inputs and loads compiled
-AOTInductor libraries. Files are kept in the user cache under their SHA-256.
+Every reader here refuses rather than trusts. Before torch sees a byte, a worker process
+with a memory and CPU limit (compression.upload_worker) reads the zip headers of `.npz`,
+`.pt2` and `.pt` files (sizes, ratio, member count, names: compression.safe_zip) and, for
+`.pt2`, checks every entry, JSON field, operator and symbolic expression against an
+allow-list (compression.safe_pt2), because `torch.export.load` evaluates expressions with
+sympy, `ExportedProgram.module()` executes `guards_code`, and pickled parts fall back to
+`weights_only=False`. `.npz` arrays are decoded in that worker only, and come back as
+float32/int64 `.npy` files it wrote. Pickle is only ever read by
+`torch.load(weights_only=True)`; `.safetensors` holds no code at all. Files are kept in
+the user cache under their SHA-256, in a folder with a size cap (least recently used
+files go first); a refused file is deleted.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import io
 import json
+import logging
 import operator
 import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +36,34 @@ import numpy as np
 import torch
 from torch import nn
 
-MAX_BYTES = 200 * 1024 * 1024  # refuse anything larger before reading it
+from compression import safe_pt2
+from compression.safe_zip import MB, printable
+
+MAX_BYTES = 200 * MB  # one limit for files and for their unpacked content; MB = 10^6 bytes
+MAX_ROWS = 100_000  # rows of an uploaded test set (checked from the .npy header, before reading)
+UPLOADS_CAP = 2_000 * MB  # the uploads folder; least recently used files are evicted beyond it
 MODEL_SUFFIXES = (".pt2", ".pt", ".pth", ".safetensors")
 DATA_SUFFIX = ".npz"
-N_CALIB = 128  # calibration rows taken from the front of an uploaded test set
+N_CALIB = 128  # calibration rows: a seeded stratified sample (a copy) of an uploaded test set
 HASH_CHARS = 16  # hex digits of the SHA-256 that name an upload in a URL (64 bits)
+WORKER_TIMEOUT_S = 300  # wall clock for the worker; its CPU time is limited to 120 s inside
+WORKER_MEMORY = 1_500_000_000  # the worker's address space (RLIMIT_AS): numpy, a 200 MB x and its float32 copy
 
 
 class FileRejected(ValueError):
-    """A user's file that is refused: unsafe, too large, malformed, or not fitting the model."""
+    """A user's file that is refused: unsafe, too large, malformed, or not fitting the model.
+
+    The message is one line without terminal escape codes or control characters, whatever
+    the file's name or torch's exception text held.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message, 400))
+
+
+def limit_text() -> str:
+    """The size limit as every page and CLI message words it."""
+    return f"{MAX_BYTES / MB:g} MB (1 MB = 10^6 bytes)"
 
 
 @dataclass(frozen=True)
@@ -54,12 +86,18 @@ def uploads_dir() -> Path:
 
 
 def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None) -> StoredFile:
-    """Keep an uploaded file under its SHA-256 (suffix from `filename`); `meta` goes in a JSON beside it."""
+    """Keep an uploaded file under its SHA-256 (suffix from `filename`); `meta` goes in a JSON beside it.
+
+    The user's own file name is kept in that JSON (as "name"), so messages can say it
+    instead of the hash. The folder is then trimmed to UPLOADS_CAP, oldest use first.
+    """
+    filename = printable(Path(str(filename)).name, 120) or "the uploaded file"
     suffix = Path(filename).suffix.lower()
     if suffix not in (*MODEL_SUFFIXES, DATA_SUFFIX):
         raise FileRejected(f"{filename}: unsupported file type {suffix or '(none)'}; give one of "
                            f"{', '.join((*MODEL_SUFFIXES, DATA_SUFFIX))}")
     check_size(len(content), filename)
+    meta = {**(meta or {}), "name": filename}
     digest = hashlib.sha256(content).hexdigest()
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,9 +106,41 @@ def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None) 
         tmp = path.with_suffix(suffix + ".tmp")
         tmp.write_bytes(content)
         tmp.replace(path)  # atomic: a half-written upload is never found by its hash
-    if meta:
-        (folder / f"{digest}.json").write_text(json.dumps(dict(meta), sort_keys=True))
+    else:
+        os.utime(path)  # a re-upload counts as a use
+    (folder / f"{digest}.json").write_text(json.dumps(dict(meta), sort_keys=True))
+    _evict(folder, keep=path)
     return StoredFile(digest, path)
+
+
+def _evict(folder: Path, keep: Path, cap: int | None = None) -> None:
+    """Delete least recently used uploads until the folder holds at most `cap` bytes (never `keep`)."""
+    cap = UPLOADS_CAP if cap is None else cap
+    files = [p for p in folder.iterdir() if p.suffix in (*MODEL_SUFFIXES, DATA_SUFFIX) and p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    for p in sorted(files, key=lambda p: p.stat().st_mtime):
+        if total <= cap:
+            break
+        if p == keep:
+            continue
+        total -= p.stat().st_size
+        forget(StoredFile(p.stem, p))
+
+
+def forget(stored: StoredFile) -> None:
+    """Delete an upload and the JSON beside it (a refused file must not stay reachable by its hash)."""
+    for p in (stored.path, stored.path.with_name(f"{stored.sha256}.json")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def display_name(stored: StoredFile) -> str:
+    """The user's own file name for messages (never the cache hash)."""
+    try:
+        name = meta(stored).get("name")
+    except (OSError, ValueError):
+        name = None
+    return printable(name, 120) if name else f"the uploaded {stored.path.suffix} file"
 
 
 def find(prefix: str) -> StoredFile:
@@ -84,40 +154,64 @@ def find(prefix: str) -> StoredFile:
                            f"upload the file again")
     if len({p.stem for p in hits}) > 1:
         raise FileRejected(f"upload:{prefix} matches {len(hits)} uploads: give more hex digits of the hash")
+    with contextlib.suppress(OSError):
+        os.utime(hits[0])  # its last use, for least-recently-used eviction
     return StoredFile(hits[0].stem, hits[0])
 
 
 def meta(stored: StoredFile) -> dict[str, str]:
     """The JSON kept beside an upload (e.g. its architecture), or {}."""
     side = stored.path.with_name(f"{stored.sha256}.json")
-    return json.loads(side.read_text()) if side.exists() else {}
+    try:
+        got = json.loads(side.read_text()) if side.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in got.items()} if isinstance(got, dict) else {}
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a `.pt`/`.pth` (weights_only unpickler) or `.safetensors` file."""
+def read_state_dict(path: Path, name: str | None = None) -> dict[str, torch.Tensor]:
+    """Tensors of a `.pt`/`.pth` (zip headers checked in the worker, then the weights_only
+    unpickler) or `.safetensors` file. `name` is the user's file name for messages."""
     path = Path(path)
-    check_size(path.stat().st_size, path.name)
+    name = name or path.name
+    check_size(path.stat().st_size, name)
     if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as e:
-            raise FileRejected(f"{path.name} is not a readable safetensors file ({_first_line(e)})") from None
+            with quiet():
+                state = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise FileRejected(f"{name} is not a readable safetensors file ({_first_line(e)})") from None
     else:
+        content = path.read_bytes()
+        checked("pt", path, content, name)
         try:
             # weights_only: the restricted unpickler refuses any global that is not a tensor,
             # storage or plain container, so a __reduce__ payload is never called.
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with quiet():
+                state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - a hostile file may raise anything; all mean "refuse"
-            raise FileRejected(f"{path.name} was refused: it is not a plain state dict of tensors that "
-                               f"loads with torch.load(weights_only=True) ({_first_line(e)})") from None
+            raise FileRejected(f"{name} was refused: it is not a plain state dict of tensors that "
+                               f"loads with torch.load(weights_only=True) ({_pickle_reason(e)})") from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]  # the common {"state_dict": ..., "epoch": ...} checkpoint
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FileRejected(f"{path.name} holds no state dict (a mapping of names to tensors)")
-    return dict(state)
+        raise FileRejected(f"{name} holds no state dict (a mapping of names to tensors)")
+    return {printable(str(k), 200): v for k, v in state.items()}
+
+
+def _pickle_reason(e: BaseException) -> str:
+    """What the weights_only unpickler objected to, without torch's advice on bypassing it."""
+    text = str(e)
+    hit = (re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"unsupported GLOBAL ([\w.]+)", text)
+           or re.search(r"Unsupported operand (\w+)", text))
+    if hit:
+        return f"it references {printable(hit.group(1), 80)}, which is not a tensor type"
+    if "weights_only" in text.lower() or "Weights only" in text:
+        return "it holds Python objects other than tensors"
+    return _first_line(e)
 
 
 def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], name: str) -> nn.Module:
@@ -132,45 +226,68 @@ def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], name: s
         if tuple(state[k].shape) != tuple(v.shape):
             raise FileRejected(f"{name} does not fit the architecture: {k} has shape "
                                f"{tuple(state[k].shape)}, the model expects {tuple(v.shape)}")
-    check_finite(state, name)
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    complex_ = [k for k, v in state.items() if v.is_complex()]
+    if complex_:
+        raise FileRejected(f"{name} holds complex tensors ({_few('', complex_).strip()}); real weights are expected")
+    # Checked after the cast to the model's dtype: a float64 1e300 is finite, its float32 is not.
+    cast = {k: v.to(own[k].dtype) for k, v in state.items()}
+    check_finite(cast, name)
+    model.load_state_dict(cast)
     return model.eval()
 
 
 def check_finite(state: Mapping[str, torch.Tensor], name: str) -> None:
     """Refuse weights holding NaN or Inf (they make every later statistic meaningless)."""
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    bad = [k for k, v in state.items() if (v.is_floating_point() or v.is_complex()) and not torch.isfinite(v).all()]
     if bad:
         raise FileRejected(f"{name} holds NaN or Inf weights in {_few('', bad).strip()}: "
                            f"fix the training run that wrote it")
 
 
-# Entries a torch.export archive may hold (path below its root folder). Everything else
-# (AOTInductor libraries, pickled custom objects, legacy pickled weights) is refused.
-_PT2_FIXED = {"archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id"}
-_PT2_PREFIXES = ("models/", "data/weights/", "data/constants/", "data/sample_inputs/", "extra/")
+def load_exported(path: Path, name: str | None = None) -> tuple[nn.Module, tuple[int, ...] | None]:
+    """A `torch.export.save` program as a module, and its example input shape (without batch).
 
-
-def load_exported(path: Path) -> tuple[nn.Module, tuple[int, ...] | None]:
-    """A `torch.export.save` program as a module, and its example input shape (without batch)."""
+    The archive is validated in the worker (compression.safe_pt2) every time it is opened,
+    also when a link names a stored hash; torch then reads exactly the bytes that were
+    validated (their hash is compared), never a file that changed in between.
+    """
     path = Path(path)
-    check_size(path.stat().st_size, path.name)
+    name = name or path.name
+    check_size(path.stat().st_size, name)
     content = path.read_bytes()
-    _check_pt2(content, path.name)
+    checked("pt2", path, content, name)
     try:
-        # The bytes checked above, not the path: the file cannot change in between.
-        program = torch.export.load(io.BytesIO(content))
+        with quiet():
+            _check_sample_inputs(content, name)
+            program = torch.export.load(io.BytesIO(content))
+    except FileRejected:
+        raise
     except Exception as e:  # noqa: BLE001 - a hostile file may raise anything; all mean "refuse"
-        raise FileRejected(f"{path.name} is not a torch.export program this PyTorch can read "
+        raise FileRejected(f"{name} is not a torch.export program this PyTorch can read "
                            f"({_first_line(e)})") from None
-    _check_ops(program, path.name)
+    _check_ops(program, name)
     args = program.example_inputs[0] if program.example_inputs else ()
     example = args[0] if len(args) == 1 and isinstance(args[0], torch.Tensor) else None
     if example is None:
-        raise FileRejected(f"{path.name} was refused: the program must take one tensor input")
-    module = _with_layers(program.module())
-    check_finite(dict(module.state_dict()), path.name)
+        raise FileRejected(f"{name} was refused: the program must take one tensor input")
+    with quiet():
+        module = _with_layers(program.module())
+    check_finite(dict(module.state_dict()), name)
     return _batch_safe(module, example), tuple(example.shape[1:])
+
+
+def _check_sample_inputs(content: bytes, name: str) -> None:
+    """torch.export.load tries weights_only=True on the sample inputs and falls back to full
+    pickle when that fails; the same bytes must load here with weights_only=True, so the
+    fallback is never reached."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for entry in archive.namelist():
+            if "/data/sample_inputs/" in entry:
+                try:
+                    torch.load(io.BytesIO(archive.read(entry)), weights_only=True)
+                except Exception:  # noqa: BLE001 - a hostile file may raise anything; all mean "refuse"
+                    raise FileRejected(f"{name} was refused: its sample inputs are not plain tensors "
+                                       f"(pickled objects are refused)") from None
 
 
 def _with_layers(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -224,19 +341,28 @@ def _pair(v: object) -> tuple[int, int]:
 
 
 class _FixedBatch(nn.Module):
-    """Runs a program exported for batch size `batch` on any batch, chunk by chunk (padded)."""
+    """Runs a program exported for batch size `batch` on any batch, chunk by chunk (padded).
+
+    It shares the program's own parameter, buffer and submodule tables (the same dicts),
+    so every name (state_dict keys, layer names in reports) is the user's own, without a
+    wrapper prefix; the program itself is kept outside the module tree.
+    """
 
     def __init__(self, inner: nn.Module, batch: int) -> None:
         super().__init__()
-        self.inner, self.batch = inner, batch
+        self._parameters, self._buffers, self._modules = inner._parameters, inner._buffers, inner._modules
+        self.__dict__["_program"] = inner  # not a child: its children are already ours
+        self.batch = batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs for every row of x."""
+        inner = self.__dict__["_program"]
+        inner.training = self.training
         outs = []
         for chunk in x.split(self.batch):
             pad = self.batch - len(chunk)
             full = torch.cat([chunk, chunk.new_zeros((pad, *chunk.shape[1:]))]) if pad else chunk
-            outs.append(self.inner(full)[: len(chunk)])
+            outs.append(inner(full)[: len(chunk)])
         return torch.cat(outs)
 
 
@@ -254,32 +380,7 @@ def _batch_safe(module: nn.Module, example: torch.Tensor) -> nn.Module:
     return _FixedBatch(module, len(example))
 
 
-def _check_pt2(content: bytes, name: str) -> None:
-    """Refuse a .pt2 whose loading would run pickle code or native libraries."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-        names = archive.namelist()
-    except zipfile.BadZipFile:
-        raise FileRejected(f"{name} is not a torch.export archive (not a zip file)") from None
-    for entry in names:
-        rel = entry.split("/", 1)[1] if "/" in entry else entry
-        ok = rel in _PT2_FIXED or (rel.startswith(_PT2_PREFIXES) and not rel.endswith(".pt")) \
-            or (rel.startswith("data/sample_inputs/") and rel.endswith(".pt"))
-        if not ok:
-            raise FileRejected(f"{name} was refused: its entry {rel} would be loaded as pickle or "
-                               f"native code (only plain torch.export archives are accepted)")
-        if rel.endswith(("weights_config.json", "constants_config.json")):
-            config = json.loads(archive.read(entry)).get("config", {})
-            for key, payload in config.items():
-                if payload.get("use_pickle") or not str(payload.get("path_name", "")).startswith(
-                        ("weight_", "tensor_")):
-                    raise FileRejected(f"{name} was refused: {key} is stored as pickle, which "
-                                       f"torch.export.load would run unrestricted")
-        if rel.startswith("data/sample_inputs/"):
-            try:  # torch.export.load tries weights_only=True first; make sure it succeeds
-                torch.load(io.BytesIO(archive.read(entry)), weights_only=True)
-            except Exception:  # noqa: BLE001 - a hostile file may raise anything; all mean "refuse"
-                raise FileRejected(f"{name} was refused: its sample inputs are not plain tensors") from None
+_SIZE_OPERATORS = tuple(getattr(operator, n) for n in safe_pt2.SIZE_OPERATORS)
 
 
 def _check_ops(program: torch.export.ExportedProgram, name: str) -> None:
@@ -288,36 +389,106 @@ def _check_ops(program: torch.export.ExportedProgram, name: str) -> None:
         if node.op != "call_function":
             continue
         target = node.target
-        if target is operator.getitem:
+        if target in _SIZE_OPERATORS:  # tuple indexing, SymInt arithmetic of dynamic shapes
             continue
         if isinstance(target, torch._ops.OpOverload) and target.namespace in ("aten", "prims"):
             continue
         raise FileRejected(f"{name} was refused: it calls {target}, not a built-in tensor operator")
 
 
-def read_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x float32, y int64) from an `.npz` with arrays `x` and `y`, read without pickle."""
+def read_npz(path: Path, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x float32, y int64) from an `.npz` with arrays `x` and `y`.
+
+    Decoded in the worker: zip headers and .npy headers are checked before reading, object
+    arrays (pickle) and complex numbers are refused, NaN/Inf are checked on the float32
+    values the model will see, labels are checked as the integers they are.
+    """
     path = Path(path)
-    check_size(path.stat().st_size, path.name)
+    name = name or path.name
+    check_size(path.stat().st_size, name)
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest in _DECODED:  # these very bytes were decoded by the worker in this process
+        _DECODED.move_to_end(digest)
+        return _DECODED[digest]
+    with tempfile.TemporaryDirectory(prefix="upload-") as out:
+        checked("npz", path, content, name, out, remember=False)
+        x = torch.from_numpy(np.load(Path(out) / "x.npy", allow_pickle=False))
+        y = torch.from_numpy(np.load(Path(out) / "y.npy", allow_pickle=False))
+    _DECODED[digest] = (x, y)  # shared like data.load's sets: callers never modify them in place
+    while len(_DECODED) > 2:
+        _DECODED.popitem(last=False)
+    return x, y
+
+
+# What the worker accepted in this process, by the SHA-256 of the bytes it checked. The
+# checks are a pure function of the bytes, so reopening an upload (every slider move runs
+# source.load) costs one hash instead of a worker, while a link to a stored file that this
+# process never checked, or whose bytes changed, always goes through the worker.
+_ACCEPTED: collections.OrderedDict[tuple[str, str], dict] = collections.OrderedDict()
+_DECODED: collections.OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = collections.OrderedDict()
+
+
+def checked(kind: str, path: Path, content: bytes, name: str, outdir: str | None = None,
+            remember: bool = True) -> dict:
+    """The worker's answer for `content` (the bytes the caller will read, which lie at `path`)."""
+    digest = hashlib.sha256(content).hexdigest()
+    if remember and (kind, digest) in _ACCEPTED:
+        _ACCEPTED.move_to_end((kind, digest))
+        return _ACCEPTED[(kind, digest)]
+    answer = run_worker(kind, path, name, outdir)
+    if answer.get("sha256") != digest:  # the file changed between the two reads
+        raise FileRejected(f"{name} changed while it was being checked: upload it again")
+    if remember:
+        _ACCEPTED[(kind, digest)] = answer
+        while len(_ACCEPTED) > 64:
+            _ACCEPTED.popitem(last=False)
+    return answer
+
+
+def run_worker(kind: str, path: Path, name: str, outdir: str | None = None) -> dict:
+    """Run compression.upload_worker on `path` (a fresh interpreter, memory- and CPU-limited).
+
+    A fresh interpreter rather than fork: forking a process that runs torch threads can
+    deadlock, and the worker must not inherit anything. Refusal: FileRejected naming `name`.
+    """
+    with contextlib.ExitStack() as stack:
+        if outdir is None:
+            outdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="upload-"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+        try:
+            proc = subprocess.run([sys.executable, "-m", "compression.upload_worker", kind, str(path), outdir,
+                                   str(WORKER_MEMORY)],
+                                  capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise FileRejected(f"{name} was refused: checking it took over {WORKER_TIMEOUT_S} s") from None
+        lines = proc.stdout.strip().splitlines()
+        try:
+            answer = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):  # killed by its memory or CPU limit, or crashed
+            raise FileRejected(f"{name} was refused: reading it needs more memory or time than an upload may use")
+        if not answer.get("ok"):
+            refused = FileRejected(f"{name} was refused: {answer.get('reason', 'it could not be read')}")
+            refused.worker_peak_bytes = answer.get("peak_bytes")  # type: ignore[attr-defined]  # benchmarks
+            raise refused
+        return answer
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No warnings or log lines from torch while a user's file is read: the one sentence says it all."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "x" not in npz or "y" not in npz:
-                raise FileRejected(f"{path.name} must hold arrays named x (inputs) and y (labels); "
-                                   f"it holds {', '.join(npz.files) or 'none'}")
-            x, y = npz["x"], npz["y"]
-    except FileRejected:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile) as e:  # ValueError: object arrays need pickle
-        raise FileRejected(f"{path.name} is not a plain .npz of numeric arrays ({_first_line(e)})") from None
-    if not np.issubdtype(x.dtype, np.number) or x.ndim < 2:
-        raise FileRejected(f"{path.name}: x must be a numeric array (N, ...), got {x.dtype} {x.shape}")
-    if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
-        raise FileRejected(f"{path.name}: y must be 1-D integer labels, got {y.dtype} {y.shape}")
-    if len(x) != len(y) or len(x) < 2:
-        raise FileRejected(f"{path.name}: x has {len(x)} rows and y {len(y)}; they must match (at least 2)")
-    if not np.isfinite(x).all():
-        raise FileRejected(f"{path.name}: x holds NaN or Inf values")
-    return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def check_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) -> None:
@@ -338,7 +509,7 @@ def check_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) ->
 def check_size(n: int, name: str) -> None:
     """Refuse a file over MAX_BYTES before it is read."""
     if n > MAX_BYTES:
-        raise FileRejected(f"{name} is {n / 1e6:.0f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit")
+        raise FileRejected(f"{name} is {n / MB:,.1f} MB, over the {limit_text()} limit")
 
 
 def _few(label: str, keys: list[str], n: int = 3) -> str:
@@ -350,4 +521,4 @@ def _few(label: str, keys: list[str], n: int = 3) -> str:
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__
+    return printable(f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__, 200)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from compression.layers import Layer, LayerKind
 from compression.models import layers
 
 Z95 = 1.959964  # two-sided 95 % normal quantile
@@ -104,7 +105,7 @@ def delta_sentence(delta: float, ci: Sequence[float], verdict: str | None = None
 class LayerShape:
     """What a layer costs per inference: dense MACs and the activations it reads and writes."""
     name: str
-    kind: str            # "linear" or "conv"
+    kind: str            # "linear", "conv" or "attention" (compression.layers.LayerKind)
     weight_shape: tuple[int, ...]
     macs: int            # dense multiply-accumulates for one input sample
     in_elems: int        # input activations read, one sample
@@ -114,19 +115,36 @@ class LayerShape:
 
 @torch.no_grad()
 def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerShape]:
-    """Trace one sample through the model to count each layer's dense MACs."""
+    """Trace one sample through the model to count each compressible layer's dense MACs."""
     found: list[LayerShape] = []
 
-    def hook(name: str):
-        def record(module: nn.Module, inputs, output) -> None:
-            w = module.weight
-            fan_in = w[0].numel()  # in_features, or in_channels/groups * kh * kw
-            found.append(LayerShape(name, "conv" if isinstance(module, nn.Conv2d) else "linear",
-                                    tuple(w.shape), output.numel() * fan_in, inputs[0].numel(),
-                                    output.numel(), fan_in))
+    def hook(layer: Layer):
+        def record(module: nn.Module, args: tuple, kwargs: dict, output) -> None:
+            w = layer.weight
+            fan_in = w[0].numel()  # in_features, or in_channels/groups * kh * kw, or the embedding width
+            if layer.kind is LayerKind.ATTENTION:
+                # q, k and v each go through their E x E third of the packed projection
+                qkv = [*args, *(kwargs[k] for k in ("query", "key", "value") if k in kwargs)][:3]
+                distinct = {id(t): t.numel() for t in qkv}
+                read = sum(t.numel() for t in qkv)
+                found.append(LayerShape(layer.name, str(layer.kind), tuple(w.shape), read * fan_in,
+                                        sum(distinct.values()), read, fan_in))
+                # the attention's output projection is applied inside its forward, never called as a
+                # module: its hook does not fire, so it is counted here, once per query token
+                out = all_layers.get(layer.name.removesuffix("in_proj") + "out_proj")
+                if out is not None:
+                    tokens_x_e = qkv[0].numel()
+                    wo = out.weight
+                    found.append(LayerShape(out.name, str(out.kind), tuple(wo.shape), tokens_x_e // wo.shape[1]
+                                            * wo.numel(), tokens_x_e, tokens_x_e // wo.shape[1] * wo.shape[0],
+                                            wo[0].numel()))
+                return
+            found.append(LayerShape(layer.name, str(layer.kind), tuple(w.shape), output.numel() * fan_in,
+                                    args[0].numel(), output.numel(), fan_in))
         return record
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in layers(model).items()]
+    all_layers = layers(model)
+    handles = [layer.module.register_forward_hook(hook(layer), with_kwargs=True) for layer in all_layers.values()]
     try:
         model(torch.zeros(1, *input_shape))
     finally:
@@ -198,11 +216,6 @@ def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5
     finally:
         torch.set_num_threads(threads)
     return _timing(times[0]), _timing(times[1])
-
-
-def latency_ms(model: nn.Module, x: torch.Tensor) -> float:
-    """Median wall-clock time of one forward pass, in milliseconds (measured, not modelled)."""
-    return latency_pair(model, model, x)[0].median
 
 
 def speed_verdict(fp32_ms: float, compressed_ms: float, fp32_iqr: float = 0.0,

@@ -23,23 +23,15 @@ from compression.config import (  # one list of choices: config's
     STRUCTURES,
 )
 from compression.criteria import prunable
+from compression.layers import LayerKind, compressible
 
 # -----------------------------------------------------------------------------
 # what can be pruned
 
 
-def _layers(model: nn.Module) -> dict[str, nn.Module]:
-    """Prunable modules by weight name ("fc1.weight"), in module order."""
-    return {
-        f"{name}.weight" if name else "weight": m
-        for name, m in model.named_modules()
-        if isinstance(m, (nn.Linear, nn.Conv2d))
-    }
-
-
 def _classifier(model: nn.Module) -> str | None:
-    """Weight name of the last nn.Linear: the classifier, whose rows (classes) are never removed."""
-    linears = [name for name, m in _layers(model).items() if isinstance(m, nn.Linear)]
+    """Mask key of the last nn.Linear: the classifier, whose rows (classes) are never removed."""
+    linears = [layer.key for layer in compressible(model).values() if layer.kind is LayerKind.LINEAR]
     return linears[-1] if linears else None
 
 
@@ -213,7 +205,9 @@ def masks(
             return {}
         if structure == "unstructured":
             return _unstructured(group, amount, group_scope)
-        return _rows(group, {n: rows[n] for n in group}, amount, group_scope, record.comparable, classifier)
+        # a layer without a neuron score (attention's in-projection has no activation of its own) keeps its rows
+        kept = {n: rows[n] if n in rows else torch.full((group[n].shape[0],), math.inf) for n in group}
+        return _rows(group, kept, amount, group_scope, record.comparable, classifier)
 
     out = select(rest, sparsity, scope)
     for name, amount in own.items():  # a layer with its own sparsity: exactly that, within it
@@ -245,11 +239,6 @@ def apply_masks(model: nn.Module, masks: dict[str, Tensor]) -> None:
         for _, w, pruned in _masked_weights(model, masks):
             # masked_fill, not multiply: an exact +0.0 even where a weight is inf or nan
             w.masked_fill_(pruned, 0.0)
-
-
-def masked_state(model: nn.Module, masks: dict[str, Tensor]) -> dict[str, Tensor]:
-    """{name: pruned copy of the weight} for every mask, model untouched (e.g. for torch.func.functional_call)."""
-    return {name: w.detach().masked_fill(pruned, 0.0) for name, w, pruned in _masked_weights(model, masks)}
 
 
 def hold_masks(model: nn.Module, masks: dict[str, Tensor]) -> Callable[[], None]:

@@ -453,8 +453,3 @@ def resolve(quantizer: str, bits: int) -> Quantizer:
     if bits == 1:
         return BINARY
     return lookup(quantizer)
-
-
-def for_layer(config, layer: str) -> Quantizer:
-    """The record one layer of a CompressionConfig is quantized with (its own bits override)."""
-    return resolve(config.quantizer, config.bits_for(layer))

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from compression import data, measure, models, pipeline
+from compression import measure, models, pipeline, source
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
 
@@ -36,19 +36,40 @@ def reference_config(base_config: CompressionConfig | None = None) -> Compressio
                         structure="unstructured" if base.structure == "2:4" else base.structure)
 
 
+def load(model_id: str | source.ModelSource, data_dir: str | Path | None = None) -> source.Loaded:
+    """The model a zoo id or upload word names, with its test data; ValueError when it has none.
+
+    Every curve here is an accuracy: a model without labelled data has nothing to measure.
+    """
+    src = source.parse(model_id) if isinstance(model_id, str) else model_id
+    loaded = source.load(src, data_dir=data_dir)
+    if loaded.dataset is None or not len(loaded.dataset.y_test):
+        raise ValueError(f"{src} has no test data ({loaded.why_no_accuracy or source.NO_DATA}): per-layer "
+                         f"sensitivity and mixed precision measure accuracy; give an .npz test set")
+    return loaded
+
+
 def layer_scores(model_id: str, config: CompressionConfig, data_dir: str | Path | None = None
                  ) -> dict[str, float]:
     """Test accuracy and training-split loss of the model compressed by `config`: one task.
 
     The loss is on training images so an allocation chosen by it is not fitted to the test split
     that later judges it; and unlike accuracy (steps of 1/n_test) it moves with every bit.
+    Module-level with a plain model word, so a process pool or Dask worker can run it.
     """
+    return _scores(load(model_id, data_dir), config)
+
+
+def _scores(loaded: source.Loaded, config: CompressionConfig) -> dict[str, float]:
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
-    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
-    model, _, _ = pipeline.compress(models.load(model_id, data_dir=data_dir), ds, config)
+    ds = loaded.dataset
+    assert ds is not None  # load() refuses a model without data
+    model, _, _ = pipeline.compress(loaded.model, ds, config)
+    # an upload's training split is its calibration rows; with none, the test rows stand in
+    x, y = (ds.x_train, ds.y_train) if len(ds.y_train) else (ds.x_test, ds.y_test)
     with torch.no_grad():
-        loss = float(torch.nn.functional.cross_entropy(model(ds.x_train), ds.y_train))
+        loss = float(torch.nn.functional.cross_entropy(model(x), y))
     return {"accuracy": measure.accuracy(model, ds.x_test, ds.y_test), "train_loss": loss}
 
 
@@ -58,17 +79,21 @@ def sensitivity(model_id: str, base_config: CompressionConfig | None = None,
                 data_dir: str | Path | None = None) -> dict[str, Any]:
     """Accuracy of each layer alone at each sparsity and each bit-width, the other layers untouched.
 
+    `model_id` is a zoo id or an upload word (`upload:<hash>.<data hash>`, see compression.source).
     Returns {model, config, baseline, baseline_train_loss, n_test, layers,
     sparsity: {values, accuracy: {layer: [...]}, train_loss: {layer: [...]}}, bits: {same}}.
     """
     ref = reference_config(base_config)
-    names = list(models.layers(models.load(model_id, data_dir=data_dir)))
-    ds = data.load(models.spec(model_id).dataset, data_dir=data_dir)
+    loaded = load(model_id, data_dir)
+    model_id = str(source.parse(model_id)) if isinstance(model_id, str) else str(model_id)
+    names = list(models.layers(loaded.model))
+    ds = loaded.dataset
+    assert ds is not None
     tasks = [("baseline", "", 0, ref)]
     tasks += [("sparsity", n, s, ref.replace(layer_sparsity={n: s})) for n in names for s in sparsities]
     tasks += [("bits", n, b, ref.replace(layer_bits={n: b})) for n in names for b in bits]
     results = _run(model_id, [t[3] for t in tasks], executor, data_dir,
-                   lambda i: _progress(progress, i + 1, len(tasks), tasks[i]))
+                   lambda i: _progress(progress, i + 1, len(tasks), tasks[i]), loaded)
     score = {(kind, n, v): r for (kind, n, v, _), r in zip(tasks, results)}
 
     def curves(kind: str, values: Sequence[Any]) -> dict[str, Any]:
@@ -83,12 +108,17 @@ def sensitivity(model_id: str, base_config: CompressionConfig | None = None,
 
 
 def _run(model_id: str, configs: list[CompressionConfig], executor: Executor | None,
-         data_dir: str | Path | None, done: Any) -> list[dict[str, float]]:
-    """layer_scores for every config, in order, here or on the executor; done(i) after each."""
+         data_dir: str | Path | None, done: Any, loaded: source.Loaded | None = None) -> list[dict[str, float]]:
+    """layer_scores for every config, in order, here or on the executor; done(i) after each.
+
+    In this process the model is loaded once (an upload's program is checked and read once);
+    workers get the model word and load it themselves.
+    """
     results = []
     if executor is None:
+        loaded = loaded or load(model_id, data_dir)
         for i, config in enumerate(configs):
-            results.append(layer_scores(model_id, config, data_dir))
+            results.append(_scores(loaded, config))
             done(i)
         return results
     futures = [executor.submit(layer_scores, model_id, config, data_dir) for config in configs]

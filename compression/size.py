@@ -12,7 +12,6 @@ relative indices Huffman-coded per layer, code tables counted.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,9 +63,12 @@ def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
     options = [LayerSize("bitmask", nnz * bits, n, codebook_bits, bias)]
     if zero_code:
         options.append(dense)
-    gaps = relative_gaps(weight)
-    for p in range(1, MAX_INDEX_BITS + 1):
-        entries = csr_entries(gaps, p)
+    gaps = relative_gaps(weight).numpy() - 1  # stored as distance - 1
+    # From the width that needs no filler on, a wider index only costs more: stop there
+    # (trying every width up to 16 was most of the time of sizing a layer).
+    widest = max(1, int(gaps.max()).bit_length()) if nnz else 1
+    for p in range(1, min(MAX_INDEX_BITS, widest) + 1):
+        entries = nnz + int((gaps >> p).sum())  # a gap of g - 1 >= 2**p needs (g - 1) >> p fillers
         if zero_code or entries == nnz:
             options.append(LayerSize(f"csr-{p}", entries * bits, entries * p, codebook_bits, bias))
     return min(options, key=lambda s: s.total)
@@ -172,8 +174,3 @@ def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, cha
     code_bits = record.code_bits(bits)
     return record.side_bits(code_bits, scheme, per_channel and record.channelwise, channels,
                             2**code_bits if centroids is None else centroids)
-
-
-def sharing_ratio(n: int, bits: int, k: int) -> float:
-    """Deep Compression eq. 1: r = n*b / (n*log2(k) + k*b) for n weights shared into k values."""
-    return n * bits / (n * math.log2(k) + k * bits)

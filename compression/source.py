@@ -7,10 +7,13 @@ line why accuracy cannot be measured.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -117,26 +120,42 @@ def upload(model_file: str | Path, arch: str | None = None, data_file: str | Pat
 def load(source: ModelSource, data_dir: str | Path | None = None) -> Loaded:
     """The model, its input shape, its test data (or None) and why accuracy is n/a (or None)."""
     if source.kind == "zoo":
-        model = models.load(source.name, data_dir=data_dir)
+        model = models.shared(source.name, data_dir=data_dir)  # read only: compress() copies it
         loading.check_finite(model.state_dict(), f"checkpoint of {source.name}")
         ds = data.load(models.spec(source.name).dataset, data_dir=data_dir)
         return Loaded(model, tuple(ds.input_shape), ds, None)
     if source.kind == "arch":
         return Loaded(build_arch(source.name, source.seed), IMAGENET_SHAPE, None, NO_WEIGHTS)
+    # Every opening re-validates the stored file (a link to a hash is no way around the
+    # checks), and a refused file is deleted: no later visitor can reach it by its hash.
     stored = loading.find(source.name)
+    name = loading.display_name(stored)
     arch = source.arch or loading.meta(stored).get("arch")
-    if stored.path.suffix == ".pt2":
-        model, shape = loading.load_exported(stored.path)
-    elif arch is None:
-        raise loading.FileRejected(f"upload:{source.name} is a state dict with no architecture named")
-    else:
-        model, shape = _arch_model(arch, source.seed)
-        model = loading.load_state_dict(model, loading.read_state_dict(stored.path), f"upload:{source.name}")
+    with _forget_if_refused(stored):
+        if stored.path.suffix == ".pt2":
+            model, shape = loading.load_exported(stored.path, name)
+        elif arch is None:
+            raise loading.FileRejected(f"{name} is a state dict with no architecture named")
+        else:
+            model, shape = _arch_model(arch, source.seed)
+            model = loading.load_state_dict(model, loading.read_state_dict(stored.path, name), name)
     if source.data is None:
         return Loaded(model, shape or (), None, NO_DATA)
-    x, y = loading.read_npz(loading.find(source.data).path)
-    loading.check_fits(model, x, y, f"upload:{source.data}")
-    return Loaded(model, tuple(x.shape[1:]), _dataset(source.data, x, y), None)
+    stored_data = loading.find(source.data)
+    data_name = loading.display_name(stored_data)
+    with _forget_if_refused(stored_data):
+        x, y = loading.read_npz(stored_data.path, data_name)
+        loading.check_fits(model, x, y, data_name)
+    return Loaded(model, tuple(x.shape[1:]), _dataset(data_name, source.data, x, y), None)
+
+
+@contextlib.contextmanager
+def _forget_if_refused(stored: loading.StoredFile) -> Iterator[None]:
+    try:
+        yield
+    except loading.FileRejected:
+        loading.forget(stored)
+        raise
 
 
 def build_arch(name: str, seed: int = 0) -> nn.Module:
@@ -167,23 +186,36 @@ def _check_arch(arch: str) -> None:
                                 f"or one of {', '.join(ARCHITECTURES)}")
 
 
-def _dataset(digest: str, x: torch.Tensor, y: torch.Tensor) -> data.Dataset:
-    """An uploaded test set as a Dataset: the first rows calibrate, the rest are the test split."""
-    # Calibrating on the images accuracy is measured on would leak the test set, so the
-    # calibration rows (at most a fifth) are held out of the test split.
-    n_calib = min(loading.N_CALIB, len(x) // 5) or 1
-    x_calib, y_calib = x[:n_calib], y[:n_calib]
+def _dataset(name: str, digest: str, x: torch.Tensor, y: torch.Tensor) -> data.Dataset:
+    """An uploaded test set as a Dataset: every row the user gave is scored.
+
+    Calibration (int8 observer ranges, and the few rows fine-tuning or distillation use)
+    needs rows too; taking them out of the test set would make the score depend on row
+    order (sorted by label, class 0 would vanish). So calibration uses a copy of a seeded
+    stratified sample of the rows, and the data set's source line says so.
+    """
+    n_calib = min(loading.N_CALIB, len(x))
+    idx = _stratified(y, n_calib, seed=0)
     classes = tuple(str(c) for c in range(int(y.max()) + 1))
     return data.Dataset(
-        name=f"upload:{digest}", x_train=x_calib, y_train=y_calib, x_test=x[n_calib:], y_test=y[n_calib:],
-        x_calib=x_calib.clone(), classes=classes, input_shape=tuple(x.shape[1:]),  # type: ignore[arg-type]
-        source=f"uploaded .npz {digest}: {len(x) - n_calib} test rows; the first {n_calib} rows "
-               f"are held out for calibration",
+        name=f"upload:{digest}", x_train=x[idx].clone(), y_train=y[idx].clone(), x_test=x, y_test=y,
+        x_calib=x[idx].clone(), classes=classes, input_shape=tuple(x.shape[1:]),  # type: ignore[arg-type]
+        source=f"uploaded {name}: all {len(x)} rows are the test set; calibration uses a copy of {n_calib} "
+               f"of them (a seeded stratified sample)",
     )
+
+
+def _stratified(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """`n` row indices with each class in proportion to its count (shuffled within a class, seeded)."""
+    labels = y.numpy()
+    order = np.random.default_rng(seed).permutation(len(labels))
+    by_class = order[np.argsort(labels[order], kind="stable")]  # classes in blocks, random inside each
+    picks = np.linspace(0, len(labels) - 1, n).round().astype(np.int64)  # evenly through the blocks
+    return torch.from_numpy(np.sort(by_class[picks]))
 
 
 def _read(path: Path) -> bytes:
     if not path.is_file():
-        raise loading.FileRejected(f"{path} does not exist")
+        raise loading.FileRejected(f"{path.name} does not exist")
     loading.check_size(path.stat().st_size, path.name)  # before reading 10 GB into memory
     return path.read_bytes()

@@ -11,6 +11,19 @@ of every group go. The final classifier keeps its outputs.
 For a plain Sequential model `compression.slim.slim` stays the exact tool: it also folds
 the constant output ReLU(bias) of a removed unit into the next layer's bias, where this
 module simply drops it (the two agree when the removed units' biases are zero).
+
+Uploaded `torch.export` programs compute BatchNorm and LayerNorm as functional operators
+on parameters their placeholder modules hold, which the dependency graph cannot see (so a
+conv lost filters while its BatchNorm kept 16 statistics: "running_mean should contain 8
+elements not 16"). `_norms_as_modules` turns those calls back into BatchNorm / LayerNorm
+modules sharing the same tensors. Attention and other reshapes a program bakes its sizes
+into can still couple channels in ways the tracer misreads, so in a program every group is
+sliced on a trial copy first and kept only when the smaller model computes what the masked
+one does; the others keep their channels, and a graph with no such group is refused.
+
+LayerNorm normalises over every feature, so zeroing a feature is not removing it: the
+masked model's LayerNorms average over the kept features only (`_KeptLayerNorm`), which
+is exactly what the sliced model computes.
 """
 from __future__ import annotations
 
@@ -19,7 +32,8 @@ from collections.abc import Callable
 from types import ModuleType
 
 import torch
-from torch import nn
+from torch import fx, nn
+from torch.nn import functional as F
 
 Chooser = Callable[[torch.Tensor], torch.Tensor]  # per-channel scores -> indices to remove
 
@@ -49,32 +63,77 @@ def channel_masks(model: nn.Module, input_shape: tuple[int, ...], sparsity: floa
     """Zero in place what prune_channels would remove; return {weight name: kept mask}.
 
     Every coupled layer loses the same channels: producers their filters (rows), consumers
-    their input columns, BatchNorm its scale and shift. The model keeps its shapes (so
-    histograms and sizes compare weight for weight) and computes exactly what the physically
-    smaller model computes; `remove_zero_channels` then cuts the zeros out.
+    their input columns, BatchNorm its scale and shift, LayerNorm the feature (it then
+    normalises over the kept ones). The model keeps its shapes (so histograms and sizes
+    compare weight for weight) and computes exactly what the physically smaller model
+    computes; `remove_zero_channels` then cuts the zeros out. ValueError in one sentence
+    for an uploaded program none of whose channel groups can be sliced.
     """
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    _norms_as_modules(model)
     names = {m: n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
     keep = {m: torch.ones_like(m.weight, dtype=torch.bool) for m in names}
     graph, plans = _plans(model, input_shape, _lowest(sparsity))
     with torch.no_grad():
-        for root, handler, drop in plans:
-            for item in graph.get_pruning_group(root, handler, drop):
-                module, idx = item.dep.target.module, torch.as_tensor(item.idxs, dtype=torch.long)
-                if module in keep and graph.is_out_channel_pruning_fn(item.dep.handler):
-                    keep[module][idx] = False
-                elif module in keep and graph.is_in_channel_pruning_fn(item.dep.handler):
-                    if getattr(module, "groups", 1) == 1:  # a grouped conv loses its rows instead
-                        keep[module][:, idx] = False
-                elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
-                    module.weight[idx] = 0  # the channel's output is then exactly zero
-                    module.bias[idx] = 0
-        for module, mask in keep.items():
-            module.weight.mul_(mask)
-            if module.bias is not None:  # a removed filter's bias would leave a constant behind
-                module.bias.mul_(mask.flatten(1).any(1))
+        for plan in plans:
+            _zero_group(graph.get_pruning_group(*plan), graph, keep)
+        _apply(keep)
     return {f"{names[m]}.weight": mask for m, mask in keep.items()}
+
+
+class _KeptLayerNorm(nn.LayerNorm):
+    """A LayerNorm over the kept features only, zero at the others: what the sliced model computes.
+
+    Zeroed features would otherwise still count in the mean and variance (n instead of n - k).
+    """
+
+    kept: torch.Tensor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise the kept features of the last dimension; the removed ones output zero."""
+        k = self.kept
+        weight = self.weight[k] if self.weight is not None else None
+        bias = self.bias[k] if self.bias is not None else None
+        out = torch.zeros_like(x)
+        out[..., k] = F.layer_norm(x[..., k], (int(k.sum()),), weight, bias, self.eps)
+        return out
+
+
+class _AnyBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm of any input rank: an exported program's functional batch_norm as a module."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        """Any rank: the program's own graph already fixed what it normalises."""
+
+
+def _zero_group(group: object, graph: object, keep: dict[nn.Module, torch.Tensor]) -> None:
+    """Zero one coupled group's channels in every layer it touches; masks go in `keep`."""
+    for item in group:  # type: ignore[attr-defined]
+        module, idx = item.dep.target.module, torch.as_tensor(item.idxs, dtype=torch.long)
+        handler = item.dep.handler
+        if module in keep and graph.is_out_channel_pruning_fn(handler):  # type: ignore[attr-defined]
+            keep[module][idx] = False
+        elif module in keep and graph.is_in_channel_pruning_fn(handler):  # type: ignore[attr-defined]
+            if getattr(module, "groups", 1) == 1:  # a grouped conv loses its rows instead
+                keep[module][:, idx] = False
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            module.weight[idx] = 0  # the channel's output is then exactly zero
+            module.bias[idx] = 0
+        elif isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
+            if not isinstance(module, _KeptLayerNorm):
+                module.__class__ = _KeptLayerNorm
+                module.register_buffer("kept", torch.ones(module.normalized_shape[0], dtype=torch.bool))
+            module.kept[idx] = False
+        elif isinstance(module, nn.Parameter):  # a weight outside any layer module (attention's in_proj)
+            module.index_fill_(item.dep.target.pruning_dim, idx, 0)
+
+
+def _apply(keep: dict[nn.Module, torch.Tensor]) -> None:
+    for module, mask in keep.items():
+        module.weight.mul_(mask)
+        if module.bias is not None:  # a removed filter's bias would leave a constant behind
+            module.bias.mul_(mask.flatten(1).any(1))
 
 
 def _lowest(sparsity: float) -> Chooser:
@@ -85,9 +144,12 @@ def _lowest(sparsity: float) -> Chooser:
 
 
 def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> tuple[object, list]:
-    """The dependency graph of `model` and, per coupled group, the root channels to remove."""
+    """The dependency graph of `model` and, per coupled group, the root channels to remove.
+
+    In an uploaded program only groups that slice exactly are planned (see the module note).
+    """
     tp = _torch_pruning()
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape))
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape), verbose=False)
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     plans = []
     for group in graph.get_all_groups(ignored_layers=layers[-1:], root_module_types=(nn.Conv2d, nn.Linear)):
@@ -95,12 +157,79 @@ def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> t
         if len(drop):
             root = group[0].dep.target.module
             plans.append((root, group[0].dep.handler, drop.tolist()))
+    if plans and _is_program(model):
+        sliceable = [p for p in plans if _slices_exactly(model, graph, p, input_shape)]
+        if not sliceable:
+            raise ValueError("rows pruning cannot slice this model: none of its channel groups can be cut "
+                             "out without changing what it computes (its graph reshapes with fixed sizes); "
+                             "use structure unstructured or 2:4")
+        plans = sliceable
     return graph, plans
+
+
+def _is_program(model: nn.Module) -> bool:
+    """Whether `model` holds a torch.fx graph (an uploaded torch.export program)."""
+    return any(isinstance(m, fx.GraphModule) for m in model.modules())
+
+
+def _slices_exactly(model: nn.Module, graph: object, plan: tuple, input_shape: tuple[int, ...]) -> bool:
+    """Whether cutting one group out of a copy computes what zeroing it computes (on a probe input)."""
+    tp = _torch_pruning()
+    root, handler, drop = plan
+    memo: dict[int, object] = {}
+    masked = copy.deepcopy(model, memo)
+    mapped = {m: memo.get(id(m), m) for m in model.modules()}
+    keep = {mapped[m]: torch.ones_like(m.weight, dtype=torch.bool) for m in model.modules()
+            if isinstance(m, (nn.Linear, nn.Conv2d))}
+    x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            group = graph.get_pruning_group(root, handler, drop)  # type: ignore[attr-defined]
+            _zero_group(_Mapped(group, memo), graph, keep)
+            _apply(keep)
+            want = masked(x)
+        sliced = copy.deepcopy(masked)
+        cut = tp.DependencyGraph().build_dependency(sliced, example_inputs=torch.zeros(1, *input_shape), verbose=False)
+        sliced_root = dict(sliced.named_modules())[{m: n for n, m in model.named_modules()}[root]]
+        pruning = cut.get_pruning_group(sliced_root, cut.get_pruner_of_module(sliced_root).prune_out_channels, drop)
+        if not cut.check_pruning_group(pruning):
+            return False
+        pruning.prune()
+        _restore_layer_norms(sliced)
+        with torch.no_grad():
+            got = sliced(x)
+    except Exception:  # noqa: BLE001 - any failure of the trial cut means "do not cut this group"
+        return False
+    return got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-3, atol=1e-4 * (1 + float(want.abs().max()))))
+
+
+class _Mapped:
+    """A pruning group's items with their modules and parameters swapped for a deep copy's."""
+
+    def __init__(self, group: object, memo: dict[int, object]) -> None:
+        self.group, self.memo = group, memo
+
+    def __iter__(self):
+        for item in self.group:  # type: ignore[attr-defined]
+            target = copy.copy(item.dep.target)
+            target.module = self.memo.get(id(target.module), target.module)
+            dep = copy.copy(item.dep)
+            dep.target = target
+            yield type("Item", (), {"dep": dep, "idxs": item.idxs, "root_idxs": item.root_idxs})
+
+
+def _restore_layer_norms(model: nn.Module) -> None:
+    """After slicing, a _KeptLayerNorm whose removed features are gone is a plain LayerNorm again."""
+    for m in model.modules():
+        if isinstance(m, _KeptLayerNorm) and m.normalized_shape[0] == int(m.kept.sum()) != len(m.kept):
+            del m._buffers["kept"]
+            m.__class__ = nn.LayerNorm
 
 
 def _prune(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> nn.Module:
     """Score every coupled group, then remove the chosen channels from all its layers."""
     model = copy.deepcopy(model).eval()
+    _norms_as_modules(model)
     graph, plans = _plans(model, input_shape, choose)
     # Groups are disjoint in the channels they own, so every plan's indices stay valid
     # while the others are carried out.
@@ -108,7 +237,80 @@ def _prune(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> n
         pruning = graph.get_pruning_group(root, handler, drop)  # type: ignore[attr-defined]
         if graph.check_pruning_group(pruning):  # type: ignore[attr-defined]
             pruning.prune()
+    _restore_layer_norms(model)
     return model.eval()
+
+
+def _norms_as_modules(model: nn.Module) -> None:
+    """In every torch.fx graph of `model`, functional batch_norm / layer_norm calls become modules.
+
+    The module takes the place of the placeholder that held the norm's tensors (same name,
+    same Parameter and buffer objects), so names, state dict and outputs are unchanged;
+    only now the dependency graph sees a BatchNorm or LayerNorm to slice with its channels.
+    """
+    aten = torch.ops.aten
+    for gm in [m for m in model.modules() if isinstance(m, fx.GraphModule)]:
+        changed = False
+        for node in list(gm.graph.nodes):
+            if node.op != "call_function":
+                continue
+            norm: nn.Module | None = None
+            if node.target is aten.batch_norm.default and not node.args[5]:  # eval-mode batch norm
+                x, w, b, mean, var = node.args[:5]
+                owner = _owner(gm, mean, var, w, b)
+                if owner is not None:
+                    bn = _AnyBatchNorm(gm.get_buffer(mean.target).numel(), eps=float(node.args[7]),
+                                       momentum=float(node.args[6]), affine=w is not None)
+                    norm = _share(bn, gm, weight=w, bias=b, running_mean=mean, running_var=var)
+                    bn.register_buffer("num_batches_tracked", None)  # no key the upload lacks
+            elif node.target is aten.layer_norm.default and len(node.args) >= 3 and node.args[2] is not None:
+                x, shape, w = node.args[:3]
+                b = node.args[3] if len(node.args) > 3 else None
+                eps = float(node.args[4]) if len(node.args) > 4 else 1e-5
+                owner = _owner(gm, w, b)
+                if owner is not None:
+                    ln = nn.LayerNorm(tuple(shape), eps=eps, bias=b is not None)
+                    norm = _share(ln, gm, weight=w, bias=b)
+            if norm is None:
+                continue
+            parent, _, leaf = owner.rpartition(".")
+            setattr(gm.get_submodule(parent) if parent else gm, leaf, norm)
+            with gm.graph.inserting_before(node):
+                call = gm.graph.call_module(owner, (x,))
+            node.replace_all_uses_with(call)
+            gm.graph.erase_node(node)
+            changed = True
+        if changed:
+            gm.graph.eliminate_dead_code()
+            gm.recompile()
+
+
+def _owner(gm: fx.GraphModule, *nodes: object) -> str | None:
+    """The one placeholder module holding exactly these get_attr tensors (None nodes skipped), or None."""
+    targets = [n.target for n in nodes if n is not None]
+    if not targets or any(getattr(n, "op", None) != "get_attr" for n in nodes if n is not None):
+        return None
+    owners = {t.rpartition(".")[0] for t in targets}
+    if len(owners) != 1:
+        return None
+    owner = owners.pop()
+    holder = gm.get_submodule(owner) if owner else gm
+    held = {*holder._parameters, *holder._buffers} - {k for k, v in holder._buffers.items() if v is None}
+    if not owner or list(holder.children()) or held != {t.rpartition(".")[2] for t in targets}:
+        return None
+    return owner
+
+
+def _share(norm: nn.Module, gm: fx.GraphModule, **tensors: object) -> nn.Module:
+    """`norm` holding the program's own Parameter and buffer objects under the usual names."""
+    for name, node in tensors.items():
+        if node is None:
+            continue
+        if name in ("weight", "bias"):
+            setattr(norm, name, gm.get_parameter(node.target))  # type: ignore[attr-defined]
+        else:
+            norm.register_buffer(name, gm.get_buffer(node.target))  # type: ignore[attr-defined]
+    return norm.eval()
 
 
 def _filter_l2(group: object, graph: object) -> torch.Tensor:

@@ -58,7 +58,8 @@ def evaluate_row(model_id: str, config: CompressionConfig, fields: Sequence[str]
     for f in [*fields, *(f for f in config.changed() if f not in fields)]:
         value = getattr(config, f)
         row[f] = query.get(f, "") if isinstance(value, tuple) else value  # per-layer: "fc1=8,fc2=4"
-    row.update(accuracy=r.accuracy, accuracy_lo=r.accuracy_ci95[0], accuracy_hi=r.accuracy_ci95[1],
+    lo, hi = r.accuracy_ci95 or (None, None)  # None: no test data or no trained weights (size, energy still count)
+    row.update(accuracy=r.accuracy, accuracy_lo=lo, accuracy_hi=hi,
                sparsity_achieved=r.sparsity, size_bytes=r.size_bytes["compressed"],
                file_bytes=r.size_bytes["file"], compression_ratio=r.compression_ratio,
                energy_pj=r.energy_pj["total"], latency_ms=r.latency_ms["compressed"])

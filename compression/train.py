@@ -9,13 +9,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import criteria, data, models, prune
-from compression.models import Progress
+from compression import criteria, data, prune, structures, zoo
+from compression.config import Order
+from compression.zoo import Progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
-FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # parameter name -> quantized copy
+FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # mask key ("<layer>.weight") -> quantized copy
 Penalty = Callable[[nn.Module], torch.Tensor]
 FINETUNE_LR = 2e-3  # AdamW rate for fine-tuning a trained model (pruning recovery, QAT, regularization)
+
+
+def seed_cpu(value: int) -> None:
+    """Seed torch's CPU generator: what torch.manual_seed does for a CPU-only run, without the
+    stack trace it formats for each lazily seeded accelerator backend (~1 ms a call)."""
+    torch.default_generator.manual_seed(value)
 
 
 @contextlib.contextmanager
@@ -30,7 +37,7 @@ def _fake_quantized(model: nn.Module, fake_quant: FakeQuant | None) -> Iterator[
     if not fake_quant:
         yield
         return
-    params = dict(model.named_parameters())
+    params = prune.prunable(model)  # keyed as masks are: "<layer>.weight"
     pairs = [(params[name], fn) for name, fn in fake_quant.items()]
     shadows = [p.detach().clone() for p, _ in pairs]
     with torch.no_grad():
@@ -51,13 +58,10 @@ def regularizer(kind: str, strength: float) -> Penalty | None:
     is lambda * sum over rows of ||W_row||_2: whole rows shrink to zero together, ready for
     structure="rows" pruning. "none" or strength 0: None.
     """
-    if kind == "none" or strength <= 0:
+    term = structures.regularizer(kind).term  # ValueError naming the known ones
+    if term is None or strength <= 0:
         return None
-    if kind == "l1":
-        return lambda model: strength * sum(w.abs().sum() for w in prune.prunable(model).values())
-    if kind == "group-lasso":
-        return lambda model: strength * sum(w.flatten(1).norm(dim=1).sum() for w in prune.prunable(model).values())
-    raise ValueError(f"regularize must be one of none, l1, group-lasso; got {kind!r}")
+    return lambda model: strength * sum(term(w) for w in prune.prunable(model).values())
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: float = 1e-3,
@@ -73,7 +77,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: 
     fake_quant: {parameter name: quantizer} for quantization-aware training (see `_fake_quantized`).
     penalty: a regularizer of the model's weights added to the loss (see `regularizer`).
     """
-    torch.manual_seed(seed)
+    seed_cpu(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(x) // batch_size)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
@@ -127,10 +131,10 @@ def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, s
     # the global target and every per-layer one
     fractions = [f / 0.5 for f in prune.gradual_schedule(0.5, steps)] if steps > 1 else [1.0]
     step_epochs = epochs
-    if fake_quant and order == "joint":
+    if fake_quant and order == Order.JOINT:
         fractions, step_epochs = [1.0], epochs * len(fractions)  # the same training budget
     qat_each_step = fake_quant if order in ("alternating", "joint") else None
-    qat_after = bool(fake_quant and order == "sequential" and epochs)
+    qat_after = bool(fake_quant and order == Order.SEQUENTIAL and epochs)
     stages = int(bool(penalty and epochs)) + len(fractions) + int(qat_after)
     stage = 0
     if penalty and epochs:
@@ -176,16 +180,16 @@ def deterministic() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def train_zoo_model(model_id: str, data_dir: str | Path | None = None,
-                    progress: Progress | None = None, path: Path | None = None) -> nn.Module:
-    """Train a zoo model from its fixed seed and save its checkpoint: bit-identical on a rebuild."""
-    spec = models.spec(model_id)
+def train_zoo_model(model_id: str, path: Path, data_dir: str | Path | None = None,
+                    progress: Progress | None = None) -> nn.Module:
+    """Train a zoo model from its fixed seed and save its checkpoint at `path`: bit-identical on a rebuild."""
+    spec = zoo.spec(model_id)
     ds = data.load(spec.dataset, data_dir=data_dir)
     with deterministic():
-        model = models.build(model_id, seed=0)
+        model = zoo.build(model_id, seed=0)
         fit(model, ds.x_train, ds.y_train, spec.epochs, lr=spec.lr, batch_size=spec.batch_size,
             seed=0, progress=progress, one_cycle=True)
-    models.save(model, path or models.checkpoint_path(model_id))
+    zoo.save(model, path)
     return model
 
 

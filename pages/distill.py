@@ -264,7 +264,7 @@ items = ui.config_items(cfg)
 done = ui.is_done(("compress_student", *key[:6], items, *key[6:]))
 ok, report = ui.guard(ui.with_progress, ui.compress_student, *key[:6], items, *key[6:],
                       label=f"Compressing {student}",
-                      show=not done and cfg.finetune_epochs > 0 and (cfg.sparsity > 0 or cfg.structure == "2:4"))
+                      show=not done and cfg.trains)
 if ok:
     teacher_fp32 = ui.model_info()[teacher]["params"] * 4
     c1, c2, c3 = st.columns(3)

@@ -5,7 +5,7 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, criteria, energy, measure, models, pipeline, quantizers, reproduce
+from compression import charts, criteria, energy, measure, models, pipeline, quantizers, reproduce, structures
 from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
@@ -120,19 +120,12 @@ def formulas(c) -> None:
         st.markdown("No compression: the float32 model as trained.")
     if c.regularizes and c.finetune_epochs > 0:
         st.markdown(f"**Sparsity regularization** ({c.regularize}, λ = {c.reg_strength:g}), while fine-tuning")
-        st.latex(r"L = L_\text{CE} + \lambda \sum_i |w_i|" if c.regularize == "l1" else
-                 r"L = L_\text{CE} + \lambda \sum_{j} \lVert W_{j,:} \rVert_2")
+        st.latex(structures.regularizer(c.regularize).formula)
     if c.prunes:
         crit = criteria.lookup(c.criterion)
         st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{crit.label}**: {crit.help}")
         st.latex(crit.formula)
-        if c.structure == "unstructured":
-            st.latex(r"m_i = \mathbb{1}\left[\text{score}_i \text{ among the top } k\right],\quad "
-                     r"k = n - \operatorname{round}(s\,n),\quad \hat w = m \odot w")
-        elif c.structure == "rows":
-            st.latex(r"\text{keep row } j \iff \text{score}_j \text{ among the top } (1-s)\,n_\text{rows}")
-        else:
-            st.latex(r"\text{in every group of 4 inputs keep the 2 with the largest score}")
+        st.latex(structures.structure(c.structure).formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
         grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
@@ -328,9 +321,10 @@ def regularization_view(c) -> None:
 
 
 def neuron_view(c) -> None:
-    crit = c.criterion if c.criterion in ("apoz", "entropy") else "apoz"
+    record = criteria.neuron_view(c.criterion)
+    crit = record.name
     s = c.sparsity if c.structure == "rows" and c.sparsity > 0 else 0.5
-    st.markdown(f"**The neuron scores that choose what to prune** ({criteria.lookup(crit).label}, rows pruning at "
+    st.markdown(f"**The neuron scores that choose what to prune** ({record.label}, rows pruning at "
                 f"{s:.0%}, one shot on the pretrained model, {c.scope} scope)")
     ok, res = ui.guard(ui.neuron_scores, sc.model, crit, s, c.scope, c.seed)
     if not ok:
@@ -342,13 +336,8 @@ def neuron_view(c) -> None:
     v = res["layers"][layer]
     ui.plot(st, ui.figure(("neurons", sc.model, crit, s, c.scope, c.seed, layer),
                           lambda: charts.neuron_scores(v["scores"], v["pruned"], layer, res["label"],
-                                                       lower_is_pruned=crit != "apoz")))
-    if crit == "apoz":
-        st.caption("APoZ is the share of calibration images on which a neuron's ReLU output is 0: the most "
-                   "often silent neurons (highest APoZ) go first.")
-    else:
-        st.caption("Entropy of a neuron's activations over the calibration images: a neuron whose output "
-                   "hardly varies carries little information and goes first.")
+                                                       lower_is_pruned=record.lower_is_pruned)))
+    st.caption(record.neuron_caption)
 
 
 def techniques_section() -> None:

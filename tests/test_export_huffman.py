@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from compression import data, export, models, pipeline, quantizers, size
+from compression import data, downloads, export, models, pipeline, plan, quantizers, size
 from compression.config import PRESETS, CompressionConfig
 from tests.test_huffman import reference_huffman_length
 
@@ -86,10 +86,9 @@ def test_every_record_round_trips_huffman_coded(digits):
         model, _, quant = pipeline.compress(base, ds, cfg)
         layers = models.layers(model)
         seen |= {q.codec.quantizer for q in quant.values()}
-        codecs = {n: export.codec_for(quant.get(n)) for n in layers}
-        plain = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
-        sizes = pipeline._huffman_sizes(layers, codecs, plain)
-        blob = export.to_bytes(model, sizes, codecs)
+        layouts = plan.make(base, cfg.replace(huffman=True)).store(layers, quant)
+        sizes = {n: lay.written for n, lay in layouts.items()}
+        blob = downloads.file_of(model, layouts)
         formats |= {s.format.split("-", 1)[0] + "-huffman" for s in sizes.values() if s.format.endswith("-huffman")}
         coded = any(s.format.endswith("-huffman") for s in sizes.values())
         assert blob.startswith(export.MAGIC_HUFFMAN if coded else export.MAGIC), cfg
@@ -108,8 +107,7 @@ def test_plain_files_unchanged(digits):
     cfg = CompressionConfig(bits=4, sparsity=0.9)
     model, _, quant = pipeline.compress(base, ds, cfg)
     layers = models.layers(model)
-    sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
-    blob = export.to_bytes(model, sizes, {n: export.codec_for(quant.get(n)) for n in layers})
+    blob = downloads.file_of(model, plan.make(base, cfg).store(layers, quant))
     assert blob.startswith(b"CLAB2") and not blob.startswith(export.MAGIC_HUFFMAN)
 
 
@@ -124,7 +122,7 @@ def test_deep_compression_report_on_digits():
     # the written file is the Huffman-coded one: theory plus the JSON header and padding
     assert 0 <= sb["file"] - sb["huffman"] < 2000
     plain = pipeline.evaluate("mlp-digits", short.replace(huffman=False), latency=False)
-    assert plain.size_bytes["huffman"] == sb["huffman"]  # priced whatever the toggle
+    assert "huffman" not in plain.size_bytes  # priced only when the file is coded (it is most of a layer's sizing)
     assert plain.size_bytes["file"] > sb["file"]
 
 
@@ -135,11 +133,9 @@ def test_no_huffman_size_without_quantization(digits):
 
 def test_corrupt_huffman_file_is_one_error(digits):
     base, ds = digits
-    model, _, quant = pipeline.compress(base, ds, CompressionConfig(bits=4, sparsity=0.9))
-    layers = models.layers(model)
-    codecs = {n: export.codec_for(quant.get(n)) for n in layers}
-    plain = {n: pipeline._layer_size(m, CompressionConfig(bits=4), quant.get(n)) for n, m in layers.items()}
-    blob = export.to_bytes(model, pipeline._huffman_sizes(layers, codecs, plain), codecs)
+    cfg = CompressionConfig(bits=4, sparsity=0.9, huffman=True)
+    model, _, quant = pipeline.compress(base, ds, cfg)
+    blob = downloads.file_of(model, plan.make(base, cfg).store(models.layers(model), quant))
     head = _header_bytes(blob)
     with pytest.raises(ValueError):
         export.from_bytes(blob[:head + 20])

@@ -14,7 +14,6 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import config as cfgmod  # noqa: E402
 from compression import reproduce  # noqa: E402
-from compression.config import CompressionConfig  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 300  # the three stages train (seconds here, minutes on a loaded machine)

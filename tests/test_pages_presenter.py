@@ -89,9 +89,10 @@ def test_named_save_is_listed_in_compare_and_slider_steps_are_not():
 
 
 def test_a_within_noise_delta_is_grey_on_every_page():
+    from streamlit.proto.Metric_pb2 import Metric
+
     import ui
     from compression import measure
-    from streamlit.proto.Metric_pb2 import Metric
     assert ui.delta_color("within noise") == "off"
     assert ui.delta_color("a real loss") == "normal" and ui.delta_color("a real gain") == "normal"
     assert ui.delta_color(None) == "off"

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.utils.prune as torch_prune
 
-from compression import data, export, measure, models, pipeline
+from compression import data, downloads, export, measure, models, pipeline, plan
 from compression.config import PRESETS, CompressionConfig
 
 KEYS = ["model", "config", "accuracy", "accuracy_baseline", "accuracy_ci95", "accuracy_baseline_ci95",
@@ -73,11 +73,9 @@ def test_file_round_trips_to_the_compressed_weights():
                 CompressionConfig(sparsity=0.5, bits=8, scheme="asymmetric", per_channel=True),
                 CompressionConfig(bits=1, per_channel=True), CompressionConfig(sparsity=0.8)]:
         ds = data.load("digits")
-        model, _, quant = pipeline.compress(models.load("mlp-digits"), ds, cfg)
-        layers = models.layers(model)
-        sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
-        codecs = {n: export.codec_for(quant.get(n)) for n in layers}
-        state = export.from_bytes(export.to_bytes(model, sizes, codecs))
+        base = models.load("mlp-digits")
+        model, _, quant = pipeline.compress(base, ds, cfg)
+        state = export.from_bytes(downloads.file_of(model, plan.make(base, cfg).store(models.layers(model), quant)))
         for name, tensor in model.state_dict().items():
             assert torch.allclose(state[name], tensor, atol=1e-6), (cfg, name)
 
@@ -230,7 +228,9 @@ def test_energy_curve_shows_the_cliff_and_holds_the_reports_point():
 
 
 def test_energy_op_follows_the_quantizer():
-    op = pipeline._energy_op
+    def op(config: CompressionConfig, layer: str) -> str:
+        return plan.make(models.load("mlp-digits"), config).layers[layer].energy_op
+
     assert op(CompressionConfig(bits=4), "fc1") == "float"           # float activations
     assert op(CompressionConfig(bits=4, act_bits=8), "fc1") == "multiply"
     assert op(CompressionConfig(bits=4, act_bits=8, quantizer="pow2"), "fc1") == "shift"
@@ -271,7 +271,9 @@ def test_sparsity_path_ends_at_evaluates_accuracy_when_the_schedule_matches():
     points = pipeline.sparsity_path("mlp-digits", cfg, [0.0, *schedule], progress=lambda f, m: seen.append(f))
     assert [p["sparsity"] for p in points] == [0.0, *schedule] and seen[-1] == 1.0
     assert points[-1]["accuracy"] == pipeline.evaluate("mlp-digits", cfg, latency=False).accuracy
-    assert points[0]["accuracy"] == pipeline.evaluate("mlp-digits", cfg.replace(sparsity=0.0), latency=False).accuracy
+    # the path's unpruned point takes no pruning step, so no fine-tuning (evaluate would fine-tune the float weights)
+    unpruned = cfg.replace(sparsity=0.0, finetune_epochs=0)
+    assert points[0]["accuracy"] == pipeline.evaluate("mlp-digits", unpruned, latency=False).accuracy
     assert all(p["lo"] <= p["accuracy"] <= p["hi"] for p in points)
     with pytest.raises(ValueError, match="2:4"):
         pipeline.sparsity_path("mlp-digits", cfg.replace(structure="2:4"), [0.5])

@@ -312,18 +312,6 @@ def test_apply_masks_zeroes_exactly_the_pruned_weights():
         assert torch.equal(model.get_parameter(n).detach(), before[n])
 
 
-def test_masked_state_leaves_model_and_matches_applied_model():
-    model = cnn()
-    before = copy.deepcopy(model.state_dict())
-    ours = prune.masks(model, 0.7, scope="layer")
-    state = prune.masked_state(model, ours)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    pruned = copy.deepcopy(model)
-    prune.apply_masks(pruned, ours)
-    x, _ = batch("cnn")
-    assert torch.equal(torch.func.functional_call(model, state, (x,)), pruned(x))
-
-
 def test_masks_with_unknown_name_are_rejected():
     with pytest.raises(ValueError, match="fc9.weight"):
         prune.apply_masks(mlp(), {"fc9.weight": torch.ones(3, dtype=torch.bool)})

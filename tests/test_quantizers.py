@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from compression import config, data, export, models, pipeline, quantizers
+from compression import config, data, downloads, export, models, pipeline, plan, quantizers
 from compression.config import CompressionConfig
 
 
@@ -43,9 +43,9 @@ def test_every_record_round_trips_and_file_matches_theory(digits):
         model, _, quant = pipeline.compress(base, ds, cfg)
         layers = models.layers(model)
         seen |= {q.codec.quantizer for q in quant.values()} | ({"float"} if len(quant) < len(layers) else set())
-        sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
-        codecs = {n: export.codec_for(quant.get(n)) for n in layers}
-        blob = export.to_bytes(model, sizes, codecs)
+        layouts = plan.make(base, cfg).store(layers, quant)
+        sizes = {n: lay.plain for n, lay in layouts.items()}
+        blob = downloads.file_of(model, layouts)
         state = export.from_bytes(blob)
         for name, tensor in model.state_dict().items():
             assert torch.equal(state[name], tensor), (cfg, name)
@@ -188,8 +188,7 @@ def test_header_is_json(digits):
     cfg = CompressionConfig(bits=3, quantizer="pow2")
     model, _, quant = pipeline.compress(base, ds, cfg)
     layers = models.layers(model)
-    sizes = {n: pipeline._layer_size(m, cfg, quant.get(n)) for n, m in layers.items()}
-    blob = export.to_bytes(model, sizes, {n: export.codec_for(quant.get(n)) for n in layers})
+    blob = downloads.file_of(model, plan.make(base, cfg).store(layers, quant))
     head = json.loads(blob[len(export.MAGIC) + 4:_header_bytes(blob)])
     assert [e["quantizer"] for e in head["layers"]] == ["pow2"] * 3
     bad = blob.replace(b'"pow2"', b'"pow9"')

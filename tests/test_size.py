@@ -1,5 +1,4 @@
 """Size accounting against hand arithmetic (Deep Compression's formats)."""
-import pytest
 import torch
 
 from compression import size
@@ -47,9 +46,3 @@ def test_codebook_bits():
     assert size.codebook_bits(4, "uniform", "symmetric", True, 300) == 300 * 32
     assert size.codebook_bits(4, "uniform", "asymmetric", False, 300) == 64
     assert size.codebook_bits(32, "uniform", "symmetric", False, 300) == 0
-
-
-def test_sharing_ratio_eq1():
-    # Deep Compression's worked example: 16 weights, 4 shared values, 32-bit -> 3.2x
-    assert size.sharing_ratio(16, 32, 4) == pytest.approx(16 * 32 / (16 * 2 + 4 * 32))
-    assert size.sharing_ratio(16, 32, 4) == pytest.approx(3.2)

@@ -83,7 +83,7 @@ def test_state_dict_upload_roundtrip_and_checks(tmp_path):
         loaded = source.load(src)
         assert src.kind == "upload" and loaded.why_no_accuracy is None
         ds = loaded.dataset
-        assert len(ds.x_test) + len(ds.x_calib) == 360
+        assert len(ds.x_test) == 360 and len(ds.x_calib) == 128  # every row scored; calibration on a copy
         assert _accuracy(loaded.model, ds.x_test, ds.y_test) == _accuracy(model, ds.x_test, ds.y_test)
     # reopening by the URL word alone (architecture kept beside the file)
     assert source.load(source.parse(f"upload:{src.name}")).why_no_accuracy == source.NO_DATA
@@ -102,7 +102,7 @@ def test_state_dict_upload_roundtrip_and_checks(tmp_path):
         source.upload(pt, arch="mlp-digits", data_file=tmp_path / "wide.npz")
     # object arrays would need pickle
     np.savez(tmp_path / "obj.npz", x=np.array([object()] * 4), y=np.zeros(4, np.int64))
-    with pytest.raises(loading.FileRejected, match="not a plain .npz"):
+    with pytest.raises(loading.FileRejected, match="holds Python objects"):
         source.upload(pt, arch="mlp-digits", data_file=tmp_path / "obj.npz")
 
 
@@ -111,7 +111,7 @@ def test_missing_upload_and_size_limit(tmp_path, monkeypatch):
         source.load(source.parse("upload:0123456789abcdef"))
     monkeypatch.setattr(loading, "MAX_BYTES", 100)
     torch.save(models.load("mlp-digits").state_dict(), tmp_path / "big.pt")
-    with pytest.raises(loading.FileRejected, match="over the 0 MB limit"):
+    with pytest.raises(loading.FileRejected, match=r"over the 0\.0001 MB \(1 MB = 10\^6 bytes\) limit"):
         source.upload(tmp_path / "big.pt", arch="mlp-digits")
 
 
@@ -154,7 +154,7 @@ def test_exported_program_prunes_like_torch_global_unstructured(tmp_path):
     assert list(models.layers(loaded)) == list(models.layers(model))  # layers rebuilt from the graph
     ours = prune.masks(loaded, 0.5)
     ref = models.load("cnn-digits")
-    params = [(m, "weight") for m in models.layers(ref).values()]
+    params = [(layer.module, layer.weight_attr) for layer in models.layers(ref).values()]
     torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.5)
     for name, layer in models.layers(ref).items():
-        assert torch.equal(ours[f"{name}.weight"], layer.weight_mask.bool())
+        assert torch.equal(ours[f"{name}.weight"], layer.module.weight_mask.bool())

@@ -212,7 +212,7 @@ def needs_training(model_id: str, config: CompressionConfig) -> bool:
         trains_model = not models.checkpoint_path(model_id).exists()
     except models.ModelError:
         trains_model = False
-    return trains_model or (config.finetune_epochs > 0 and (config.sparsity > 0 or config.structure == "2:4"))
+    return trains_model or config.trains
 
 
 def evaluate_report(sc: Scenario) -> pipeline.Report | None:
@@ -252,9 +252,8 @@ def curve_points(sc: Scenario, report: pipeline.Report, field: str, values: tupl
     """
     config = sc.config
     note = None
-    # Does any point of this curve fine-tune? (Fine-tuning only runs after pruning.)
-    trains = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
-                                             or config.structure == "2:4")
+    # Does any point of this curve fine-tune? Every point does when the config has epochs.
+    trains = config.trains
     one_shot = trains and not finetune
     if one_shot:
         config = config.replace(finetune_epochs=0, prune_steps=1)
@@ -436,12 +435,14 @@ def neuron_scores(model_id: str, criterion: str, sparsity: float, scope: str, se
     ds = data.load(models.spec(model_id).dataset)
     model = models.load(model_id)
     acts = criteria.activations(model, ds.x_calib)
-    score = criteria.apoz if criterion == "apoz" else criteria.entropy
-    masks = prune.masks(model, sparsity, scope=scope, structure="rows", criterion=criterion,
+    record = criteria.neuron_view(criterion)
+    score = record.neuron_score
+    assert score is not None  # neuron_view returns a neuron criterion
+    masks = prune.masks(model, sparsity, scope=scope, structure="rows", criterion=record.name,
                         data=(ds.x_calib, ds.y_calib), seed=seed)
     layers = {}
     for name, a in acts.items():
         keep = masks[name].flatten(1).any(1)
         layers[name.removesuffix(".weight")] = {"scores": [float(v) for v in score(a)],
                                                 "pruned": [not bool(k) for k in keep]}
-    return {"label": criteria.lookup(criterion).label, "layers": layers}
+    return {"label": record.label, "layers": layers}

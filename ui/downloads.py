@@ -102,7 +102,7 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
                        mime="application/octet-stream", icon=":material/download:", on_click="ignore",
                        key="dl_model",
                        help="The exported file whose length is the measured size (compression.export format).")
-    kind = "int8" if sc.config.bits <= 8 else "fp32"
+    kind = report.onnx_kind  # the plan's: what onnx_file serves and the latency card times
     c4.download_button(f"Compressed model as ONNX ({kind})", lambda: onnx_file(sc.model, items),
                        file_name=f"{name}.onnx", mime="application/octet-stream", icon=":material/memory:",
                        on_click="ignore", key="dl_onnx",

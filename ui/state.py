@@ -338,7 +338,7 @@ def training_seconds(config: CompressionConfig, model_id: str | None = None) -> 
     """A rough estimate of the time evaluating `config` takes here: fine-tuning, plus measuring a large model."""
     measuring = 0.0 if model_id is None or model_id in models.ZOO else (
         SECONDS_TO_MEASURE + param_count(model_id) / 1e6 * SECONDS_PER_MILLION_PARAMS)
-    if config.finetune_epochs == 0 or not (config.sparsity > 0 or config.structure == "2:4"):
+    if not config.trains:
         return measuring
     return measuring + config.finetune_epochs * config.prune_steps * SECONDS_PER_EPOCH_STEP
 

@@ -15,7 +15,7 @@ from ui.fmt import literal, short, without_paths
 log = logging.getLogger("compression_lab.ui")
 
 UPLOAD = "+upload"  # the picker's "Upload your own…" entry: not a model word
-MAX_MB = loading.MAX_BYTES // (1024 * 1024)
+MAX_MB = loading.MAX_BYTES // 1_000_000  # MB = 10^6 bytes, as every message says
 
 
 def is_upload(word: str) -> bool:
@@ -45,8 +45,8 @@ def label(word: str) -> str:
 def caption(word: str) -> str:
     if word == UPLOAD:
         return (f"A torch.export program (.pt2), or a state dict (.pt/.pth/.safetensors) of a named "
-                f"architecture; optional .npz test set (x float, y int). At most {MAX_MB} MB each; "
-                "no pickle code is ever run.")
+                f"architecture; optional .npz test set (x float, y int). At most {loading.limit_text()} each; "
+                "no code from any file is ever run.")
     if word in source.ARCHITECTURES:
         return (f"torchvision {word} at 3×224×224, randomly initialised (no weights can be downloaded "
                 f"here): size, energy and latency are real; accuracy {source.NO_WEIGHTS}.")
@@ -95,14 +95,15 @@ def panel() -> None:
     st.file_uploader("Model file", type=["pt2", "pt", "pth", "safetensors"], key="upload_model",
                      help="A torch.export program (torch.export.save, .pt2), or a state dict "
                           "(.pt/.pth read with weights_only=True, or .safetensors) of the architecture "
-                          f"picked below. At most {MAX_MB} MB.")
+                          f"picked below. At most {loading.limit_text()}.")
     f = ss.get("upload_model")
     if f is not None and not f.name.lower().endswith(".pt2"):
         st.selectbox("Architecture of the state dict", [*models.ZOO, *source.ARCHITECTURES], key="upload_arch",
                      help="The network the state dict's tensors belong to: a zoo id or a torchvision model.")
     st.file_uploader("Test data (optional .npz)", type=["npz"], key="upload_data",
                      help="x: inputs (float, N × input shape), y: integer labels (N). Without it, "
-                          f"accuracy is {source.NO_DATA}; the first rows calibrate int8.")
+                          f"accuracy is {source.NO_DATA}. Every row is scored; int8 "
+                          "calibration uses a copy of a stratified sample of them.")
     st.button("Use this model", key="upload_go", type="primary", icon=":material/upload:",
               disabled=f is None, on_click=_use_upload)
     error = ss.pop("_upload_error", None)

@@ -1,0 +1,129 @@
+"""Compress a copy of a model by a config: prune (and fine-tune), quantize weights and activations."""
+from __future__ import annotations
+
+import copy
+import functools
+
+import torch
+from torch import nn
+
+from compression import (
+    criteria,
+    data,
+    models,
+    quantize,
+    structure,
+    structures,
+    train,
+)
+from compression import plan as plan_mod
+from compression.config import CompressionConfig, Scope
+from compression.layers import compressible
+from compression.models import Progress
+from compression.quantizers import Quantized
+
+
+def inputs_only(input_shape: tuple[int, ...], why: str, name: str) -> data.Dataset:
+    """A data set with no images, only an input shape: for a model measured without data."""
+    if not input_shape:
+        raise models.ModelError(f"{name}: its input shape is unknown; give test data (--data PATH.npz) "
+                                f"so the shape can be read from it")
+    empty = torch.zeros(0, *input_shape)
+    no_labels = torch.zeros(0, dtype=torch.long)
+    return data.Dataset(name="none", x_train=empty, y_train=no_labels, x_test=empty, y_test=no_labels,
+                        x_calib=empty, classes=(), input_shape=input_shape,  # type: ignore[arg-type]
+                        source=why)
+
+
+def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
+                ) -> tuple[CompressionConfig, list[str]]:
+    """The config this model and data can run, and one note per setting that could not apply."""
+    notes, changes = [], {}
+    has_data = len(ds.x_train) > 0
+    if not has_data and config.trains:
+        changes.update(finetune_epochs=0, qat=False)
+        notes.append("Fine-tuning skipped: it needs training data and this model has none.")
+    if not has_data and config.quantizes_activations:
+        changes["act_bits"] = 32
+        notes.append(f"{config.act_bits}-bit activations not simulated: their ranges need calibration "
+                     f"images and this model has none.")
+    graph_rows = config.prunes and structures.structure(config.structure).slices_rows and not isinstance(base, nn.Sequential)
+    if config.prunes and (graph_rows or not has_data) and criteria_need_data(config.criterion, graph_rows):
+        changes["criterion"] = "magnitude"
+        notes.append(f"Criterion '{config.criterion}' not applied: "
+                     + ("channels of a residual/BatchNorm graph are removed by coupled-filter L2 norm."
+                        if graph_rows else "its scores need data and this model has none; magnitude used."))
+    if graph_rows:
+        if config.trains and has_data:
+            changes.update(finetune_epochs=0, qat=False)
+            notes.append("Fine-tuning skipped: holding coupled channels at zero through BatchNorm "
+                         "is not supported for this graph.")
+        if config.layer_sparsity or config.scope != Scope.GLOBAL:
+            notes.append("Per-layer sparsity and scope do not apply to this graph: every coupled channel "
+                         "group loses the same fraction of its channels.")
+    return (config.replace(**changes) if changes else config), notes
+
+
+def criteria_need_data(criterion: str, graph_rows: bool) -> bool:
+    """Whether `criterion` cannot run here: any but magnitude on a graph, a data criterion without data."""
+    return criterion != "magnitude" and (graph_rows or criteria.lookup(criterion).needs_data)
+
+
+def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
+             progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None
+             ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
+    """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
+
+    Each layer is compressed as the plan of (base, config) says (compression.plan; built here
+    when not given): its own bits, quantizer and sparsity. Fine-tuning may be regularized
+    (config.regularize) and quantization-aware (config.qat, in config.order with pruning);
+    without pruning, fine-tuning runs on the float weights, which are then quantized.
+    Returns (model, masks, {layer: Quantized}). Activation quantization is installed as
+    forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
+    """
+    lp = layer_plan or plan_mod.make(base, config)
+    model = copy.deepcopy(base)
+    masks: dict[str, torch.Tensor] = {}
+    fake = _fake_quant(lp) if config.qat and lp.quantizes_weights else None
+    penalty = train.regularizer(config.regularize, config.reg_strength)
+    if lp.masks_by_graph:
+        # Residual adds, BatchNorm and depthwise convs couple channels across layers: a
+        # filter can only go with every coupled filter, input column and BatchNorm channel.
+        masks = structure.channel_masks(model, tuple(ds.input_shape), config.sparsity)
+    elif lp.prunes:
+        masks = train.prune_and_finetune(
+            model, ds, config.sparsity, steps=config.prune_steps, epochs=config.finetune_epochs,
+            scope=config.scope, structure=config.structure, criterion=config.criterion,
+            seed=config.seed, layer_sparsity=lp.sparsities(),
+            fake_quant=fake, order=config.order, penalty=penalty, progress=progress)
+    elif config.finetune_epochs:
+        # nothing pruned: fine-tune the float weights (under fake quantization with QAT), then quantize
+        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR,
+                  seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
+    quant: dict[str, Quantized] = {}
+    if lp.quantizes_weights:
+        with torch.no_grad():
+            for name, layer in compressible(model).items():
+                settings = lp.layers[name]
+                if settings.quantized:
+                    w_q, quant[name] = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
+                                                                   settings.per_channel)
+                    layer.weight.copy_(w_q)
+    if config.quantizes_activations:
+        ranges = quantize.calibrate_activations(model, ds.x_calib)
+        quantize.quantize_activations(model, ranges, config.act_bits)
+    return model.eval(), masks, quant
+
+
+def _fake_quant(lp: plan_mod.Plan) -> train.FakeQuant:
+    """{mask key: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
+    return {f"{s.name}.weight": functools.partial(s.quantizer.fake, bits=s.bits, scheme=s.scheme,
+                                                  per_channel=s.per_channel)
+            for s in lp.layers.values() if s.quantized}
+
+
+def _without_hooks(model: nn.Module) -> nn.Module:
+    clean = copy.deepcopy(model)
+    for m in clean.modules():
+        m._forward_pre_hooks.clear()
+    return clean

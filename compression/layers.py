@@ -1,0 +1,84 @@
+"""Which weights of a model are compressible: the one definition every part reads.
+
+A compressible layer is a weight matrix (or filter bank) that the pruning, the quantizers,
+the size model, the file, the energy model and the charts treat as one unit:
+
+- every `nn.Linear` (including `nn.MultiheadAttention.out_proj`) and `nn.Conv2d`, by its
+  module name ("fc1", "features.0");
+- the packed query/key/value projection of an `nn.MultiheadAttention` ("attn.in_proj"), a
+  (3E, E) matrix that PyTorch keeps as the parameter `in_proj_weight` of the attention module
+  rather than as a Linear of its own (when the three projections share one width).
+
+A layer is addressed by its name as in the user's module; its masks are keyed
+"<name>.weight" (`Layer.key`), and `Layer.param` is the weight's name in the state dict
+("fc1.weight", "attn.in_proj_weight").
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+
+class LayerKind(enum.StrEnum):
+    """What arithmetic a layer's weights enter: a matrix product, a convolution, attention's in-projection."""
+    LINEAR = "linear"
+    CONV = "conv"
+    ATTENTION = "attention"  # nn.MultiheadAttention's packed q/k/v projection
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One compressible weight: its owner module and the attributes holding its weight and bias."""
+    name: str                  # as in the user's module: "fc1", "attn.in_proj"
+    module: nn.Module          # the module owning the parameters (the attention module for in_proj)
+    kind: LayerKind
+    param: str                 # the weight's state-dict name: "fc1.weight", "attn.in_proj_weight"
+    weight_attr: str = "weight"
+    bias_attr: str = "bias"
+
+    @property
+    def weight(self) -> Tensor:
+        return getattr(self.module, self.weight_attr)
+
+    @property
+    def bias(self) -> Tensor | None:
+        return getattr(self.module, self.bias_attr, None)
+
+    @property
+    def key(self) -> str:
+        """The key of this layer's mask and of its pruning scores."""
+        return f"{self.name}.weight" if self.name else "weight"
+
+    @property
+    def bias_param(self) -> str | None:
+        if self.bias is None:
+            return None
+        owner = self.param.rsplit(".", 1)[0] + "." if "." in self.param else ""
+        return owner + self.bias_attr
+
+
+def compressible(model: nn.Module) -> dict[str, Layer]:
+    """The compressible layers of `model` by name, in module order (see the module docstring)."""
+    out: dict[str, Layer] = {}
+    for name, m in model.named_modules():
+        prefix = f"{name}." if name else ""
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            kind = LayerKind.CONV if isinstance(m, nn.Conv2d) else LayerKind.LINEAR
+            out[name] = Layer(name, m, kind, prefix + "weight")
+        elif isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None:
+            # q, k and v of different widths are three parameters (q_proj_weight, ...): not packed,
+            # left as float parameters of the model
+            layer_name = prefix + "in_proj"
+            out[layer_name] = Layer(layer_name, m, LayerKind.ATTENTION, prefix + "in_proj_weight",
+                                    weight_attr="in_proj_weight", bias_attr="in_proj_bias")
+    # named_modules visits the attention module before its out_proj child: module order holds
+    return out
+
+
+def layer_params(layers: dict[str, Layer]) -> set[str]:
+    """State-dict names of the weights and biases the layers own (the rest are 'other' parameters)."""
+    names = {layer.param for layer in layers.values()}
+    names |= {layer.bias_param for layer in layers.values() if layer.bias_param}
+    return names
