@@ -31,9 +31,17 @@ if report is None:
 
 # --------------------------------------------------------------------------- headline cards
 
+def _caption(col, card: str, text: str) -> None:
+    col.caption(text)
+    st.session_state.setdefault("_card_captions", []).append(f"**{card}**: {text}")
+
+
 def headline(r) -> None:
+    st.session_state["_card_captions"] = []
     acc_kind = r.kinds.get("accuracy", "simulated")
-    cols = st.columns(5)
+    # key "cards": on a projector-sized screen (ui.style) the cards' captions fold into the one
+    # "cards in detail" expander below them, so the first screen reaches a chart.
+    cols = st.container(key="cards").columns(5)
     if r.accuracy is None:  # an architecture without weights, or an upload without data
         ui.upload.no_accuracy(cols[0], r)
     else:
@@ -46,8 +54,8 @@ def headline(r) -> None:
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
                             + ("Weights/activations are fake-quantized: what such hardware would give."
                                if acc_kind == "simulated" else "Nothing simulated: the model as it runs."))
-        cols[0].caption(ui.delta_sentence(delta, dci, verdict)
-                        + f" · uncompressed {ui.pct(r.accuracy_baseline)}")
+        _caption(cols[0], "Accuracy", ui.delta_sentence(delta, dci, verdict)
+                 + f" · uncompressed {ui.pct(r.accuracy_baseline)}")
 
     size = r.size_bytes
     cols[1].metric("Size (theoretical)", charts.fmt_bytes(size["compressed"]),
@@ -56,7 +64,7 @@ def headline(r) -> None:
                    help="Bit count of the cheapest storage format per layer (dense, bitmask or CSR) "
                         "plus codebooks and 32-bit biases (Deep Compression accounting).")
     coded = (f" · Huffman-coded {charts.fmt_bytes(size['huffman'])} (theoretical)" if "huffman" in size else "")
-    cols[1].caption(f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
+    _caption(cols[1], "Size", f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
                     f"{r.compression_ratio_file:.1f}× smaller (measured){coded}")
 
     e, e0 = r.energy_pj["total"], r.energy_baseline_pj["total"]
@@ -69,7 +77,7 @@ def headline(r) -> None:
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
                         "memory (fewer bits moved at the same memory level) and placement (weights moving "
                         "between DRAM and on-chip memory). See the energy section.")
-    cols[2].caption(f"= compute {ui.factor_text(f['compute'])} · memory {ui.factor_text(f['memory'])} · "
+    _caption(cols[2], "Energy", f"= compute {ui.factor_text(f['compute'])} · memory {ui.factor_text(f['memory'])} · "
                     f"placement {ui.factor_text(f['placement'])} · weights in {ui.where_text(a['weights_in'])} "
                     f"(fp32 in {ui.where_text(a['baseline_weights_in'])}), on-chip "
                     f"{ui.kb_text(a['sram_bytes'] / 1024)}")
@@ -81,7 +89,7 @@ def headline(r) -> None:
                         "rounding small kept weights are counted apart.")
     rounding = (f" · {r.zeros_from_rounding * 100:.1f} % of kept weights rounded to 0 (quantization)"
                 if r.zeros_from_rounding > 0 else "")
-    cols[3].caption(f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
+    _caption(cols[3], "Non-zero params", f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
 
     lat = r.latency_ms
     lv = measure.latency_verdict(lat)
@@ -99,7 +107,7 @@ def headline(r) -> None:
         if lv.runtime is not None:
             caption += (f" · the runtime alone, PyTorch fp32 {lat['fp32']:.3f} ms → ONNX Runtime fp32: "
                         f"{lv.runtime} (not compression)")
-        cols[4].caption(caption)
+        _caption(cols[4], "Latency", caption)
     else:
         cols[4].metric("Latency (measured)", "not measured")
     if r.notes:
@@ -107,9 +115,21 @@ def headline(r) -> None:
         with cols[4].popover(label, icon=":material/help:"):
             for note in r.notes:
                 st.markdown(f"- {note}")
+        st.session_state.setdefault("_card_captions", []).extend(f"**{label}** {note}" for note in r.notes)
 
 
 ui.section(headline, report)
+
+
+def card_details() -> None:
+    """The cards' captions again, in one expander shown only where ui.style folds them away."""
+    with st.container(key="card_details"), st.expander("The cards in detail: intervals, files, assumptions",
+                                                         icon=":material/info:"):
+        for cap in st.session_state.pop("_card_captions", []):
+            st.markdown(f"- {cap}")
+
+
+ui.section(card_details)
 
 
 # --------------------------------------------------------------------------- explanations
@@ -143,29 +163,6 @@ def formulas(c) -> None:
         st.latex(r"\bar\ell = \sum_k p_k \ell_k,\qquad H \le \bar\ell < H + 1,\quad H = -\sum_k p_k \log_2 p_k")
 
 
-noise = (measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)
-         if report.accuracy is not None else None)
-left, right = st.columns(2)
-with left.expander("What am I looking at?", icon=":material/help:"):
-    st.markdown(
-        "- **Cards**: accuracy on the held-out test split, and its change with a paired 95 % interval "
-        + (f"(here {ui.delta_sentence(report.accuracy_delta, report.accuracy_delta_ci95, noise)}); "
-           if report.accuracy is not None else f"({report.accuracy_note}); ")
-        + "size by bit count, energy from a 45 nm model split into its three causes, non-zero parameters "
-        "and the measured time of one forward pass.\n"
-        "- **Weights**: the histogram of a layer before (grey) and after (indigo) compression; "
-        "pruned weights pile up in the zero spike, quantized ones on the dotted grid.\n"
-        "- **Quantization error**: SQNR = 10·log₁₀(Σw² / Σ(ŵ−w)²) per layer, and the spread of ŵ − w.\n"
-        "- **Accuracy curves**: each point is a real measurement with the other settings held; "
-        "the star is where you are.\n"
-        "- **Size and energy**: where the bits and picojoules go, layer by layer; energy against the "
-        "assumed on-chip memory size shows the cliff where weights no longer fit and come from DRAM.\n"
-        "- **Techniques**: QAT against rounding after training, weights moving during regularized "
-        "training, and the neuron scores that choose what rows pruning removes.")
-with right.expander("The math of the current setting", icon=":material/function:"):
-    ui.section(formulas, cfg)
-
-
 # --------------------------------------------------------------------------- weights
 
 st.subheader("Weights and quantization error", anchor=False)
@@ -181,6 +178,7 @@ def _weights(r, key: tuple) -> None:
     names = [lr.name for lr in r.layers]
     if st.session_state.get("_layer") not in names:  # another model, or a link's unknown layer
         st.session_state["_layer"] = names[0]
+    charts_row = st.container()  # the charts first, their controls under them: a chart on the first screen
     c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
     layer = c1.selectbox("Layer", names, **ui.keep("layer", names[0]),
                          format_func=lambda n: f"{n} {next(lr.shape for lr in r.layers if lr.name == n)}",
@@ -190,7 +188,7 @@ def _weights(r, key: tuple) -> None:
     log_y = c3.toggle("Log scale", **ui.keep("log_y", False),
                       help="Logarithmic count axis: shows the thin tails.")
     ui.write_url(ui.scenario())  # a fragment rerun skips app.py: keep the link up to date here
-    a, b = st.columns(2)
+    a, b = charts_row.columns(2)
     ui.plot(a, ui.figure(("hist", *key, layer, hide, log_y),
                       lambda: charts.weight_histogram(r, layer, hide_zeros=hide, log_y=log_y)))
     ui.plot(b, ui.figure(("error_dist", *key, layer), lambda: charts.error_distribution(r, layer)))
@@ -213,6 +211,28 @@ def _error_bars(r, key: tuple) -> None:
 fig_key = (sc.model, sc.config_items())  # what the report, hence every figure, depends on
 weights_section(report, fig_key)
 error_bars_section(report, fig_key)
+
+noise = (measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)
+         if report.accuracy is not None else None)
+left, right = st.columns(2)
+with left.expander("What am I looking at?", icon=":material/help:"):
+    st.markdown(
+        "- **Cards**: accuracy on the held-out test split, and its change with a paired 95 % interval "
+        + (f"(here {ui.delta_sentence(report.accuracy_delta, report.accuracy_delta_ci95, noise)}); "
+           if report.accuracy is not None else f"({report.accuracy_note}); ")
+        + "size by bit count, energy from a 45 nm model split into its three causes, non-zero parameters "
+        "and the measured time of one forward pass.\n"
+        "- **Weights**: the histogram of a layer before (grey) and after (indigo) compression; "
+        "pruned weights pile up in the zero spike, quantized ones on the dotted grid.\n"
+        "- **Quantization error**: SQNR = 10·log₁₀(Σw² / Σ(ŵ−w)²) per layer, and the spread of ŵ − w.\n"
+        "- **Accuracy curves**: each point is a real measurement with the other settings held; "
+        "the star is where you are.\n"
+        "- **Size and energy**: where the bits and picojoules go, layer by layer; energy against the "
+        "assumed on-chip memory size shows the cliff where weights no longer fit and come from DRAM.\n"
+        "- **Techniques**: QAT against rounding after training, weights moving during regularized "
+        "training, and the neuron scores that choose what rows pruning removes.")
+with right.expander("The math of the current setting", icon=":material/function:"):
+    ui.section(formulas, cfg)
 
 
 # --------------------------------------------------------------------------- accuracy curves

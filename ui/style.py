@@ -35,7 +35,28 @@ CSS = f"""
 }}
 /* A narrow main area (1280x720 at 150 % zoom): charts one per row, cards three per row, so no
    chart title or card is cut. */
+/* The cards' captions fold into one expander on a projector-sized screen (below); here it is not needed. */
+.st-key-card_details {{ display: none !important; }}
+/* Download buttons say their whole label (wrapping), never "Report (o…". */
+[data-testid="stDownloadButton"] button, [data-testid="stDownloadButton"] button * {{
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+}}
 @media (max-width: 1100px) {{
+  /* 1280×720 at 150 % (853×480): less chrome above the content, so the first screen reaches a chart. */
+  [data-testid="stMainBlockContainer"] {{ padding-top: 2.5rem !important; }}
+  [data-testid="stMainBlockContainer"] h1 {{ font-size: 2rem !important; padding-top: 0 !important; }}
+  .st-key-cards [data-testid="stCaptionContainer"] {{ display: none !important; }}
+  .st-key-cards [data-testid="stPopover"] {{ display: none !important; }}
+  .st-key-card_details {{ display: block !important; }}
+  /* Explore's five cards in one row (captions folded away above): label, number, delta only. */
+  .st-key-cards [data-testid="stHorizontalBlock"] {{ flex-wrap: nowrap !important; gap: 0.6rem !important; }}
+  .st-key-cards [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] {{ min-width: 0 !important; flex: 1 1 0 !important;
+    width: auto !important; }}
+  .st-key-cards [data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"]),
+  .st-key-cards [data-testid="stElementContainer"]:has([data-testid="stPopover"]) {{ display: none !important; }}
+  .st-key-cards [data-testid="stMetricLabel"] p {{ font-size: 0.8rem !important; line-height: 1.2 !important; }}
+  .st-key-cards [data-testid="stMetricValue"] {{ font-size: 1.2rem !important; }}
+  .st-key-cards [data-testid="stMetricDelta"] {{ font-size: 0.8rem !important; }}
   [data-testid="stHorizontalBlock"] {{ flex-wrap: wrap !important; }}
   [data-testid="stColumn"]:has([data-testid="stPlotlyChart"]) {{ min-width: 100% !important; }}
   [data-testid="stColumn"]:has([data-testid="stMetric"]) {{ min-width: calc(33% - 1rem) !important; }}
