@@ -38,7 +38,8 @@ CSS = f"""
 /* The cards' captions fold into one expander on a projector-sized screen (below); here it is not needed. */
 .st-key-card_details {{ display: none !important; }}
 /* Download buttons say their whole label (wrapping), never "Report (o…". */
-[data-testid="stDownloadButton"] button, [data-testid="stDownloadButton"] button * {{
+[data-testid="stDownloadButton"] button, [data-testid="stDownloadButton"] button *,
+[data-testid="stButton"] button, [data-testid="stButton"] button * {{
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
 }}
 @media (max-width: 1100px) {{
