@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-fast browser bench clean
+.PHONY: setup run test test-fast lint mypy-baseline browser bench figures clean
 
 setup: $(VENV)/.installed
 
@@ -26,8 +26,17 @@ run: setup
 browser:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
-test: setup browser
-	$(PY) -m pytest -q
+# Lint first (seconds; mypy's first run a minute or two): ruff clean, and no mypy error that is not
+# in .ci/mypy-baseline.txt. Then every test, its 25 slowest listed (the suite's budget: 15 min on 2 cores).
+lint: setup
+	$(VENV)/bin/ruff check compression tests ui pages app.py benchmarks
+	$(PY) .ci/mypy_check.py
+
+mypy-baseline: setup
+	$(PY) .ci/mypy_check.py --update
+
+test: setup browser lint
+	$(PY) -m pytest -q --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -q --ignore=tests/browser
@@ -36,6 +45,10 @@ bench: setup browser
 	$(PY) benchmarks/backend.py
 	$(PY) benchmarks/charts.py
 	$(PY) benchmarks/browser_latency.py
+
+# The README's figures table, rewritten from the commands it lists (minutes; benchmarks/figures.py).
+figures: setup
+	$(PY) benchmarks/figures.py
 
 clean:
 	rm -rf $(VENV)

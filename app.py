@@ -39,6 +39,9 @@ if _first_run:
         st.text_input("preload", key="_pre_text", **hidden)
         st.download_button("preload", b"", key="_pre_download", disabled=True)
 
+import compression  # noqa: E402,F401  (first: pins MKL/ATen/oneDNN to one code path before torch runs)
+
+# isort: split
 import torch  # noqa: E402
 
 # Streamlit's file watcher walks every module's __path__; torch.classes' lazy __path__

@@ -51,6 +51,14 @@ CHROMIUM_ARGS = [
 CHROMIUM_MISSING_MSG = "chromium missing: run make test which installs it"
 VIEWPORT = {"width": 1400, "height": 1000}
 
+# Every wait here is on a condition (the app idle, an element present, a server healthy); these
+# are only the overall limits after which a wait gives up. They are generous on purpose: a fresh
+# server imports torch and evaluates first, and a loaded 2-core machine (or a slow clean one)
+# can take minutes where an idle one takes seconds. A wait that is met returns at once, so a
+# long limit costs nothing when the app is healthy. WAIT_LIMIT_S overrides both.
+WAIT_LIMIT_MS = int(float(os.environ.get("WAIT_LIMIT_S", "300")) * 1000)
+SERVER_START_S = WAIT_LIMIT_MS / 1000
+
 # Selectors (checked against streamlit 1.67's frontend).
 SEL_APP = '[data-testid="stApp"]'
 SEL_STATUS = '[data-testid="stStatusWidget"]'
@@ -137,7 +145,7 @@ def _log_tail(proc, n: int = 4000) -> str:
         return ""
 
 
-def start_streamlit(script_path, port=None, env=None, timeout: float = 60.0, cwd=None):
+def start_streamlit(script_path, port=None, env=None, timeout: float = SERVER_START_S, cwd=None):
     """Start ``streamlit run script_path`` on 127.0.0.1 and wait until it is healthy.
 
     Returns ``(process, url)``. The process runs in its own process group (stop it with
@@ -228,7 +236,7 @@ def stop_streamlit(proc, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def serve_streamlit(script_path, port=None, env=None, timeout: float = 60.0):
+def serve_streamlit(script_path, port=None, env=None, timeout: float = SERVER_START_S):
     """Context manager around :func:`start_streamlit`; yields ``(process, url)``."""
     proc, url = start_streamlit(script_path, port=port, env=env, timeout=timeout)
     try:
@@ -346,7 +354,7 @@ def install_instrument(page) -> None:
     page.evaluate(INSTRUMENT_JS)
 
 
-def wait_for_app_idle(page, quiet_ms: int = 300, timeout_ms: int = 60_000) -> None:
+def wait_for_app_idle(page, quiet_ms: int = 300, timeout_ms: int = WAIT_LIMIT_MS) -> None:
     """Wait until Streamlit has finished running the script and the DOM is quiet.
 
     Idle means: ``[data-testid="stApp"]`` present, connected, its
@@ -360,7 +368,7 @@ def wait_for_app_idle(page, quiet_ms: int = 300, timeout_ms: int = 60_000) -> No
 
 
 def wait_for_page_usable(page, min_sliders: int = 1, min_charts: int = 1,
-                         quiet_ms: int = 300, timeout_ms: int = 60_000) -> float:
+                         quiet_ms: int = 300, timeout_ms: int = WAIT_LIMIT_MS) -> float:
     """Wait until the page is idle with >= ``min_sliders`` sliders and >= ``min_charts``
     drawn Plotly charts. Returns the page time (``performance.now()``, ms) of the last
     counted DOM mutation, i.e. when the page became usable."""
@@ -455,7 +463,7 @@ def slider_value(page, index: int = 0) -> str | None:
 
 
 def timed_key_redraw(page, key: str, slider_index: int = 0, quiet_ms: int = 300,
-                     settle_ms: int = 0, timeout_ms: int = 60_000) -> dict:
+                     settle_ms: int = 0, timeout_ms: int = WAIT_LIMIT_MS) -> dict:
     """Press ``key`` on a slider and wait until the rerun's redraw is over.
 
     Focuses slider ``slider_index`` (waiting for idle after focusing) unless it already

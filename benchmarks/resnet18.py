@@ -2,7 +2,9 @@
 
 Sizes fp32 -> 50 % channels -> + int8 by arithmetic (and the int8 ONNX file's bytes), and
 batch-1 latency with one thread, median and IQR, for PyTorch fp32, ONNX Runtime fp32 and
-ONNX Runtime int8, so each step's effect is seen apart. Target: under ~60 s.
+ONNX Runtime int8, so each step's effect is seen apart; all nine paths (three models x three
+runtimes) run in the same rounds, so pruning x runtime x int8 multiply to the speed-up and
+none is the machine's drift between two measurements. Target: under ~60 s.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (data.DataUnavailable, models.ModelError) as e:
         print(f"python -m compression {args.command}: {e}", file=sys.stderr)
         return 1
+    except sqlite3.Error as e:  # a history file that can be neither read nor moved aside
+        print(f"python -m compression {args.command}: history unavailable: {e}", file=sys.stderr)
+        return 1
     except OSError as e:  # e.g. --csv into a folder that does not exist
         print(f"python -m compression {args.command}: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return 1
@@ -101,11 +105,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     report = pipeline.evaluate(model, config, data_dir=args.data_dir,
                                progress=_stderr_progress if config.finetune_epochs else None)
+    _record(args, report)
     if args.json:
         print(report.to_json(indent=2))
         return 0
     print(summary(report))
     return 0
+
+
+def _history(args: argparse.Namespace) -> history.History:
+    """The user's history; a corrupt file is moved aside and said so in one line on stderr."""
+    return history.History(on_recover=lambda message: print(f"python -m compression {args.command}: {message}",
+                                                            file=sys.stderr))
+
+
+def _record(args: argparse.Namespace, report: pipeline.Report) -> None:
+    """Save an evaluated scenario to the history, as the pages do (`history` lists it); a history
+    that cannot be written costs only the record, never the numbers."""
+    try:
+        _history(args).put(report)
+    except (OSError, sqlite3.Error) as e:
+        print(f"python -m compression {args.command}: not saved to the history: {e}", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -222,7 +242,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 # --- studio: history, sensitivity, report ---------------------------------------------------
 def cmd_history(args: argparse.Namespace) -> int:
-    entries = history.History().list()
+    entries = _history(args).list()
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
@@ -254,7 +274,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                                            progress=_stderr_progress, data_dir=args.data_dir)
     params = {"config": history.config_key(sensitivity.reference_config(base)),
               "sparsity": sparsities, "bits": bits}
-    result = history.History().cached("sensitivity", model, params, compute)
+    result = _history(args).cached("sensitivity", model, params, compute)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

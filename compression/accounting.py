@@ -12,17 +12,18 @@ from compression import (
     measure,
 )
 from compression.config import CompressionConfig
+from compression.layers import Layer
 from compression.quantizers import Quantized
 from compression.report import Report
 
 HIST_BINS = 150  # binned on the server: raw weights never go to the browser
 
 
-def _bias_numel(layer: nn.Module) -> int:
+def _bias_numel(layer: Layer) -> int:
     return layer.bias.numel() if layer.bias is not None else 0
 
 
-def _zeros_from_rounding(compressed: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> float:
+def _zeros_from_rounding(compressed: dict[str, Layer], masks: dict[str, torch.Tensor]) -> float:
     """Fraction of the weights pruning kept that quantization rounded to exactly zero."""
     kept = zeros = 0
     for name, layer in compressed.items():

@@ -98,7 +98,7 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             fake_quant=fake, order=config.order, penalty=penalty, progress=progress)
     elif config.finetune_epochs:
         # nothing pruned: fine-tune the float weights (under fake quantization with QAT), then quantize
-        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR,
+        train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR, cosine=True,
                   seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
     quant: dict[str, Quantized] = {}
     if lp.quantizes_weights:

@@ -4,7 +4,9 @@ The seed claims ResNet-18 goes 44.7 MB -> 22.4 MB after 50 % channel pruning -> 
 int8, and 12.5 ms -> 4.2 ms ("3x"). Here the same three models are built (random weights:
 size and latency do not depend on the values), their sizes counted and their batch-1
 latency measured with one thread, with the effect of each step kept apart: pruning (in
-PyTorch), the runtime (PyTorch -> ONNX Runtime, both fp32) and int8 (ONNX Runtime).
+PyTorch), the runtime (PyTorch -> ONNX Runtime, both fp32) and int8 (ONNX Runtime). Every
+path of every model is timed in the same rounds, so the factors multiply to the end-to-end
+speed-up and none of them is a drift of the machine between two measurements.
 """
 from __future__ import annotations
 
@@ -34,10 +36,13 @@ def reproduce_resnet18_case(repeats: int = 20, budget_s: float = 6.0) -> dict[st
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(1, *shape, generator=gen)
     calib = torch.rand(N_CALIB, *shape, generator=gen)
-    lat_full = runtime.latency(full, x, calib, repeats=repeats, budget_s=budget_s / 6)
-    lat_small = runtime.latency(small, x, calib, repeats=repeats, budget_s=budget_s / 6)
     half = structure.prune_channels(full, shape, HALF_BYTES_SPARSITY)
-    lat_half = runtime.latency(half, x, calib, repeats=repeats, budget_s=budget_s / 6)
+    # all nine paths (three models x PyTorch / ONNX Runtime fp32 / int8) in the same rounds:
+    # timed one model after another, a CPU that speeds up or slows down in between turns
+    # the clock's drift into a speed-up (issue 14 saw 28x that way where interleaving gives 10x)
+    lat = runtime.latency_many({"full": full, "small": small, "half": half}, x, calib, repeats=repeats,
+                               budget_s=budget_s)
+    lat_full, lat_small, lat_half = lat["full"], lat["small"], lat["half"]
     n_full, n_small = _params(full), _params(small)
     n_weights = sum(m.weight.numel() for m in small.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
     sizes = {

@@ -150,8 +150,8 @@ class CompressionConfig:
 
     @property
     def is_baseline(self) -> bool:
-        """Nothing compressed: the float model as trained."""
-        return not (self.prunes or self.quantizes_weights or self.quantizes_activations)
+        """Nothing compressed nor fine-tuned: the float model as trained."""
+        return not (self.prunes or self.quantizes_weights or self.quantizes_activations or self.trains)
 
     def bits_for(self, layer: str) -> int:
         """Weight bits of one layer: its override, else the global bit-width."""

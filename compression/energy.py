@@ -28,12 +28,13 @@ SOURCE_DRAM = ("Han et al. 2015 (arXiv:1506.02626, Fig. 1): 640 pJ per 32-bit DR
                "ISSCC 2014 gives 1.3-2.6 nJ per 64 bits")
 SOURCE_ADD16 = ("Kim et al. 2023 (arXiv:2302.14017, Fig. 15); Horowitz lists only 8-bit (0.03 pJ) and "
                 "32-bit (0.1 pJ) adds, between which a log-log interpolation gives 0.055 pJ")
-SOURCE_SHIFT = ("an assumption: Horowitz lists no shifter; a shift is charged as one add of the same width, "
-                "the scale ShiftAddNet (You et al. 2020, arXiv:2010.12785, Table 1) reports for 45 nm shifts")
+SOURCE_SHIFT = ("an assumption: Horowitz lists no shifter; a shift of the activation is charged as one add "
+                "at the activation's width, the scale ShiftAddNet (You et al. 2020, arXiv:2010.12785, Table 1) "
+                "reports for 45 nm shifts")
 
 KB = 1024
 SRAM_POINTS: tuple[tuple[int, float], ...] = ((8 * KB, 5.0), (32 * KB, 10.0), (1024 * KB, 50.0))
-OPS = ("multiply", "shift", "sign", "float")
+OPS = ("multiply", "shift", "shift-scale", "sign", "float")
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,20 @@ def accumulator_bits(w_bits: int, a_bits: int, fan_in: int) -> int:
     return 8 if need <= 8 else 16 if need <= 16 else 32
 
 
+def add_width(bits: int) -> int:
+    """The adder width that holds a `bits`-wide operand: 8, 16 or 32 (the widths Horowitz prices)."""
+    return 8 if bits <= 8 else 16 if bits <= 16 else 32
+
+
 def mac_pj(p: Profile, w_bits: int, a_bits: int, fan_in: int, op: str = "multiply") -> float:
     """Energy of one multiply-accumulate by the arithmetic the weights allow.
 
-    op: "multiply" (integer, 0.2 pJ * b_w*b_a/64 + add), "shift" (power-of-two weights: a shift
-    of the activation, charged as one add, then the add), "sign" (binary/ternary weights: the
-    weight only flips the sign, so one add), "float" (fp32 multiply + add). Any 32-bit operand
-    makes it float: weight-only quantization still multiplies in float once weights are decoded.
+    op: "multiply" (integer, 0.2 pJ * b_w*b_a/64 + add), "shift" and "shift-scale" (power-of-two
+    weights: a shift of the activation, charged as one add at the activation's width, then the
+    add at the accumulator's; "shift-scale" also costs output_pj once per output), "sign"
+    (binary/ternary weights: the weight only flips the sign, so one add), "float" (fp32 multiply
+    + add). Any 32-bit operand makes it float: weight-only quantization still multiplies in float
+    once weights are decoded.
     """
     if op not in OPS:
         raise ValueError(f"unknown arithmetic '{op}': use one of {', '.join(OPS)}")
@@ -106,9 +114,22 @@ def mac_pj(p: Profile, w_bits: int, a_bits: int, fan_in: int, op: str = "multipl
     add = dict(p.int_add)[accumulator_bits(w_bits, a_bits, fan_in)]
     if op == "sign":
         return add
-    if op == "shift":
-        return 2 * add
+    if op in ("shift", "shift-scale"):
+        return dict(p.int_add)[add_width(a_bits)] + add
     return p.int_mult_8 * (w_bits * a_bits) / 64 + add
+
+
+def output_pj(p: Profile, w_bits: int, a_bits: int, op: str) -> float:
+    """Energy spent once per output activation after its MACs: the multiply by a scale, where one remains.
+
+    Powers of two times a float32 scale ("shift-scale": levels s * 2**-k, s = max|w|) shift
+    inside the sum but must multiply each output by s, an fp32 multiply (Horowitz 3.7 pJ).
+    INQ's grid ("shift") has no scale; with float operands the scale is folded into the decoded
+    weights, so nothing is charged.
+    """
+    if op == "shift-scale" and w_bits < 32 and a_bits < 32:
+        return p.fp32_mult
+    return 0.0
 
 
 def weights_on_chip(p: Profile, model_bytes: float) -> bool:
@@ -182,6 +203,7 @@ def constants_table(p: Profile) -> list[dict[str, object]]:
             (f"SRAM {p.sram_bytes / KB:g} KB, 32-bit read (in force)", p.sram_32, SOURCE_SRAM),
             ("DRAM, 32-bit read", p.dram_32, SOURCE_DRAM)]
     rows += [(f"int add, {bits} bit", pj, SOURCE_ADD16 if bits == 16 else SOURCE_HOROWITZ) for bits, pj in p.int_add]
-    rows += [("shift (power-of-two weight), charged as an add of the same width: 32 bit", dict(p.int_add)[32],
-              SOURCE_SHIFT)]
+    rows += [("shift (power-of-two weight), charged as an add at the activation's width: 8 bit",
+              dict(p.int_add)[8], SOURCE_SHIFT),
+             ("scale multiply, once per output (power of two × scale), fp32", p.fp32_mult, SOURCE_HOROWITZ)]
     return [{"operation": name, "energy_pj": pj, "source": src} for name, pj, src in rows]

@@ -6,21 +6,29 @@ edit that can change a number (a quantizer fix, a retrained checkpoint) must mis
 entries, and nobody bumps a version for each commit. Entries from older code stay listed
 (marked `current: false`) but are never served.
 
-Only one process should write (the server; sweep workers return rows to it): SQLite's WAL mode
-lets readers (the CLI's `history`) read while it writes.
+Several processes write it (the server, the CLI's `evaluate`, a second server): SQLite's WAL mode
+lets readers read while one writes, and a busy timeout makes a writer wait for another's short
+transaction instead of failing (tests/test_history.py: 4 writer processes, no row lost). Sweep
+workers return rows to their caller, which alone writes.
+
+A file that is not a database any more (garbage written over it, a bad page, a folder at its
+path) is moved aside, named `history.sqlite.corrupt-<time>`, and a new one started: the history
+is a cache of numbers anyone can recompute, and a page or the CLI must keep working and saving.
+The caller is told in one sentence (`on_recover`).
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from compression import models, pipeline
 from compression.config import CompressionConfig
@@ -69,12 +77,42 @@ def code_version(model_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
-class History:
-    """The scenario store: get / put / list over one SQLite file (WAL mode)."""
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A writer waits this long for another's transaction (each is one INSERT: milliseconds) before failing.
+BUSY_TIMEOUT_S = 30.0
 
-    def __init__(self, path: str | Path | None = None) -> None:
+
+class HistoryError(sqlite3.Error):
+    """The history file can neither be used nor moved aside (a read-only folder, say): one sentence."""
+
+
+def _is_corrupt(e: sqlite3.Error) -> bool:
+    # SQLITE_NOTADB: garbage where the header should be; SQLITE_CORRUPT(_*): a bad page. Not
+    # SQLITE_BUSY / LOCKED / READONLY / FULL: those say nothing about the file's contents.
+    name = getattr(e, "sqlite_errorname", "") or ""
+    return (name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+            or any(s in str(e) for s in ("file is not a database", "malformed")))
+
+
+class History:
+    """The scenario store: get / put / list over one SQLite file (WAL mode, busy timeout).
+
+    A corrupt file or a folder at the path is moved aside and a new file started, on opening or
+    on the first statement that meets a bad page; `on_recover` (default: a log warning) gets
+    the sentence that says so.
+    """
+
+    def __init__(self, path: str | Path | None = None, on_recover: Callable[[str], None] | None = None) -> None:
         self.path = Path(path) if path else default_path()
+        self.on_recover = on_recover or log.warning
+        self.moved_to: Path | None = None  # where a corrupt file went, once this object moved one
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._safely(self._create)
+
+    def _create(self) -> None:
+        if self.path.is_dir():
+            raise sqlite3.DatabaseError("a folder is in its place")
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -82,39 +120,93 @@ class History:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # One short connection per call: safe across threads and processes, nothing held open.
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db, db:
+            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            # Bytes changed inside a row: not UTF-8 any more, then not JSON, and the row is skipped.
+            db.text_factory = lambda b: b.decode("utf-8", "replace")
             yield db
+
+    def _safely(self, run: Callable[[], T]) -> T:
+        """run(), and once more on a new file if the old one turns out corrupt."""
+        try:
+            return run()
+        except sqlite3.DatabaseError as e:
+            if not (_is_corrupt(e) or self.path.is_dir()):
+                raise
+            if self._still_bad():  # not when another process has just put a new file in its place
+                self._move_aside(e)
+            else:
+                self._create()
+            return run()
+
+    def _still_bad(self) -> bool:
+        """Whether the file now at the path is corrupt (SQLite's own check of every page)."""
+        if self.path.is_dir():
+            return True
+        if not self.path.exists():
+            return False
+        try:
+            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
+                return db.execute("PRAGMA quick_check").fetchall() != [("ok",)]
+        except sqlite3.DatabaseError as e:
+            return _is_corrupt(e)
+
+    def _move_aside(self, error: sqlite3.Error) -> None:
+        target = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}")
+        try:
+            self.path.rename(target)
+            for suffix in ("-wal", "-shm"):  # the log belongs to the bad file; the index is rebuilt
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    side.rename(target.with_name(target.name + suffix))
+        except FileNotFoundError:
+            pass  # another process moved it first and may have started the new file: use that
+        except OSError as e:
+            raise HistoryError(f"the history file {self.path} is unreadable ({error}) and cannot be moved aside "
+                               f"({e.strerror or e}); remove it to keep saving scenarios") from None
+        else:
+            self.moved_to = target
+            self.on_recover(f"the history file {self.path} was unreadable ({error}): moved it to {target.name} "
+                            "and started a new one")
+        self._create()
 
     def get(self, model: str, config: CompressionConfig, latency: bool = False) -> dict[str, Any] | None:
         """The stored report dict for this scenario under the current code, or None.
 
         `latency=True` only accepts an entry whose latency was measured.
         """
-        with self._connect() as db:
-            row = db.execute("SELECT report, latency FROM scenarios WHERE model=? AND config=? AND code=?",
-                             (model, config_key(config), code_version(model))).fetchone()
+        def read() -> Any:
+            with self._connect() as db:
+                return db.execute("SELECT report, latency FROM scenarios WHERE model=? AND config=? AND code=?",
+                                  (model, config_key(config), code_version(model))).fetchone()
+        row = self._safely(read)
         if row is None or (latency and not row[1]):
             return None
-        return json.loads(row[0])
+        return _json_or_none(row[0])
 
     def put(self, report: Report | dict[str, Any]) -> None:
         """Store a report (replacing the same scenario's entry under the same code)."""
         d = report.to_dict() if isinstance(report, Report) else report
         measured = d["latency_ms"].get("compressed") is not None
-        with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO scenarios VALUES (?, ?, ?, ?, ?, ?)",
-                       (d["model"], config_key(d["config"]), code_version(d["model"]), int(measured),
-                        time.time(), json.dumps(d)))
+        row = (d["model"], config_key(d["config"]), code_version(d["model"]), int(measured), time.time(), json.dumps(d))
+
+        def write() -> None:
+            with self._connect() as db:
+                db.execute("INSERT OR REPLACE INTO scenarios VALUES (?, ?, ?, ?, ?, ?)", row)
+        self._safely(write)
 
     def list(self) -> list[dict[str, Any]]:
         """Every stored scenario, newest first: its model, config, headline numbers and whether current."""
-        with self._connect() as db:
-            rows = db.execute("SELECT model, config, code, created, report FROM scenarios "
-                              "ORDER BY created DESC").fetchall()
+        def read() -> list[Any]:
+            with self._connect() as db:
+                return db.execute("SELECT model, config, code, created, report FROM scenarios "
+                                  "ORDER BY created DESC").fetchall()
         out = []
-        for model, config, code, created, text in rows:
-            d = json.loads(text)
-            out.append({"model": model, "config": CompressionConfig(**json.loads(config)).changed(),
+        for model, config, code, created, text in self._safely(read):
+            d, values = _json_or_none(text), _json_or_none(config)
+            if d is None or values is None:
+                continue  # a damaged row (bytes changed inside a page SQLite still reads): not a scenario
+            out.append({"model": model, "config": CompressionConfig(**values).changed(),
                         "created": created, "code": code, "current": code == code_version(model),
                         "accuracy": d["accuracy"], "size_bytes": d["size_bytes"]["compressed"],
                         "energy_pj": d["energy_pj"]["total"], "latency_ms": d["latency_ms"]["compressed"]})
@@ -124,17 +216,23 @@ class History:
         """A stored JSON result (e.g. kind "sensitivity") for these params under the current code,
         else compute() stored and returned."""
         key = (kind, model, json.dumps(params, sort_keys=True, separators=(",", ":")), code_version(model))
-        with self._connect() as db:
-            row = db.execute("SELECT result FROM results WHERE kind=? AND model=? AND params=? AND code=?",
-                             key).fetchone()
-        if row is not None:
-            return json.loads(row[0])
-        result = compute()
-        with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                       (*key[:3], key[3], time.time(), json.dumps(result)))
-        return result
 
+        def read() -> Any:
+            with self._connect() as db:
+                return db.execute("SELECT result FROM results WHERE kind=? AND model=? AND params=? AND code=?",
+                                  key).fetchone()
+        row = self._safely(read)
+        stored = None if row is None else _json_or_none(row[0])
+        if stored is not None:
+            return stored
+        result = compute()
+
+        def write() -> None:
+            with self._connect() as db:
+                db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                           (*key, time.time(), json.dumps(result)))
+        self._safely(write)
+        return result
 
     # Named saves: what a user chose to keep (Compare lists these), apart from every scenario
     # evaluated (the cache above). A name is the key: saving under it again replaces it.
@@ -154,6 +252,13 @@ class History:
             rows = db.execute("SELECT name, model, config, created FROM saved ORDER BY created DESC").fetchall()
         return [{"name": name, "model": model, "config": CompressionConfig(**json.loads(config)), "created": created}
                 for name, model, config, created in rows]
+
+
+def _json_or_none(text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def evaluate(model_id: str, config: CompressionConfig, history: History | None = None, *,

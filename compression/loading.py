@@ -36,18 +36,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from compression import safe_pt2
-from compression.safe_zip import MB, printable
+from compression import safe_pt2, upload_worker
+from compression.safe_zip import MB, UPLOAD_LIMIT, printable
 
-MAX_BYTES = 200 * MB  # one limit for files and for their unpacked content; MB = 10^6 bytes
-MAX_ROWS = 100_000  # rows of an uploaded test set (checked from the .npy header, before reading)
+MAX_BYTES = UPLOAD_LIMIT  # one limit for files and for their unpacked content; MB = 10^6 bytes
+MAX_ROWS = upload_worker.MAX_ROWS  # rows of an uploaded test set (checked from the .npy header)
 UPLOADS_CAP = 2_000 * MB  # the uploads folder; least recently used files are evicted beyond it
 MODEL_SUFFIXES = (".pt2", ".pt", ".pth", ".safetensors")
 DATA_SUFFIX = ".npz"
 N_CALIB = 128  # calibration rows: a seeded stratified sample (a copy) of an uploaded test set
 HASH_CHARS = 16  # hex digits of the SHA-256 that name an upload in a URL (64 bits)
 WORKER_TIMEOUT_S = 300  # wall clock for the worker; its CPU time is limited to 120 s inside
-WORKER_MEMORY = 1_500_000_000  # the worker's address space (RLIMIT_AS): numpy, a 200 MB x and its float32 copy
+WORKER_MEMORY = upload_worker.MEMORY_LIMIT  # the worker's address space (RLIMIT_AS)
 
 
 class FileRejected(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -188,34 +188,48 @@ def _timing(times: list[float]) -> Timing:
 
 
 @torch.no_grad()
-def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5, min_repeats: int = 15,
-                 max_repeats: int = 500, budget_s: float = 0.01) -> tuple[Timing, Timing]:
-    """Time two models on one input, interleaved, on one thread: (timing of a, timing of b).
+def interleaved(calls: dict[str, Callable[[], object]], *, warmup: int = 5, min_repeats: int = 15,
+                max_repeats: int = 500, budget_s: float = 0.01) -> dict[str, Timing]:
+    """Time several paths in the same rounds, on one thread: {label: timing}.
 
-    One thread, because a second one only adds contention for these small models and makes
-    the times depend on what else runs. Interleaving (a, b, b, a, ...) means a load spike hits
-    both alike, and medians ignore the spikes; repeats continue until `budget_s` is spent
-    (at least min_repeats, at most max_repeats each).
+    Every round runs every path once, so a load spike or a change of CPU clock hits all of
+    them alike and ratios between them stay honest (timing one path after another lets the
+    machine change in between). The order turns each round (and runs backwards every other
+    one), so no path is always first after the others warmed the caches. Rounds continue until
+    `budget_s` is spent (at least min_repeats, at most max_repeats). One thread, because a
+    second one only adds contention for these small models and makes times depend on what else
+    runs; the caller's thread count is restored.
     """
-    a.eval(), b.eval()
+    names = list(calls)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for _ in range(warmup):
-            a(x), b(x)
-        times: tuple[list[float], list[float]] = ([], [])
+            for name in names:
+                calls[name]()
+        times: dict[str, list[float]] = {name: [] for name in names}
         start = time.perf_counter()
         i = 0
         while i < max_repeats and (i < min_repeats or time.perf_counter() - start < budget_s):
-            order = ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a))
-            for k, model in order:
+            shift = (i // 2) % len(names)
+            order = names[shift:] + names[:shift]
+            for name in (order if i % 2 == 0 else order[::-1]):
                 t0 = time.perf_counter()
-                model(x)
-                times[k].append(time.perf_counter() - t0)
+                calls[name]()
+                times[name].append(time.perf_counter() - t0)
             i += 1
     finally:
         torch.set_num_threads(threads)
-    return _timing(times[0]), _timing(times[1])
+    return {name: _timing(t) for name, t in times.items()}
+
+
+def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5, min_repeats: int = 15,
+                 max_repeats: int = 500, budget_s: float = 0.01) -> tuple[Timing, Timing]:
+    """Time two models on one input, interleaved on one thread (see `interleaved`): (a, b)."""
+    a.eval(), b.eval()
+    t = interleaved({"a": lambda: a(x), "b": lambda: b(x)}, warmup=warmup, min_repeats=min_repeats,
+                    max_repeats=max_repeats, budget_s=budget_s)
+    return t["a"], t["b"]
 
 
 def speed_verdict(fp32_ms: float, compressed_ms: float, fp32_iqr: float = 0.0,

@@ -314,7 +314,12 @@ def error_histogram(w: Tensor, w_q: Tensor, bins: int = 60) -> dict[str, list]:
 # -----------------------------------------------------------------------------
 # activation quantization (simulated)
 
-ACT_LAYERS = (nn.Linear, nn.Conv2d)
+ACT_LAYERS = (nn.Linear, nn.Conv2d, nn.MultiheadAttention)  # the modules owning compressible layers
+
+
+def _inputs(module: nn.Module, args: tuple) -> int:
+    """How many leading arguments are activations entering the layer's weights: q, k and v for attention."""
+    return 3 if isinstance(module, nn.MultiheadAttention) else 1
 
 
 def calibrate_activations(model: nn.Module, x_calib: Tensor) -> dict[str, tuple[float, float]]:
@@ -323,8 +328,10 @@ def calibrate_activations(model: nn.Module, x_calib: Tensor) -> dict[str, tuple[
 
     def record(name: str):
         def hook(module: nn.Module, args: tuple) -> None:
-            x = args[0].detach()
-            lo, hi = float(x.min()), float(x.max())
+            xs = [a.detach() for a in args[:_inputs(module, args)] if isinstance(a, Tensor)]
+            if not xs:  # called with keyword arguments only: nothing to calibrate
+                return
+            lo, hi = min(float(x.min()) for x in xs), max(float(x.max()) for x in xs)
             if name in ranges:  # a module called twice: the union of its ranges
                 lo, hi = min(lo, ranges[name][0]), max(hi, ranges[name][1])
             ranges[name] = (lo, hi)
@@ -357,10 +364,14 @@ def quantize_activations(
         scale, zp, qmin, qmax = _affine_params(torch.tensor(lo), torch.tensor(hi), bits, scheme)
 
         def hook(module: nn.Module, args: tuple, scale=scale, zp=zp, qmin=qmin, qmax=qmax) -> tuple:
-            x = args[0]
-            xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-            q = _quantize_codes(xf, scale, zp, qmin, qmax)
-            return (((q - zp) * scale).to(x.dtype), *args[1:])
+            def fake(x):
+                if not isinstance(x, Tensor):
+                    return x
+                xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+                return ((_quantize_codes(xf, scale, zp, qmin, qmax) - zp) * scale).to(x.dtype)
+
+            n = _inputs(module, args)
+            return (*(fake(a) for a in args[:n]), *args[n:])
 
         handles.append(module.register_forward_pre_hook(hook))
     return handles

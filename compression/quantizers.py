@@ -23,8 +23,8 @@ from torch import Tensor
 from compression import quantize
 
 FLOAT_BITS = 32
-EnergyOp = Literal["multiply", "shift", "sign", "float"]
-ENERGY_OPS = ("multiply", "shift", "sign", "float")
+EnergyOp = Literal["multiply", "shift", "shift-scale", "sign", "float"]
+ENERGY_OPS = ("multiply", "shift", "shift-scale", "sign", "float")
 
 
 # -----------------------------------------------------------------------------
@@ -363,11 +363,13 @@ TERNARY = Quantizer(
 
 # -----------------------------------------------------------------------------
 # powers of two (logarithmic quantization: Miyashita et al. 2016, arXiv:1603.01025;
-# Zhou et al. 2017, INQ, arXiv:1702.03044)
+# Zhou et al. 2017, INQ, arXiv:1702.03044). Two records: INQ's own grid, whose levels are
+# powers of two, and a grid scaled by max|w|, whose levels are powers of two times a float32
+# scale: a shift per MAC, then one real multiply by the scale per output.
 
 
 def pow2_ratios(bits: int) -> Tensor:
-    """Magnitudes of the grid relative to s: 0 and 2**-k for k = 2**(b-1)-2 .. 0, ascending.
+    """Magnitudes of the scaled grid relative to s: 0 and 2**-k for k = 2**(b-1)-2 .. 0, ascending.
 
     b bits give 2**b - 1 codes: zero and +/- s*2**-k for K = 2**(b-1) - 1 exponents
     (b = 2: {0, ±s}; b = 4: {0, ±s, ±s/2, ..., ±s/64}).
@@ -376,36 +378,80 @@ def pow2_ratios(bits: int) -> Tensor:
     return torch.cat([torch.zeros(1), torch.pow(2.0, -torch.arange(k - 1, -1, -1, dtype=torch.float32))])
 
 
-def _pow2_table(s: Tensor, bits: int) -> Tensor:
-    r = pow2_ratios(bits)
-    signed = torch.cat([-r.flip(0)[:-1], r])  # -1 .. -2**-(K-1), 0, 2**-(K-1) .. 1
-    return s.unsqueeze(-1) * signed
+def inq_ratios(bits: int) -> Tensor:
+    """Magnitudes of INQ's grid relative to its top level 2**n1: 0 and 2**-k, k = K-1 .. 0, ascending.
+
+    Zhou et al. 2017, section 2.1: of b bits one codes zero and b - 1 code 2**(b-1) signed
+    powers, so K = n1 - n2 + 1 = 2**(b-1) / 2 exponents (b = 2: {0, ±2**n1}; b = 5: 8 exponents).
+    """
+    k = max(1, 2 ** (bits - 1) // 2)
+    return torch.cat([torch.zeros(1), torch.pow(2.0, -torch.arange(k - 1, -1, -1, dtype=torch.float32))])
+
+
+def _signed_table(ratios: Callable[[int], Tensor]) -> Callable[[Tensor, int], Tensor]:
+    def build(s: Tensor, bits: int) -> Tensor:
+        r = ratios(bits)
+        signed = torch.cat([-r.flip(0)[:-1], r])  # -1 .. -smallest, 0, smallest .. 1
+        return s.unsqueeze(-1) * signed
+    return build
 
 
 def _pow2_kernel(w: Tensor, bits: int, scheme: str, per_channel: bool) -> tuple[Tensor, Tensor]:
     flat = (w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)).float()
     s = flat.abs().amax(1)
     r = pow2_ratios(bits)
-    # nearest level in the linear domain (INQ's rule): thresholds at midpoints between
-    # neighbouring magnitudes, 3/4 * 2**-k between powers and 2**-(K-1) / 2 above zero; a tie
-    # goes to the smaller magnitude. s * 2**-k is exact in float, so every output is exactly
-    # +/- s * 2**-k or 0
+    # nearest level in the linear domain: thresholds at midpoints between neighbouring
+    # magnitudes, 3/4 * 2**-k between powers and 2**-(K-1) / 2 above zero; a tie goes to the
+    # smaller magnitude (INQ's rule, the other way, is the "inq" record's). s * 2**-k is exact
+    # in float, so every output is exactly +/- s * 2**-k or 0
     ratio = flat.abs() / torch.where(s > 0, s, torch.ones_like(s)).unsqueeze(1)
     idx = torch.bucketize(ratio, (r[:-1] + r[1:]) / 2)
     w_q = torch.sign(flat) * s.unsqueeze(1) * r[idx]
     return w_q.reshape(w.shape), s
 
 
+def _inq_kernel(w: Tensor, bits: int, scheme: str, per_channel: bool) -> tuple[Tensor, Tensor]:
+    """INQ's quantizer (Zhou et al. 2017, eq. 4): levels 0, ±2**n2 .. ±2**n1, n1 = floor(log2(4 max|w| / 3)).
+
+    Eq. 4 maps |w| to beta when (alpha + beta) / 2 <= |w| < 3 beta / 2 for adjacent levels
+    alpha < beta, so a tie goes to the larger magnitude, and |w| < 2**n2 / 2 to zero. n1 puts
+    max|w| below 3/2 * 2**n1, so nothing lies above the top bucket. The side value stored per
+    group is 2**n1 itself, a power of two: no multiply by a scale follows the shifts.
+    """
+    flat = (w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)).float()
+    s = flat.abs().amax(1)
+    n1 = torch.floor(torch.log2(torch.where(s > 0, 4 * s / 3, torch.ones_like(s))))
+    top = torch.pow(2.0, n1)
+    r = inq_ratios(bits)
+    # |w| / 2**n1 is exact (a division by a power of two), and so are the midpoints: ties are exact
+    idx = torch.bucketize(flat.abs() / top.unsqueeze(1), (r[:-1] + r[1:]) / 2, right=True)
+    w_q = torch.sign(flat) * top.unsqueeze(1) * r[idx]
+    return w_q.reshape(w.shape), top
+
+
 POW2 = Quantizer(
-    name="pow2", label="power of two",
-    formula=(r"\hat w = \operatorname{sign}(w)\, s\, 2^{-k},\quad s = \max|w|,\quad "
+    name="pow2", label="power of two × scale",
+    formula=(r"\hat w = \operatorname{sign}(w)\, s\, 2^{-k},\quad s = \max|w| \text{ (a float32 scale)},\quad "
              r"k = \operatorname{arg\,min}_{k \in \{0..2^{b-1}-2\}} \left| |w| - s\,2^{-k} \right|"
-             r"\ \text{(or 0 below } s\,2^{-(2^{b-1}-2)}/2\text{)}"),
-    help=("Logarithmic levels (Miyashita et al. 2016; INQ, Zhou et al. 2017): 0 and ±s·2^-k with "
-          "s = max|w| per tensor or channel, nearest level; a multiply becomes a bit shift, and s "
-          "is applied once per output."),
+             r"\ \text{(or 0 below } s\,2^{-(2^{b-1}-2)}/2\text{; ties to the smaller)}"),
+    help=("Powers of two times a scale: 0 and ±s·2^-k with s = max|w| per tensor or channel (a float32, "
+          "not a power of two), nearest level. Each multiply becomes a shift, but every output is then "
+          "multiplied once by s; INQ's grid (inq) has no scale."),
+    energy_op="shift-scale", zero_code=True,
+    kernel=_pow2_kernel, grid=_table_grid(_signed_table(pow2_ratios)), side_bits=_one_scale_per_group,
+)
+
+INQ = Quantizer(
+    name="inq", label="power of two (INQ)",
+    formula=(r"\hat w = \begin{cases} \beta\,\operatorname{sign}(w) & \tfrac{\alpha+\beta}{2} \le |w| < "
+             r"\tfrac{3\beta}{2}\\ 0 & \text{otherwise}\end{cases},\quad \alpha < \beta \text{ adjacent in } "
+             r"\{0, 2^{n_2}, \dots, 2^{n_1}\},\quad n_1 = \left\lfloor \log_2 \tfrac{4\max|w|}{3} \right\rfloor,\ "
+             r"n_2 = n_1 + 1 - 2^{b-1}/2"),
+    help=("INQ's grid (Zhou et al. 2017, eq. 4): 0 and ±2^n for 2^(b-2) exponents below n1 = "
+          "floor(log2(4·max|w|/3)), per tensor or channel, ties to the larger magnitude. Every level is a "
+          "power of two: a multiply becomes a shift, with no scale applied afterwards."),
     energy_op="shift", zero_code=True,
-    kernel=_pow2_kernel, grid=_table_grid(_pow2_table), side_bits=_one_scale_per_group,
+    kernel=_inq_kernel, grid=_table_grid(_signed_table(inq_ratios)), side_bits=_one_scale_per_group,
 )
 
 
@@ -435,7 +481,7 @@ def _registry(*records: Quantizer) -> dict[str, Quantizer]:
     return {r.name: r for r in records}
 
 
-RECORDS: dict[str, Quantizer] = _registry(UNIFORM, KMEANS, POW2, TERNARY, BINARY, FLOAT)
+RECORDS: dict[str, Quantizer] = _registry(UNIFORM, KMEANS, POW2, INQ, TERNARY, BINARY, FLOAT)
 CHOICES: tuple[str, ...] = tuple(name for name, r in RECORDS.items() if r.choice)
 
 

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # fp32: PyTorch, the uncompressed model; compressed: what compression runs; ort_fp32: ONNX
-# Runtime fp32 on the same (pruned) model as compressed, so int8 and runtime effects stay apart.
-LATENCY_KEYS = ("fp32", "compressed", "fp32_iqr", "compressed_iqr", "ort_fp32", "ort_fp32_iqr")
+# Runtime fp32 on the same (pruned) model as compressed, so int8 and runtime effects stay apart;
+# pruned_fp32: PyTorch fp32 on the model with pruned rows sliced out (None when none are).
+LATENCY_KEYS = ("fp32", "compressed", "fp32_iqr", "compressed_iqr", "ort_fp32", "ort_fp32_iqr",
+                "pruned_fp32", "pruned_fp32_iqr")
 
 
 # Every number says what kind it is (DESIGN principle 2).

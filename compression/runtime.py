@@ -10,10 +10,9 @@ functions: importing this module costs nothing.
 """
 from __future__ import annotations
 
+import functools
 import io
-import statistics
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compression import measure
 from compression.measure import Timing  # one Timing type for every latency
 
 Mode = Literal["static", "dynamic"]
@@ -143,45 +143,43 @@ def quantize_int8(onnx_fp32: bytes, calib: torch.Tensor | None = None, batch: in
         return out.read_bytes(), "static"
 
 
-def time_call(fn: Callable[[], object], repeats: int = 50, warmup: int = 5,
-              budget_s: float | None = None) -> Timing:
-    """Median and IQR of `fn()`'s wall time over `repeats` calls (fewer if `budget_s` runs out)."""
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if budget_s is not None and len(times) >= 5 and time.perf_counter() - start > budget_s:
-            break
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return Timing(median=statistics.median(times), iqr=q[2] - q[0], repeats=len(times))
-
-
 def latency(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None, repeats: int = 50,
             budget_s: float | None = None) -> Latency:
     """Latency on input batch `x` for PyTorch fp32, ONNX Runtime fp32 and ONNX Runtime int8.
 
-    Threads are pinned to one for both runtimes (restored afterwards). `calib` chooses
-    static int8 (see quantize_int8). The ONNX bytes timed come back for download.
+    The three paths are timed in the same rounds (see latency_many); `calib` chooses static
+    int8 (see quantize_int8). The ONNX bytes timed come back for download.
     """
-    model = model.eval()
-    fp32 = to_onnx(model, tuple(x.shape[1:]))
-    int8, mode = quantize_int8(fp32, calib)
-    s_fp32, s_int8 = session(fp32), session(int8)
+    return latency_many({"model": model}, x, calib, repeats, budget_s)["model"]
+
+
+def latency_many(models: dict[str, nn.Module], x: torch.Tensor, calib: torch.Tensor | None = None,
+                 repeats: int = 50, budget_s: float | None = None) -> dict[str, Latency]:
+    """Latency of several models on their three paths each, all paths interleaved in the same rounds.
+
+    Every ratio between two of the timings (pruning: the full model vs the pruned one in
+    PyTorch; the runtime: PyTorch vs ONNX Runtime fp32 on the same model; int8: ONNX Runtime
+    fp32 vs int8 on the same model) then compares times measured side by side: timed one
+    after the other, a machine that speeds up or slows down between them makes a factor of
+    the clock (measure.interleaved). Threads are pinned to one for both runtimes.
+    """
     feed = {INPUT: x.numpy().astype(np.float32)}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            t_torch = time_call(lambda: model(x), repeats, budget_s=budget_s)
-    finally:
-        torch.set_num_threads(threads)
-    t_ort = time_call(lambda: s_fp32.run([OUTPUT], feed), repeats, budget_s=budget_s)
-    t_int8 = time_call(lambda: s_int8.run([OUTPUT], feed), repeats, budget_s=budget_s)
-    return Latency(t_torch, t_ort, t_int8, mode, fp32, int8)
+    calls: dict[str, Callable[[], object]] = {}
+    files: dict[str, tuple[bytes, bytes, Mode]] = {}
+    for name, model in models.items():
+        model = model.eval()
+        fp32 = to_onnx(model, tuple(x.shape[1:]))
+        int8, mode = quantize_int8(fp32, calib)
+        files[name] = (fp32, int8, mode)
+        s_fp32, s_int8 = session(fp32), session(int8)
+        calls[f"{name}/torch"] = functools.partial(model, x)
+        calls[f"{name}/ort"] = functools.partial(s_fp32.run, [OUTPUT], feed)
+        calls[f"{name}/int8"] = functools.partial(s_int8.run, [OUTPUT], feed)
+    # `repeats` rounds, fewer (but at least 5) once budget_s has been spent on all paths together
+    t = measure.interleaved(calls, min_repeats=repeats if budget_s is None else min(5, repeats),
+                            max_repeats=repeats, budget_s=0.0 if budget_s is None else budget_s)
+    return {name: Latency(t[f"{name}/torch"], t[f"{name}/ort"], t[f"{name}/int8"], mode, fp32, int8)
+            for name, (fp32, int8, mode) in files.items()}
 
 
 def _ort() -> Any:

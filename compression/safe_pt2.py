@@ -63,7 +63,12 @@ value verifiers
 _NAMED = frozenset({"tensor_values", "sym_int_values", "sym_bool_values", "sym_float_values",
                     "range_constraints", "opset_version", "config", "treespec_namedtuple_fields"})
 _METADATA_KEYS = frozenset({"stack_trace", "nn_module_stack", "source_fn_stack", "torch_fn", "custom", "from_node"})
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,199}")
+# Names and dotted FQNs. FX generates Python source from node names and get_attr targets
+# (parameter FQNs become `getattr(self, "...")` text), so a name is code unless it is plain.
+_NAME = re.compile(r"[A-Za-z0-9_]{1,100}(\.[A-Za-z0-9_]{1,100}){0,30}")
+_NAME_KEYS = frozenset({"name", "as_name", "parameter_name", "buffer_name", "tensor_constant_name",
+                        "user_input_name", "custom_obj_name", "input_names", "output_names",
+                        "forward_arg_names", "field_names", "fqn", "as_strings"})
 # Python's operator functions on sizes (SymInt arithmetic of dynamic shapes) and tuple indexing.
 SIZE_OPERATORS = ("getitem", "add", "sub", "mul", "floordiv", "mod", "neg", "eq", "ne", "lt", "le", "gt", "ge")
 _TARGET = re.compile(r"torch\.ops\.(aten|prims)\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+|_operator\.(" + "|".join(SIZE_OPERATORS) + ")")
@@ -118,6 +123,8 @@ def _check_config(cfg: object, by_rel: dict[str, zipfile.ZipInfo], rel: str) -> 
     prefix = "weight_" if folder == "data/weights" else "tensor_"
     for fqn, entry in cfg.get("config", {}).items():
         shown = printable(fqn, 80)
+        if not _NAME.fullmatch(fqn):
+            raise Pt2Refused(f"its tensor name {shown!r} is not a plain name (FX would write it into Python source)")
         if not isinstance(entry, dict) or entry.get("use_pickle") is not False:
             raise Pt2Refused(f"its tensor {shown!r} is stored as pickle, which torch.export.load would run "
                              f"unrestricted")
@@ -192,6 +199,8 @@ def _walk(node: object, key: str, depth: int) -> None:
 
 
 def _check_string(key: str, value: str) -> None:
+    if key in _NAME_KEYS - {"as_strings"} and value and not _NAME.fullmatch(value):
+        raise Pt2Refused(f"its {key} {printable(value, 60)!r} is not a plain name (FX would write it into Python source)")
     if key == "target" and not _TARGET.fullmatch(value):
         raise Pt2Refused(f"it calls {printable(value, 60)!r}, not a built-in tensor operator (ATen or prims)")
     if key == "expr_str":

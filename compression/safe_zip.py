@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 
 MB = 1_000_000  # every size limit is in MB = 10^6 bytes (the unit the page and the CLI print)
+UPLOAD_LIMIT = 200 * MB  # one limit: an upload's file size, and what its archive may unpack to
 
 
 class ZipRefused(ValueError):
@@ -26,8 +27,8 @@ class ZipLimits:
     """What an archive may state in its central directory."""
 
     max_members: int = 4096  # a torch.export program stores one member per tensor
-    max_member_bytes: int = 200 * MB
-    max_total_bytes: int = 200 * MB  # all members inflated: never more than the upload limit itself
+    max_member_bytes: int = UPLOAD_LIMIT
+    max_total_bytes: int = UPLOAD_LIMIT  # all members inflated: never more than the upload limit itself
     max_ratio: float = 200.0  # inflated / compressed, for members over `ratio_floor` bytes
     ratio_floor: int = 1 * MB
 

@@ -212,3 +212,48 @@ def _progress(progress: Progress | None, done: int, total: int, task: tuple) -> 
         what = "baseline" if kind == "baseline" else (
             f"{name} at {value:.0%} sparsity" if kind == "sparsity" else f"{name} at {value} bits")
         progress(done / total, what)
+
+
+def versus_uniform(model_id: str, uniform_bits: Sequence[int], base_config: CompressionConfig | None = None,
+                   bits: Sequence[int] = ALLOCATION_BITS, sens: dict[str, Any] | None = None,
+                   data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Mixed precision against uniform bits at the same size: per budget, the paired change and
+    whether the allocation differs from uniform at all.
+
+    For each uniform bit-width b its compressed size is the budget; mixed_precision allocates
+    within it. Both are compressed and scored on the same test images, so the change comes
+    with its paired 95 % interval (Newcombe, as the report's). An allocation that gives every
+    layer b bits is the uniform model itself: its change is zero by construction, not a tie
+    within noise, and `differs` says so (a mixed-precision "win" there would be noise).
+    """
+    base = base_config or CompressionConfig()
+    ref = reference_config(base)
+    if sens is None:
+        sens = sensitivity(model_id, base, sparsities=(), bits=bits, data_dir=data_dir)
+    loaded = load(model_id, data_dir)
+    ds, model = loaded.dataset, loaded.model
+    assert ds is not None  # load() refuses a model without test data
+    rows = []
+    for b in uniform_bits:
+        uniform_cfg = ref.replace(bits=b)
+        uniform = pipeline.evaluate(model_id, uniform_cfg, latency=False, data_dir=data_dir)
+        budget = uniform.size_bytes["compressed"]
+        mixed_cfg = mixed_precision(model_id, budget, base, bits=bits, sens=sens, data_dir=data_dir)
+        mixed = pipeline.evaluate(model_id, mixed_cfg, latency=False, data_dir=data_dir)
+        allocation = {n: mixed_cfg.bits_for(n) for n in models.layers(model)}
+        differs = any(v != b for v in allocation.values())
+        if differs:
+            correct = {}
+            for key, c in (("uniform", uniform_cfg), ("mixed", mixed_cfg)):
+                torch.manual_seed(c.seed)
+                compressed, _, _ = pipeline.compress(model, ds, c)
+                correct[key] = (measure.predictions(compressed, ds.x_test) == ds.y_test).tolist()
+            delta, (lo, hi) = measure.paired_delta(correct["mixed"], correct["uniform"])
+            verdict = measure.noise_verdict(delta, (lo, hi))
+        else:
+            delta, lo, hi, verdict = 0.0, 0.0, 0.0, "the uniform allocation itself"
+        rows.append({"uniform_bits": b, "budget_bytes": budget, "uniform_accuracy": uniform.accuracy,
+                     "mixed_bytes": mixed.size_bytes["compressed"], "mixed_accuracy": mixed.accuracy,
+                     "allocation": allocation, "differs": differs, "delta": delta, "delta_lo": lo,
+                     "delta_hi": hi, "verdict": verdict, "n_test": len(ds.y_test)})
+    return rows

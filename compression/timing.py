@@ -1,6 +1,8 @@
 """Measured latency: the float model against what compression runs (ONNX Runtime int8 below 9 bits)."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -25,7 +27,8 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
     fp32 on the same model is timed too, so the runtime's own speed is not sold as int8's.
     Above 8 bits no int8 kernel applies and ONNX Runtime is not run: the compressed model is
     timed in PyTorch (export and quantization would cost more than the whole evaluate of a
-    small model). Pairs are interleaved (measure.latency_pair): a busy machine slows both alike.
+    small model). All paths run in the same rounds (measure.interleaved): a busy machine slows
+    them alike, and the note splits the speed-up into pruning x runtime x int8.
     `int8`: the plan's word on whether int8 kernels apply (compression.plan.Plan.int8).
     """
     int8 = config.bits <= 8 if int8 is None else int8
@@ -57,25 +60,44 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
         path, target = "float32 dense (fake quantization and zeros run at float speed)", runnable
     # a big model gets fewer repeats: its single pass already spans the time budget
     repeats = 15 if _params(base) < 1_000_000 else 5
-    fp32, compressed = measure.latency_pair(base, target, x, min_repeats=repeats)
-    ort = measure.latency_pair(ort_fp32, target, x, min_repeats=repeats)[0] if ort_fp32 is not None else None
+    # Every path in the same rounds (measure.interleaved), so each factor of the speed-up
+    # compares times measured side by side: pruning = the float model vs the sliced one in
+    # PyTorch; the runtime = PyTorch vs ONNX Runtime fp32 on the same (sliced) model; int8 =
+    # ONNX Runtime fp32 vs int8 on the same model. They multiply to the end-to-end ratio.
+    paths: dict[str, nn.Module] = {"fp32": base, "compressed": target}
+    if sliced and target is not runnable:
+        paths["pruned"] = runnable
+    if ort_fp32 is not None:
+        paths["ort"] = ort_fp32
+    for m in paths.values():
+        m.eval()
+    t = measure.interleaved({k: functools.partial(m, x) for k, m in paths.items()}, min_repeats=repeats)
+    fp32, compressed, ort = t["fp32"], t["compressed"], t.get("ort")
+    pruned = t.get("pruned", compressed if sliced else None)
     verdict = measure.speed_verdict(fp32.median, compressed.median, fp32.iqr, compressed.iqr)
     if ort is not None:
+        same = pruned or fp32  # the model ONNX Runtime runs, in PyTorch
         int8_alone = measure.speed_verdict(ort.median, compressed.median, ort.iqr, compressed.iqr)
-        runtime_alone = measure.speed_verdict(fp32.median, ort.median, fp32.iqr, ort.iqr)
+        runtime_alone = measure.speed_verdict(same.median, ort.median, same.iqr, ort.iqr)
+        factors = ([f"pruning (rows sliced out, PyTorch fp32) {fp32.median / pruned.median:.2f}x"] if pruned else [])
+        factors += [f"runtime (PyTorch -> ONNX Runtime fp32, the same model) {same.median / ort.median:.2f}x",
+                    f"int8 (ONNX Runtime fp32 -> int8, the same model) {ort.median / compressed.median:.2f}x"]
         measured = (f"ONNX Runtime int8 {compressed.median:.3f} ms (IQR {compressed.iqr:.3f}), ONNX Runtime "
-                    f"fp32 {ort.median:.3f} ms (IQR {ort.iqr:.3f}), PyTorch fp32 {fp32.median:.3f} ms "
-                    f"(IQR {fp32.iqr:.3f})")
+                    f"fp32 {ort.median:.3f} ms (IQR {ort.iqr:.3f}), "
+                    + (f"PyTorch fp32 sliced {pruned.median:.3f} ms (IQR {pruned.iqr:.3f}), " if pruned else "")
+                    + f"PyTorch fp32 {fp32.median:.3f} ms (IQR {fp32.iqr:.3f})")
         if int8_alone.word != "faster":
             notes.append(f"Why no speed-up from int8 (ONNX Runtime int8 vs fp32 on the same model: {int8_alone}): "
                          f"at this size ({_params(runnable):,} parameters) quantizing activations and kernel "
                          f"dispatch cost more than the integer arithmetic saves.")
-        notes.append(f"Latency apart: PyTorch fp32 -> ONNX Runtime int8 {verdict}; the runtime alone "
-                     f"(PyTorch -> ONNX Runtime, fp32) {runtime_alone}, int8 alone {int8_alone}; "
-                     f"measured {measured}.")
+        notes.append(f"Latency apart (every path timed in the same rounds): PyTorch fp32 -> ONNX Runtime int8 "
+                     f"{verdict}, {fp32.median / compressed.median:.2f}x = {' x '.join(factors)}; the runtime "
+                     f"alone {runtime_alone}, int8 alone {int8_alone}; measured {measured}.")
     elif int8 and verdict.word != "faster":
         notes.append(f"Why no speed-up ({verdict}): no int8 kernel ran; measured {compressed.median:.3f} ms "
                      f"(IQR {compressed.iqr:.3f}) vs {fp32.median:.3f} ms (IQR {fp32.iqr:.3f}) fp32.")
     return ({"fp32": fp32.median, "compressed": compressed.median, "fp32_iqr": fp32.iqr,
              "compressed_iqr": compressed.iqr, "ort_fp32": ort.median if ort else None,
-             "ort_fp32_iqr": ort.iqr if ort else None}, path, notes)
+             "ort_fp32_iqr": ort.iqr if ort else None,
+             "pruned_fp32": pruned.median if pruned else None,
+             "pruned_fp32_iqr": pruned.iqr if pruned else None}, path, notes)

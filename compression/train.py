@@ -16,7 +16,13 @@ from compression.zoo import Progress
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, x, y)
 FakeQuant = dict[str, Callable[[torch.Tensor], torch.Tensor]]  # mask key ("<layer>.weight") -> quantized copy
 Penalty = Callable[[nn.Module], torch.Tensor]
-FINETUNE_LR = 2e-3  # AdamW rate for fine-tuning a trained model (pruning recovery, QAT, regularization)
+# The fine-tuning recipe (pruning recovery, QAT, regularization, float fine-tuning before
+# post-training quantization): AdamW from 1e-3, cosine-decayed to 0 over the run. A constant
+# 2e-3 moved the converged LeNet-300-100 (mnist-5k) from 94.4 % to 93.5 % in 5 float epochs, and
+# then QAT and post-training quantization compared a damaged model; with this recipe 5 float
+# epochs give 94.6 % (paired change +0.2 points, 95 % CI -0.5 to +0.9) and 97.5 % -> 97.5 % on
+# mlp-digits, while 2-bit QAT still recovers (90.9 % and 91.1 %). Measured 2026-12 on this code.
+FINETUNE_LR = 1e-3
 
 
 def seed_cpu(value: int) -> None:
@@ -61,27 +67,34 @@ def regularizer(kind: str, strength: float) -> Penalty | None:
     term = structures.regularizer(kind).term  # ValueError naming the known ones
     if term is None or strength <= 0:
         return None
-    return lambda model: strength * sum(term(w) for w in prune.prunable(model).values())
+    def penalty(model: nn.Module) -> torch.Tensor:
+        return strength * sum((term(w) for w in prune.prunable(model).values()), torch.zeros(()))
+
+    return penalty
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, *, lr: float = 1e-3,
         batch_size: int = 32, seed: int = 0, masks: dict[str, torch.Tensor] | None = None,
         loss_fn: LossFn | None = None, progress: Progress | None = None,
         on_epoch: Callable[[int, nn.Module], None] | None = None,
-        one_cycle: bool = False, fake_quant: FakeQuant | None = None,
+        one_cycle: bool = False, cosine: bool = False, fake_quant: FakeQuant | None = None,
         penalty: Penalty | None = None) -> nn.Module:
     """Train in place with AdamW; pruned weights (mask False) stay exactly zero throughout.
 
-    one_cycle: warm up then anneal the learning rate (training from scratch); otherwise a
-    constant rate (fine-tuning a trained model, where a warm-up would undo its training).
+    one_cycle: warm up then anneal the learning rate (training from scratch); cosine: decay it
+    from `lr` to 0 with no warm-up (fine-tuning a trained model, where a warm-up would undo its
+    training and a constant rate keeps shaking it); neither: a constant rate.
     fake_quant: {parameter name: quantizer} for quantization-aware training (see `_fake_quantized`).
     penalty: a regularizer of the model's weights added to the loss (see `regularizer`).
     """
     seed_cpu(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(x) // batch_size)
-    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-                 if one_cycle and steps else None)
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    if one_cycle and steps:
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    elif cosine and steps:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     reapply = prune.hold_masks(model, masks) if masks else (lambda: None)
     loss_fn = loss_fn or (lambda logits, _x, target: F.cross_entropy(logits, target))
     model.train()
@@ -138,7 +151,7 @@ def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, s
     stages = int(bool(penalty and epochs)) + len(fractions) + int(qat_after)
     stage = 0
     if penalty and epochs:
-        fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed, penalty=penalty,
+        fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed, penalty=penalty, cosine=True,
             progress=_sub_progress(progress, stage, stages, "regularized fine-tuning: "))
         stage += 1
     calib = (ds.x_calib, ds.y_calib) if criteria.lookup(criterion).needs_data else None
@@ -153,11 +166,11 @@ def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, s
             step_progress = _sub_progress(progress, stage, stages, f"step {i + 1}/{len(fractions)} "
                                           f"(sparsity {target:.0%}): ")
             fit(model, ds.x_train, ds.y_train, step_epochs, lr=lr, seed=seed + i, masks=masks,
-                fake_quant=qat_each_step, progress=step_progress)
+                fake_quant=qat_each_step, cosine=True, progress=step_progress)
         stage += 1
     if qat_after:
         fit(model, ds.x_train, ds.y_train, epochs, lr=lr, seed=seed + len(fractions), masks=masks,
-            fake_quant=fake_quant, progress=_sub_progress(progress, stage, stages, "quantization-aware: "))
+            fake_quant=fake_quant, cosine=True, progress=_sub_progress(progress, stage, stages, "quantization-aware: "))
     return masks
 
 

@@ -14,7 +14,7 @@ import os
 import sys
 import zipfile
 
-MEMORY_LIMIT = 1_500_000_000  # bytes of address space: a 200 MB float64 x, its float32 copy, numpy itself
+MEMORY_LIMIT = 1_500_000_000  # address space: the file read whole (<= 200 MB), its float64 x, the float32 copy, numpy
 CPU_SECONDS = 120
 MAX_ROWS = 100_000  # rows of an uploaded test set (the digits test split has 360)
 

@@ -312,8 +312,9 @@ def qat_view(c) -> None:
                                       layer_sparsity=(), prune_steps=1, regularize="none", huffman=False))
     key = ("teaching", "qat", sc.model, items, epochs)
     st.markdown(f"**Quantization-aware fine-tuning vs rounding after training**, at each bit-width, without "
-                f"pruning: QAT fine-tunes {epochs} epochs under quantization; post-training quantization rounds "
-                "the trained weights. Quantizer, scheme and activation bits as set.")
+                f"pruning: QAT fine-tunes {epochs} epochs under quantization; post-training quantization fine-tunes "
+                f"the same {epochs} epochs in float (the same recipe), then rounds. Quantizer, scheme and "
+                "activation bits as set.")
     if computed_on_click(key, "_run_qat", (sc.model, items, epochs),
                          f"Measure QAT and PTQ at {len(ui.QAT_BITS)} bit-widths (seconds to a minute, then cached)"):
         ok, rows = ui.guard(ui.with_progress, ui.qat_vs_ptq, sc.model, items, epochs,
@@ -406,14 +407,29 @@ def deep_compression_section(model_id: str) -> None:
         return "–" if v is None else fmt.format(v)
 
     with c2:
-        st.markdown(f"**Per stage** (error = 100 % − test accuracy; baseline: ours "
-                    f"{result['error_baseline_pct']:.2f} %, paper {result['paper']['error_reference_pct']:.2f} %)")
-        st.dataframe([{"stage": names.get(stage, stage),
-                       "ours: ratio": f"{row['ours']['ratio']:.1f}×",
-                       "ours: error": f"{row['ours']['error_pct']:.2f} %",
-                       "paper: ratio": cell(row["paper"]["ratio"], "{:.0f}×"),
-                       "paper: error": cell(row["paper"]["error_pct"], "{:.2f} %")}
-                      for stage, row in result["stages"].items()], hide_index=True, width="stretch")
+        op = result["operating_point"]
+        st.markdown(f"**Per stage**, each counted as the paper counts it (error = 100 % − test accuracy, "
+                    f"95 % interval; baseline: ours {result['error_baseline_pct']:.2f} %, paper "
+                    f"{result['paper']['error_reference_pct']:.2f} %). Ours keeps {op['ours']['weights_kept_pct']:.1f} % "
+                    f"at {op['ours']['weight_bits']} bits, the paper {op['paper']['weights_kept_pct']:g} % at "
+                    f"{op['paper']['weight_bits']} bits.")
+
+        def stage_rows(stages: dict, paper: bool) -> list[dict]:
+            return [{"stage": names.get(stage, stage), "counts": row["ours"]["accounting"],
+                     "ours: ratio": f"{row['ours']['ratio']:.1f}×",
+                     "ours: error": (f"{row['ours']['error_pct']:.2f} % ({row['ours']['error_ci95_pct'][0]:.2f}–"
+                                     f"{row['ours']['error_ci95_pct'][1]:.2f})"),
+                     **({"paper: ratio": cell(row["paper"]["ratio"], "{:.0f}×"),
+                         "paper: error": cell(row["paper"]["error_pct"], "{:.2f} %")} if paper else {})}
+                    for stage, row in stages.items()]
+
+        st.dataframe(stage_rows(result["stages"], True), hide_index=True, width="stretch")
+        at = result.get("at_paper_point")
+        if at:
+            st.markdown(f"**At the paper's operating point** ({at['operating_point']['weights_kept_pct']:.1f} % kept, "
+                        f"{at['operating_point']['weight_bits']} bits)")
+            st.dataframe(stage_rows({k: {"ours": v} for k, v in at["stages"].items()}, False),
+                         hide_index=True, width="stretch")
         st.markdown(f"**Per layer** (paper: {result['paper']['weights_kept_pct']:g} % of weights kept overall, "
                     f"{result['paper']['weight_bits']} bits)")
         st.dataframe([{"layer": lr["name"], "weights": f"{lr['weights']:,}",
@@ -421,9 +437,9 @@ def deep_compression_section(model_id: str) -> None:
                        "Huffman bits/weight": f"{lr['huffman_bits_per_weight']:.2f}",
                        "bits/index": cell(lr["huffman_bits_per_index"], "{:.2f}")}
                       for lr in result["layers"]], hide_index=True, width="stretch")
-    written = result["stages"]["huffman"]["ours"]  # the stage that writes the file (reproduce.deep_compression)
-    st.caption(f"Written file, quantized and Huffman-coded: {charts.fmt_bytes(written['file_bytes'])} "
-               f"({written['ratio_file']:.1f}× smaller, measured). " + " ".join(result["notes"]))
+    q = result["stages"]["huffman"]["ours"]
+    st.caption(f"Written file after quantization and Huffman coding: {charts.fmt_bytes(q['file_bytes'])} "
+               f"({q['ratio_file']:.1f}× smaller, measured). " + " ".join(result["notes"]))
 
 
 if sc.model in reproduce.PAPER_NAMES:

@@ -170,6 +170,17 @@ def custom_object(marker: Path) -> bytes:
     return edit_json(edit)
 
 
+def code_in_parameter_name(marker: Path) -> bytes:
+    """A parameter FQN that FX would paste into generated source as getattr(self, "...")."""
+    evil = f'0.weight")+{shell(marker)}+getattr(self, "x'
+
+    def text(s: str) -> str:
+        return s.replace('"0.weight"', json.dumps(evil))
+    raw = edit_json(lambda o: None, text)
+    return edit_zip(raw, lambda rel, d: d.replace(b'"0.weight"', json.dumps(evil).encode())
+                    if rel.endswith("_weights_config.json") else d)
+
+
 def unknown_key(marker: Path) -> bytes:
     return edit_json(lambda o: o["graph_module"].update(code=shell(marker)))
 
@@ -415,6 +426,7 @@ CASES: tuple[Case, ...] = (
     Case("pt2 extension operator in metadata", "ext.pt2", extension_target, says="not a built-in function"),
     Case("pt2 custom object", "custom.pt2", custom_object, says="custom"),
     Case("pt2 unknown JSON field", "unknown.pt2", unknown_key, says="outside the allow-list"),
+    Case("pt2 code in a parameter name", "fqn.pt2", code_in_parameter_name, says="not a plain name"),
     Case("pt2 pickled sample inputs", "sample.pt2", pt2_sample_inputs_pickle, says="sample inputs"),
     Case("pt2 weights use_pickle", "wpickle.pt2", pt2_weights_use_pickle, says="pickle"),
     Case("pt2 pickled constant entry", "const.pt2", pt2_pickled_constant, says="custom objects"),

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from compression import config, criteria, data, models, pipeline, prune
+from compression import config, criteria, pipeline, prune
 from compression.config import CompressionConfig
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return models.load("mlp-digits"), data.load("digits")
 
 
 def _post_relu(model, x) -> dict[str, np.ndarray]:

@@ -1,4 +1,6 @@
 """Energy model against the published constants (shared/references/energy_45nm.csv)."""
+import math
+
 import pytest
 
 from compression import energy
@@ -54,7 +56,12 @@ def test_sram_cost_is_log_log_between_points_and_bounded_outside():
 def test_ops_charge_what_the_weights_allow():
     add16 = 0.05
     assert energy.mac_pj(P, 2, 4, 64, "sign") == pytest.approx(add16)          # no multiply at all
-    assert energy.mac_pj(P, 4, 4, 64, "shift") == pytest.approx(2 * add16)     # shift (as an add) + add
+    # a shift of the 4-bit activation, charged as an 8-bit add (0.03 pJ), then the 16-bit accumulate
+    assert energy.mac_pj(P, 4, 4, 64, "shift") == pytest.approx(0.03 + add16)
+    assert energy.mac_pj(P, 4, 16, 64, "shift") == pytest.approx(0.05 + 0.1)  # 16-bit activation; 4+16+6 -> 32
+    assert energy.mac_pj(P, 4, 4, 64, "shift-scale") == pytest.approx(0.03 + add16)
+    assert energy.output_pj(P, 4, 4, "shift-scale") == pytest.approx(3.7)  # the fp32 multiply by s
+    assert energy.output_pj(P, 4, 4, "shift") == 0.0 and energy.output_pj(P, 4, 32, "shift-scale") == 0.0
     assert energy.mac_pj(P, 4, 4, 64, "multiply") == pytest.approx(0.2 * 16 / 64 + add16)
     assert energy.mac_pj(P, 4, 4, 64, "float") == pytest.approx(3.7 + 0.9)
     with pytest.raises(ValueError, match="multiply"):
@@ -101,3 +108,16 @@ def test_constants_agree_with_the_shipped_reference_table():
         rows[("int_mult", 8)], rows[("float_mult", 32)], rows[("float_add", 32)], rows[("dram_read", 32)])
     for kb, key in [(8, "sram_read_8KB"), (32, "sram_read_32KB"), (1024, "sram_read_1MB")]:
         assert energy.profile("horowitz-45nm", kb).sram_32 == pytest.approx(rows[(key, 64)] / 2)
+
+
+def test_scaled_power_of_two_pays_one_multiply_per_output_and_inq_none():
+    from compression import pipeline
+    from compression.config import CompressionConfig
+    for quantizer, per_output in (("pow2", 3.7), ("inq", 0.0)):
+        r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=4, act_bits=8, quantizer=quantizer), latency=False)
+        for layer in r.layers:
+            fan_in, outputs = layer.shape[1], layer.shape[0]  # Linear: one sample, one output per row
+            acc = 0.05 if 4 + 8 + math.ceil(math.log2(fan_in)) <= 16 else 0.1
+            # a shift of the 8-bit activation (an 8-bit add, 0.03 pJ) + the accumulate, per MAC
+            expected = layer.macs * (0.03 + acc) + outputs * per_output
+            assert layer.energy_pj["compute"] == pytest.approx(expected), (quantizer, layer.name)

@@ -10,14 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from compression import data, downloads, export, models, pipeline, plan, quantizers, size
+from compression import downloads, export, models, pipeline, plan, quantizers, size
 from compression.config import PRESETS, CompressionConfig
 from tests.test_huffman import reference_huffman_length
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return models.load("mlp-digits"), data.load("digits")
 
 
 def _stream_bits(stream: np.ndarray) -> int:

@@ -26,11 +26,6 @@ PARENT_BOUND = 300 * hc.MB  # RSS growth of the server process while one upload 
 WORKER_BOUND = 300 * hc.MB  # the worker's own peak RSS (its address space is capped at 1.5 GB)
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path / "cache"))
-
-
 def _upload(case: hc.Case, path: Path, tmp_path: Path) -> None:
     if case.role == "model":
         source.upload(path, arch=case.arch)

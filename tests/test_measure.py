@@ -109,3 +109,14 @@ def test_latency_pair_reports_median_and_iqr_on_one_thread():
     times = [1.0, 2.0, 3.0, 4.0, 100.0]
     t = measure._timing([x / 1e3 for x in times])
     assert t.median == pytest.approx(statistics.median(times)) and t.iqr == pytest.approx(4.0 - 2.0)
+
+
+def test_interleaved_runs_every_path_in_every_round():
+    seen: list[str] = []
+    calls = {k: (lambda k=k: seen.append(k)) for k in "abc"}
+    t = measure.interleaved(calls, warmup=0, min_repeats=6, max_repeats=6, budget_s=0)
+    assert set(t) == set("abc") and all(v.repeats == 6 for v in t.values())
+    rounds = [seen[i:i + 3] for i in range(0, len(seen), 3)]
+    assert len(rounds) == 6 and all(sorted(r) == list("abc") for r in rounds)
+    # the order turns: each path comes first in some round
+    assert {r[0] for r in rounds} == set("abc")

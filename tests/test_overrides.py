@@ -3,14 +3,9 @@ import pytest
 import torch
 from torch.nn.utils import prune as tprune
 
-from compression import data, models, pipeline, prune
+from compression import models, pipeline, prune
 from compression.config import CompressionConfig, ConfigError
 from compression.quantize import fake_quantize
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return models.load("mlp-digits"), data.load("digits")
 
 
 def test_layer_bits_quantize_only_that_layer(digits):

@@ -17,11 +17,6 @@ from compression.config import CompressionConfig
 RESNET18_PARAMS = 11_689_512  # torchvision's published parameter count for resnet18
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path / "cache"))
-
-
 def test_resnet18_sizes_are_real_and_accuracy_is_null_with_its_reason():
     r = pipeline.evaluate("resnet18", latency=False).to_dict()
     assert r["model"] == "resnet18"

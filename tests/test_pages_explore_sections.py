@@ -52,7 +52,7 @@ def test_deep_compression_on_lenet5_shows_the_written_file_and_the_rest_of_the_p
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     text = _texts(at)
-    assert "Written file, quantized and Huffman-coded" in text, text[-2000:]
+    assert "Written file after quantization and Huffman coding" in text, text[-2000:]
     # the sections after it are drawn: energy and the downloads
     assert any(s.value == "Energy (estimate)" for s in at.subheader)
     assert at.get("download_button"), "downloads missing after the Deep Compression section"

@@ -16,12 +16,6 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90
 
 
-@pytest.fixture(autouse=True)
-def own_history(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "history.sqlite"
-
-
 def start(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
@@ -75,7 +69,7 @@ def test_compare_shows_two_scenarios_side_by_side():
     assert len(at.get("plotly_chart")) == 3  # overlaid histograms, size bars, energy bars
 
 
-def test_explore_offers_report_config_and_model_downloads_and_history_keeps_the_scenario(own_history):
+def test_explore_offers_report_config_and_model_downloads_and_history_keeps_the_scenario():
     at = start(query={"sparsity": "0.37", "bits": "6"})
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels[:2] == ["Report (one HTML file)", "Config (JSON)"] and labels[2].startswith("Compressed model")

@@ -26,7 +26,8 @@ def test_report_is_json_with_every_design_key(report):
     assert all(k in d for k in KEYS)
     assert set(d["size_bytes"]) >= {"fp32", "compressed", "file"}
     assert set(d["energy_pj"]) == {"compute", "memory", "total"}
-    assert set(d["latency_ms"]) == {"fp32", "compressed", "fp32_iqr", "compressed_iqr", "ort_fp32", "ort_fp32_iqr"}
+    assert set(d["latency_ms"]) == {"fp32", "compressed", "fp32_iqr", "compressed_iqr", "ort_fp32", "ort_fp32_iqr",
+                                    "pruned_fp32", "pruned_fp32_iqr"}
     assert set(d["energy_assumptions"]) >= {"sram_bytes", "sram_pj_per_32bit", "dram_pj_per_32bit", "weights_in"}
     assert set(d["energy_factors"]) == {"compute", "memory", "placement"}
     assert d["compression_ratio_file"] == pytest.approx(d["size_bytes"]["fp32"] / d["size_bytes"]["file"])
@@ -233,7 +234,8 @@ def test_energy_op_follows_the_quantizer():
 
     assert op(CompressionConfig(bits=4), "fc1") == "float"           # float activations
     assert op(CompressionConfig(bits=4, act_bits=8), "fc1") == "multiply"
-    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="pow2"), "fc1") == "shift"
+    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="pow2"), "fc1") == "shift-scale"
+    assert op(CompressionConfig(bits=4, act_bits=8, quantizer="inq"), "fc1") == "shift"
     assert op(CompressionConfig(bits=2, act_bits=8, quantizer="ternary"), "fc1") == "sign"
     assert op(CompressionConfig(bits=1, act_bits=8), "fc1") == "sign"
     assert op(CompressionConfig(bits=4, act_bits=8, layer_bits={"fc1": 32}), "fc1") == "float"

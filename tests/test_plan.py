@@ -21,6 +21,7 @@ RECORD_CONFIGS = {
     "uniform": CompressionConfig(sparsity=0.9, bits=4),
     "kmeans": CompressionConfig(sparsity=0.9, bits=4, quantizer="kmeans"),
     "pow2": CompressionConfig(sparsity=0.5, bits=4, quantizer="pow2", per_channel=True),
+    "inq": CompressionConfig(sparsity=0.5, bits=4, quantizer="inq", per_channel=True),
     "ternary": CompressionConfig(sparsity=0.5, bits=2, quantizer="ternary", per_channel=True),
     "binary": CompressionConfig(sparsity=0.5, bits=1),
     "float": CompressionConfig(sparsity=0.8),
@@ -220,3 +221,21 @@ def test_concurrent_evaluates_share_the_zoo_model_without_crosstalk():
     for a, b in zip(alone, together):
         assert (a.macs_dense, a.energy_pj, a.size_bytes, a.accuracy) == (b.macs_dense, b.energy_pj, b.size_bytes,
                                                                           b.accuracy)
+
+
+def test_attention_inputs_are_quantized_with_the_activations():
+    # the plan charges attention's in-projection at act_bits: its q, k, v inputs are quantized too
+    from compression import quantize
+    net = AttentionNet().eval()
+    x = torch.randn(16, 4, 8, generator=torch.Generator().manual_seed(0))
+    ranges = quantize.calibrate_activations(net, x)
+    assert set(ranges) == {"embed", "attn", "head"}  # out_proj runs inside attention's forward
+    lo, hi = ranges["attn"]
+    seen = []
+    quantize.quantize_activations(net, ranges, 4)
+    net.attn.register_forward_pre_hook(lambda m, args: seen.append(args[0]))  # after the quantizing hook
+    net(x)
+    levels = torch.unique(seen[0])
+    step = (hi - lo) / 15  # a 4-bit grid over the calibrated range (its zero point rounds it by < 1 step)
+    assert len(levels) <= 16 and float(levels.min()) >= lo - step and float(levels.max()) <= hi + step
+    assert torch.allclose(torch.diff(levels), torch.full((len(levels) - 1,), step), rtol=1e-3)

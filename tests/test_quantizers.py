@@ -4,19 +4,15 @@ Also the new kernels against hand computations: power-of-two levels (Miyashita e
 INQ) and ternary weights (Li & Liu 2016, TWN eq. 5-6).
 """
 import json
+import math
 import struct
 
 import numpy as np
 import pytest
 import torch
 
-from compression import config, data, downloads, export, models, pipeline, plan, quantizers
+from compression import config, downloads, export, models, pipeline, plan, quantizers
 from compression.config import CompressionConfig
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return models.load("mlp-digits"), data.load("digits")
 
 
 def _configs() -> list[CompressionConfig]:
@@ -71,7 +67,7 @@ def test_every_record_has_texts_and_an_energy_operation(name):
 
 def test_config_offers_exactly_the_choosable_records():
     assert config.QUANTIZERS == tuple(n for n, r in quantizers.RECORDS.items() if r.choice)
-    assert set(config.QUANTIZERS) == {"uniform", "kmeans", "pow2", "ternary"}
+    assert set(config.QUANTIZERS) == {"uniform", "kmeans", "pow2", "inq", "ternary"}
 
 
 def test_resolve_by_bits():
@@ -84,8 +80,9 @@ def test_resolve_by_bits():
 
 def test_energy_operations():
     ops = {n: r.energy_op for n, r in quantizers.RECORDS.items()}
-    assert ops == {"uniform": "multiply", "kmeans": "multiply", "pow2": "shift", "ternary": "sign",
-                   "binary": "sign", "float": "float"}
+    # the scaled grid's levels are s * 2**-k with a float32 s: a multiply by s remains per output
+    assert ops == {"uniform": "multiply", "kmeans": "multiply", "pow2": "shift-scale", "inq": "shift",
+                   "ternary": "sign", "binary": "sign", "float": "float"}
 
 
 def test_codes_used_counts_distinct_codes(digits):
@@ -137,6 +134,39 @@ def test_pow2_two_bits_is_zero_or_plus_minus_max():
     w = torch.tensor([0.9, -0.2, 0.5, -1.0])
     w_q, _ = quantizers.POW2.quantize(w, 2)
     assert w_q.tolist() == [1.0, 0.0, 0.0, -1.0]  # 0.5 is the tie between 0 and 1: the smaller
+
+
+def test_pow2_is_named_as_the_scaled_grid_it_is():
+    assert "scale" in quantizers.POW2.label and "float32" in quantizers.POW2.formula
+    assert "INQ" not in quantizers.POW2.label
+
+
+def test_inq_grid_by_hand_from_eq_4():
+    # Zhou et al. 2017: n1 = floor(log2(4 * max|w| / 3)); max|w| = 0.9 -> log2(1.2) = 0.263 -> n1 = 0
+    # b = 5: 2**4 / 2 = 8 exponents, n2 = 0 + 1 - 8 = -7: levels 0, 2**-7 .. 2**0
+    w = torch.tensor([0.9, -0.75, 0.74, 0.375, -0.1, 0.0039, 0.00390625, 0.0])
+    w_q, q = quantizers.INQ.quantize(w, 5)
+    # (alpha + beta) / 2 <= |w| < 3 beta / 2 -> beta: 0.75 is the tie of 1/2 and 1 -> 1 (the larger);
+    # 0.74 -> 1/2; 0.375 the tie of 1/4 and 1/2 -> 1/2; 0.1 -> 1/8 (3/32 = 0.09375 <= 0.1 < 0.1875);
+    # 0.0039 < 2**-7 / 2 = 0.00390625 -> 0; exactly 2**-8 -> 2**-7 (the tie with zero goes up)
+    assert w_q.tolist() == [1.0, -1.0, 0.5, 0.5, -0.125, 0.0, 2.0**-7, 0.0]
+    assert q.codec.side.tolist() == [1.0]  # the top level 2**n1, a power of two
+    assert sorted(q.codec.levels().tolist()) == sorted([0.0] + [sg * 2.0**-k for k in range(8) for sg in (1, -1)])
+    # max|w| = 3.0: log2(4) = 2 -> n1 = 2, top level 4; 3 bits: 2 exponents {2, 4}, thresholds 1 and 3:
+    # 3.0 (the tie) -> 4, 2.9 -> 2, 1.5 -> 2, 0.99 -> 0, 1.0 (the tie with zero) -> 2
+    w_q, q = quantizers.INQ.quantize(torch.tensor([3.0, 2.9, 1.5, 0.99, 1.0]), 3)
+    assert w_q.tolist() == [4.0, 2.0, 2.0, 0.0, 2.0] and q.codec.side.tolist() == [4.0]
+
+
+def test_inq_levels_are_powers_of_two_per_channel():
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(6, 40, generator=g) * 0.3
+    w_q, _ = quantizers.INQ.quantize(w, 4, per_channel=True)
+    nz = w_q[w_q != 0].abs()
+    assert torch.equal(torch.log2(nz), torch.log2(nz).round())
+    for row, row_q in zip(w, w_q):
+        n1 = math.floor(math.log2(4 * float(row.abs().max()) / 3))
+        assert float(row_q.abs().max()) == 2.0**n1 and row_q[row_q != 0].abs().min() >= 2.0 ** (n1 + 1 - 4)
 
 
 # -----------------------------------------------------------------------------

@@ -52,16 +52,21 @@ def test_dynamic_without_calibration_and_latency_paths():
     assert lat.onnx_fp32 and lat.onnx_int8 and "static" in lat.int8_path
 
 
-def test_time_call_median_and_iqr(monkeypatch):
-    # a fake clock: calls of 1, 2, 3, 4 and 100 ms (start/stop pairs, plus the budget check)
-    durations = [1.0, 2.0, 3.0, 4.0, 100.0]
-    ticks, now = [0.0], 0.0
-    for d in durations:
-        ticks += [now, now + d / 1e3]
-        now += d / 1e3
-    clock = iter(ticks)
-    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(clock))
-    t = runtime.time_call(lambda: None, repeats=5, warmup=0)
-    assert t.median == pytest.approx(3.0)  # the 100 ms outlier does not move the median
-    # IQR by the 'exclusive' quartiles statistics.quantiles uses: Q1 = 1.5, Q3 = 52
-    assert t.iqr == pytest.approx(52.0 - 1.5) and t.repeats == 5
+
+
+def test_latency_many_times_every_path_of_every_model_in_the_same_rounds(monkeypatch):
+    ds = data.load("digits")
+    seen = []
+    real = runtime.measure.interleaved
+
+    def spy(calls, **kw):
+        seen.append(sorted(calls))
+        return real(calls, **kw)
+
+    monkeypatch.setattr(runtime.measure, "interleaved", spy)
+    model = models.load("mlp-digits")
+    lat = runtime.latency_many({"a": model, "b": torch.nn.Sequential(*list(model)[:])}, ds.x_test[:1],
+                               ds.x_calib, repeats=6)
+    # one measurement over all six paths, not one per model or per path
+    assert seen == [sorted(f"{m}/{p}" for m in "ab" for p in ("torch", "ort", "int8"))]
+    assert lat["a"].torch_fp32.repeats == lat["b"].ort_int8.repeats == 6

@@ -116,3 +116,33 @@ def test_cli_json_is_cached_in_history(capsys, tmp_path, monkeypatch):
 def test_cli_bad_bits_is_one_line(capsys):
     assert main(["sensitivity", "--bits", "2,7x"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_versus_uniform_pairs_the_change_and_says_when_the_allocation_is_uniform(monkeypatch):
+    names = list(models.layers(models.load("mlp-digits")))
+    allocations = {2: {n: 2 for n in names},                        # the uniform model itself
+                   4: {names[0]: 3, **{n: 5 for n in names[1:]}}}   # a real mixed allocation
+
+    def fake_mixed(model_id, budget, base=None, bits=(), sens=None, data_dir=None):
+        b = 2 if budget < pipeline.evaluate("mlp-digits", CompressionConfig(bits=3), latency=False).size_bytes[
+            "compressed"] else 4
+        return sensitivity.reference_config(base).replace(bits=8, layer_bits=allocations[b])
+
+    monkeypatch.setattr(sensitivity, "mixed_precision", fake_mixed)
+    rows = sensitivity.versus_uniform("mlp-digits", [2, 4], sens={"unused": True})
+    same, mixed = rows
+    assert not same["differs"] and same["allocation"] == allocations[2]
+    assert same["delta"] == same["delta_lo"] == same["delta_hi"] == 0.0  # zero by construction
+    assert same["mixed_accuracy"] == same["uniform_accuracy"]
+    assert mixed["differs"] and mixed["allocation"] == allocations[4]
+    # the change is the difference of the two evaluated accuracies, its interval the paired one
+    # on the same test images
+    ds = data.load("digits")
+    base = models.load("mlp-digits")
+    correct = {}
+    for key, cfg in (("u", CompressionConfig(bits=4)), ("m", CompressionConfig(bits=8, layer_bits=allocations[4]))):
+        model, _, _ = pipeline.compress(base, ds, cfg)
+        correct[key] = (measure.predictions(model, ds.x_test) == ds.y_test).tolist()
+    assert mixed["delta"] == pytest.approx(mixed["mixed_accuracy"] - mixed["uniform_accuracy"])
+    d, (lo, hi) = measure.paired_delta(correct["m"], correct["u"])
+    assert (mixed["delta"], mixed["delta_lo"], mixed["delta_hi"]) == pytest.approx((d, lo, hi))

@@ -12,11 +12,6 @@ import torch
 from compression import data, loading, models, source
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(tmp_path / "cache"))
-
-
 def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 import torch
 
-from compression import data, distill, history, loading, measure, models, pipeline, reproduce
+from compression import data, distill, history, loading, measure, models, pipeline, qat, reproduce
 from compression.config import CompressionConfig, ConfigError
 from ui.fmt import literal, pct, short, without_paths
 from ui.plots import ONE_SHOT
@@ -367,29 +367,20 @@ def deep_compression(model_id: str, _progress=None) -> dict[str, Any]:
     return result
 
 
-QAT_BITS = (2, 3, 4, 6, 8)
+QAT_BITS = qat.BITS
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def qat_vs_ptq(model_id: str, config_items: tuple, epochs: int, _progress=None) -> list[dict[str, Any]]:
     """Accuracy with its 95% CI at each bit-width: rounded after fine-tuning (PTQ) vs fine-tuned under it (QAT).
 
-    Both use the same setting and the same fine-tuning budget; only `qat` differs.
+    compression.qat.qat_vs_ptq, as benchmarks/qat.py runs it: both arms get the same fine-tuning
+    budget and recipe. Rows: the checkpoint (method "fp32"), the float fine-tuned model
+    ("fp32-finetuned"), then "ptq" and "qat" per bit-width.
     """
-    config = config_of(config_items)
-    rows = []
-    runs = [(b, m) for b in QAT_BITS for m in ("ptq", "qat")]
-    for i, (bits, method) in enumerate(runs):
-        c = config.replace(bits=bits, qat=method == "qat", finetune_epochs=epochs)
-        r = pipeline.evaluate(model_id, c, latency=False)
-        rows.append({"bits": bits, "method": method, "accuracy": r.accuracy,
-                     "lo": r.accuracy_ci95[0], "hi": r.accuracy_ci95[1]})
-        if _progress:
-            _progress((i + 1) / len(runs), f"{bits} bits, {method.upper()}")
-    rows.append({"bits": 32, "method": "fp32", "accuracy": r.accuracy_baseline,
-                 "lo": r.accuracy_baseline_ci95[0], "hi": r.accuracy_baseline_ci95[1]})
+    result = qat.qat_vs_ptq(model_id, config_of(config_items), bits=QAT_BITS, epochs=epochs, progress=_progress)
     _done(("teaching", "qat", model_id, config_items, epochs))
-    return rows
+    return result["rows"]
 
 
 NEAR_ZERO = 0.01  # |w| below this counts as "near zero" in the regularization view

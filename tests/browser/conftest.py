@@ -7,7 +7,13 @@ Fixtures
 - ``page`` (function): pytest-playwright's page (fresh context per test), 1400x1000,
   with the browserlib probe installed before any page script.
 - ``streamlit_server`` (session): factory ``start(script_path, port=None, env=None,
-  timeout=60) -> url``; every server it starts is stopped at the end of the session.
+  timeout=browserlib.SERVER_START_S) -> url``; every server it starts is stopped at the end
+  of the session.
+
+Waits: every wait is on the app's state (``wait_for_app_idle``, an element, a URL), never a
+fixed time. Playwright's own default limit (5 s for ``expect`` and actions) is far too short
+for a loaded machine, so this conftest raises it, for every page and every ``expect``, to
+``browserlib.WAIT_LIMIT_MS`` (generous: a wait that is met returns at once).
 - ``app_server`` (session): URL of the project's ``app.py`` (repo root).
 - ``bare_app_server`` (session): URL of ``benchmarks/bare_app.py``.
 
@@ -39,6 +45,7 @@ from browserlib import (  # noqa: E402,F401  (re-exported for convenience)
     stop_streamlit,
     wait_for_app_idle,
 )
+from playwright.sync_api import expect  # noqa: E402
 
 try:
     import pytest_playwright  # noqa: F401
@@ -52,6 +59,13 @@ _THIS_DIR = Path(__file__).resolve().parent
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: real-browser test (headless Chromium)")
+    expect.set_options(timeout=browserlib.WAIT_LIMIT_MS)
+
+
+def _generous(page):
+    page.set_default_timeout(browserlib.WAIT_LIMIT_MS)
+    page.set_default_navigation_timeout(browserlib.WAIT_LIMIT_MS)
+    return page
 
 
 def pytest_collection_modifyitems(config, items):
@@ -87,7 +101,7 @@ if HAVE_PYTEST_PLAYWRIGHT:
     @pytest.fixture
     def page(context):
         context.add_init_script(browserlib.INSTRUMENT_JS)
-        return context.new_page()  # closed with its context by pytest-playwright
+        return _generous(context.new_page())  # closed with its context by pytest-playwright
 
 else:
     from playwright.sync_api import sync_playwright
@@ -104,7 +118,7 @@ else:
     @pytest.fixture
     def page(browser):
         context, pg = browserlib.new_instrumented_page(browser)
-        yield pg
+        yield _generous(pg)
         context.close()
 
 
@@ -119,10 +133,10 @@ def browser(playwright, browser_type_launch_args):
 
 @pytest.fixture(scope="session")
 def streamlit_server():
-    """Factory: ``start(script_path, port=None, env=None, timeout=60) -> url``."""
+    """Factory: ``start(script_path, port=None, env=None, timeout=SERVER_START_S) -> url``."""
     procs = []
 
-    def start(script_path, port=None, env=None, timeout: float = 60.0) -> str:
+    def start(script_path, port=None, env=None, timeout: float = browserlib.SERVER_START_S) -> str:
         proc, url = start_streamlit(script_path, port=port, env=env, timeout=timeout)
         procs.append(proc)
         return url
@@ -137,8 +151,7 @@ def app_server(streamlit_server):
     """URL of the project's app.py, served for the whole session."""
     if not browserlib.PROJECT_APP.is_file():
         pytest.fail(f"{browserlib.PROJECT_APP} does not exist", pytrace=False)
-    # Importing torch and loading checkpoints takes a while on a 2-core machine.
-    return streamlit_server(browserlib.PROJECT_APP, timeout=120)
+    return streamlit_server(browserlib.PROJECT_APP)
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ import pytest
 from browserlib import assert_no_exception, wait_for_app_idle
 from playwright.sync_api import expect
 
-LOAD_TIMEOUT_MS = 120_000  # first load imports torch and evaluates on a busy 2-core box
-REDRAW_TIMEOUT_MS = 90_000
+LOAD_TIMEOUT_MS = bl.WAIT_LIMIT_MS  # overall limits of condition waits (see browserlib)
+REDRAW_TIMEOUT_MS = bl.WAIT_LIMIT_MS
 MIN_EXPLORE_CHARTS = 6
 N_CARDS = 5  # accuracy, size, energy, non-zero params, latency
 

@@ -13,7 +13,7 @@ import browserlib as bl
 import pytest
 from playwright.sync_api import expect
 
-LOAD_TIMEOUT_MS = 150_000  # a fresh server imports torch and evaluates on a busy 2-core box
+LOAD_TIMEOUT_MS = bl.WAIT_LIMIT_MS  # overall limit of condition waits (see browserlib)
 SEL_SIDEBAR = '[data-testid="stSidebar"]'
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
@@ -48,7 +48,7 @@ def assert_sidebar_and_title(page, title: str) -> None:
     ("/explore", "Explore", "?sparsity=0.5", "/"),  # the default page is shown as "/"
 ])
 def test_deep_link_first_on_a_fresh_server_shows_the_shared_sidebar(page, path, title, query, shown_path):
-    proc, url = bl.start_streamlit(bl.PROJECT_APP, timeout=120)
+    proc, url = bl.start_streamlit(bl.PROJECT_APP)
     try:
         outside = outside_requests(page)
         page.goto(f"{url}{path}{query}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import browserlib as bl
 
-LOAD_TIMEOUT_MS = 150_000
+LOAD_TIMEOUT_MS = bl.WAIT_LIMIT_MS
 
 # Elements whose text overflows their box (scrollWidth past clientWidth), with their text.
 CUT_JS = """(sel) => Array.from(document.querySelectorAll(sel)).flatMap((e) =>

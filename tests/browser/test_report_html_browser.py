@@ -1,4 +1,6 @@
 """The HTML report opens from a file in headless Chromium: every figure drawn, no network request."""
+import browserlib as bl
+
 from compression import pipeline, report_html
 from compression.config import CompressionConfig
 
@@ -12,7 +14,7 @@ def test_report_opens_offline_with_every_figure(page, tmp_path):
     page.goto(path.as_uri())
     ids = [fig_id for fig_id, _ in report_html.figures(report)]
     page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(ids)}",
-                           timeout=30_000)
+                           timeout=bl.WAIT_LIMIT_MS)
     for fig_id in ids:
         # Plotly adds class js-plotly-plot and an SVG with at least one drawn trace.
         assert page.locator(f"#{fig_id}.js-plotly-plot .main-svg").count() >= 1

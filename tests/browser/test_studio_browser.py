@@ -11,7 +11,7 @@ from test_deep_links import LOAD_TIMEOUT_MS, assert_sidebar_and_title, outside_r
 
 
 def test_tradeoffs_deep_link_first_runs_a_sweep_and_opens_a_point_in_explore(page, tmp_path):
-    proc, url = bl.start_streamlit(bl.PROJECT_APP, timeout=120, env={"COMPRESSION_LAB_CACHE": str(tmp_path)})
+    proc, url = bl.start_streamlit(bl.PROJECT_APP, env={"COMPRESSION_LAB_CACHE": str(tmp_path)})
     try:
         outside = outside_requests(page)
         page.goto(f"{url}/tradeoffs?bits=8")

@@ -33,7 +33,7 @@ def tiny_model_and_data(folder):
 
 def test_upload_a_program_and_data_then_the_sparsity_slider_changes_cards_and_histogram(page, tmp_path):
     program, npz = tiny_model_and_data(tmp_path)
-    proc, url = bl.start_streamlit(bl.PROJECT_APP, timeout=120, env={"COMPRESSION_LAB_CACHE": str(tmp_path / "c")})
+    proc, url = bl.start_streamlit(bl.PROJECT_APP, env={"COMPRESSION_LAB_CACHE": str(tmp_path / "c")})
     try:
         page.goto(url)
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=4, timeout_ms=LOAD_TIMEOUT_MS)
