@@ -10,7 +10,7 @@ from test_deep_links import LOAD_TIMEOUT_MS
 
 
 def test_one_press_of_stop_ends_the_sweep_with_the_config_in_flight_dropped(page, tmp_path):
-    proc, url = bl.start_streamlit(bl.PROJECT_APP, timeout=120, env={"COMPRESSION_LAB_CACHE": str(tmp_path)})
+    proc, url = bl.start_streamlit(bl.PROJECT_APP, env={"COMPRESSION_LAB_CACHE": str(tmp_path)})
     try:
         # fine-tuning kept: every pruned config trains 30 epochs (seconds each), the unpruned ones do not
         page.goto(f"{url}/tradeoffs?model=mlp-digits&sparsity=0.5&finetune_epochs=30")
