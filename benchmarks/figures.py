@@ -31,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+RAW = ROOT / "benchmarks" / "results" / "figures"  # git-ignored
 BEGIN = "<!-- figures:begin (written by `make figures`, benchmarks/figures.py: edit that, not this table) -->"
 END = "<!-- figures:end -->"
 HEADER = "| what | figure | command |\n| --- | --- | --- |"
@@ -67,17 +68,33 @@ def _deep_compression_preset(out: str, seconds: float) -> str:
 
 
 def _deep_compression_stages(out: str, seconds: float) -> str:
-    stages = json.loads(out)["stages"]
+    d = json.loads(out)
+    stages, op = d["stages"], d["operating_point"]
     names = {"pruned": "pruned", "quantized": "+ quantized", "huffman": "+ Huffman"}
-    ours = ", ".join(f"{names[s]} {stages[s]['ours']['ratio']:.1f}×" for s in names)
+    counts = {"parameters": "parameters", "bits": "bits"}
+    ours = ", ".join(f"{names[s]} {stages[s]['ours']['ratio']:.1f}× ({counts[stages[s]['ours']['accounting']]})"
+                     for s in names)
     paper = ", ".join(f"{stages[s]['paper']['ratio']:g}×" for s in names if stages[s]["paper"].get("ratio"))
-    return f"{ours} (paper: {paper})"
+    h = stages["huffman"]["ours"]
+    text = (f"ours {op['ours']['weights_kept_pct']:.1f} % kept at {op['ours']['weight_bits']} bits: {ours}; error "
+            f"{h['error_pct']:.1f} % (95 % CI {h['error_ci95_pct'][0]:.1f}–{h['error_ci95_pct'][1]:.1f}) vs "
+            f"{d['error_baseline_pct']:.1f} % unpruned; paper {op['paper']['weights_kept_pct']:g} % at "
+            f"{op['paper']['weight_bits']} bits: {paper}")
+    at = d.get("at_paper_point")
+    if at:
+        text += "; ours at the paper's point: " + ", ".join(f"{at['stages'][s]['ratio']:.1f}×" for s in names)
+    return text + f" (our {d['n_test']:,} test images are MNIST training images)"
 
 
 def _qat(out: str, seconds: float) -> str:
-    ptq = float(_find(r"^PTQ\b.*?accuracy (\d\.\d+)", out)[1])
-    qat = float(_find(r"^QAT\b.*?accuracy (\d\.\d+)", out)[1])
-    return f"{_pct(qat)} with QAT, {_pct(ptq)} without"
+    d = json.loads(out)
+    rows = {(r["bits"], r["method"]): r for r in d["rows"]}
+    g = d["gains"][0]
+    b, tuned = g["bits"], rows[(32, "fp32-finetuned")]
+    return (f"{_pct(rows[(b, 'qat')]['accuracy'])} with QAT, {_pct(rows[(b, 'ptq')]['accuracy'])} with PTQ "
+            f"(QAT − PTQ {100 * g['delta']:+.1f} points, paired 95 % CI {100 * g['lo']:+.1f} to {100 * g['hi']:+.1f}); "
+            f"the float model after the same fine-tuning {_pct(tuned['accuracy'])} "
+            f"(checkpoint {_pct(rows[(32, 'fp32')]['accuracy'])})")
 
 
 def _distill(out: str, seconds: float) -> str:
@@ -89,44 +106,65 @@ def _distill(out: str, seconds: float) -> str:
 def _resnet18(out: str, seconds: float) -> str:
     d = json.loads(out)
     s, ms = d["size_bytes"], d["latency_ms"]
+    f = d["speedup_factors"]
     return (f"{s['int8'] / 1e6:.1f} MB vs {s['fp32'] / 1e6:.1f} MB fp32; batch-1 latency "
             f"{ms['structured_ort_int8']['median']:.1f} ms ONNX Runtime int8 vs {ms['torch_fp32']['median']:.1f} ms "
-            f"PyTorch fp32 (speed-up {d['speedup']:.1f}×)")
+            f"PyTorch fp32: speed-up {d['speedup']:.1f}× = pruning {f['pruning (PyTorch fp32)']:.2f}× × runtime "
+            f"{f['runtime (PyTorch -> ONNX Runtime, fp32)']:.2f}× × int8 {f['int8 (ONNX Runtime)']:.2f}×, every "
+            "path timed in the same rounds")
 
 
 def _mixed(out: str, seconds: float) -> str:
-    m = _find(r"allocation >= uniform at <= the same size: (\d+)/(\d+)", out)
-    return f"at least as accurate in {m[1]} of {m[2]} budgets (mlp-digits, cnn-digits)"
+    rows = [r for model_rows in json.loads(out).values() for r in model_rows]
+    differ = [r for r in rows if r["differs"]]
+    verdicts = {v: sum(r["verdict"] == v for r in differ) for v in ("a real gain", "within noise", "a real loss")}
+    return (f"the allocation differs from uniform at {len(differ)} of {len(rows)} budgets (mlp-digits, cnn-digits); "
+            f"there: {verdicts['a real gain']} real gains, {verdicts['within noise']} within noise, "
+            f"{verdicts['a real loss']} real losses (paired 95 % CI)")
 
 
 def _backend(out: str, seconds: float) -> str:
-    # The benchmark's first row: one config's median and its ratio to the naive path, same run.
-    m = _find(r"one config[^\n]*?(\d+(?:\.\d+)?) ms[^\n]*?(\d+(?:\.\d+)?)x", out)
-    return f"median {m[1]} ms; naive / ours = {m[2]}× (the naive path timed in the same run)"
+    # Ratios to the naive path timed in the same interleaved rounds (absolute times depend on the load).
+    def ratio(label: str) -> tuple[str, str]:
+        m = _find(rf"^{label}[^\n]*?([\d.]+)x\s+<= ([\d.]+)x", out)
+        return m[1], m[2]
+    (e, et), (h, ht), (s, st) = ratio(r"evaluate \("), ratio("evaluate with Huffman"), ratio("sweep of 80 configs")
+    return (f"evaluate {e}× the naive path (target ≤ {et}×), with Huffman {h}× (≤ {ht}×), "
+            f"an 80-config sweep {s}× per config (≤ {st}×)")
 
 
 FIGURES = [
     Figure("Deep Compression on LeNet-300-100 (mnist-5k)",
            "python -m compression evaluate --model lenet300-mnist --preset deep-compression --json",
            _deep_compression_preset),
-    Figure("its three stages beside the paper's", "python -m compression reproduce deep-compression --json",
+    Figure("its three stages beside the paper's, each in the paper's accounting",
+           "python -m compression reproduce deep-compression --json",
            _deep_compression_stages),
-    Figure("QAT at 2 bits (mlp-digits, 5 epochs)", "python benchmarks/qat.py", _qat),
+    Figure("QAT vs PTQ at 2 bits (mlp-digits, the same 5 epochs and recipe for both)",
+           "python benchmarks/qat.py --bits 2 --json", _qat),
     Figure("distillation, digit 3 left out of the student's data", "python benchmarks/distill_mnist.py", _distill),
     Figure("ResNet-18 (random init), 50 % channels + int8", "python -m compression reproduce resnet18-case --json",
            _resnet18),
-    Figure("mixed precision vs uniform bits at the same size", "python benchmarks/mixed_precision.py", _mixed),
+    Figure("mixed precision vs uniform bits at the same size", "python benchmarks/mixed_precision.py --json", _mixed),
     Figure("one mlp-digits config, compress + evaluate", "python benchmarks/backend.py", _backend),
 ]
 
 
-def run(fig: Figure, cache: str) -> tuple[str, float]:
+def raw_path(fig: Figure) -> Path:
+    return RAW / (re.sub(r"[^A-Za-z0-9]+", "_", fig.command).strip("_") + ".out")
+
+
+def run(fig: Figure, cache: str, reuse: bool = False) -> tuple[str, float]:
+    if reuse and raw_path(fig).exists():  # re-read the last run's own output (after changing a reader)
+        return fig.read(raw_path(fig).read_text(), 0.0), 0.0
     argv = shlex.split(fig.command)
     argv[0] = sys.executable
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COMPRESSION_LAB_CACHE": cache}
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    RAW.mkdir(parents=True, exist_ok=True)  # each command's own output, kept for whoever checks a cell
+    raw_path(fig).write_text(done.stdout)
     if done.returncode != 0:
         raise FigureMissing(f"`{fig.command}` exited {done.returncode}:\n{done.stderr[-3000:]}")
     try:
@@ -175,6 +213,8 @@ def caption_of(readme: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="list the commands, run nothing")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the outputs the last run kept (benchmarks/results/figures/) instead of running again")
     parser.add_argument("--only", help="run only the rows whose command contains this text; keep the others")
     args = parser.parse_args(argv)
     if args.dry_run:
@@ -192,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"running {fig.command} ...", file=sys.stderr, flush=True)
             try:
-                figures[fig.command], seconds = run(fig, cache)
+                figures[fig.command], seconds = run(fig, cache, args.reuse)
             except FigureMissing as e:
                 print(f"figures: {e}", file=sys.stderr)
                 return 1

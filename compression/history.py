@@ -113,9 +113,19 @@ class History:
     def _create(self) -> None:
         if self.path.is_dir():
             raise sqlite3.DatabaseError("a folder is in its place")
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        # Switching a new file to WAL takes an exclusive lock that SQLite does not wait for (no busy
+        # handler): several processes creating the file at once retry here for up to the busy timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                with self._connect() as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as e:
+                if not any(s in str(e) for s in ("locked", "busy")) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

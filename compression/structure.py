@@ -169,7 +169,16 @@ def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> t
 
 def _is_program(model: nn.Module) -> bool:
     """Whether `model` holds a torch.fx graph (an uploaded torch.export program)."""
-    return any(isinstance(m, fx.GraphModule) for m in model.modules())
+    return bool(_graphs(model))
+
+
+def _graphs(model: nn.Module) -> list[fx.GraphModule]:
+    """The torch.fx graphs `model` runs: its GraphModules, and one a wrapper keeps outside its
+    module tree (loading's fixed-batch wrapper shares the program's submodules, not the program)."""
+    found = {id(m): m for m in model.modules() if isinstance(m, fx.GraphModule)}
+    for m in model.modules():
+        found |= {id(v): v for v in vars(m).values() if isinstance(v, fx.GraphModule)}
+    return list(found.values())
 
 
 def _slices_exactly(model: nn.Module, graph: object, plan: tuple, input_shape: tuple[int, ...]) -> bool:
@@ -249,7 +258,7 @@ def _norms_as_modules(model: nn.Module) -> None:
     only now the dependency graph sees a BatchNorm or LayerNorm to slice with its channels.
     """
     aten = torch.ops.aten
-    for gm in [m for m in model.modules() if isinstance(m, fx.GraphModule)]:
+    for gm in _graphs(model):
         changed = False
         for node in list(gm.graph.nodes):
             if node.op != "call_function":

@@ -7,7 +7,9 @@ test split as an `.npz` of x and y:
 - `ResCNN`: a residual CNN with BatchNorm (stem, one basic block, global average pool);
 - `NormMLP`: an MLP with LayerNorm and GELU;
 - `AttnNet`: the 8 image rows as 8 tokens, one `nn.MultiheadAttention` block with a
-  residual and LayerNorm, mean pooled, then an MLP head.
+  residual and LayerNorm, mean pooled, then an MLP head;
+- `AttnOnly`: attention straight into the classifier (no channel group outside attention:
+  rows pruning must refuse it in one sentence).
 
 `state_dict_upload` writes a torchvision / zoo architecture's state dict (the only kind of
 state dict an upload can name an architecture for).
