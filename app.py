@@ -24,9 +24,25 @@ _first_run = "_initialized" not in st.session_state
 # a time (compression.preload says why); what this chart needs first, the rest after it.
 preload.modules(("pandas", "plotly.graph_objects", "plotly.io"))
 if _first_run:
-    _preload.plotly_chart({"data": [{"type": "scatter", "x": [], "y": []}],
-                           "layout": {"height": 10, "margin": {"t": 0, "b": 0, "l": 0, "r": 0}}},
-                          config={"staticPlot": True})
+    # The widgets' code is loaded by the browser on first use too: each shows a grey placeholder
+    # until its chunk arrives, and on a busy 2-core server those chunks came ~13 s after the
+    # script had finished (issue 15). One hidden instance of each kind asks for them now.
+    with _preload.container(key="clab_preload"):
+        st.html("<style>.st-key-clab_preload{position:absolute!important;left:-10000px;width:1px;"
+                "height:1px;overflow:hidden}</style>")
+        st.plotly_chart({"data": [{"type": "scatter", "x": [], "y": []}],
+                         "layout": {"height": 10, "margin": {"t": 0, "b": 0, "l": 0, "r": 0}}},
+                        config={"staticPlot": True})
+        hidden = {"label_visibility": "collapsed", "disabled": True}
+        st.selectbox("preload", ["-"], key="_pre_select", **hidden)
+        st.multiselect("preload", ["-"], key="_pre_multi", **hidden)
+        st.slider("preload", 0, 1, key="_pre_slider", **hidden)
+        st.select_slider("preload", ["a", "b"], key="_pre_sselect", **hidden)
+        st.toggle("preload", key="_pre_toggle", **hidden)
+        st.radio("preload", ["-"], key="_pre_radio", **hidden)
+        st.number_input("preload", key="_pre_number", **hidden)
+        st.text_input("preload", key="_pre_text", **hidden)
+        st.download_button("preload", b"", key="_pre_download", disabled=True)
 
 # `compression` was imported first (above, with preload): it pins MKL/ATen/oneDNN to one code
 # path before torch runs.
@@ -56,4 +72,8 @@ ui.show_url_warnings()
 ui.write_url(scenario)
 if _first_run:
     _preload.empty()  # Plotly.js is loading by now; the page's charts follow in a moment
-pages.run()
+try:
+    pages.run()
+except Exception as e:  # the last net under every page: one sentence, never a traceback (st.stop passes)
+    ui.backend.log.exception("page failed")
+    st.error(ui.error_sentence(e), icon=":material/error:")

@@ -42,7 +42,10 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS scenarios (
 CREATE TABLE IF NOT EXISTS results (
     kind TEXT NOT NULL, model TEXT NOT NULL, params TEXT NOT NULL, code TEXT NOT NULL,
     created REAL NOT NULL, result TEXT NOT NULL,
-    PRIMARY KEY (kind, model, params, code))"""
+    PRIMARY KEY (kind, model, params, code));
+CREATE TABLE IF NOT EXISTS saved (
+    name TEXT NOT NULL PRIMARY KEY, model TEXT NOT NULL, config TEXT NOT NULL, created REAL NOT NULL)"""
+SAVE_NAME_MAX = 60  # a name the Compare list shows whole
 
 
 def default_path() -> Path:
@@ -240,6 +243,25 @@ class History:
                            (*key, time.time(), json.dumps(result)))
         self._safely(write)
         return result
+
+    # Named saves: what a user chose to keep (Compare lists these), apart from every scenario
+    # evaluated (the cache above). A name is the key: saving under it again replaces it.
+    def save(self, name: str, model: str, config: CompressionConfig) -> str:
+        """Keep this scenario under `name` (trimmed, one line); the name as stored. ValueError if empty."""
+        name = " ".join(str(name).split())[:SAVE_NAME_MAX]
+        if not name:
+            raise ValueError("a saved scenario needs a name")
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO saved VALUES (?, ?, ?, ?)",
+                       (name, model, config_key(config), time.time()))
+        return name
+
+    def saved(self) -> list[dict[str, Any]]:
+        """The named saves, newest first: name, model, config (CompressionConfig), created."""
+        with self._connect() as db:
+            rows = db.execute("SELECT name, model, config, created FROM saved ORDER BY created DESC").fetchall()
+        return [{"name": name, "model": model, "config": CompressionConfig(**json.loads(config)), "created": created}
+                for name, model, config, created in rows]
 
 
 def _json_or_none(text: Any) -> Any:

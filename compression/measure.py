@@ -88,6 +88,20 @@ def noise_verdict(delta: float, ci: Sequence[float]) -> str:
     return "within noise"
 
 
+def signed_pts(x: float) -> str:
+    """A difference of two fractions in percentage points with a sign and a real minus: '−0.3', '+0.6'."""
+    return f"{x * 100:+.1f}".replace("-", "−")
+
+
+def delta_sentence(delta: float, ci: Sequence[float], verdict: str | None = None) -> str:
+    """'−0.3 pts (95 % CI −1.1 to +0.6): within noise' from a paired interval (and its verdict).
+
+    The one wording of an accuracy change, on the pages and in the HTML report.
+    """
+    verdict = verdict or noise_verdict(delta, ci)
+    return f"{signed_pts(delta)} pts (95 % CI {signed_pts(ci[0])} to {signed_pts(ci[1])}): {verdict}"
+
+
 @dataclass(frozen=True)
 class LayerShape:
     """What a layer costs per inference: dense MACs and the activations it reads and writes."""
@@ -227,3 +241,34 @@ def speed_verdict(fp32_ms: float, compressed_ms: float, fp32_iqr: float = 0.0,
     if abs(fp32_ms - compressed_ms) <= noise:
         return SpeedVerdict("no change", ratio)
     return SpeedVerdict("faster" if compressed_ms < fp32_ms else "slower", ratio)
+
+
+@dataclass(frozen=True)
+class LatencyVerdict:
+    """The latency card's one verdict and, apart from it, what the runtime alone changed.
+
+    `verdict` compares the compressed model with the uncompressed one on the same runtime
+    (ONNX Runtime int8 against ONNX Runtime fp32 when int8 ran there, else PyTorch against
+    PyTorch); `runtime` is PyTorch fp32 against ONNX Runtime fp32 (None when ONNX Runtime did
+    not run): a faster runtime is not a gain of compression (issue 15: "1.6× faster" above
+    "Why no speed-up?").
+    """
+    verdict: SpeedVerdict
+    reference: str            # what the compressed time is compared with
+    reference_ms: float
+    reference_iqr: float
+    runtime: SpeedVerdict | None
+
+
+def latency_verdict(latency_ms: dict) -> LatencyVerdict | None:
+    """From a Report's latency_ms (keys of pipeline.LATENCY_KEYS); None when not measured."""
+    lat = latency_ms
+    if not lat.get("compressed") or not lat.get("fp32"):
+        return None
+    if lat.get("ort_fp32"):
+        ref, ref_iqr, word = lat["ort_fp32"], lat.get("ort_fp32_iqr") or 0.0, "ONNX Runtime fp32"
+        runtime = speed_verdict(lat["fp32"], ref, lat.get("fp32_iqr") or 0.0, ref_iqr)
+    else:
+        ref, ref_iqr, word, runtime = lat["fp32"], lat.get("fp32_iqr") or 0.0, "PyTorch fp32", None
+    verdict = speed_verdict(ref, lat["compressed"], ref_iqr, lat.get("compressed_iqr") or 0.0)
+    return LatencyVerdict(verdict, word, ref, ref_iqr, runtime)

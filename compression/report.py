@@ -19,7 +19,7 @@ KINDS = {
     "size_theoretical": "theoretical",
     "size_file": "measured",
     "macs": "theoretical",
-    "energy": "theoretical",   # an estimate from the energy model and its constants
+    "energy": "estimate",      # from the energy model and its constants: the page's word too
     "latency": "measured",
 }
 

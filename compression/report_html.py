@@ -14,9 +14,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 
-from compression import charts
+from compression import charts, measure, pipeline
 from compression.config import CompressionConfig, to_query
 from compression.pipeline import Report
+
+ONE_SHOT = "one-shot (no fine-tuning)"
+CURVE_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # Explore's curves
+CURVE_BITS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32)
 
 SAFE_LINK_PREFIXES = ("?", "/", "http://", "https://")  # never javascript: or data:
 STYLE = """
@@ -40,9 +44,13 @@ def cards(report: Report) -> list[dict[str, str]]:
     acc = (f"{charts.pct(r.accuracy)} [{charts.pct(r.accuracy_ci95[0])}, {charts.pct(r.accuracy_ci95[1])}]"
            if r.accuracy is not None else "n/a")
     base = charts.pct(r.accuracy_baseline) if r.accuracy_baseline is not None else "n/a"
+    change = ""
+    if r.accuracy is not None and r.accuracy_delta is not None and r.accuracy_delta_ci95 is not None:
+        # the page's own sentence: both models on the same images, Newcombe's paired interval
+        change = f"change vs uncompressed {measure.delta_sentence(r.accuracy_delta, r.accuracy_delta_ci95)}; "
     out = [
         {"label": "Accuracy", "kind": kinds["accuracy"], "value": acc,
-         "detail": f"95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
+         "detail": f"{change}95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
         {"label": "Size", "kind": kinds["size_theoretical"], "value": charts.fmt_bytes(r.size_bytes["compressed"]),
          "detail": f"{r.compression_ratio:.1f}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"},
         {"label": "File", "kind": kinds["size_file"], "value": charts.fmt_bytes(r.size_bytes["file"]),
@@ -55,27 +63,111 @@ def cards(report: Report) -> list[dict[str, str]]:
         {"label": "MACs charged", "kind": kinds["macs"], "value": f"{r.macs_effective:,}",
          "detail": f"of {r.macs_dense:,} dense"},
     ]
-    lat = r.latency_ms
-    if lat.get("compressed") is not None and lat.get("fp32") is not None:
-        out.append({"label": "Latency", "kind": kinds["latency"], "value": f"{lat['compressed']:.3f} ms",
-                    "detail": f"fp32 {lat['fp32']:.3f} ms; batch 1, {r.latency_path}"})
+    lv = measure.latency_verdict(r.latency_ms)
+    if lv is not None:
+        runtime = (f"; the runtime alone (PyTorch fp32 {r.latency_ms['fp32']:.3f} ms → ONNX Runtime fp32): "
+                   f"{lv.runtime}" if lv.runtime is not None else "")
+        out.append({"label": "Latency", "kind": kinds["latency"], "value": f"{r.latency_ms['compressed']:.3f} ms",
+                    "detail": f"{lv.verdict} vs {lv.reference} {lv.reference_ms:.3f} ms (same runtime){runtime}; "
+                              f"batch 1, {r.latency_path}"})
     else:
         out.append({"label": "Latency", "kind": kinds["latency"], "value": "not measured", "detail": ""})
     return out
 
 
-def figures(report: Report) -> list[tuple[str, go.Figure]]:
-    """(id, figure) for every chart of one scenario, from compression.charts."""
-    out = [("size-waterfall", charts.size_waterfall(report)), ("size-breakdown", charts.size_breakdown(report)),
-           ("energy-breakdown", charts.energy_breakdown(report)), ("quant-error", charts.quant_error_bars(report))]
+def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot: bool) -> Any:
+    """The accuracy curve with its "current setting" star at the card's number and interval.
+
+    The curve's own point at the current setting can differ from the card: a one-shot curve
+    (no fine-tuning) next to a fine-tuned card. The star always shows what the card shows,
+    with the card's 95 % interval as error bars; a one-shot curve is labelled beside it.
+    Returns a new figure (a cached one may be shared). Explore and the report both draw it.
+    """
+    fig = go.Figure(fig)
+    for trace in fig.data:
+        if trace.name == "current setting":
+            x = trace.x[0]
+            trace.y = [accuracy]
+            trace.error_y = dict(type="data", symmetric=False, array=[max(0.0, ci[1] - accuracy)],
+                                 arrayminus=[max(0.0, accuracy - ci[0])], color=trace.marker.color,
+                                 thickness=1.5, width=4)
+            trace.hovertemplate = (f"current setting (the card): {accuracy * 100:.1f} %, "
+                                   f"95 % CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f} %<extra></extra>")
+            if one_shot:
+                fig.add_annotation(x=x, y=accuracy, text="★ the card (fine-tuned)", showarrow=False,
+                                   xanchor="left", xshift=10, yshift=10, font=dict(size=14))
+        elif one_shot and trace.name == "compressed, 95% CI":
+            trace.name = f"{ONE_SHOT}, 95% CI"
+    return fig
+
+
+def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfig, tuple, bool]]:
+    """The base config, the values and whether it is one-shot, of each accuracy curve Explore draws.
+
+    A curve whose points would fine-tune is drawn one-shot (no fine-tuning, one prune step), as
+    Explore's curves are by default (fine-tuning only runs after pruning). Same keys as the page's.
+    """
+    out = {}
+    for field, values in (("sparsity", CURVE_SPARSITIES), ("bits", CURVE_BITS)):
+        if field == "sparsity" and config.structure == "2:4":  # always 50 %: no sparsity axis
+            continue
+        one_shot = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
+                                                   or config.structure == "2:4")
+        c = config.replace(finetune_epochs=0, prune_steps=1) if one_shot else config
+        out[field] = (c.replace(**{field: getattr(CompressionConfig(), field)}), values, one_shot)
+    return out
+
+
+def accuracy_curves(model_id: str, config: CompressionConfig, data_dir: str | None = None
+                    ) -> dict[str, tuple[list[dict], bool]]:
+    """The points of Explore's accuracy curves for the report: {field: (points, one_shot)}.
+
+    For a command-line report; the page passes the points it has drawn (its cache).
+    """
+    kwargs = {"data_dir": data_dir} if data_dir else {}
+    return {field: (pipeline.accuracy_points(model_id, base, field, list(values), **kwargs), one_shot)
+            for field, (base, values, one_shot) in curve_configs(config).items()}
+
+
+def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) -> list[tuple[str, go.Figure]]:
+    """The accuracy curves as Explore draws them, the star at the card's number."""
+    if report.accuracy is None:
+        return []
+    config = CompressionConfig(**report.config)
+    out = []
+    for field, (points, one_shot) in curves.items():
+        current = getattr(config, field)
+        pts = list(points)
+        if current not in [p[field] for p in pts]:
+            pts.append({field: current, "accuracy": report.accuracy, "lo": report.accuracy_ci95[0],
+                        "hi": report.accuracy_ci95[1]})
+        fig = charts.accuracy_curve(pts, field, current, report.accuracy_baseline,
+                                    tuple(report.accuracy_baseline_ci95 or ()) or None,
+                                    note=ONE_SHOT if one_shot else None)
+        out.append((f"accuracy-{field}", with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95), one_shot)))
+    return out
+
+
+def figures(report: Report, curves: dict[str, tuple[list[dict], bool]] | None = None) -> list[tuple[str, go.Figure]]:
+    """(id, figure) for every chart of one scenario, from compression.charts (the page's charts)."""
+    a = report.energy_assumptions
+    out = [*curve_figures(report, curves or {}),
+           ("size-waterfall", charts.size_waterfall(report)), ("size-breakdown", charts.size_breakdown(report)),
+           ("energy-breakdown", charts.energy_breakdown(report)),
+           ("energy-vs-memory", charts.energy_vs_sram(pipeline.energy_curve(report), report.config.get("sram_kb", 32.0),
+                                                      a["weight_bits"] / 8 / 1024, a["baseline_weight_bits"] / 8 / 1024)),
+           ("quant-error", charts.quant_error_bars(report))]
     for i, layer in enumerate(report.layers):
         out.append((f"weights-{i}", charts.weight_histogram(report, layer.name)))
         out.append((f"error-{i}", charts.error_distribution(report, layer.name)))
     return out
 
 
-def to_html(report: Report, link: str = "") -> str:
-    """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link."""
+def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None) -> str:
+    """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link.
+
+    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves).
+    """
     e = html.escape
     config = dict(report.config)
     changed = _changed(config)
@@ -95,13 +187,16 @@ def to_html(report: Report, link: str = "") -> str:
     if report.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes) + "</ul>")
     parts.append("<h2>Figures</h2>")
-    for fig_id, fig in figures(report):
+    for fig_id, fig in figures(report, curves):
         parts.append("<div class='figure'>" + pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
             config={"displaylogo": False, "responsive": True}) + "</div>")
     parts.append("<h2>Scenario</h2>")
     if link:
-        if link.startswith(SAFE_LINK_PREFIXES):
+        if link.startswith("?"):  # the server's address was not known: say where the query goes
+            parts.append(f"<p>Reopen it in Compression Lab: add this to the app's address "
+                         f"(e.g. http://localhost:8501/): <code>{e(link)}</code></p>")
+        elif link.startswith(SAFE_LINK_PREFIXES):
             parts.append(f"<p>Reopen it in Compression Lab: <a href='{e(link, quote=True)}'>{e(link)}</a></p>")
         else:
             parts.append(f"<p>Link: <code>{e(link)}</code></p>")

@@ -1,12 +1,11 @@
 """Compare: two to four scenarios side by side (the current one, presets, saved ones from history)."""
-import time
-
 import streamlit as st
 
 import ui
-from compression import charts
+from compression import charts, measure
 from compression.config import PRESETS, CompressionConfig, to_query
 from ui import studio, upload
+from ui.fmt import short
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 studio.goto_explore_if_asked()
@@ -27,20 +26,18 @@ def _words(config: CompressionConfig) -> str:
     return " ".join(f"{k}={v}" for k, v in query.items()) or "no compression"
 
 
-# label -> (model, config); the current scenario first, then presets, then saved scenarios
+# label -> (model, config); the current scenario first, then presets (in the variant for this
+# model's data set, as the sidebar's preset picker sets them), then the named saves
 options: dict[str, tuple[str, CompressionConfig]] = {CURRENT: (sc.model, sc.config)}
-for name, preset in PRESETS.items():
-    options[f"preset: {name}"] = (sc.model, preset)
-for row in studio.history_list()[:50]:
-    config = CompressionConfig(**{**CompressionConfig().to_dict(), **row["config"]})
-    when = time.strftime("%d %b %H:%M", time.localtime(row["created"]))
-    acc = ui.pct(row["accuracy"]) if row["accuracy"] is not None else "n/a"  # a model without accuracy
-    label = f"saved: {row['model']} · {_words(config)} · {acc} ({when})"
-    options.setdefault(label, (row["model"], config))
+for name in PRESETS:
+    options[f"preset: {name}"] = (sc.model, ui.preset_config(name, sc.model))
+for row in studio.saved_list():
+    options.setdefault(f"saved: {row['name']} ({short(row['model'], 32)})", (row["model"], row["config"]))
 
 default = [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
 picked = st.multiselect("Scenarios (2 to 4)", list(options), **ui.keep("compare", default), max_selections=4,
-                        help="Saved scenarios are every scenario evaluated on this server (kept across restarts).")
+                        help="Presets apply to the sidebar's model, as the sidebar's preset picker sets them; saved "
+                             "scenarios are the ones saved with a name on Explore (kept across restarts).")
 picked = [p for p in picked if p in options]
 if len(picked) < 2:
     st.info("Pick at least two scenarios to compare.", icon=":material/compare:")
@@ -60,7 +57,7 @@ if len(reports) < 2:
 
 
 def short_label(label: str) -> str:
-    return label.split(" · ")[0] if label.startswith("saved:") else label.replace(" (sidebar)", "")
+    return label.replace(" (sidebar)", "")
 
 
 # --------------------------------------------------------------------------- cards
@@ -77,11 +74,11 @@ for col, (label, model_id, config, r) in zip(cols, reports):
             delta_ci = getattr(r, "accuracy_delta_ci95", None)
             if delta is None:
                 delta = r.accuracy - r.accuracy_baseline
+            verdict = measure.noise_verdict(delta, delta_ci) if delta_ci is not None else None
             st.metric(f"Accuracy ({r.kinds.get('accuracy', 'simulated')})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                      delta_color="normal" if abs(delta) > 1e-12 else "off")
+                      delta_color=ui.delta_color(verdict))
             if delta_ci is not None:
-                st.caption(f"change vs uncompressed, paired 95% CI {delta_ci[0] * 100:+.1f} to "
-                           f"{delta_ci[1] * 100:+.1f} pts")
+                st.caption(f"change vs uncompressed: {ui.delta_sentence(delta, delta_ci, verdict)}")
             else:
                 st.caption(f"95% Wilson interval {ui.pct(r.accuracy_ci95[0])}–{ui.pct(r.accuracy_ci95[1])} "
                            f"on {r.n_test} test images; uncompressed {ui.pct(r.accuracy_baseline)}")

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from compression import charts, data, models
+from compression import charts, data, measure, models
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
 
@@ -16,7 +16,7 @@ T = sc.temperature
 st.title("Distill", anchor=False)
 st.caption("A big teacher's softened outputs carry more than the label: which wrong classes look alike. "
            "A small student trained on them often beats the same student trained on labels alone. "
-           "The temperature T is the sidebar's slider.")
+           "The compression below takes the sidebar's settings.")
 
 # --------------------------------------------------------------------------- pickers
 
@@ -41,11 +41,15 @@ student = c2.selectbox("Student", students, format_func=ui.model_label,
                        help="Trained from scratch (fixed seed), twice: on the teacher's soft targets "
                             "and on hard labels only, same initial weights and batches.",
                        **ui.keep("student", students[0]))
-d1, d2 = st.columns(2)
+# The page's own controls first, on the page: in the sidebar the temperature was its last
+# item, off-screen on a projector (853×480).
 c3, c4 = st.columns(2)
-alpha = c3.slider("α (soft-target weight)", 0.0, 1.0, step=ui.ALPHA_STEP, help=ui.HELP["alpha"],
+ui.temperature_slider(container=c3)
+d1, d2 = st.columns(2)
+alpha = c4.slider("α (soft-target weight)", 0.0, 1.0, step=ui.ALPHA_STEP, help=ui.HELP["alpha"],
                   **ui.keep("alpha", ui.DEFAULT_ALPHA))
-epochs = c4.number_input("Epochs", 1, 60, step=1,
+e1, _ = st.columns(2)
+epochs = e1.number_input("Epochs", 1, 60, step=1,
                          help="Training epochs for each student (20 take a few seconds on 8×8 digits, "
                               "about 20 s on mnist-5k here).",
                          **ui.keep("distill_epochs", 20))
@@ -151,6 +155,7 @@ def show_summary(summary: dict, setting: tuple) -> None:
     c2.metric(f"Student, distilled (T={s_t:g}, α={s_alpha:g})", ui.pct(summary["accuracy"]),
               delta=ui.pts(summary["accuracy"] - summary["accuracy_hard_labels"]),
               delta_description="vs hard labels",
+              delta_color=ui.delta_color(summary.get("paired", {}).get("verdict")),
               help="Trained on the teacher's soft targets (and the labels, weighted by 1 − α).")
     c2.caption(ui.ci_text(summary["accuracy_ci95"]))
     c3.metric("Student, hard labels only", ui.pct(summary["accuracy_hard_labels"]),
@@ -169,7 +174,8 @@ def show_summary(summary: dict, setting: tuple) -> None:
         l1, l2 = st.columns(2)
         gap = summary["accuracy_left_out"] - summary["accuracy_left_out_hard_labels"]
         l1.metric(f"Distilled, on the {n} test {digit}s", ui.pct(summary["accuracy_left_out"]),
-                  delta=ui.pts(gap), delta_description="vs hard labels", delta_color="normal" if gap else "off",
+                  delta=ui.pts(gap), delta_description="vs hard labels",
+                  delta_color=ui.delta_color(summary.get("paired_left_out", {}).get("verdict")),
                   delta_arrow="auto" if gap else "off",
                   help=f"Never shown a labelled {digit}: what it knows of {digit}s came from the teacher's "
                        "soft targets on the other images.")
@@ -266,7 +272,7 @@ if ok:
     # in three columns at 1280×720 and 150 % zoom
     c1.metric(f"Accuracy ({report.kinds.get('accuracy', 'simulated')})", ui.pct(report.accuracy),
               delta=ui.pts(report.accuracy - report.accuracy_baseline),
-              delta_color="normal" if report.accuracy != report.accuracy_baseline else "off",
+              delta_color=ui.delta_color(measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)),
               delta_arrow="auto" if report.accuracy != report.accuracy_baseline else "off",
               help="The distilled student after the sidebar's compression, on the same test images.")
     c1.caption(f"{ui.ci_text(report.accuracy_ci95)}; delta vs the uncompressed distilled student")
@@ -277,5 +283,6 @@ if ok:
     c3.metric("vs the teacher (fp32)",
               f"{vs_teacher:.1f}× smaller" if vs_teacher >= 1 else f"{1 / vs_teacher:.1f}× larger",
               delta=ui.pts(report.accuracy - teacher_acc),
+              delta_color=ui.delta_color(None),  # two models, no paired interval: no verdict, no colour
               help=f"Teacher {teacher}: {charts.fmt_bytes(teacher_fp32)} at 32 bits per parameter.")
     c3.caption("delta: accuracy vs the teacher")

@@ -31,23 +31,31 @@ if report is None:
 
 # --------------------------------------------------------------------------- headline cards
 
+def _caption(col, card: str, text: str) -> None:
+    col.caption(text)
+    st.session_state.setdefault("_card_captions", []).append(f"**{card}**: {text}")
+
+
 def headline(r) -> None:
+    st.session_state["_card_captions"] = []
     acc_kind = r.kinds.get("accuracy", "simulated")
-    cols = st.columns(5)
+    # key "cards": on a projector-sized screen (ui.style) the cards' captions fold into the one
+    # "cards in detail" expander below them, so the first screen reaches a chart.
+    cols = st.container(key="cards").columns(5)
     if r.accuracy is None:  # an architecture without weights, or an upload without data
         ui.upload.no_accuracy(cols[0], r)
     else:
         delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
         verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color="normal" if verdict != "within noise" else "off",
+                       delta_color=ui.delta_color(verdict),
                        help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
                             "against the uncompressed model has a paired 95 % interval (both models scored on the "
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
                             + ("Weights/activations are fake-quantized: what such hardware would give."
                                if acc_kind == "simulated" else "Nothing simulated: the model as it runs."))
-        cols[0].caption(ui.delta_sentence(delta, dci, verdict)
-                        + f" · uncompressed {ui.pct(r.accuracy_baseline)}")
+        _caption(cols[0], "Accuracy", ui.delta_sentence(delta, dci, verdict)
+                 + f" · uncompressed {ui.pct(r.accuracy_baseline)}")
 
     size = r.size_bytes
     cols[1].metric("Size (theoretical)", charts.fmt_bytes(size["compressed"]),
@@ -56,7 +64,7 @@ def headline(r) -> None:
                    help="Bit count of the cheapest storage format per layer (dense, bitmask or CSR) "
                         "plus codebooks and 32-bit biases (Deep Compression accounting).")
     coded = (f" · Huffman-coded {charts.fmt_bytes(size['huffman'])} (theoretical)" if "huffman" in size else "")
-    cols[1].caption(f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
+    _caption(cols[1], "Size", f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
                     f"{r.compression_ratio_file:.1f}× smaller (measured){coded}")
 
     e, e0 = r.energy_pj["total"], r.energy_baseline_pj["total"]
@@ -69,7 +77,7 @@ def headline(r) -> None:
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
                         "memory (fewer bits moved at the same memory level) and placement (weights moving "
                         "between DRAM and on-chip memory). See the energy section.")
-    cols[2].caption(f"= compute {ui.factor_text(f['compute'])} · memory {ui.factor_text(f['memory'])} · "
+    _caption(cols[2], "Energy", f"= compute {ui.factor_text(f['compute'])} · memory {ui.factor_text(f['memory'])} · "
                     f"placement {ui.factor_text(f['placement'])} · weights in {ui.where_text(a['weights_in'])} "
                     f"(fp32 in {ui.where_text(a['baseline_weights_in'])}), on-chip "
                     f"{ui.kb_text(a['sram_bytes'] / 1024)}")
@@ -81,29 +89,47 @@ def headline(r) -> None:
                         "rounding small kept weights are counted apart.")
     rounding = (f" · {r.zeros_from_rounding * 100:.1f} % of kept weights rounded to 0 (quantization)"
                 if r.zeros_from_rounding > 0 else "")
-    cols[3].caption(f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
+    _caption(cols[3], "Non-zero params", f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
 
     lat = r.latency_ms
-    if lat.get("compressed") and lat.get("fp32"):
-        verdict_s = measure.speed_verdict(lat["fp32"], lat["compressed"], lat.get("fp32_iqr") or 0.0,
-                                          lat.get("compressed_iqr") or 0.0)
-        cols[4].metric("Latency (measured)", f"{lat['compressed']:.3f} ms", delta=str(verdict_s),
+    lv = measure.latency_verdict(lat)
+    if lv is not None:
+        cols[4].metric("Latency (measured)", f"{lat['compressed']:.3f} ms", delta=str(lv.verdict),
                        delta_color="off", delta_arrow="off",
                        help=f"Median wall-clock time of one single-image forward pass on this server, ± half "
-                            f"the interquartile range; compressed path: {r.latency_path}. A difference within "
-                            "the run-to-run spread (or 5 %) is 'no change'.")
-        cols[4].caption(f"median ± IQR/2: {lat['compressed']:.3f} ± {(lat.get('compressed_iqr') or 0) / 2:.3f} ms "
-                        f"· PyTorch fp32 {lat['fp32']:.3f} ± {(lat.get('fp32_iqr') or 0) / 2:.3f} ms"
-                        + (f" · ONNX Runtime fp32 {lat['ort_fp32']:.3f} ms" if lat.get("ort_fp32") else ""))
+                            f"the interquartile range; compressed path: {r.latency_path}. The verdict compares "
+                            f"it with the uncompressed model on the same runtime ({lv.reference}); a difference "
+                            "within the run-to-run spread (or 5 %) is 'no change'. What the runtime alone "
+                            "changes (PyTorch → ONNX Runtime, both fp32) is shown apart.")
+        caption = (f"vs uncompressed on the same runtime: {lv.reference} {lv.reference_ms:.3f} ± "
+                   f"{lv.reference_iqr / 2:.3f} ms (median ± IQR/2; compressed ± "
+                   f"{(lat.get('compressed_iqr') or 0) / 2:.3f})")
+        if lv.runtime is not None:
+            caption += (f" · the runtime alone, PyTorch fp32 {lat['fp32']:.3f} ms → ONNX Runtime fp32: "
+                        f"{lv.runtime} (not compression)")
+        _caption(cols[4], "Latency", caption)
     else:
         cols[4].metric("Latency (measured)", "not measured")
     if r.notes:
-        with cols[4].popover("Why no speed-up?", icon=":material/help:"):
+        label = "Why no speed-up?" if lv is None or lv.verdict.word != "faster" else "About the speed"
+        with cols[4].popover(label, icon=":material/help:"):
             for note in r.notes:
                 st.markdown(f"- {note}")
+        st.session_state.setdefault("_card_captions", []).extend(f"**{label}** {note}" for note in r.notes)
 
 
-headline(report)
+ui.section(headline, report)
+
+
+def card_details() -> None:
+    """The cards' captions again, in one expander shown only where ui.style folds them away."""
+    with st.container(key="card_details"), st.expander("The cards in detail: intervals, files, assumptions",
+                                                         icon=":material/info:"):
+        for cap in st.session_state.pop("_card_captions", []):
+            st.markdown(f"- {cap}")
+
+
+ui.section(card_details)
 
 
 # --------------------------------------------------------------------------- explanations
@@ -137,6 +163,55 @@ def formulas(c) -> None:
         st.latex(r"\bar\ell = \sum_k p_k \ell_k,\qquad H \le \bar\ell < H + 1,\quad H = -\sum_k p_k \log_2 p_k")
 
 
+# --------------------------------------------------------------------------- weights
+
+st.subheader("Weights and quantization error", anchor=False)
+
+
+@st.fragment
+def weights_section(r, key: tuple) -> None:
+    """Layer picker and toggles rerun only this fragment: one or two charts, not the page."""
+    ui.section(_weights, r, key)  # a fragment rerun does not pass app.py's net: its own
+
+
+def _weights(r, key: tuple) -> None:
+    names = [lr.name for lr in r.layers]
+    if st.session_state.get("_layer") not in names:  # another model, or a link's unknown layer
+        st.session_state["_layer"] = names[0]
+    charts_row = st.container()  # the charts first, their controls under them: a chart on the first screen
+    c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    layer = c1.selectbox("Layer", names, **ui.keep("layer", names[0]),
+                         format_func=lambda n: f"{n} {next(lr.shape for lr in r.layers if lr.name == n)}",
+                         help="Which layer's weights to show in the histogram and the error distribution.")
+    hide = c2.toggle("Hide zeros", **ui.keep("hide_zeros", False),
+                     help="Hide the spike of exact zeros (pruned weights) to see the kept ones.")
+    log_y = c3.toggle("Log scale", **ui.keep("log_y", False),
+                      help="Logarithmic count axis: shows the thin tails.")
+    ui.write_url(ui.scenario())  # a fragment rerun skips app.py: keep the link up to date here
+    a, b = charts_row.columns(2)
+    ui.plot(a, ui.figure(("hist", *key, layer, hide, log_y),
+                      lambda: charts.weight_histogram(r, layer, hide_zeros=hide, log_y=log_y)))
+    ui.plot(b, ui.figure(("error_dist", *key, layer), lambda: charts.error_distribution(r, layer)))
+
+
+@st.fragment
+def error_bars_section(r, key: tuple) -> None:
+    ui.section(_error_bars, r, key)
+
+
+def _error_bars(r, key: tuple) -> None:
+    metric = st.radio("Error measure", ["sqnr_db", "mse"], **ui.keep("err_metric", "sqnr_db"), horizontal=True,
+                      format_func={"sqnr_db": "SQNR (dB)", "mse": "MSE"}.get,
+                      help="SQNR = 10·log₁₀(Σw² / Σ(ŵ − w)²), higher is better; "
+                           "MSE = mean (ŵ − w)², lower is better.")
+    ui.plot(st, ui.figure(("error_bars", *key, metric), lambda: charts.quant_error_bars(r, metric)))
+    ui.write_url(ui.scenario())
+
+
+fig_key = (sc.model, sc.config_items())  # what the report, hence every figure, depends on
+weights_section(report, fig_key)
+error_bars_section(report, fig_key)
+
 noise = (measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)
          if report.accuracy is not None else None)
 left, right = st.columns(2)
@@ -157,95 +232,62 @@ with left.expander("What am I looking at?", icon=":material/help:"):
         "- **Techniques**: QAT against rounding after training, weights moving during regularized "
         "training, and the neuron scores that choose what rows pruning removes.")
 with right.expander("The math of the current setting", icon=":material/function:"):
-    formulas(cfg)
-
-
-# --------------------------------------------------------------------------- weights
-
-st.subheader("Weights and quantization error", anchor=False)
-
-
-@st.fragment
-def weights_section(r, key: tuple) -> None:
-    """Layer picker and toggles rerun only this fragment: one or two charts, not the page."""
-    names = [lr.name for lr in r.layers]
-    if st.session_state.get("_layer") not in names:  # another model, or a link's unknown layer
-        st.session_state["_layer"] = names[0]
-    c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-    layer = c1.selectbox("Layer", names, **ui.keep("layer", names[0]),
-                         format_func=lambda n: f"{n} {next(lr.shape for lr in r.layers if lr.name == n)}",
-                         help="Which layer's weights to show in the histogram and the error distribution.")
-    hide = c2.toggle("Hide zeros", **ui.keep("hide_zeros", False),
-                     help="Hide the spike of exact zeros (pruned weights) to see the kept ones.")
-    log_y = c3.toggle("Log scale", **ui.keep("log_y", False),
-                      help="Logarithmic count axis: shows the thin tails.")
-    ui.write_url(ui.scenario())  # a fragment rerun skips app.py: keep the link up to date here
-    a, b = st.columns(2)
-    ui.plot(a, ui.figure(("hist", *key, layer, hide, log_y),
-                      lambda: charts.weight_histogram(r, layer, hide_zeros=hide, log_y=log_y)))
-    ui.plot(b, ui.figure(("error_dist", *key, layer), lambda: charts.error_distribution(r, layer)))
-
-
-@st.fragment
-def error_bars_section(r, key: tuple) -> None:
-    metric = st.radio("Error measure", ["sqnr_db", "mse"], **ui.keep("err_metric", "sqnr_db"), horizontal=True,
-                      format_func={"sqnr_db": "SQNR (dB)", "mse": "MSE"}.get,
-                      help="SQNR = 10·log₁₀(Σw² / Σ(ŵ − w)²), higher is better; "
-                           "MSE = mean (ŵ − w)², lower is better.")
-    ui.plot(st, ui.figure(("error_bars", *key, metric), lambda: charts.quant_error_bars(r, metric)))
-    ui.write_url(ui.scenario())
-
-
-fig_key = (sc.model, sc.config_items())  # what the report, hence every figure, depends on
-weights_section(report, fig_key)
-error_bars_section(report, fig_key)
+    ui.section(formulas, cfg)
 
 
 # --------------------------------------------------------------------------- accuracy curves
 
-st.subheader("Accuracy", anchor=False)
-ft_curves = False
-if cfg.finetune_epochs > 0:
-    ft_curves = st.toggle("Fine-tune every curve point too (slow: seconds per point, then cached)",
-                          key="curves_finetune",
-                          help="Off: the curves prune in one shot without fine-tuning, so they draw at "
-                               "once; the cards above are fine-tuned.")
-base_ci = tuple(report.accuracy_baseline_ci95 or ())
-c1, c2 = st.columns(2)
-reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
-curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
-          ("bits", ui.BITS_CURVE, cfg.bits, reached, c2)]
-if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
-    curves.pop(0)
-    c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
-               "sparsity. Pick another pruning structure to vary it.")
-if report.accuracy is None:  # nothing to measure accuracy on: say why instead of empty charts
-    curves = []
-    st.caption(ui.upload.why_no_curves(report))
-for field, values, current, held, column in curves:
-    ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
-    if ok:
-        points, note = curve
-        fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
-            points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
-        ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
-                                          one_shot=note is not None))
-        by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
-        surprise = quantizers.resolve(cfg.quantizer, 2).note(2, cfg.scheme)  # the record explains it
-        if by_bits.get(1, 0) > by_bits.get(2, 1) and surprise:
-            column.caption(f"Why does 1 bit beat 2 bits? {surprise}")
+def accuracy_section() -> None:
+    st.subheader("Accuracy", anchor=False)
+    ft_curves = False
+    if cfg.finetune_epochs > 0:
+        ft_curves = st.toggle("Fine-tune every curve point too (slow: seconds per point, then cached)",
+                              key="curves_finetune",
+                              help="Off: the curves prune in one shot without fine-tuning, so they draw at "
+                                   "once; the cards above are fine-tuned.")
+    base_ci = tuple(report.accuracy_baseline_ci95 or ())
+    c1, c2 = st.columns(2)
+    reached = f"at {report.sparsity * 100:.0f} % sparsity reached"  # what pruning gave, not the slider
+    curves = [("sparsity", ui.SPARSITY_CURVE, cfg.sparsity, f"at {ui.bits_text(cfg.bits)}", c1),
+              ("bits", ui.BITS_CURVE, cfg.bits, reached, c2)]
+    if cfg.structure == "2:4":  # 2:4 is always 50 %: a sparsity axis does not apply
+        curves.pop(0)
+        c1.caption("No accuracy-vs-sparsity curve: 2:4 pruning keeps 2 of every 4 weights, always 50 % "
+                   "sparsity. Pick another pruning structure to vary it.")
+    if report.accuracy is None:  # nothing to measure accuracy on: say why instead of empty charts
+        curves = []
+        st.caption(ui.upload.why_no_curves(report))
+    for field, values, current, held, column in curves:
+        ok, curve = ui.guard(ui.curve_points, sc, report, field, values, ft_curves)
+        if ok:
+            points, note = curve
+            fig = ui.figure((f"curve_{field}", *fig_key, ft_curves), lambda: charts.accuracy_curve(
+                points, field, current, report.accuracy_baseline, base_ci, note=f"{note} · {held}" if note else held))
+            ui.plot(column, ui.with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95),
+                                              one_shot=note is not None))
+            by_bits = {p["bits"]: p["accuracy"] for p in points} if field == "bits" else {}
+            surprise = quantizers.resolve(cfg.quantizer, 2).note(2, cfg.scheme)  # the record explains it
+            if by_bits.get(1, 0) > by_bits.get(2, 1) and surprise:
+                column.caption(f"Why does 1 bit beat 2 bits? {surprise}")
+
+
+ui.section(accuracy_section)
 
 
 # --------------------------------------------------------------------------- size
 
-st.subheader("Size", anchor=False)
-c1, c2 = st.columns(2)
-ui.plot(c1, ui.figure(("size_waterfall", *fig_key), lambda: charts.size_waterfall(report)))
-ui.plot(c2, ui.figure(("size_breakdown", *fig_key), lambda: charts.size_breakdown(report)))
-st.caption("Storage format per layer (the cheapest of the three, Deep Compression accounting): "
-           + " · ".join(f"**{lr.name}** {lr.format}" for lr in report.layers)
-           + ". dense = every weight at b bits; bitmask = 1 bit per weight + kept values; "
-             "csr-p = kept values with p-bit relative indices.")
+def size_section() -> None:
+    st.subheader("Size", anchor=False)
+    c1, c2 = st.columns(2)
+    ui.plot(c1, ui.figure(("size_waterfall", *fig_key), lambda: charts.size_waterfall(report)))
+    ui.plot(c2, ui.figure(("size_breakdown", *fig_key), lambda: charts.size_breakdown(report)))
+    st.caption("Storage format per layer (the cheapest of the three, Deep Compression accounting): "
+               + " · ".join(f"**{lr.name}** {lr.format}" for lr in report.layers)
+               + ". dense = every weight at b bits; bitmask = 1 bit per weight + kept values; "
+                 "csr-p = kept values with p-bit relative indices.")
+
+
+ui.section(size_section)
 
 
 # --------------------------------------------------------------------------- techniques (teaching views)
@@ -319,19 +361,23 @@ def neuron_view(c) -> None:
     st.caption(record.neuron_caption)
 
 
-st.subheader("Techniques, seen at work", anchor=False)
-if sc.model not in models.ZOO or report.accuracy is None:
-    # these views fine-tune and score neurons on the model's own training and calibration images
-    st.caption("These views train on the model's own training images: they need a zoo model with its data "
-               f"({report.accuracy_note or 'this model has none here'}).")
-else:
-    tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
-    with tab_qat:
-        qat_view(cfg)
-    with tab_reg:
-        regularization_view(cfg)
-    with tab_neuron:
-        neuron_view(cfg)
+def techniques_section() -> None:
+    st.subheader("Techniques, seen at work", anchor=False)
+    if sc.model not in models.ZOO or report.accuracy is None:
+        # these views fine-tune and score neurons on the model's own training and calibration images
+        st.caption("These views train on the model's own training images: they need a zoo model with its data "
+                   f"({report.accuracy_note or 'this model has none here'}).")
+    else:
+        tab_qat, tab_reg, tab_neuron = st.tabs(["QAT vs post-training", "Regularized training", "Neuron scores"])
+        with tab_qat:
+            qat_view(cfg)
+        with tab_reg:
+            regularization_view(cfg)
+        with tab_neuron:
+            neuron_view(cfg)
+
+
+ui.section(techniques_section)
 
 
 # --------------------------------------------------------------------------- Deep Compression
@@ -397,10 +443,9 @@ def deep_compression_section(model_id: str) -> None:
 
 
 if sc.model in reproduce.PAPER_NAMES:
-    deep_compression_section(sc.model)
+    ui.section(deep_compression_section, sc.model)
 
 
-st.subheader("Energy (estimate)", anchor=False)
 SRAM_OPTIONS = (8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0)
 
 
@@ -409,51 +454,56 @@ def _sram_picked() -> None:
     _control_changed()
 
 
-assumed = report.energy_assumptions
-ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
-c1, c2 = st.columns(2)
-with c1:
-    options = tuple(sorted({*SRAM_OPTIONS, float(cfg.sram_kb)}))  # a link's own size stays pickable
-    st.session_state["sram_kb_pick"] = float(cfg.sram_kb)
-    st.select_slider("On-chip memory (SRAM) the weights may use", options=options, key="sram_kb_pick",
-                     format_func=ui.kb_text, on_change=_sram_picked,
-                     help="An assumption of the energy estimate: how much on-chip memory the hardware has. "
-                          "A model whose weights fit is read from SRAM (≈ 5–50 pJ per 32-bit word, larger "
-                          "memories cost more per access), else from DRAM (640 pJ). In the link as sram_kb.")
-curve = pipeline.energy_curve(report)
-ui.plot(c2, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
-    curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
-f = report.energy_factors
-c1.markdown(
-    f"**Where the {ui.factor_text(report.energy_baseline_pj['total'] / report.energy_pj['total'])} comes from** "
-    f"(the three multiply to it): compute **{ui.factor_text(f['compute'])}** (cheaper or fewer MACs) × memory "
-    f"**{ui.factor_text(f['memory'])}** (fewer bits moved at the same memory level) × placement "
-    f"**{ui.factor_text(f['placement'])}** (weights moved between DRAM and on-chip memory). "
-    + (f"Placement is the cliff on the chart beside this: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
-       f"weights ({charts.fmt_bytes(assumed['weight_bits'] / 8)}) sit in "
-       f"{ui.where_text(assumed['weights_in'])} and the fp32 ones "
-       f"({charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)}) "
-       f"in {ui.where_text(assumed['baseline_weights_in'])}; a larger on-chip memory holds both, and the factor "
-       "falls back to 1×." if f["placement"] > 1.05 else
-       "Placement is 1×: both models' weights sit at the same memory level at this on-chip size."))
-with st.expander("Energy constants, sources and assumptions", icon=":material/bolt:"):
-    profile = energy.profile(report.energy_profile, cfg.sram_kb)
-    st.markdown(
-        f"- Zero skipping: **{'on' if cfg.skip_zeros else 'off'}** — "
-        + ("MACs on zero weights are skipped (EIE-style hardware)." if cfg.skip_zeros
-           else "every MAC is charged, zeros included (dense CPU/GPU kernels)"
-           + ("; pruned rows are cut out of the matrices (a smaller dense model), so their MACs "
-              "are gone on any hardware." if cfg.structure == "rows" and cfg.sparsity > 0 else "."))
-        + f"\n- On-chip memory: **{ui.kb_text(assumed['sram_bytes'] / 1024)}** (assumed; set above), "
-          f"**{assumed['sram_pj_per_32bit']:.1f} pJ** per 32-bit read (Horowitz's 8 KB / 32 KB / 1 MB points, "
-          f"log-log interpolated); DRAM **{assumed['dram_pj_per_32bit']:.0f} pJ** per 32-bit read."
-        + f"\n- Weights are read once per inference from **{ui.where_text(assumed['weights_in'])}** (compressed, "
-          f"{charts.fmt_bytes(assumed['weight_bits'] / 8)}) and **{ui.where_text(assumed['baseline_weights_in'])}** "
-          f"(fp32, {charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)})."
-        + "\n- Integer multiply ≈ 0.2 pJ·(b_w·b_a)/64; float when either operand is 32-bit. "
-          "Activations are read and written once, from SRAM.")
-    st.dataframe([{"operation": row["operation"], "energy (pJ)": f"{row['energy_pj']:g}", "source": row["source"]}
-                  for row in energy.constants_table(profile)], hide_index=True, width="stretch")
-    st.caption(f"Profile source: {profile.source}")
 
-ui.downloads.download_row(sc, report)  # report (HTML), config (JSON), compressed model file
+def energy_section() -> None:
+    st.subheader("Energy (estimate)", anchor=False)
+    assumed = report.energy_assumptions
+    ui.plot(st, ui.figure(("energy", *fig_key), lambda: charts.energy_breakdown(report)))
+    c1, c2 = st.columns(2)
+    with c1:
+        options = tuple(sorted({*SRAM_OPTIONS, float(cfg.sram_kb)}))  # a link's own size stays pickable
+        st.session_state["sram_kb_pick"] = float(cfg.sram_kb)
+        st.select_slider("On-chip memory (SRAM) the weights may use", options=options, key="sram_kb_pick",
+                         format_func=ui.kb_text, on_change=_sram_picked,
+                         help="An assumption of the energy estimate: how much on-chip memory the hardware has. "
+                              "A model whose weights fit is read from SRAM (≈ 5–50 pJ per 32-bit word, larger "
+                              "memories cost more per access), else from DRAM (640 pJ). In the link as sram_kb.")
+    curve = pipeline.energy_curve(report)
+    ui.plot(c2, ui.figure(("energy_sram", *fig_key), lambda: charts.energy_vs_sram(
+        curve, cfg.sram_kb, assumed["weight_bits"] / 8 / 1024, assumed["baseline_weight_bits"] / 8 / 1024)))
+    f = report.energy_factors
+    c1.markdown(
+        f"**Where the {ui.factor_text(report.energy_baseline_pj['total'] / report.energy_pj['total'])} comes from** "
+        f"(the three multiply to it): compute **{ui.factor_text(f['compute'])}** (cheaper or fewer MACs) × memory "
+        f"**{ui.factor_text(f['memory'])}** (fewer bits moved at the same memory level) × placement "
+        f"**{ui.factor_text(f['placement'])}** (weights moved between DRAM and on-chip memory). "
+        + (f"Placement is the cliff on the chart beside this: with {ui.kb_text(cfg.sram_kb)} on chip the compressed "
+           f"weights ({charts.fmt_bytes(assumed['weight_bits'] / 8)}) sit in "
+           f"{ui.where_text(assumed['weights_in'])} and the fp32 ones "
+           f"({charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)}) "
+           f"in {ui.where_text(assumed['baseline_weights_in'])}; a larger on-chip memory holds both, and the factor "
+           "falls back to 1×." if f["placement"] > 1.05 else
+           "Placement is 1×: both models' weights sit at the same memory level at this on-chip size."))
+    with st.expander("Energy constants, sources and assumptions", icon=":material/bolt:"):
+        profile = energy.profile(report.energy_profile, cfg.sram_kb)
+        st.markdown(
+            f"- Zero skipping: **{'on' if cfg.skip_zeros else 'off'}** — "
+            + ("MACs on zero weights are skipped (EIE-style hardware)." if cfg.skip_zeros
+               else "every MAC is charged, zeros included (dense CPU/GPU kernels)"
+               + ("; pruned rows are cut out of the matrices (a smaller dense model), so their MACs "
+                  "are gone on any hardware." if cfg.structure == "rows" and cfg.sparsity > 0 else "."))
+            + f"\n- On-chip memory: **{ui.kb_text(assumed['sram_bytes'] / 1024)}** (assumed; set above), "
+              f"**{assumed['sram_pj_per_32bit']:.1f} pJ** per 32-bit read (Horowitz's 8 KB / 32 KB / 1 MB points, "
+              f"log-log interpolated); DRAM **{assumed['dram_pj_per_32bit']:.0f} pJ** per 32-bit read."
+            + f"\n- Weights are read once per inference from **{ui.where_text(assumed['weights_in'])}** (compressed, "
+              f"{charts.fmt_bytes(assumed['weight_bits'] / 8)}) and **{ui.where_text(assumed['baseline_weights_in'])}** "
+              f"(fp32, {charts.fmt_bytes(assumed['baseline_weight_bits'] / 8)})."
+            + "\n- Integer multiply ≈ 0.2 pJ·(b_w·b_a)/64; float when either operand is 32-bit. "
+              "Activations are read and written once, from SRAM.")
+        st.dataframe([{"operation": row["operation"], "energy (pJ)": f"{row['energy_pj']:g}", "source": row["source"]}
+                      for row in energy.constants_table(profile)], hide_index=True, width="stretch")
+        st.caption(f"Profile source: {profile.source}")
+
+
+ui.section(energy_section)
+ui.section(ui.downloads.download_row, sc, report)  # report (HTML), config (JSON), compressed model file

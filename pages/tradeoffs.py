@@ -95,7 +95,10 @@ if running:
     for i in range(len(job["rows"]), len(job["configs"])):
         if job["status"] != "running":
             break
-        ok, row = ui.guard(studio.sweep_row, job["model"], job["configs"][i], job["fields"], job["latency"])
+        done = len(job["rows"]) / len(job["configs"])
+        text = f"Sweeping: config {len(job['rows']) + 1} of {len(job['configs'])}"
+        future = studio.sweep_row_future(job["model"], job["configs"][i], job["fields"], job["latency"])
+        ok, row = ui.guard(studio.wait_row, future, lambda: bar.progress(done, text=text))
         if not ok:
             job["status"] = "stopped"
             break
@@ -133,7 +136,7 @@ else:
                         lambda axis=axis: charts.tradeoff_chart(rows, axis, fields, current, refs))
         event = tab.plotly_chart(fig, theme=None, config=ui.PLOT_CONFIG, on_select="rerun",
                                  selection_mode="points", key=f"tradeoff_{axis}")
-        tab.caption(ui.summary(fig))
+        ui.sr_only(tab, ui.summary(fig))
         try:
             points = event["selection"]["points"]
         except (KeyError, TypeError):

@@ -53,7 +53,7 @@ def test_no_external_script_and_plotly_embedded(page):
 
 def test_every_figure_div_and_card_kind(report, page):
     ids = [fig_id for fig_id, _ in report_html.figures(report)]
-    assert len(ids) == 4 + 2 * len(report.layers)
+    assert len(ids) == 5 + 2 * len(report.layers)  # with the energy-vs-memory chart the page shows
     for fig_id in ids:
         assert f'id="{fig_id}"' in page
         assert page.count(f'"{fig_id}"') >= 2  # the div and the Plotly.newPlot call that fills it
@@ -88,3 +88,49 @@ def test_cli_writes_the_file(tmp_path, capsys):
 def test_cli_unwritable_path_is_one_line(tmp_path, capsys):
     assert main(["report", "--html", str(tmp_path / "no" / "r.html")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- what the page shows (issue 15, defect 5)
+
+def test_the_report_carries_the_paired_change_and_the_word_estimate(report, page):
+    from compression import measure
+    sentence = measure.delta_sentence(report.accuracy_delta, report.accuracy_delta_ci95)
+    assert html.escape(sentence) in page  # the page's card caption, word for word
+    energy = next(c for c in report_html.cards(report) if c["label"].startswith("Energy"))
+    assert energy["kind"] == "estimate"  # as the page's "Energy (estimate)"
+    assert "theoretical" not in energy["kind"]
+    assert 'id="energy-vs-memory"' in page
+
+
+def test_the_report_draws_the_accuracy_curves_with_the_card_star(report):
+    curves = report_html.accuracy_curves("mlp-digits", CONFIG)
+    assert set(curves) == {"sparsity", "bits"}
+    # each point is a real evaluation: the curve's 90 % / 4-bit point is the report's own accuracy
+    bits_points = {p["bits"]: p["accuracy"] for p in curves["bits"][0]}
+    assert bits_points[4] == pytest.approx(report.accuracy)
+    page = report_html.to_html(report, "", curves=curves)
+    for fig_id in ("accuracy-sparsity", "accuracy-bits"):
+        assert f'id="{fig_id}"' in page
+    figs = dict(report_html.figures(report, curves))
+    star = next(t for t in figs["accuracy-bits"].data if t.name == "current setting")
+    assert list(star.y) == [report.accuracy]
+
+
+def test_a_link_without_host_says_where_it_goes(report):
+    page = report_html.to_html(report, "?model=mlp-digits&bits=4")
+    assert "href='?model" not in page and "add this to the app" in page
+    assert "http://?" not in page
+
+
+@pytest.mark.parametrize("url, root", [
+    ("http://localhost:8501", "http://localhost:8501/"),  # the default page: no trailing slash (the bug)
+    ("http://localhost:8501/", "http://localhost:8501/"),
+    ("http://10.0.0.5:8501/distill", "http://10.0.0.5:8501/"),
+    ("https://lab.example.org/course/compare", "https://lab.example.org/course/"),
+    ("https://lab.example.org/course/", "https://lab.example.org/course/"),
+    (None, ""), ("", ""), ("javascript:alert(1)", ""), ("http://", ""),
+])
+def test_app_root_keeps_the_host(url, root):
+    pytest.importorskip("streamlit")
+    from ui import downloads
+    assert downloads.app_root(url) == root

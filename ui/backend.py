@@ -149,6 +149,15 @@ def guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]
     return False, None
 
 
+def section(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Draw one section of a page: a failure in it shows one sentence and the rest of the page still draws.
+
+    No exception reaches the page (issue 15: one missing key once replaced half of Explore with a
+    traceback). Streamlit's own st.stop / st.rerun are BaseExceptions and pass through.
+    """
+    return guard(fn, *args, **kwargs)[0]
+
+
 def with_progress(fn: Callable[..., Any], *args: Any, label: str, show: bool) -> Any:
     """Run a cached heavy function (taking `_progress`) with a progress bar while it works.
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+import logging
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
@@ -10,24 +11,61 @@ from compression import config as cfgmod
 from compression import pipeline, report_html
 from ui.state import Scenario, config_of
 
+log = logging.getLogger("compression_lab.ui")
+
+PAGE_PATHS = ("explore", "distill", "tradeoffs", "compare")  # app.py's pages, as Streamlit names their URLs
+
+
+def app_root(url: str | None) -> str:
+    """The app's root address ('http://host:8501/', 'https://x.org/lab/') from a page's URL; '' if none.
+
+    st.context.url has no trailing slash on the default page ('http://host:8501'): cutting
+    its last '/' part gave 'http:/' and links read 'http://?model=…' (issue 15).
+    """
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    segments = [p for p in parts.path.split("/") if p]
+    if segments and segments[-1] in PAGE_PATHS:
+        segments.pop()
+    return urlunsplit((parts.scheme, parts.netloc, "/" + "".join(f"{p}/" for p in segments), "", ""))
+
+
+def _here() -> str:
+    """This app's root as the browser reaches it: st.context.url, else the Host header."""
+    try:
+        root = app_root(st.context.url)
+        if not root:
+            host = (st.context.headers or {}).get("Host")
+            root = app_root(f"http://{host}/") if host else ""
+    except Exception:  # no browser context (bare run, AppTest): the query alone still reopens it
+        root = ""
+    return root
+
 
 def link(sc: Scenario) -> str:
     """The link that reopens this scenario: this app's address (when the browser told it) and the query."""
-    query = "?" + urlencode({"model": sc.model, **cfgmod.to_query(sc.config)})
-    try:
-        here = (st.context.url or "").split("?")[0].split("#")[0]
-    except Exception:  # no browser context (bare run, AppTest): the query alone still reopens it
-        here = ""
-    if not here.startswith(("http://", "https://")):
-        return query
-    return here.rsplit("/", 1)[0] + "/" + query  # the app's root, so Explore opens
+    return _here() + "?" + urlencode({"model": sc.model, **cfgmod.to_query(sc.config)})
 
 
 # Built on click (download_button's deferred data) and cached: the report embeds Plotly.js
 # (~4 MB) and the model file compresses the model again.
 @st.cache_data(show_spinner=False, max_entries=16)
 def report_file(model_id: str, items: tuple, _report: pipeline.Report, url: str) -> str:
-    return report_html.to_html(_report, url)
+    return report_html.to_html(_report, url, curves=_curves(model_id, items, _report))
+
+
+def _curves(model_id: str, items: tuple, report: pipeline.Report) -> dict:
+    """The accuracy curves Explore draws (its cached points, one-shot as there); none when they fail."""
+    from ui.backend import accuracy_points  # cached: the page has usually computed them already
+    if report.accuracy is None:
+        return {}
+    try:
+        return {field: (accuracy_points(model_id, tuple(base.to_dict().items()), field, values), one_shot)
+                for field, (base, values, one_shot) in report_html.curve_configs(config_of(items)).items()}
+    except Exception as e:  # the report without its curves is still the report
+        log.warning("report without accuracy curves: %s", e)
+        return {}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -48,14 +86,17 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
     url = link(sc)
     name = f"{sc.model}-{'-'.join(f'{k}{v}' for k, v in cfgmod.to_query(sc.config).items()) or 'baseline'}"
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-    c1, c2, c3, c4 = st.columns(4)
+    # One wrapping row, each button as wide as its label: four fixed columns cut the labels
+    # ("Report (o…", "Compres…") at 1280×720 and 150 % zoom.
+    c1 = c2 = c3 = c4 = st.container(horizontal=True, gap="small")
     c1.download_button("Report (one HTML file)", lambda: report_file(sc.model, items, report, url),
                        file_name=f"{name}.html", mime="text/html", icon=":material/description:",
                        on_click="ignore", key="dl_report",
                        help="Every card, chart, note and the config in one file that opens offline.")
     c2.download_button("Config (JSON)", json.dumps({"model": sc.model, "config": sc.config.to_dict(), "link": url},
                                                    indent=2), file_name=f"{name}.json", mime="application/json",
-                       icon=":material/data_object:", on_click="ignore", key="dl_config")
+                       icon=":material/data_object:", on_click="ignore", key="dl_config",
+                       help="The model id, every setting and the link that reopens this scenario.")
     c3.download_button(f"Compressed model ({report.size_bytes['file']:,} bytes)",
                        lambda: model_file(sc.model, items), file_name=f"{name}.clab",
                        mime="application/octet-stream", icon=":material/download:", on_click="ignore",
@@ -67,3 +108,23 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
                        on_click="ignore", key="dl_onnx",
                        help="The compressed model as ONNX Runtime runs it: the file the latency card times "
                             f"({'int8 kernels, static quantization' if kind == 'int8' else 'float32'}).")
+    save_row(sc)
+
+
+def _save(model_id: str, config: dict) -> None:
+    from ui import studio
+    ss = st.session_state
+    ss["_save_msg"] = studio.save_scenario(ss.get("save_name", ""), model_id, cfgmod.CompressionConfig(**config))
+
+
+def save_row(sc: Scenario) -> None:
+    """Keep this scenario under a name: Compare lists the named saves (not every slider step)."""
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input("Name for this scenario", key="save_name", max_chars=60, placeholder="e.g. 4-bit, 90 % pruned",
+                  help="Saved scenarios are kept on this server across restarts and listed in Compare "
+                       "under their names. The same name again replaces the earlier save.")
+    c2.button("Save scenario", icon=":material/bookmark_add:", key="save_scenario", on_click=_save,
+              args=(sc.model, sc.config.to_dict()), width="stretch")
+    msg = st.session_state.pop("_save_msg", None)
+    if msg:
+        st.caption(msg)

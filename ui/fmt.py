@@ -5,6 +5,7 @@ import re
 import string
 
 from compression.config import MAX_ECHO
+from compression.measure import delta_sentence, signed_pts  # noqa: F401  (the pages' one wording)
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark (spec §2.4), and
 # escaping them all turns off links, images, HTML, emphasis, Streamlit's ":material/…:" icons,
@@ -69,14 +70,13 @@ def fmt_number(x: float) -> str:
     return f"{x:g}"
 
 
-def signed_pts(x: float) -> str:
-    """Percentage points with a sign and a real minus: '−0.3', '+0.6'."""
-    return f"{x * 100:+.1f}".replace("-", "−")
+def delta_color(verdict: str | None) -> str:
+    """The one colour rule of an accuracy change (st.metric's delta_color), on every page.
 
-
-def delta_sentence(delta: float, ci: list[float] | tuple[float, float], verdict: str) -> str:
-    """'−0.3 pts (95 % CI −1.1 to +0.6): within noise' from a paired interval and its verdict."""
-    return f"{signed_pts(delta)} pts (95 % CI {signed_pts(ci[0])} to {signed_pts(ci[1])}): {verdict}"
+    A change whose paired 95 % interval holds 0 is grey ("off"): within noise is no news,
+    good or bad. Only a real loss (red) or a real gain (green) is coloured.
+    """
+    return "normal" if verdict in ("a real loss", "a real gain") else "off"
 
 
 def kb_text(kb: float) -> str:

@@ -9,13 +9,19 @@ import streamlit as st
 from compression.config import PRESETS
 from ui.state import _widget_values, preset_config, value
 
-# The story: (preset, what to say about it). Only presets that exist are shown.
+# The story: (preset, what to say about it), every preset once, ending on the rescue of the
+# failure before it (2 bits rounded after training, then the same 2 bits fine-tuned under QAT).
+# A preset added later without a line here is told just before that ending (see _steps).
 STORY = (
     ("baseline", "The trained model, uncompressed: the reference every number is measured against."),
     ("int8", "8-bit weights and activations: four times smaller, accuracy within the noise."),
+    ("2:4-sparse-int8", "Two of every four weights removed (the pattern sparse tensor cores run), the rest in 8 bits."),
     ("prune-90", "Nine weights in ten removed, then a few epochs of fine-tuning win the accuracy back."),
-    ("deep-compression", "Pruning, k-means weight sharing and fine-tuning together (Han et al. 2016)."),
-    ("extreme-2bit", "Too far: 2-bit weights without retraining, and the accuracy falls."),
+    ("regularize-then-prune", "Group lasso pushes whole neurons towards zero while fine-tuning; then they are cut out."),
+    ("deep-compression", "Pruning, k-means weight sharing and Huffman coding together (Han et al. 2016)."),
+    ("ternary", "Three values per channel, {−a, 0, +a}, learned while fine-tuning (Li & Liu 2016)."),
+    ("extreme-2bit", "Too far: 2-bit weights rounded after training, and the accuracy falls."),
+    ("qat-2bit", "The rescue: the same 2 bits, fine-tuned under quantization (QAT), win most of it back."),
 )
 
 CSS = """
@@ -31,8 +37,15 @@ h1 { font-size: 2.6rem !important; }
 
 
 def active() -> bool:
-    """Whether this session is in presentation mode (the link's `view=present`, kept in the URL)."""
-    return st.session_state.get("_view") == "present" or st.query_params.get("view") == "present"
+    """Whether this session is in presentation mode (the link's `view=present`, kept in the URL).
+
+    The session's own choice wins over the URL: "Leave presentation mode" sets it to normal
+    while the address bar may still say view=present for a moment.
+    """
+    view = st.session_state.get("_view")
+    if view is not None:
+        return view == "present"
+    return st.query_params.get("view") == "present"
 
 
 def inject() -> None:
@@ -42,7 +55,9 @@ def inject() -> None:
 
 
 def _steps() -> list[tuple[str, str]]:
-    return [(name, text) for name, text in STORY if name in PRESETS]
+    told = [(name, text) for name, text in STORY if name in PRESETS]
+    untold = [(name, f"The preset {name}.") for name in PRESETS if name not in dict(STORY)]
+    return told[:-2] + untold + told[-2:]  # the failure and its rescue stay last
 
 
 def _go(name: str) -> None:
@@ -53,6 +68,8 @@ def _go(name: str) -> None:
 
 def _leave() -> None:
     st.session_state["_view"] = "normal"
+    if "view" in st.query_params:  # write_url writes the view only when not normal: drop it now
+        del st.query_params["view"]
 
 
 def steps() -> None:

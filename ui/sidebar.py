@@ -12,6 +12,7 @@ from ui.state import (
     ACT_BIT_OPTIONS,
     BIT_OPTIONS,
     CUSTOM,
+    DEFAULT_TEMPERATURE,
     T_MAX,
     T_MIN,
     T_STEP,
@@ -72,6 +73,20 @@ def _strength_stops(current: float | None) -> tuple[float, ...]:
     return tuple(sorted({*REG_STRENGTHS, *([float(current)] if current is not None else [])}))
 
 
+def temperature_slider(disabled: bool = False, container=st) -> None:
+    """The one temperature control (key "temperature"): Distill draws it first on its page,
+    where a projector's 853×480 screen shows it; elsewhere the sidebar shows it, disabled."""
+    ss = st.session_state
+    # Drawn in two places (the sidebar, Distill's page): Streamlit forgets a widget's value when
+    # the page changes, so a shadow key keeps it (as ui.keep does for the pages' own widgets).
+    if "_temperature" not in ss:
+        ss["_temperature"] = float(ss.get("temperature", DEFAULT_TEMPERATURE))
+    ss["temperature"] = ss["_temperature"]
+    container.slider("Distillation temperature T", T_MIN, T_MAX, step=T_STEP, format="%.1f",
+                     key="temperature", help=HELP["temperature"], disabled=disabled,
+                     on_change=lambda: ss.update(_temperature=ss["temperature"]))
+
+
 def sidebar(page: str = "Explore") -> Scenario:
     """The one shared sidebar (drawn by app.py on every page); returns the scenario.
 
@@ -100,9 +115,8 @@ def sidebar(page: str = "Explore") -> Scenario:
         st.select_slider("Weight bits", options=BIT_OPTIONS, key="bits",
                          format_func=lambda b: "32 (float)" if b == 32 else str(b),
                          on_change=_control_changed, help=HELP["bits"])
-        st.slider("Distillation temperature T", T_MIN, T_MAX, step=T_STEP, format="%.1f",
-                  key="temperature", help=HELP["temperature"], disabled=not on_distill)
-        if not on_distill:
+        if not on_distill:  # on Distill it is the page's own first control (temperature_slider)
+            temperature_slider(disabled=True)
             st.caption("The temperature is used on the Distill page only.")
         with st.expander("Advanced"):
             changed = {"on_change": _control_changed}
@@ -166,7 +180,8 @@ def sidebar(page: str = "Explore") -> Scenario:
         st.sidebar.error(f"Invalid setting, using the defaults: {e}")
         config = CompressionConfig()
     ss["_last_config"] = config.to_dict()  # what the browser last showed (see _apply_preset)
-    sc = Scenario(ss["model"], config, float(ss["temperature"]), float(ss["_alpha"]))
+    temperature = ss.get("_temperature", ss.get("temperature", DEFAULT_TEMPERATURE))
+    sc = Scenario(ss["model"], config, float(temperature), float(ss["_alpha"]))
     ss["scenario"] = {"model": sc.model, "config": config.to_dict(),
                       "temperature": sc.temperature, "alpha": sc.alpha}
     return sc

@@ -245,7 +245,8 @@ def _sent_by_browser() -> set[str]:
         from streamlit.runtime.state import get_session_state
         from streamlit.runtime.state.common import user_key_from_element_id
         states = get_session_state()._state._new_widget_state.states
-        return {k for k in (user_key_from_element_id(wid) for wid in states) if k}
+        # app.py's hidden first-run widgets ("_pre_…", they load the widgets' code) are drawn, not sent
+        return {k for k in (user_key_from_element_id(wid) for wid in states) if k and not k.startswith("_pre_")}
     except Exception:  # a private detail of Streamlit changed: lose at most that one move
         return set()
 

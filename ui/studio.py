@@ -6,6 +6,11 @@ import csv
 import json
 import logging
 import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +26,54 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCES = ROOT / "assets" / "references" / "deep_compression.csv"
 
 
-# One row per config: cached on plain values, so a sweep run again (or a page rerun in the
-# middle of one) only computes the configs it has not seen.
-@st.cache_data(show_spinner=False, max_entries=4096)
-def sweep_row(model_id: str, items: tuple, fields: tuple, latency: bool) -> dict[str, Any]:
-    return sweep.evaluate_row(model_id, config_of(items), fields, latency)
+# One row per config: kept on plain values, so a sweep run again (or a page rerun in the
+# middle of one) only computes the configs it has not seen. Each row is computed in a worker
+# thread while the page waits on it in short steps: every step is a point where Streamlit can
+# end the run, so one press of Stop ends the sweep at once, not after the config in flight (a
+# fine-tuned config takes seconds; the press seemed lost and was pressed twice, issue 15). A
+# config in flight is shared: a rerun that asks for it again waits on the same computation.
+_ROWS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+_IN_FLIGHT: dict[tuple, Future] = {}
+_ROWS_LOCK = threading.Lock()
+_ROWS_MAX = 4096
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sweep")
+
+
+def _compute_row(key: tuple) -> dict[str, Any]:
+    model_id, items, fields, latency = key
+    try:
+        row = sweep.evaluate_row(model_id, config_of(items), fields, latency)
+        with _ROWS_LOCK:
+            _ROWS[key] = row
+            while len(_ROWS) > _ROWS_MAX:
+                _ROWS.popitem(last=False)
+        return row
+    finally:
+        with _ROWS_LOCK:
+            _IN_FLIGHT.pop(key, None)  # a failure is never kept: the next ask computes again
+
+
+def sweep_row_future(model_id: str, items: tuple, fields: tuple, latency: bool) -> Future:
+    """The row of one sweep config: done at once when known, else computing (shared while in flight)."""
+    key = (model_id, tuple(items), tuple(fields), bool(latency))
+    with _ROWS_LOCK:
+        if key in _ROWS:
+            _ROWS.move_to_end(key)
+            done: Future = Future()
+            done.set_result(_ROWS[key])
+            return done
+        if key not in _IN_FLIGHT:
+            _IN_FLIGHT[key] = _WORKERS.submit(_compute_row, key)
+        return _IN_FLIGHT[key]
+
+
+def wait_row(future: Future, tick: Callable[[], None], step_s: float = 0.25) -> dict[str, Any]:
+    """The future's row; `tick` (an st call: a point where a Stop press ends the run) every step."""
+    while True:
+        try:
+            return future.result(timeout=step_s)
+        except FutureTimeout:
+            tick()
 
 
 def sensitivity_params(base: CompressionConfig) -> dict[str, Any]:
@@ -121,6 +169,31 @@ def history_list() -> list[dict[str, Any]]:
     except sqlite3.Error as e:
         log.warning("history unreadable: %s", e)
         return []
+
+
+def saved_list() -> list[dict[str, Any]]:
+    """The named saves (history.History.saved), newest first; empty when history cannot be read."""
+    store = _store()
+    try:
+        return store.saved() if store else []
+    except (sqlite3.Error, TypeError, ValueError) as e:  # unreadable, or a config from older code
+        log.warning("saved scenarios unreadable: %s", e)
+        return []
+
+
+def save_scenario(name: str, model_id: str, config: CompressionConfig) -> str:
+    """Keep the scenario under a name; the sentence to show (saved, or why not)."""
+    store = _store()
+    if store is None:
+        return "Not saved: the history file cannot be written on this server."
+    try:
+        stored = store.save(name, model_id, config)
+    except ValueError:
+        return "Not saved: give the scenario a name first."
+    except sqlite3.Error as e:
+        log.warning("save failed: %s", e)
+        return "Not saved: the history file cannot be written on this server."
+    return f"Saved as “{stored}”: pick it in Compare."
 
 
 def open_in_explore(model_id: str, config: dict[str, Any]) -> None:

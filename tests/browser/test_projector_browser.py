@@ -1,0 +1,39 @@
+"""Explore on a projector: 1280×720 at 150 % zoom is 853×480 CSS px (issue 15, defect 6): a chart on
+the first screen, every button label whole, no visible "Chart: …" text, the cards' details one click away."""
+from __future__ import annotations
+
+import browserlib as bl
+from test_deep_links import LOAD_TIMEOUT_MS
+
+CUT_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] button'))
+  .filter((b) => b.offsetParent !== null)
+  .flatMap((b) => [b, ...b.querySelectorAll('*')])
+  .filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow === 'ellipsis')
+  .map((e) => e.innerText)"""
+
+
+def test_projector_first_screen_has_a_chart_and_whole_labels(browser, app_server):
+    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
+    context.add_init_script(bl.INSTRUMENT_JS)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_server}/?sparsity=0.9&bits=4")
+        bl.wait_for_page_usable(page, min_sliders=3, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.assert_no_exception(page)
+        page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+        tops = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .map((p) => p.getBoundingClientRect().top).filter((t) => t >= 0)""")
+        assert tops and min(tops) < 480 - 60, tops  # at least 60 px of a chart on the first screen
+        cards = page.locator('.st-key-cards [data-testid="stMetric"]')
+        assert cards.count() == 5
+        assert len({round(b["y"]) for b in (cards.nth(i).bounding_box() for i in range(5))}) == 1  # one row
+        expander = page.locator(".st-key-card_details")
+        assert expander.is_visible()
+        assert not page.evaluate(CUT_JS)
+        # the charts' text alternatives are there for screen readers, visually hidden (1×1 px, clipped)
+        boxes = page.evaluate("""() => Array.from(document.querySelectorAll('.clab-sr-only'))
+            .map((e) => [e.getBoundingClientRect().width, e.getBoundingClientRect().height])""")
+        assert boxes and all(w <= 1 and h <= 1 for w, h in boxes), boxes
+    finally:
+        context.close()
