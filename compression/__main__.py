@@ -608,7 +608,7 @@ def _temp_beside(path: str) -> str:
     return tmp
 
 
-def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], None], newline: str | None = None) -> None:
+def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], object], newline: str | None = None) -> None:
     """Fill the temporary file, then rename it over `path`: an existing file is only ever
     replaced by a finished one (an error or Ctrl-C before the rename leaves it as it was)."""
     with open(tmp, "w", encoding="utf-8", newline=newline) as out:
