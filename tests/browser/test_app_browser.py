@@ -42,8 +42,9 @@ SOFT_TARGETS_TITLE = re.compile(r"^Teacher's soft targets")
 
 
 def slider(page, label: str):
-    """The sidebar slider (st.slider or st.select_slider) with this label."""
-    return page.locator(f'{SEL_SIDEBAR} input[type="range"][aria-label="{label}"]')
+    """The slider (st.slider or st.select_slider) with this label, in the sidebar or on the page
+    (Distill draws its temperature first on the page, where a projector's first screen shows it)."""
+    return page.locator(f'input[type="range"][aria-label="{label}"]')
 
 
 def slider_text(page, label: str) -> str:
