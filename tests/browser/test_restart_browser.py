@@ -26,7 +26,7 @@ def _connected(page) -> None:
 
 @pytest.mark.parametrize("how", ["restart", "sigkill"])
 def test_open_tab_recovers_after_the_server_restarts_and_a_control_moves(page, how):
-    proc, url = bl.start_streamlit(bl.PROJECT_APP, port=PORT, timeout=120)
+    proc, url = bl.start_streamlit(bl.PROJECT_APP, port=PORT)
     try:
         page.goto(f"{url}/?model=mlp-digits&sparsity=0.3&bits=8")
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)
@@ -35,7 +35,7 @@ def test_open_tab_recovers_after_the_server_restarts_and_a_control_moves(page, h
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
         bl.stop_streamlit(proc)
-        proc, url = bl.start_streamlit(bl.PROJECT_APP, port=PORT, timeout=120)
+        proc, url = bl.start_streamlit(bl.PROJECT_APP, port=PORT)
         _connected(page)  # the tab reconnects by itself
         bl.focus_slider(page, 0)  # Sparsity
         page.keyboard.press("ArrowRight")

@@ -44,8 +44,12 @@ def test_upload_a_program_and_data_then_the_sparsity_slider_changes_cards_and_hi
         bl.wait_for_app_idle(page)
         files = sidebar.locator('input[type="file"]')
         files.nth(0).set_input_files(str(program))
+        # the file is listed once the server has it: only then does the button see it
+        expect(sidebar.get_by_text(program.name, exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
         bl.wait_for_app_idle(page)
         files.nth(1).set_input_files(str(npz))
+        # the file is listed once the server has it: only then does the button see it
+        expect(sidebar.get_by_text(npz.name, exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
         bl.wait_for_app_idle(page)
         sidebar.get_by_role("button", name="Use this model").click()
         expect(page).to_have_url(re.compile(r"model=upload(%3A|:)[0-9a-f]{16}\.[0-9a-f]{16}"), timeout=LOAD_TIMEOUT_MS)
