@@ -298,7 +298,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
                                    progress=_stderr_progress if config.trains else None)
         link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-        _write_atomic(tmp, args.html, lambda out: out.write(report_html.to_html(report, link)))
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
@@ -606,6 +606,10 @@ def _temp_beside(path: str) -> str:
         raise type(e)(e.errno, f"cannot be written ({e.strerror or e})", path) from None
     os.close(fd)
     return tmp
+
+
+def _write_text(out: TextIO, text: str) -> None:
+    out.write(text)
 
 
 def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], None], newline: str | None = None) -> None:

@@ -18,6 +18,7 @@ The caller is told in one sentence (`on_recover`).
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import json
@@ -256,7 +257,7 @@ class History:
                        (name, model, config_key(config), time.time()))
         return name
 
-    def saved(self) -> list[dict[str, Any]]:
+    def saved(self) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         """The named saves, newest first: name, model, config (CompressionConfig), created."""
         with self._connect() as db:
             rows = db.execute("SELECT name, model, config, created FROM saved ORDER BY created DESC").fetchall()

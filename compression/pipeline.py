@@ -177,6 +177,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     energy_total = _energy_totals(profile, sum(r.energy_pj["compute"] for r in layer_reports),
                                   compressed_bits, act_bits_total, on_chip)
     energy_base = _baseline_energy(shapes, profile, fp32_bits)
+    lat: dict[str, float | None]
+    lat_notes: list[str]
     if not latency:
         lat, lat_path, lat_notes = {k: None for k in LATENCY_KEYS}, "not measured", []
     elif latency_memo is None:

@@ -42,7 +42,7 @@ def cards(report: Report) -> list[dict[str, str]]:
     r = report
     kinds = r.kinds
     acc = (f"{charts.pct(r.accuracy)} [{charts.pct(r.accuracy_ci95[0])}, {charts.pct(r.accuracy_ci95[1])}]"
-           if r.accuracy is not None else "n/a")
+           if r.accuracy is not None and r.accuracy_ci95 is not None else "n/a")
     base = charts.pct(r.accuracy_baseline) if r.accuracy_baseline is not None else "n/a"
     change = ""
     if r.accuracy is not None and r.accuracy_delta is not None and r.accuracy_delta_ci95 is not None:
@@ -131,20 +131,22 @@ def accuracy_curves(model_id: str, config: CompressionConfig, data_dir: str | No
 
 def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) -> list[tuple[str, go.Figure]]:
     """The accuracy curves as Explore draws them, the star at the card's number."""
-    if report.accuracy is None:
+    acc, ci, base = report.accuracy, report.accuracy_ci95, report.accuracy_baseline
+    if acc is None or ci is None or base is None:  # no accuracy: no curve (all three come together)
         return []
+    lo, hi = ci
+    base_ci = report.accuracy_baseline_ci95
     config = CompressionConfig(**report.config)
     out = []
     for field, (points, one_shot) in curves.items():
         current = getattr(config, field)
         pts = list(points)
         if current not in [p[field] for p in pts]:
-            pts.append({field: current, "accuracy": report.accuracy, "lo": report.accuracy_ci95[0],
-                        "hi": report.accuracy_ci95[1]})
-        fig = charts.accuracy_curve(pts, field, current, report.accuracy_baseline,
-                                    tuple(report.accuracy_baseline_ci95 or ()) or None,
+            pts.append({field: current, "accuracy": acc, "lo": lo, "hi": hi})
+        fig = charts.accuracy_curve(pts, field, current, base,
+                                    (base_ci[0], base_ci[1]) if base_ci else None,
                                     note=ONE_SHOT if one_shot else None)
-        out.append((f"accuracy-{field}", with_card_star(fig, report.accuracy, tuple(report.accuracy_ci95), one_shot)))
+        out.append((f"accuracy-{field}", with_card_star(fig, acc, (lo, hi), one_shot)))
     return out
 
 
