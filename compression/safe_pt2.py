@@ -353,11 +353,3 @@ def _check_expr(text: str) -> None:
         raise Pt2Refused("its symbolic size is longer than any torch.export program writes")
     _Parser(text).parse()
 
-
-def is_integer_expression(text: str) -> bool:
-    """Whether `text` is in the grammar (for tests and the benchmark)."""
-    try:
-        _check_expr(text)
-    except Pt2Refused:
-        return False
-    return True
