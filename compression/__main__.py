@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for spec in models.ZOO.values():
-        row = {"id": spec.id, "dataset": spec.dataset, "description": spec.description}
+        row: dict[str, Any] = {"id": spec.id, "dataset": spec.dataset, "description": spec.description}
         if models.checkpoint_path(spec.id).exists():
             model = models.load(spec.id)
             ds = data.load(spec.dataset, data_dir=args.data_dir)
