@@ -96,9 +96,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     width = max(len(r["id"]) for r in rows)  # one column, however long the ids grow
     print(f"{'id':{width}} {'dataset':8} {'params':>10}  {'test accuracy':24} description")
     for r in rows:
-        acc = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
-               if r["accuracy"] is not None else r["note"])
-        print(f"{r['id']:{width}} {r['dataset']:8} {r['params']:>10,}  {acc:24} {r['description']}")
+        acc_text = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
+                    if r["accuracy"] is not None else r["note"])
+        print(f"{r['id']:{width}} {r['dataset']:8} {r['params']:>10,}  {acc_text:24} {r['description']}")
     return 0
 
 
