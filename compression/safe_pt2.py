@@ -281,7 +281,7 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise self.fail()
         self.sum()
-        if self.peek() in (("op", o) for o in ("==", "!=", "<", "<=", ">", ">=")):
+        if self.peek() in [("op", o) for o in ("==", "!=", "<", "<=", ">", ">=")]:
             self.i += 1
             self.sum()
         self.depth -= 1
