@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for spec in models.ZOO.values():
-        row = {"id": spec.id, "dataset": spec.dataset, "description": spec.description}
+        row: dict[str, Any] = {"id": spec.id, "dataset": spec.dataset, "description": spec.description}
         if models.checkpoint_path(spec.id).exists():
             model = models.load(spec.id)
             ds = data.load(spec.dataset, data_dir=args.data_dir)
@@ -96,9 +96,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     width = max(len(r["id"]) for r in rows)  # one column, however long the ids grow
     print(f"{'id':{width}} {'dataset':8} {'params':>10}  {'test accuracy':24} description")
     for r in rows:
-        acc = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
-               if r["accuracy"] is not None else r["note"])
-        print(f"{r['id']:{width}} {r['dataset']:8} {r['params']:>10,}  {acc:24} {r['description']}")
+        acc_text = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
+                    if r["accuracy"] is not None else r["note"])
+        print(f"{r['id']:{width}} {r['dataset']:8} {r['params']:>10,}  {acc_text:24} {r['description']}")
     return 0
 
 
@@ -298,7 +298,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
                                    progress=_stderr_progress if config.trains else None)
         link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-        _write_atomic(tmp, args.html, lambda out: out.write(report_html.to_html(report, link)))
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
@@ -608,7 +608,11 @@ def _temp_beside(path: str) -> str:
     return tmp
 
 
-def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], object], newline: str | None = None) -> None:
+def _write_text(out: TextIO, text: str) -> None:
+    out.write(text)
+
+
+def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], None], newline: str | None = None) -> None:
     """Fill the temporary file, then rename it over `path`: an existing file is only ever
     replaced by a finished one (an error or Ctrl-C before the rename leaves it as it was)."""
     with open(tmp, "w", encoding="utf-8", newline=newline) as out:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,7 +39,8 @@ def inputs_only(input_shape: tuple[int, ...], why: str, name: str) -> data.Datas
 def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
                 ) -> tuple[CompressionConfig, list[str]]:
     """The config this model and data can run, and one note per setting that could not apply."""
-    notes, changes = [], {}
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
     has_data = len(ds.x_train) > 0
     if not has_data and config.trains:
         changes.update(finetune_epochs=0, qat=False)

@@ -168,7 +168,8 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     (and SciPy behind it) takes about 2 s, a third of the app's first-page budget.
     """
     spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
-    csv = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    csv = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+           if spec and spec.submodule_search_locations else None)
     if csv is None or not csv.exists():
         from sklearn.datasets import load_digits  # layout changed: the slow, sure way
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from compression.quantizers import FLOAT_BITS
 
@@ -182,7 +183,7 @@ def sram_sizes_kb(lo_kb: float = 1.0, hi_kb: float = 16 * 1024.0, per_octave: in
 
 
 def vs_sram(p: Profile, compute_pj: float, weight_bits: float, activation_bits: float,
-            sizes_kb: list[float] | None = None) -> list[dict[str, object]]:
+            sizes_kb: list[float] | None = None) -> list[dict[str, Any]]:
     """Energy of one inference as the on-chip size varies: shows the cliff where weights spill to DRAM."""
     points = []
     for kb in sizes_kb or sram_sizes_kb():

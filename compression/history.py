@@ -31,7 +31,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from compression import models, pipeline
+from compression import models, pipeline, source
 from compression.config import CompressionConfig
 from compression.pipeline import LayerReport, Report
 
@@ -257,7 +257,7 @@ class History:
                        (name, model, config_key(config), time.time()))
         return name
 
-    def saved(self) -> builtins.list[dict[str, Any]]:  # builtins: this class has a method named list
+    def saved(self) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         """The named saves, newest first: name, model, config (CompressionConfig), created."""
         with self._connect() as db:
             rows = db.execute("SELECT name, model, config, created FROM saved ORDER BY created DESC").fetchall()
@@ -272,11 +272,13 @@ def _json_or_none(text: Any) -> Any:
         return None
 
 
-def evaluate(model_id: str, config: CompressionConfig, history: History | None = None, *,
+def evaluate(model_id: str | source.ModelSource, config: CompressionConfig, history: History | None = None, *,
              latency: bool = True, **kwargs: Any) -> Report:
-    """pipeline.evaluate, served from history when this scenario was evaluated before, else stored."""
+    """pipeline.evaluate, served from history when this scenario was evaluated before, else stored.
+
+    The history keys on the model's word (`str(source)`), as the URL and the CLI write it."""
     history = history or History()
-    stored = history.get(model_id, config, latency=latency)
+    stored = history.get(str(model_id), config, latency=latency)
     if stored is not None:
         return report_from_dict(stored)
     report = pipeline.evaluate(model_id, config, latency=latency, **kwargs)

@@ -81,13 +81,6 @@ def table_bits(distinct: Iterable[int]) -> int:
     return HEADER_BITS + len(values) * (symbol_width(values) + LENGTH_BITS)
 
 
-def payload_bits(symbols: Iterable[int]) -> int:
-    """Bits of the Huffman-coded sequence alone (no table): sum of frequency x code length."""
-    counts = _counts(symbols)
-    lengths = code_lengths(counts)
-    return sum(counts[s] * n for s, n in lengths.items())
-
-
 def histogram_bits(symbols: np.ndarray, counts: np.ndarray) -> int:
     """`coded_bits` of any sequence with this histogram (distinct symbols, their counts > 0).
 

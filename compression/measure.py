@@ -220,15 +220,6 @@ def interleaved(calls: dict[str, Callable[[], object]], *, warmup: int = 5, min_
     return {name: _timing(t) for name, t in times.items()}
 
 
-def latency_pair(a: nn.Module, b: nn.Module, x: torch.Tensor, *, warmup: int = 5, min_repeats: int = 15,
-                 max_repeats: int = 500, budget_s: float = 0.01) -> tuple[Timing, Timing]:
-    """Time two models on one input, interleaved on one thread (see `interleaved`): (a, b)."""
-    a.eval(), b.eval()
-    t = interleaved({"a": lambda: a(x), "b": lambda: b(x)}, warmup=warmup, min_repeats=min_repeats,
-                    max_repeats=max_repeats, budget_s=budget_s)
-    return t["a"], t["b"]
-
-
 def speed_verdict(fp32_ms: float, compressed_ms: float, fp32_iqr: float = 0.0,
                   compressed_iqr: float = 0.0, band: float = 0.05) -> SpeedVerdict:
     """Faster, slower or no change: the one rule the card, the notes and the charts all use.

@@ -48,7 +48,7 @@ def _check_choice(arg: str, value: object, allowed: tuple[str, ...]) -> None:
 
 def _check_sparsity(sparsity: object, arg: str = "sparsity") -> None:
     """ValueError unless sparsity is a real number in [0, 1)."""
-    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= float(sparsity) < 1:
         raise ValueError(f"{arg} must be a number in [0, 1) (the fraction of weights set to zero); got {sparsity!r}")
 
 

@@ -153,26 +153,6 @@ def fake_quantize(x: Tensor, bits: int, scheme: str = "symmetric", per_channel: 
     return (q * scale).to(x.dtype)
 
 
-def quantize_to_int(
-    x: Tensor, bits: int, scheme: str = "symmetric", per_channel: bool = False, axis: int = 0
-) -> tuple[Tensor, Tensor, Tensor]:
-    """(integer codes, scale, zero_point) with x ~= (codes - zero_point) * scale, for file export."""
-    bits = _check_bits(bits)
-    scale, zp, qmin, qmax = quant_params(x, bits, scheme, per_channel, axis)
-    axis = _check_axis(x, axis) if per_channel else 0
-    if bits == 1:
-        return torch.sign(x).to(torch.int8), scale, zp
-    s, z = _broadcast(scale, x, per_channel, axis), _broadcast(zp, x, per_channel, axis)
-    xf = x if x.dtype == torch.float64 else x.float()
-    q = _quantize_codes(xf, s, z, qmin, qmax)
-    # the narrowest dtype holding [qmin, qmax], so a saved file is as small as the bits allow
-    if bits <= 8:
-        dtype = torch.int8 if qmin < 0 else torch.uint8
-    else:
-        dtype = torch.int16 if qmin < 0 else torch.int32
-    return q.to(dtype), scale, zp
-
-
 def levels(x: Tensor, bits: int, scheme: str = "symmetric") -> Tensor:
     """Sorted values that per-tensor fake_quantize(x, bits, scheme) can output (empty for bits >= 32)."""
     bits, scheme = _check_bits(bits), _check_scheme(scheme)

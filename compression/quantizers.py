@@ -43,7 +43,7 @@ class Grid:
     def encode(self, values: Tensor, rows: Tensor) -> np.ndarray:
         """Codes in [0, 2**bits) of already-quantized `values` sitting in weight rows `rows`."""
         if self.table is None:
-            scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
+            scale, zp = _rowwise(self._scale, rows), _rowwise(self._zero_point, rows)
             return (torch.round(values * (1.0 / scale)) + zp - self.qmin).long().numpy()
         if self.table.dim() == 1:
             # one shared table: nearest entry by binary search over sorted midpoints, O(n log k)
@@ -56,7 +56,7 @@ class Grid:
     def decode(self, codes: np.ndarray, rows: Tensor) -> Tensor:
         codes_t = torch.from_numpy(codes.astype(np.int64))
         if self.table is None:
-            scale, zp = _rowwise(self.scale, rows), _rowwise(self.zero_point, rows)
+            scale, zp = _rowwise(self._scale, rows), _rowwise(self._zero_point, rows)
             return ((codes_t + self.qmin - zp).float() * scale).float()
         return self._tables(rows).gather(1, codes_t.unsqueeze(1)).squeeze(1)
 
@@ -66,13 +66,25 @@ class Grid:
             return self.table
         q = torch.arange(self.qmin, self.qmax + 1, dtype=torch.float32)
         # the same float32 arithmetic as fake_quantize's dequantization, so values match exactly
-        return (q - self.zero_point.unsqueeze(-1)) * self.scale.unsqueeze(-1)
+        return (q - self._zero_point.unsqueeze(-1)) * self._scale.unsqueeze(-1)
 
     def _tables(self, rows: Tensor) -> Tensor:
         """The lookup table each value uses: its row's own (per channel) or the shared one."""
-        if self.table.dim() == 2:
-            return self.table[rows]
-        return self.table.unsqueeze(0).expand(len(rows), -1)
+        table = self.table
+        assert table is not None  # a table grid
+        if table.dim() == 2:
+            return table[rows]
+        return table.unsqueeze(0).expand(len(rows), -1)
+
+    @property
+    def _scale(self) -> Tensor:
+        assert self.scale is not None  # an affine grid
+        return self.scale
+
+    @property
+    def _zero_point(self) -> Tensor:
+        assert self.zero_point is not None  # an affine grid
+        return self.zero_point
 
 
 def _rowwise(t: Tensor, rows: Tensor) -> Tensor:

@@ -41,9 +41,8 @@ def cards(report: Report) -> list[dict[str, str]]:
     """The headline numbers, each with its kind (simulated / theoretical / measured / estimate)."""
     r = report
     kinds = r.kinds
-    ci = r.accuracy_ci95
-    acc = (f"{charts.pct(r.accuracy)} [{charts.pct(ci[0])}, {charts.pct(ci[1])}]"
-           if r.accuracy is not None and ci is not None else "n/a")
+    acc = (f"{charts.pct(r.accuracy)} [{charts.pct(r.accuracy_ci95[0])}, {charts.pct(r.accuracy_ci95[1])}]"
+           if r.accuracy is not None and r.accuracy_ci95 is not None else "n/a")
     base = charts.pct(r.accuracy_baseline) if r.accuracy_baseline is not None else "n/a"
     change = ""
     if r.accuracy is not None and r.accuracy_delta is not None and r.accuracy_delta_ci95 is not None:
@@ -132,9 +131,10 @@ def accuracy_curves(model_id: str, config: CompressionConfig, data_dir: str | No
 
 def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) -> list[tuple[str, go.Figure]]:
     """The accuracy curves as Explore draws them, the star at the card's number."""
-    accuracy, ci = report.accuracy, report.accuracy_ci95
-    if accuracy is None or ci is None or report.accuracy_baseline is None:
+    acc, ci, base = report.accuracy, report.accuracy_ci95, report.accuracy_baseline
+    if acc is None or ci is None or base is None:  # no accuracy: no curve (all three come together)
         return []
+    lo, hi = ci
     base_ci = report.accuracy_baseline_ci95
     config = CompressionConfig(**report.config)
     out = []
@@ -142,11 +142,11 @@ def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) ->
         current = getattr(config, field)
         pts = list(points)
         if current not in [p[field] for p in pts]:
-            pts.append({field: current, "accuracy": accuracy, "lo": ci[0], "hi": ci[1]})
-        fig = charts.accuracy_curve(pts, field, current, report.accuracy_baseline,
+            pts.append({field: current, "accuracy": acc, "lo": lo, "hi": hi})
+        fig = charts.accuracy_curve(pts, field, current, base,
                                     (base_ci[0], base_ci[1]) if base_ci else None,
                                     note=ONE_SHOT if one_shot else None)
-        out.append((f"accuracy-{field}", with_card_star(fig, accuracy, (ci[0], ci[1]), one_shot)))
+        out.append((f"accuracy-{field}", with_card_star(fig, acc, (lo, hi), one_shot)))
     return out
 
 

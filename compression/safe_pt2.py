@@ -281,7 +281,7 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise self.fail()
         self.sum()
-        if self.peek() in (("op", o) for o in ("==", "!=", "<", "<=", ">", ">=")):
+        if self.peek() in [("op", o) for o in ("==", "!=", "<", "<=", ">", ">=")]:
             self.i += 1
             self.sum()
         self.depth -= 1
@@ -353,11 +353,3 @@ def _check_expr(text: str) -> None:
         raise Pt2Refused("its symbolic size is longer than any torch.export program writes")
     _Parser(text).parse()
 
-
-def is_integer_expression(text: str) -> bool:
-    """Whether `text` is in the grammar (for tests and the benchmark)."""
-    try:
-        _check_expr(text)
-    except Pt2Refused:
-        return False
-    return True

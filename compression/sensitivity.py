@@ -73,7 +73,7 @@ def _scores(loaded: source.Loaded, config: CompressionConfig) -> dict[str, float
     return {"accuracy": measure.accuracy(model, ds.x_test, ds.y_test), "train_loss": loss}
 
 
-def sensitivity(model_id: str, base_config: CompressionConfig | None = None,
+def sensitivity(model_id: str | source.ModelSource, base_config: CompressionConfig | None = None,
                 sparsities: Sequence[float] = SPARSITIES, bits: Sequence[int] = BITS,
                 executor: Executor | None = None, progress: Progress | None = None,
                 data_dir: str | Path | None = None) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def sensitivity(model_id: str, base_config: CompressionConfig | None = None,
     names = list(models.layers(loaded.model))
     ds = loaded.dataset
     assert ds is not None
-    tasks = [("baseline", "", 0, ref)]
+    tasks: list[tuple[str, str, float, CompressionConfig]] = [("baseline", "", 0, ref)]
     tasks += [("sparsity", n, s, ref.replace(layer_sparsity={n: s})) for n in names for s in sparsities]
     tasks += [("bits", n, b, ref.replace(layer_bits={n: b})) for n in names for b in bits]
     results = _run(model_id, [t[3] for t in tasks], executor, data_dir,
@@ -128,7 +128,7 @@ def _run(model_id: str, configs: list[CompressionConfig], executor: Executor | N
     return results
 
 
-def layer_bytes(model_id: str, bits: Sequence[int], base_config: CompressionConfig | None = None,
+def layer_bytes(model_id: str | source.ModelSource, bits: Sequence[int], base_config: CompressionConfig | None = None,
                 data_dir: str | Path | None = None) -> tuple[dict[str, dict[int, float]], float]:
     """Compressed bytes of each layer at each bit-width (the pipeline's own accounting), and the
     bytes outside those layers. A layer's size depends only on its own bits, so sizes add up."""
@@ -175,7 +175,7 @@ def allocate_bits(drops: dict[str, dict[int, float]], sizes: dict[str, dict[int,
     return [alloc]
 
 
-def mixed_precision(model_id: str, budget_bytes: float, base_config: CompressionConfig | None = None,
+def mixed_precision(model_id: str | source.ModelSource, budget_bytes: float, base_config: CompressionConfig | None = None,
                     bits: Sequence[int] = ALLOCATION_BITS, sens: dict[str, Any] | None = None,
                     candidates: int = CANDIDATES, executor: Executor | None = None,
                     progress: Progress | None = None, data_dir: str | Path | None = None
@@ -202,7 +202,8 @@ def mixed_precision(model_id: str, budget_bytes: float, base_config: Compression
                for a in allocate_bits(drops, sizes, budget_bytes, other, keep=candidates)]
     if len(configs) == 1:
         return configs[0]
-    losses = [r["train_loss"] for r in _run(model_id, configs, executor, data_dir, lambda i: None)]
+    # workers get the word (as sensitivity() gives them)
+    losses = [r["train_loss"] for r in _run(str(model_id), configs, executor, data_dir, lambda i: None)]
     return configs[losses.index(min(losses))]
 
 
@@ -214,7 +215,7 @@ def _progress(progress: Progress | None, done: int, total: int, task: tuple) -> 
         progress(done / total, what)
 
 
-def versus_uniform(model_id: str, uniform_bits: Sequence[int], base_config: CompressionConfig | None = None,
+def versus_uniform(model_id: str | source.ModelSource, uniform_bits: Sequence[int], base_config: CompressionConfig | None = None,
                    bits: Sequence[int] = ALLOCATION_BITS, sens: dict[str, Any] | None = None,
                    data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Mixed precision against uniform bits at the same size: per budget, the paired change and

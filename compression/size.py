@@ -143,6 +143,7 @@ def huffman_size(weight: torch.Tensor, codes: np.ndarray, codebook_bits: int = 0
         fmt = f"csr-{p}-huffman"
         if fillers and len(zeros) > 1:  # zero codes differ by row: count the fillers' own codes
             _, values, index = huffman_streams(flat_codes, nonzero, fmt)
+            assert index is not None  # a CSR layout has gaps
             value_bits, index_bits = huffman.coded_bits(values), huffman.coded_bits(index)
         else:
             # A long gap becomes `gap // limit` fillers, each the zero's code with the largest

@@ -110,7 +110,7 @@ def upload(model_file: str | Path, arch: str | None = None, data_file: str | Pat
     data_hash = None
     if data_file is not None or data_content is not None:
         dname = Path(data_file).name if data_file is not None else "data.npz"
-        dblob = data_content if data_content is not None else _read(Path(data_file))
+        dblob = data_content if data_content is not None else _read(Path(data_file or ""))
         data_hash = loading.store(dblob, dname).short
     source = ModelSource("upload", stored.short, arch=arch, data=data_hash)
     load(source)  # refuse a bad file now, with its one sentence, not at first use

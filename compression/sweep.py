@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from compression import config as cfg
-from compression import pipeline
+from compression import pipeline, source
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
 
@@ -47,7 +47,7 @@ def grid_configs(grid: Mapping[str, Sequence[Any]], base_config: CompressionConf
             for combo in itertools.product(*(list(grid[f]) for f in fields))]
 
 
-def evaluate_row(model_id: str, config: CompressionConfig, fields: Sequence[str] = (),
+def evaluate_row(model_id: str | source.ModelSource, config: CompressionConfig, fields: Sequence[str] = (),
                  latency: bool = False, data_dir: str | Path | None = None) -> dict[str, Any]:
     """One config's flat row: model, the grid's fields, the other changed fields, headline numbers.
 
@@ -57,7 +57,7 @@ def evaluate_row(model_id: str, config: CompressionConfig, fields: Sequence[str]
         torch.set_num_threads(1)
     r = pipeline.evaluate(model_id, config, latency=latency, data_dir=data_dir)
     query = cfg.to_query(config)
-    row: dict[str, Any] = {"model": model_id}
+    row: dict[str, Any] = {"model": str(model_id)}  # the word: rows are plain values
     for f in [*fields, *(f for f in config.changed() if f not in fields)]:
         value = getattr(config, f)
         row[f] = query.get(f, "") if isinstance(value, tuple) else value  # per-layer: "fc1=8,fc2=4"

@@ -4,6 +4,7 @@ import streamlit as st
 import ui
 from compression import charts, measure
 from compression.config import PRESETS, CompressionConfig, to_query
+from compression.source import ModelSource
 from ui import studio, upload
 from ui.fmt import short
 
@@ -28,11 +29,13 @@ def _words(config: CompressionConfig) -> str:
 
 # label -> (model, config); the current scenario first, then presets (in the variant for this
 # model's data set, as the sidebar's preset picker sets them), then the named saves
-options: dict[str, tuple[str, CompressionConfig]] = {CURRENT: (sc.model, sc.config)}
+options: dict[str, tuple[ModelSource, CompressionConfig]] = {CURRENT: (sc.model, sc.config)}
 for name in PRESETS:
     options[f"preset: {name}"] = (sc.model, ui.preset_config(name, sc.model))
 for row in studio.saved_list():
-    options.setdefault(f"saved: {row['name']} ({short(row['model'], 32)})", (row["model"], row["config"]))
+    saved_model = ui.source_of(row["model"])  # the stored word, parsed once
+    if saved_model is not None:
+        options.setdefault(f"saved: {row['name']} ({short(row['model'], 32)})", (saved_model, row["config"]))
 
 default = [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
 picked = st.multiselect("Scenarios (2 to 4)", list(options), **ui.keep("compare", default), max_selections=4,
@@ -45,13 +48,13 @@ if len(picked) < 2:
 
 reports = []
 for label in picked:
-    model_id, config = options[label]
+    model, config = options[label]
     items = ui.config_items(config)
-    show = ui.needs_training(model_id, config) and not ui.is_done(("evaluate", model_id, items))
-    ok, report = ui.guard(ui.with_progress, ui.evaluate, model_id, items,
-                          label=f"Fine-tuning {model_id} for '{label}'", show=show)
+    show = ui.needs_training(model, config) and not ui.is_done(("evaluate", model, items))
+    ok, report = ui.guard(ui.with_progress, ui.evaluate, model, items,
+                          label=f"Fine-tuning {model} for '{label}'", show=show)
     if ok:
-        reports.append((label, model_id, config, report))
+        reports.append((label, model, config, report))
 if len(reports) < 2:
     st.stop()
 
@@ -63,10 +66,10 @@ def short_label(label: str) -> str:
 # --------------------------------------------------------------------------- cards
 
 cols = st.columns(len(reports))
-for col, (label, model_id, config, r) in zip(cols, reports):
+for col, (label, model, config, r) in zip(cols, reports):
     with col.container(border=True):
         st.markdown(f"**{ui.literal(short_label(label))}**")
-        st.caption(ui.literal(f"{model_id} · {_words(config)}", limit=160))
+        st.caption(ui.literal(f"{model} · {_words(config)}", limit=160))
         if r.accuracy is None:  # an architecture without weights, or an upload without data
             upload.no_accuracy(st, r)
         else:
@@ -86,7 +89,7 @@ for col, (label, model_id, config, r) in zip(cols, reports):
                   delta=f"{r.compression_ratio:.1f}× smaller", delta_arrow="off", delta_color="off")
         st.metric("Energy (estimate)", charts.fmt_energy(r.energy_pj["total"]))
         st.button("Open in Explore", key=f"compare_open_{label}", on_click=studio.open_in_explore,
-                  args=(model_id, config.to_dict()), icon=":material/open_in_new:")
+                  args=(model, config.to_dict()), icon=":material/open_in_new:")
 
 # --------------------------------------------------------------------------- weights and bars
 

@@ -5,7 +5,8 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, criteria, energy, measure, models, pipeline, quantizers, reproduce, structures
+from compression import charts, criteria, energy, measure, pipeline, quantizers, reproduce, structures
+from compression.source import ModelSource
 from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
@@ -299,6 +300,7 @@ def _on_click(flag: str, value) -> None:
 
 def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
     """True when the view's result is cached or its button was pressed; else draws the button."""
+    value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
     if ui.is_done(key) or st.session_state.get(flag) == value:
         return True
     st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value))
@@ -363,7 +365,7 @@ def neuron_view(c) -> None:
 
 def techniques_section() -> None:
     st.subheader("Techniques, seen at work", anchor=False)
-    if sc.model not in models.ZOO or report.accuracy is None:
+    if sc.model.kind != "zoo" or report.accuracy is None:
         # these views fine-tune and score neurons on the model's own training and calibration images
         st.caption("These views train on the model's own training images: they need a zoo model with its data "
                    f"({report.accuracy_note or 'this model has none here'}).")
@@ -383,24 +385,24 @@ ui.section(techniques_section)
 # --------------------------------------------------------------------------- Deep Compression
 
 
-def deep_compression_section(model_id: str) -> None:
+def deep_compression_section(model: ModelSource) -> None:
     """The paper's table beside ours, per stage and per layer: computed on a click, then cached."""
     st.subheader("Deep Compression, reproduced", anchor=False)
-    st.caption(f"Han, Mao & Dally 2016 (arXiv:1510.00149), Table 1: {reproduce.PAPER_NAMES[model_id]} pruned, "
+    st.caption(f"Han, Mao & Dally 2016 (arXiv:1510.00149), Table 1: {reproduce.PAPER_NAMES[model.name]} pruned, "
                "then k-means quantized, then Huffman-coded. Our three stages run on this model and data; "
                "the paper's figures come from its table.")
-    key = ("deep_compression", model_id)
-    if not (ui.is_done(key) or st.session_state.get("_run_deep") == model_id):
+    key = ("deep_compression", model)
+    if not (ui.is_done(key) or st.session_state.get("_run_deep") == str(model)):
         st.button("Run the three stages (about a minute, then cached)", key="run_deep",
                   icon=":material/play_arrow:",
-                  on_click=lambda: st.session_state.update(_run_deep=model_id))
+                  on_click=lambda: st.session_state.update(_run_deep=str(model)))
         return
-    ok, result = ui.guard(ui.with_progress, ui.deep_compression, model_id,
+    ok, result = ui.guard(ui.with_progress, ui.deep_compression, model,
                           label="Deep Compression", show=not ui.is_done(key))
     if not ok:
         return
     c1, c2 = st.columns(2)
-    ui.plot(c1, ui.figure(("deep_stages", model_id), lambda: charts.deep_compression_stages(result)))
+    ui.plot(c1, ui.figure(("deep_stages", model), lambda: charts.deep_compression_stages(result)))
     names = {"pruned": "pruned", "quantized": "+ quantized (k-means)", "huffman": "+ Huffman"}
 
     def cell(v, fmt):
@@ -442,7 +444,7 @@ def deep_compression_section(model_id: str) -> None:
                f"({q['ratio_file']:.1f}× smaller, measured). " + " ".join(result["notes"]))
 
 
-if sc.model in reproduce.PAPER_NAMES:
+if sc.model.kind == "zoo" and sc.model.name in reproduce.PAPER_NAMES:
     ui.section(deep_compression_section, sc.model)
 
 

@@ -66,13 +66,14 @@ fields = tuple(grid)
 ok, configs = ui.guard(sweep.grid_configs, grid, base)
 if not ok:
     st.stop()
-job_key = json.dumps({"model": sc.model, "base": base.to_dict(), "grid": grid, "latency": latency},
+job_key = json.dumps({"model": str(sc.model), "base": base.to_dict(), "grid": grid, "latency": latency},
                      sort_keys=True, default=str)
 job = ss.get("_sweep_job")
+job_model = ui.source_of(job["model"]) if job else None  # session state keeps the word
 
 
 def start_sweep() -> None:
-    ss["_sweep_job"] = {"key": job_key, "model": sc.model, "fields": fields, "latency": latency,
+    ss["_sweep_job"] = {"key": job_key, "model": str(sc.model), "fields": fields, "latency": latency,
                         "configs": [ui.config_items(c) for c in configs], "rows": [], "status": "running"}
 
 
@@ -97,7 +98,7 @@ if running:
             break
         done = len(job["rows"]) / len(job["configs"])
         text = f"Sweeping: config {len(job['rows']) + 1} of {len(job['configs'])}"
-        future = studio.sweep_row_future(job["model"], job["configs"][i], job["fields"], job["latency"])
+        future = studio.sweep_row_future(job_model, job["configs"][i], job["fields"], job["latency"])
         ok, row = ui.guard(studio.wait_row, future, lambda: bar.progress(done, text=text))
         if not ok:
             job["status"] = "stopped"
@@ -166,7 +167,7 @@ else:
                           key="studio_pick")
     row_config = ui.config_of(job["configs"][choice])
     p2.button("Open in Explore", icon=":material/open_in_new:", on_click=studio.open_in_explore,
-              args=(job["model"], row_config.to_dict()), key="studio_open")
+              args=(job_model, row_config.to_dict()), key="studio_open")
 
     d1, d2 = st.columns(2)
     d1.download_button("Sweep as CSV", studio.rows_csv(rows), file_name=f"sweep-{job['model']}.csv",

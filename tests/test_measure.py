@@ -90,7 +90,7 @@ def test_speed_verdict_uses_the_spread():
     assert measure.speed_verdict(1.0, 1.3, 0.1, 0.1).word == "slower"
 
 
-def test_latency_pair_reports_median_and_iqr_on_one_thread():
+def test_interleaved_reports_median_and_iqr_on_one_thread():
     import statistics
     import time
     model = torch.nn.Linear(8, 8)
@@ -102,7 +102,10 @@ def test_latency_pair_reports_median_and_iqr_on_one_thread():
             seen.append(torch.get_num_threads())
             time.sleep(0.001)
             return x
-    fast, slow = measure.latency_pair(model, Probe(), torch.zeros(1, 8), warmup=1, min_repeats=9, budget_s=0)
+    x, probe = torch.zeros(1, 8), Probe()
+    t2 = measure.interleaved({"fast": lambda: model(x), "slow": lambda: probe(x)}, warmup=1, min_repeats=9,
+                             budget_s=0)
+    fast, slow = t2["fast"], t2["slow"]
     assert set(seen) == {1} and torch.get_num_threads() == threads  # pinned while timing, restored after
     assert fast.repeats == slow.repeats == 9
     assert slow.median >= 1.0 > fast.median and slow.iqr >= 0 and fast.iqr >= 0

@@ -18,6 +18,13 @@ def test_section_renders_accounting_intervals_and_the_paper_point(monkeypatch):
     fast = reproduce.deep_compression("lenet300-mnist", config=CompressionConfig(sparsity=0.9, bits=5,
                                                                                  quantizer="kmeans"))
     monkeypatch.setattr(reproduce, "deep_compression", lambda model_id, progress=None, config=None: fast)
+    # an earlier test in this process may have run the section on this model: its cached result
+    # (and "done" mark) would hide the button and the result this test gives
+    import streamlit as st
+
+    import ui
+    st.cache_data.clear()
+    ui._DONE.clear()
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params["model"] = "lenet300-mnist"
     at.run()

@@ -123,7 +123,7 @@ def test_latency_card_has_one_verdict_and_the_runtime_apart(monkeypatch):
     from compression import history
     real = history.evaluate
 
-    def with_latency(model_id, config, store, progress=None):
+    def with_latency(model_id, config, store, progress=None, **_):  # the page also passes latency_memo
         return dataclasses.replace(real(model_id, config, store, progress=progress), latency_ms=dict(LAT))
     monkeypatch.setattr(history, "evaluate", with_latency)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)

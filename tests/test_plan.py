@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from compression import charts, downloads, export, layers, models, pipeline, plan, quantizers
+from compression import charts, downloads, export, layers, models, pipeline, plan, quantizers, source
 from compression.config import PRESETS, CompressionConfig
 
 MODEL = "mlp-digits"
@@ -96,7 +96,7 @@ def test_presets_that_fine_tune_say_so_everywhere(name):
     from ui import backend, state
     config = PRESETS[name]
     assert config.trains
-    assert backend.needs_training(MODEL, config)
+    assert backend.needs_training(source.parse(MODEL), config)
     assert state.training_seconds(config) > 0
 
 
@@ -198,8 +198,8 @@ def test_cli_export_writes_the_bytes_the_page_serves(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     items = config_items(cfg)
-    assert out.read_bytes() == page_downloads.model_file(MODEL, items)
-    assert out_onnx.read_bytes() == page_downloads.onnx_file(MODEL, items)
+    assert out.read_bytes() == page_downloads.model_file(source.parse(MODEL), items)
+    assert out_onnx.read_bytes() == page_downloads.onnx_file(source.parse(MODEL), items)
     onnx.checker.check_model(onnx.load(io.BytesIO(out_onnx.read_bytes())))
 
 

@@ -18,8 +18,8 @@ from compression.quantize import (
     levels,
     quant_params,
     quantize_activations,
-    quantize_to_int,
 )
+from compression.quantizers import resolve
 
 SCHEMES = ("symmetric", "asymmetric")
 
@@ -146,9 +146,12 @@ def test_binarization():
     kept = xp[xp != 0]
     assert torch.allclose(fake_quantize(xp, 1), torch.sign(xp) * kept.abs().mean())
     assert torch.equal(fake_quantize(xp, 1) == 0, xp == 0)
-    codes, scale, zp = quantize_to_int(xp, 1)
-    assert torch.equal(codes, torch.sign(xp).to(torch.int8)) and int(zp) == 0
-    assert torch.allclose(codes * scale, fake_quantize(xp, 1))
+    # the file's codec (what export writes) decodes its codes back to exactly these values
+    w_q, how = resolve("uniform", 1).quantize(xp, 1)
+    kept = (xp != 0).flatten()
+    codes = _codes(how.codec, w_q, kept)
+    assert set(np.unique(codes).tolist()) <= {0, 1}
+    assert torch.equal(how.codec.decode(codes, _rows(w_q, kept)), w_q.flatten()[kept])
 
 
 @pytest.mark.parametrize("bad", [0, 17, 31, -4, 4.0, True, "8", None])
@@ -178,34 +181,45 @@ def test_numpy_int_bits_and_negative_axis_accepted():
 # integer codes and levels
 
 
+def _rows(w: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+    """The weight row (output channel) of each flattened value, as the file's codec takes them."""
+    rows = torch.arange(w.numel()) // max(1, w[0].numel())
+    return rows if kept is None else rows[kept]
+
+
+def _codes(codec, w_q: torch.Tensor, kept: torch.Tensor | None = None) -> np.ndarray:
+    flat = w_q.flatten().float()
+    return codec.encode(flat if kept is None else flat[kept], _rows(w_q, kept))
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("bits", [2, 4, 8, 12, 16])
-def test_quantize_to_int_dequantizes_to_fake_quantize(bits, scheme):
+def test_file_codes_decode_to_fake_quantize(bits, scheme):
+    """The codes the file stores (uniform record's codec) decode to torch's fake-quantized values."""
     x = _tensors()[1]
     for per_channel in (False, True):
-        codes, scale, zp = quantize_to_int(x, bits, scheme, per_channel)
+        w_q, how = resolve("uniform", bits).quantize(x, bits, scheme, per_channel)
+        codes = _codes(how.codec, w_q)
         _, _, qmin, qmax = quant_params(x, bits, scheme, per_channel)
-        assert not codes.is_floating_point()
-        assert int(codes.min()) >= qmin and int(codes.max()) <= qmax
-        if bits <= 8:
-            assert codes.element_size() == 1
-        shape = [-1, 1, 1, 1] if per_channel else []
+        assert codes.min() >= 0 and codes.max() <= qmax - qmin < 2 ** bits
         ref = _torch_reference(x, bits, scheme, per_channel, 0)
-        got = (codes.float() - zp.reshape(shape).float()) * scale.reshape(shape)
-        assert torch.equal(got, ref)
+        assert torch.equal(how.codec.decode(codes, _rows(w_q)).reshape(x.shape), ref)
 
 
 @pytest.mark.parametrize("scheme,qdtype", [("symmetric", torch.qint8), ("asymmetric", torch.quint8)])
 def test_int8_codes_equal_torch_quantize(scheme, qdtype):
+    """The file's 8-bit codes (offset by the grid's qmin) are torch's own integer representation."""
     x = _tensors()[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantized tensor creation is deprecated; still a reference
-        codes, scale, zp = quantize_to_int(x, 8, scheme)
+        scale, zp, _, _ = quant_params(x, 8, scheme)
+        w_q, how = resolve("uniform", 8).quantize(x, 8, scheme)
         ref = torch.quantize_per_tensor(x, float(scale), int(zp), qdtype).int_repr()
-        assert torch.equal(codes, ref)
-        codes, scale, zp = quantize_to_int(x, 8, scheme, per_channel=True, axis=0)
+        assert np.array_equal(_codes(how.codec, w_q) + how.codec.grid.qmin, ref.flatten().long().numpy())
+        scale, zp, _, _ = quant_params(x, 8, scheme, per_channel=True, axis=0)
+        w_q, how = resolve("uniform", 8).quantize(x, 8, scheme, per_channel=True)
         ref = torch.quantize_per_channel(x, scale.double(), zp.long(), 0, qdtype).int_repr()
-        assert torch.equal(codes, ref)
+        assert np.array_equal(_codes(how.codec, w_q) + how.codec.grid.qmin, ref.flatten().long().numpy())
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

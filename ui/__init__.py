@@ -15,7 +15,9 @@ Session-state / URL contract
   "seed").
 - st.session_state["scenario"] = {"model": str, "config": CompressionConfig.to_dict(),
   "temperature": float, "alpha": float}, rebuilt on every run by the sidebar; read it
-  with `scenario()`.
+  with `scenario()`, whose `model` is a `compression.source.ModelSource` parsed once from that
+  word (None while "Upload your own…" has nothing uploaded): pages pass it to the cached
+  backend as it is; the URL and the history keep its word, `str(model)` (`Scenario.word`).
 - The URL query holds the same scenario: `model`, every non-default CompressionConfig
   field under its own name (config.to_query), plus `temperature` and `alpha` when not
   at their defaults, and the page's own view settings (ui.state.PAGE_KEYS). A `preset`

@@ -14,9 +14,10 @@ import torch
 
 from compression import data, distill, history, loading, measure, models, pipeline, qat, reproduce
 from compression.config import CompressionConfig, ConfigError
+from compression.source import ModelSource
 from ui.fmt import literal, pct, short, without_paths
 from ui.plots import ONE_SHOT
-from ui.state import Scenario, config_items, config_of
+from ui.state import UPLOAD_PLACEHOLDER, Scenario, config_items, config_of
 
 log = logging.getLogger("compression_lab.ui")
 
@@ -111,10 +112,13 @@ def model_caption(mid: str) -> str:
     return text + ("" if row.get("accuracy") is not None else " · baseline accuracy measured on first use")
 
 
-def stop_if_unavailable(mid: str, role: str = "This model") -> None:
-    """A model that cannot run here: one short note, and the page stops (the sidebar stays)."""
+def stop_if_unavailable(model: str | ModelSource | None, role: str = "This model") -> None:
+    """A model that cannot run here: one short note, and the page stops (the sidebar stays).
+
+    `model` is a zoo id, or the scenario's ModelSource (None: nothing uploaded yet)."""
+    mid = UPLOAD_PLACEHOLDER if model is None else str(model)
     reason = unavailable(mid)
-    if mid == "+upload":  # ui.upload.UPLOAD: nothing chosen yet, not a failure
+    if mid == UPLOAD_PLACEHOLDER:  # nothing chosen yet, not a failure
         st.info("Upload a model file in the sidebar (and, for accuracy, a .npz test set), then press "
                 "Use this model.", icon=":material/upload:")
         st.stop()
@@ -229,7 +233,7 @@ LATENCY = LatencyMemo()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def evaluate(model_id: str, config_items: tuple, _progress=None) -> pipeline.Report:
+def evaluate(model: ModelSource, config_items: tuple, _progress=None) -> pipeline.Report:
     config = config_of(config_items)
     try:
         store = history.History()
@@ -237,29 +241,28 @@ def evaluate(model_id: str, config_items: tuple, _progress=None) -> pipeline.Rep
         log.warning("history unavailable: %s", e)
         store = None
     if store is None:
-        report = pipeline.evaluate(model_id, config, progress=_progress, latency_memo=LATENCY)
+        report = pipeline.evaluate(model, config, progress=_progress, latency_memo=LATENCY)
     else:
-        report = history.evaluate(model_id, config, store, progress=_progress, latency_memo=LATENCY)
-    _done(("evaluate", model_id, config_items))
+        report = history.evaluate(model, config, store, progress=_progress, latency_memo=LATENCY)
+    _done(("evaluate", model, config_items))
     return report
 
 
-def needs_training(model_id: str, config: CompressionConfig) -> bool:
-    """Whether evaluating this scenario trains (fine-tuning, or a model trained on first use)."""
-    try:
-        trains_model = not models.checkpoint_path(model_id).exists()
-    except models.ModelError:
-        trains_model = False
+def needs_training(model: ModelSource, config: CompressionConfig) -> bool:
+    """Whether evaluating this scenario trains (fine-tuning, or a zoo model trained on first use)."""
+    trains_model = model.kind == "zoo" and not models.checkpoint_path(model.name).exists()
     return trains_model or config.trains
 
 
 def evaluate_report(sc: Scenario) -> pipeline.Report | None:
     """The scenario's Report, with a progress bar when it trains; None (error shown) on failure."""
     items = sc.config_items()
-    heavy = sc.model not in models.ZOO  # a real architecture: seconds to measure, say so
-    show = (heavy or needs_training(sc.model, sc.config)) and not is_done(("evaluate", sc.model, items))
-    ok, report = guard(with_progress, evaluate, sc.model, items,
-                       label=f"{'Measuring' if heavy else 'Fine-tuning'} {short(sc.model, 40)}", show=show)
+    model = sc.model
+    assert model is not None  # the page stopped first (stop_if_unavailable) when nothing is uploaded
+    heavy = model.kind != "zoo"  # a real architecture: seconds to measure, say so
+    show = (heavy or needs_training(model, sc.config)) and not is_done(("evaluate", model, items))
+    ok, report = guard(with_progress, evaluate, model, items,
+                       label=f"{'Measuring' if heavy else 'Fine-tuning'} {short(str(model), 40)}", show=show)
     return report if ok else None
 
 
@@ -267,17 +270,17 @@ def evaluate_report(sc: Scenario) -> pipeline.Report | None:
 # sparsity reset), the bits curve on every field but bits, so moving one slider recomputes
 # only the other curve.
 @st.cache_data(show_spinner=False, max_entries=256)
-def accuracy_points(model_id: str, config_items: tuple, field: str, values: tuple,
+def accuracy_points(model: ModelSource, config_items: tuple, field: str, values: tuple,
                     _progress=None) -> list[dict[str, Any]]:
     config = config_of(config_items)
     if _progress is None:
-        points = pipeline.accuracy_points(model_id, config, field, list(values))
+        points = pipeline.accuracy_points(model, config, field, list(values))
     else:  # one value at a time, to report progress (each may fine-tune)
         points = []
         for i, v in enumerate(values):
-            points += pipeline.accuracy_points(model_id, config, field, [v])
+            points += pipeline.accuracy_points(model, config, field, [v])
             _progress((i + 1) / len(values), f"{field} = {v:g}")
-    _done(("points", model_id, config_items, field, values))
+    _done(("points", model, config_items, field, values))
     return points
 
 
@@ -398,10 +401,10 @@ def compress_student(teacher_id: str, student_id: str, temperature: float, alpha
 # --------------------------------------------------------------------------- Explore's on-demand views
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def deep_compression(model_id: str, _progress=None) -> dict[str, Any]:
-    """Deep Compression's three stages on `model_id` beside the paper's table (about a minute)."""
-    result = reproduce.deep_compression(model_id, progress=_progress)
-    _done(("deep_compression", model_id))
+def deep_compression(model: ModelSource, _progress=None) -> dict[str, Any]:
+    """Deep Compression's three stages on a zoo model beside the paper's table (about a minute)."""
+    result = reproduce.deep_compression(model.name, progress=_progress)
+    _done(("deep_compression", model))
     return result
 
 
@@ -409,15 +412,15 @@ QAT_BITS = qat.BITS
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def qat_vs_ptq(model_id: str, config_items: tuple, epochs: int, _progress=None) -> list[dict[str, Any]]:
+def qat_vs_ptq(model: ModelSource, config_items: tuple, epochs: int, _progress=None) -> list[dict[str, Any]]:
     """Accuracy with its 95% CI at each bit-width: rounded after fine-tuning (PTQ) vs fine-tuned under it (QAT).
 
     compression.qat.qat_vs_ptq, as benchmarks/qat.py runs it: both arms get the same fine-tuning
     budget and recipe. Rows: the checkpoint (method "fp32"), the float fine-tuned model
     ("fp32-finetuned"), then "ptq" and "qat" per bit-width.
     """
-    result = qat.qat_vs_ptq(model_id, config_of(config_items), bits=QAT_BITS, epochs=epochs, progress=_progress)
-    _done(("teaching", "qat", model_id, config_items, epochs))
+    result = qat.qat_vs_ptq(model, config_of(config_items), bits=QAT_BITS, epochs=epochs, progress=_progress)
+    _done(("teaching", "qat", model, config_items, epochs))
     return result["rows"]
 
 
@@ -425,14 +428,15 @@ NEAR_ZERO = 0.01  # |w| below this counts as "near zero" in the regularization v
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def regularized_snapshots(model_id: str, kind: str, strength: float, epochs: int, seed: int,
+def regularized_snapshots(src: ModelSource, kind: str, strength: float, epochs: int, seed: int,
                           _progress=None) -> list[dict[str, Any]]:
-    """Histograms of all prunable weights before and after each epoch of regularized fine-tuning."""
+    """Histograms of all prunable weights before and after each epoch of regularized fine-tuning (a zoo model)."""
     import copy
 
     import numpy as np
 
     from compression import prune, train
+    model_id = src.name
     ds = data.load(models.spec(model_id).dataset)
     model = copy.deepcopy(models.load(model_id))
     weights = lambda m: torch.cat([w.detach().flatten() for w in prune.prunable(m).values()]).numpy()  # noqa: E731
@@ -450,17 +454,18 @@ def regularized_snapshots(model_id: str, kind: str, strength: float, epochs: int
     train.fit(model, ds.x_train, ds.y_train, epochs, seed=seed, penalty=train.regularizer(kind, strength),
               on_epoch=lambda e, m: snaps.append(snap(e + 1, m)),
               progress=(lambda f, msg: _progress(f, msg)) if _progress else None)
-    _done(("teaching", "reg", model_id, kind, strength, epochs, seed))
+    _done(("teaching", "reg", src, kind, strength, epochs, seed))
     return snaps
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def neuron_scores(model_id: str, criterion: str, sparsity: float, scope: str, seed: int) -> dict[str, Any]:
+def neuron_scores(src: ModelSource, criterion: str, sparsity: float, scope: str, seed: int) -> dict[str, Any]:
     """Per-neuron scores of a neuron criterion on the calibration images, and which rows pruning drops.
 
-    One-shot, on the pretrained model: {layer: {"scores": [...], "pruned": [...]}} and the score's label.
+    One-shot, on the pretrained zoo model: {layer: {"scores": [...], "pruned": [...]}} and the score's label.
     """
     from compression import criteria, prune
+    model_id = src.name
     ds = data.load(models.spec(model_id).dataset)
     model = models.load(model_id)
     acts = criteria.activations(model, ds.x_calib)

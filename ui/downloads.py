@@ -9,6 +9,7 @@ import streamlit as st
 
 from compression import config as cfgmod
 from compression import pipeline, report_html
+from compression.source import ModelSource
 from ui.state import Scenario, config_of
 
 log = logging.getLogger("compression_lab.ui")
@@ -45,23 +46,23 @@ def _here() -> str:
 
 def link(sc: Scenario) -> str:
     """The link that reopens this scenario: this app's address (when the browser told it) and the query."""
-    return _here() + "?" + urlencode({"model": sc.model, **cfgmod.to_query(sc.config)})
+    return _here() + "?" + urlencode({"model": sc.word, **cfgmod.to_query(sc.config)})
 
 
 # Built on click (download_button's deferred data) and cached: the report embeds Plotly.js
 # (~4 MB) and the model file compresses the model again.
 @st.cache_data(show_spinner=False, max_entries=16)
-def report_file(model_id: str, items: tuple, _report: pipeline.Report, url: str) -> str:
-    return report_html.to_html(_report, url, curves=_curves(model_id, items, _report))
+def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url: str) -> str:
+    return report_html.to_html(_report, url, curves=_curves(model, items, _report))
 
 
-def _curves(model_id: str, items: tuple, report: pipeline.Report) -> dict:
+def _curves(model: ModelSource, items: tuple, report: pipeline.Report) -> dict:
     """The accuracy curves Explore draws (its cached points, one-shot as there); none when they fail."""
     from ui.backend import accuracy_points  # cached: the page has usually computed them already
     if report.accuracy is None:
         return {}
     try:
-        return {field: (accuracy_points(model_id, tuple(base.to_dict().items()), field, values), one_shot)
+        return {field: (accuracy_points(model, tuple(base.to_dict().items()), field, values), one_shot)
                 for field, (base, values, one_shot) in report_html.curve_configs(config_of(items)).items()}
     except Exception as e:  # the report without its curves is still the report
         log.warning("report without accuracy curves: %s", e)
@@ -69,14 +70,14 @@ def _curves(model_id: str, items: tuple, report: pipeline.Report) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def model_file(model_id: str, items: tuple) -> bytes:
-    return pipeline.file_bytes(model_id, config_of(items))
+def model_file(model: ModelSource, items: tuple) -> bytes:
+    return pipeline.file_bytes(model, config_of(items))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def onnx_file(model_id: str, items: tuple) -> bytes:
+def onnx_file(model: ModelSource, items: tuple) -> bytes:
     """The compressed model as ONNX, the file ONNX Runtime times (int8 below 9 bits, else fp32)."""
-    return pipeline.onnx_bytes(model_id, config_of(items))[0]
+    return pipeline.onnx_bytes(model, config_of(items))[0]
 
 
 def download_row(sc: Scenario, report: pipeline.Report) -> None:
@@ -84,7 +85,7 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
     st.subheader("Take it with you", anchor=False)
     items = sc.config_items()
     url = link(sc)
-    name = f"{sc.model}-{'-'.join(f'{k}{v}' for k, v in cfgmod.to_query(sc.config).items()) or 'baseline'}"
+    name = f"{sc.word}-{'-'.join(f'{k}{v}' for k, v in cfgmod.to_query(sc.config).items()) or 'baseline'}"
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
     # One wrapping row, each button as wide as its label: four fixed columns cut the labels
     # ("Report (o…", "Compres…") at 1280×720 and 150 % zoom.
@@ -93,7 +94,7 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
                        file_name=f"{name}.html", mime="text/html", icon=":material/description:",
                        on_click="ignore", key="dl_report",
                        help="Every card, chart, note and the config in one file that opens offline.")
-    c2.download_button("Config (JSON)", json.dumps({"model": sc.model, "config": sc.config.to_dict(), "link": url},
+    c2.download_button("Config (JSON)", json.dumps({"model": sc.word, "config": sc.config.to_dict(), "link": url},
                                                    indent=2), file_name=f"{name}.json", mime="application/json",
                        icon=":material/data_object:", on_click="ignore", key="dl_config",
                        help="The model id, every setting and the link that reopens this scenario.")
@@ -111,10 +112,10 @@ def download_row(sc: Scenario, report: pipeline.Report) -> None:
     save_row(sc)
 
 
-def _save(model_id: str, config: dict) -> None:
+def _save(model: ModelSource, config: dict) -> None:
     from ui import studio
     ss = st.session_state
-    ss["_save_msg"] = studio.save_scenario(ss.get("save_name", ""), model_id, cfgmod.CompressionConfig(**config))
+    ss["_save_msg"] = studio.save_scenario(ss.get("save_name", ""), model, cfgmod.CompressionConfig(**config))
 
 
 def save_row(sc: Scenario) -> None:

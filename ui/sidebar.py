@@ -21,6 +21,7 @@ from ui.state import (
     _config_from_state,
     _control_changed,
     init_state,
+    source_of,
     value,
 )
 
@@ -181,7 +182,7 @@ def sidebar(page: str = "Explore") -> Scenario:
         config = CompressionConfig()
     ss["_last_config"] = config.to_dict()  # what the browser last showed (see _apply_preset)
     temperature = ss.get("_temperature", ss.get("temperature", DEFAULT_TEMPERATURE))
-    sc = Scenario(ss["model"], config, float(temperature), float(ss["_alpha"]))
-    ss["scenario"] = {"model": sc.model, "config": config.to_dict(),
+    sc = Scenario(source_of(ss["model"]), config, float(temperature), float(ss["_alpha"]))
+    ss["scenario"] = {"model": ss["model"], "config": config.to_dict(),
                       "temperature": sc.temperature, "alpha": sc.alpha}
     return sc

@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 import streamlit as st
 
 from compression import config as cfgmod
-from compression import models
+from compression import models, source
 from compression.config import PRESETS, CompressionConfig, ConfigError
+from compression.source import ModelSource
 from ui.fmt import fmt_number, literal, short
 
 log = logging.getLogger("compression_lab.ui")
@@ -34,13 +35,37 @@ FIELDS = cfgmod.FIELDS
 
 
 class Scenario(NamedTuple):
-    model: str
+    """The sidebar's scenario. `model` is the model as a `ModelSource`, parsed once from the state's
+    word (None while the picker's "Upload your own…" has nothing uploaded yet): pages and the cached
+    backend pass it on as it is (a frozen dataclass: a cache key); the URL and the history keep
+    its word, `str(model)`."""
+    model: ModelSource | None
     config: CompressionConfig
     temperature: float
     alpha: float
 
+    @property
+    def word(self) -> str:
+        """The model's word in the URL and the CLI (the picker's placeholder when none)."""
+        return str(self.model) if self.model is not None else UPLOAD_PLACEHOLDER
+
     def config_items(self) -> tuple:
         return config_items(self.config)
+
+
+UPLOAD_PLACEHOLDER = "+upload"  # the picker's "Upload your own…" entry (ui.upload.UPLOAD): not a model word
+
+
+def source_of(word: str) -> ModelSource | None:
+    """The ModelSource of a model word from the state (a zoo id, an architecture, `upload:…`);
+    None for the upload picker's placeholder, or a word that is not a model (logged)."""
+    if word == UPLOAD_PLACEHOLDER:
+        return None
+    try:
+        return source.parse(word)
+    except models.ModelError as e:  # the picker and the link offer model words only
+        log.warning("not a model word in the state: %s", e)
+        return None
 
 
 def config_items(config: CompressionConfig) -> tuple:
@@ -65,13 +90,13 @@ def _config_from_state() -> CompressionConfig:
     return CompressionConfig(**values)
 
 
-def _dataset(model: str | None) -> str | None:
+def _dataset(model: str | ModelSource | None) -> str | None:
     """The data set of a zoo model (None otherwise): a preset may have a variant per data set."""
-    spec = models.ZOO.get(model or "")
+    spec = models.ZOO.get(str(model) if model is not None else "")  # a zoo source's word is its id
     return spec.dataset if spec else None
 
 
-def preset_config(name: str, model: str | None = None) -> CompressionConfig:
+def preset_config(name: str, model: str | ModelSource | None = None) -> CompressionConfig:
     """The preset `name` as it applies to `model` (default: the sidebar's model)."""
     return cfgmod.preset(name, _dataset(model if model is not None else value("model")))
 
@@ -366,8 +391,8 @@ def scenario() -> Scenario:
     """The scenario the sidebar built in this run (defaults if none yet)."""
     raw = st.session_state.get("scenario")
     if not raw:
-        return Scenario(DEFAULT_MODEL, CompressionConfig(), DEFAULT_TEMPERATURE, DEFAULT_ALPHA)
-    return Scenario(raw["model"], CompressionConfig(**raw["config"]), raw["temperature"], raw["alpha"])
+        return Scenario(source_of(DEFAULT_MODEL), CompressionConfig(), DEFAULT_TEMPERATURE, DEFAULT_ALPHA)
+    return Scenario(source_of(raw["model"]), CompressionConfig(**raw["config"]), raw["temperature"], raw["alpha"])
 
 
 def show_url_warnings() -> None:
@@ -386,7 +411,7 @@ def show_url_warnings() -> None:
 
 def write_url(sc: Scenario) -> None:
     """Write the scenario into the URL (non-default values only), so a copied link reopens it."""
-    query = {"model": sc.model, **cfgmod.to_query(sc.config)}
+    query = {"model": sc.word, **cfgmod.to_query(sc.config)}
     if sc.temperature != DEFAULT_TEMPERATURE:
         query["temperature"] = fmt_number(sc.temperature)
     if sc.alpha != DEFAULT_ALPHA:

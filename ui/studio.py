@@ -18,6 +18,7 @@ import streamlit as st
 
 from compression import charts, history, sensitivity, sweep
 from compression.config import CompressionConfig
+from compression.source import ModelSource
 from ui.state import _matching_preset, _widget_values, config_of
 
 log = logging.getLogger("compression_lab.ui")
@@ -40,9 +41,9 @@ _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sweep")
 
 
 def _compute_row(key: tuple) -> dict[str, Any]:
-    model_id, items, fields, latency = key
+    model, items, fields, latency = key
     try:
-        row = sweep.evaluate_row(model_id, config_of(items), fields, latency)
+        row = sweep.evaluate_row(model, config_of(items), fields, latency)
         with _ROWS_LOCK:
             _ROWS[key] = row
             while len(_ROWS) > _ROWS_MAX:
@@ -53,9 +54,9 @@ def _compute_row(key: tuple) -> dict[str, Any]:
             _IN_FLIGHT.pop(key, None)  # a failure is never kept: the next ask computes again
 
 
-def sweep_row_future(model_id: str, items: tuple, fields: tuple, latency: bool) -> Future:
+def sweep_row_future(model: ModelSource, items: tuple, fields: tuple, latency: bool) -> Future:
     """The row of one sweep config: done at once when known, else computing (shared while in flight)."""
-    key = (model_id, tuple(items), tuple(fields), bool(latency))
+    key = (model, tuple(items), tuple(fields), bool(latency))
     with _ROWS_LOCK:
         if key in _ROWS:
             _ROWS.move_to_end(key)
@@ -91,17 +92,17 @@ def _store() -> history.History | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def sensitivity_curves(model_id: str, items: tuple, _progress=None) -> dict[str, Any]:
-    """Per-layer accuracy vs sparsity and vs bits; kept in history across restarts."""
+def sensitivity_curves(model: ModelSource, items: tuple, _progress=None) -> dict[str, Any]:
+    """Per-layer accuracy vs sparsity and vs bits; kept in history across restarts (keyed on the word)."""
     base = config_of(items)
 
     def compute() -> dict[str, Any]:
-        return sensitivity.sensitivity(model_id, base, progress=_progress)
+        return sensitivity.sensitivity(model, base, progress=_progress)
     store = _store()
-    return store.cached("sensitivity", model_id, sensitivity_params(base), compute) if store else compute()
+    return store.cached("sensitivity", str(model), sensitivity_params(base), compute) if store else compute()
 
 
-def sensitivity_stored(model_id: str, base: CompressionConfig) -> bool:
+def sensitivity_stored(model: ModelSource, base: CompressionConfig) -> bool:
     """Whether the curves are already in history (then the page draws them without asking)."""
     store = _store()
     if store is None:
@@ -110,55 +111,51 @@ def sensitivity_stored(model_id: str, base: CompressionConfig) -> bool:
     try:
         with store._connect() as db:
             row = db.execute("SELECT 1 FROM results WHERE kind='sensitivity' AND model=? AND params=? AND code=?",
-                             (model_id, key, history.code_version(model_id))).fetchone()
+                             (str(model), key, history.code_version(str(model)))).fetchone()
     except sqlite3.Error:
         return False
     return row is not None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def uniform_sizes(model_id: str, items: tuple) -> dict[int, float]:
+def uniform_sizes(model: ModelSource, items: tuple) -> dict[int, float]:
     """Compressed bytes of the whole model at each uniform bit-width mixed precision picks from."""
-    per_layer, other = sensitivity.layer_bytes(model_id, sensitivity.ALLOCATION_BITS, config_of(items))
+    per_layer, other = sensitivity.layer_bytes(model, sensitivity.ALLOCATION_BITS, config_of(items))
     return {b: other + sum(sizes[b] for sizes in per_layer.values()) for b in sensitivity.ALLOCATION_BITS}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def mixed_vs_uniform(model_id: str, items: tuple, budget_bytes: float, sens: dict[str, Any]
+def mixed_vs_uniform(model: ModelSource, items: tuple, budget_bytes: float, sens: dict[str, Any]
                      ) -> dict[str, Any]:
     """The sensitivity-based allocation within the budget and the widest uniform bits that fit, both measured."""
     base = config_of(items)
-    mixed = sensitivity.mixed_precision(model_id, budget_bytes, base, sens=sens)
-    sizes = uniform_sizes(model_id, items)
+    mixed = sensitivity.mixed_precision(model, budget_bytes, base, sens=sens)
+    sizes = uniform_sizes(model, items)
     fits = [b for b, s in sizes.items() if s <= budget_bytes]
     uniform_bits = max(fits) if fits else min(sizes)
     uniform = sensitivity.reference_config(base).replace(bits=uniform_bits)
     out = {"layers": list(sens["layers"]), "mixed_bits": dict(mixed.layer_bits), "uniform_bits": uniform_bits}
     for name, config in (("mixed", mixed), ("uniform", uniform)):
-        row = sweep.evaluate_row(model_id, config)
+        row = sweep.evaluate_row(model, config)
         out[name] = {**row, "config": config.to_dict()}
     return out
 
 
-def why_no_accuracy(model_id: str) -> str | None:
+def why_no_accuracy(model: ModelSource) -> str | None:
     """Why this model has no accuracy ("n/a (no trained weights)"), None when it has; read from its
-    source word, so a page knows before evaluating anything."""
-    from compression import models, source
-    try:
-        src = source.parse(model_id)
-    except models.ModelError:
-        return None  # unknown here: the page's availability note says so
-    if src.kind == "arch":
+    source, so a page knows before evaluating anything."""
+    from compression import source
+    if model.kind == "arch":
         return source.NO_WEIGHTS
-    return source.NO_DATA if src.kind == "upload" and src.data is None else None
+    return source.NO_DATA if model.kind == "upload" and model.data is None else None
 
 
-def references(model_id: str) -> list[dict[str, Any]]:
+def references(model: ModelSource) -> list[dict[str, Any]]:
     """Published points for this model (Deep Compression's table), or none."""
-    if model_id not in charts.PUBLISHED_MODELS or not REFERENCES.exists():
+    if model.kind != "zoo" or model.name not in charts.PUBLISHED_MODELS or not REFERENCES.exists():
         return []
     with REFERENCES.open(newline="") as f:
-        return charts.published_points(list(csv.DictReader(f)), model_id)
+        return charts.published_points(list(csv.DictReader(f)), model.name)
 
 
 def history_list() -> list[dict[str, Any]]:
@@ -181,13 +178,13 @@ def saved_list() -> list[dict[str, Any]]:
         return []
 
 
-def save_scenario(name: str, model_id: str, config: CompressionConfig) -> str:
+def save_scenario(name: str, model: ModelSource, config: CompressionConfig) -> str:
     """Keep the scenario under a name; the sentence to show (saved, or why not)."""
     store = _store()
     if store is None:
         return "Not saved: the history file cannot be written on this server."
     try:
-        stored = store.save(name, model_id, config)
+        stored = store.save(name, str(model), config)  # the word, as the URL and the CLI write it
     except ValueError:
         return "Not saved: give the scenario a name first."
     except sqlite3.Error as e:
@@ -196,14 +193,14 @@ def save_scenario(name: str, model_id: str, config: CompressionConfig) -> str:
     return f"Saved as “{stored}”: pick it in Compare."
 
 
-def open_in_explore(model_id: str, config: dict[str, Any]) -> None:
+def open_in_explore(model: ModelSource, config: dict[str, Any]) -> None:
     """Callback: set the shared sidebar to this scenario and ask the page to switch to Explore."""
     cfg = CompressionConfig(**config)
     ss = st.session_state
     values = _widget_values(cfg)
     values["sparsity"] = min(99, values["sparsity"])
     ss.update(values)
-    ss["model"] = model_id
+    ss["model"] = str(model)  # the picker's word
     ss["preset"] = _matching_preset(cfg)
     ss["_goto_explore"] = True
 

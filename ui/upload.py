@@ -11,10 +11,11 @@ import streamlit as st
 
 from compression import loading, models, source
 from ui.fmt import literal, short, without_paths
+from ui.state import UPLOAD_PLACEHOLDER
 
 log = logging.getLogger("compression_lab.ui")
 
-UPLOAD = "+upload"  # the picker's "Upload your own…" entry: not a model word
+UPLOAD = UPLOAD_PLACEHOLDER  # the picker's "Upload your own…" entry: not a model word
 MAX_MB = loading.MAX_BYTES // 1_000_000  # MB = 10^6 bytes, as every message says
 
 

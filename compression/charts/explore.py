@@ -85,7 +85,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
         # All levels as one trace of None-separated vertical segments on a hidden 0..1 axis:
         # full height on linear and log scales alike, one legend entry that toggles them, and
         # ~5x cheaper to build than one layout shape per level.
-        data.append(dict(type="scatter", x=[v for v in lr.levels for v in (v, v, None)],
+        data.append(dict(type="scatter", x=[x for v in lr.levels for x in (v, v, None)],
                          y=[0, 1, None] * len(lr.levels), yaxis="y2", mode="lines",
                          name=f"{len(lr.levels)} quantization levels",
                          line=dict(color=PALETTE["accent"], width=1, dash="dot"),
