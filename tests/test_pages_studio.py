@@ -2,8 +2,6 @@
 (AppTest). Each test uses a history file of its own (COMPRESSION_LAB_CACHE)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("streamlit")
@@ -11,20 +9,13 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import export, history, pipeline  # noqa: E402
 from compression.config import CompressionConfig  # noqa: E402
+from tests import apptest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90
 
 
 def start(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return apptest.start(page, query, timeout=TIMEOUT)
 
 
 def brute_force_front(rows):
