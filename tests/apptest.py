@@ -18,3 +18,16 @@ def start(page: str | None = None, query: dict[str, str] | None = None, timeout:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def forget_results() -> None:
+    """Drop what earlier tests in this process computed (Streamlit's cache and the "done" marks).
+
+    A section that ran once is drawn from the cache without its button; a test that presses
+    that button, or counts the backend's calls, must start from a process that has not run it.
+    """
+    import streamlit as st
+
+    import ui
+    st.cache_data.clear()
+    ui._DONE.clear()

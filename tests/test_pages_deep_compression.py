@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import reproduce  # noqa: E402
 from compression.config import CompressionConfig  # noqa: E402
+from tests.apptest import forget_results  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -20,11 +21,7 @@ def test_section_renders_accounting_intervals_and_the_paper_point(monkeypatch):
     monkeypatch.setattr(reproduce, "deep_compression", lambda model_id, progress=None, config=None: fast)
     # an earlier test in this process may have run the section on this model: its cached result
     # (and "done" mark) would hide the button and the result this test gives
-    import streamlit as st
-
-    import ui
-    st.cache_data.clear()
-    ui._DONE.clear()
+    forget_results()
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params["model"] = "lenet300-mnist"
     at.run()

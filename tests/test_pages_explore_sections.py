@@ -14,12 +14,14 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import config as cfgmod  # noqa: E402
 from compression import reproduce  # noqa: E402
+from tests.apptest import forget_results  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 300  # the three stages train (seconds here, minutes on a loaded machine)
 
 
 def _explore(model: str) -> AppTest:
+    forget_results()  # a section an earlier test ran is drawn from the cache, without its button
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["model"] = model
     at.run()
