@@ -13,6 +13,7 @@ from compression.charts.theme import (
     PALETTE,
     TEMPLATE,
     _baseline,
+    count_axis,
     _bits_hover,
     _bits_text,
     _bits_tick,
@@ -75,7 +76,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
         # At high sparsity the zero spike would flatten the kept weights into the axis: keep
         # the scale of the kept weights and let the spike run off the top, saying so.
         top = 1.25 * tallest_kept
-        layout["yaxis"] = dict(range=[0, top])
+        layout["yaxis"] = count_axis(top, range=[0, top])
         for trace in data:
             trace.pop("text", None)
         layout["annotations"] = [dict(x=0, y=top, text=f"↑ {h['zeros_compressed']:,} zeros (off scale)",
@@ -98,6 +99,8 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
                        0 if hide_zeros else h["zeros_compressed"], 1])
         ticks = _log_ticks(tallest)
         layout["yaxis"] = dict(type="log", tickmode="array", tickvals=ticks, ticktext=[_count_text(t) for t in ticks])
+    elif "yaxis" not in layout:
+        layout["yaxis"] = count_axis(max(tallest_kept, spike))
     return _figure(data, layout, f"Weights of {lr.name} · {_layer_label(report, lr)} · {pct(sparsity)} zero",
                    "weight value", "count of weights (log scale)" if log_y else "count of weights")
 
@@ -156,7 +159,8 @@ def error_distribution(report: Report, layer: str) -> go.Figure:
     sqnr = "∞" if lr.sqnr_db is None or not math.isfinite(lr.sqnr_db) else f"{lr.sqnr_db:.1f} dB"
     subtitle = (f"MSE {_number(lr.mse, '.2e')} · SQNR {sqnr} · max |error| {lr.max_abs_error:.3g} "
                 "(kept weights only)")
-    return _figure(data, dict(showlegend=False, bargap=0), title, x_title, "count of weights", subtitle)
+    return _figure(data, dict(showlegend=False, bargap=0, yaxis=count_axis(max(counts))), title, x_title,
+                   "count of weights", subtitle)
 
 
 def accuracy_curve(points: list[dict], field: str, current: float, baseline: float,
