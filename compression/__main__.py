@@ -514,13 +514,16 @@ HELP = {
     "sram_kb": f"on-chip memory in KB for the energy model, {cfg.SRAM_KB_RANGE[0]:g}..{cfg.SRAM_KB_RANGE[1]:g}",
     "layer_bits": "per-layer weight bits, e.g. fc1=8,fc2=4",
     "layer_sparsity": "per-layer sparsity, e.g. fc1=0.5,fc3=0",
+    "method": "how weights are rounded: rtn (nearest level), gptq or awq (calibrated on training images)",
+    "smooth_alpha": "SmoothQuant migration strength for W8A8, 0 (off)..1",
+    "max_drop": f"mixed precision: at most this many accuracy points of drop, 0 (off)..{cfg.MAX_DROP:g}",
 }
 CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "structure": cfg.STRUCTURES,
            "scope": cfg.SCOPES, "criterion": cfg.CRITERIA, "profile": cfg.PROFILES,
-           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS}
+           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS, "method": cfg.METHODS}
 METAVAR = {"bits": "B", "act_bits": "B", "sparsity": "S", "seed": "N", "prune_steps": "N",
            "finetune_epochs": "N", "reg_strength": "X", "sram_kb": "KB", "layer_bits": "NAME=B,...",
-           "layer_sparsity": "NAME=S,..."}
+           "layer_sparsity": "NAME=S,...", "smooth_alpha": "A", "max_drop": "POINTS"}
 
 
 def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:

@@ -1,0 +1,87 @@
+"""One record per post-training rounding method: how a layer's weights are put on the quantizer's grid.
+
+`rtn` rounds each weight to its nearest level (the quantizer record's kernel); `gptq` and `awq`
+are calibrated on training images (compression.calibration). Every method runs on every
+quantizer record: the record builds the grid, the method decides which level each weight takes.
+Layers are processed in module order, each on the inputs the already-quantized earlier layers
+produce (GPTQ's sequential scheme, Frantar et al. 2022, section 4).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from compression import awq, calibration, gptq
+from compression.layers import Layer, compressible
+from compression.quantizers import Quantized
+
+# (layer, its weights, input matrix (features, samples), LayerPlan, mask or None) -> (Ŵ, Quantized)
+LayerMethod = Callable[[Layer, Tensor, Tensor, object, "Tensor | None"], tuple[Tensor, Quantized]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    help: str
+    layer: LayerMethod | None  # None: round to nearest, no calibration
+
+
+def _gptq(layer: Layer, w: Tensor, x: Tensor, lp, mask: Tensor | None) -> tuple[Tensor, Quantized]:
+    w_q = gptq.quantize_weight(w, gptq.hessian(x), lp.quantizer, lp.bits, lp.scheme, lp.per_channel, mask=mask)
+    return w_q, gptq.quantized_record(lp.quantizer, w, w_q, lp.bits, lp.scheme, lp.per_channel)
+
+
+def _awq(layer: Layer, w: Tensor, x: Tensor, lp, mask: Tensor | None) -> tuple[Tensor, Quantized]:
+    in_channels = getattr(layer.module, "in_channels", None)
+    w_hat, _, s = awq.search(w, x, lp.quantizer, lp.bits, lp.scheme, lp.per_channel, in_channels)
+    # the codes are those of W·diag(s) on the record's grid; errors are measured against W itself
+    _, q = lp.quantizer.quantize(w.reshape(w.shape[0], -1) * s.to(w.dtype), lp.bits, lp.scheme, lp.per_channel)
+    return w_hat, Quantized(q.codec, w.detach().clone(), q.codes_used)
+
+
+RTN = Method("rtn", "round to nearest", "Each weight to its nearest level of the grid (no calibration).", None)
+GPTQ = Method("gptq", "GPTQ",
+              "Frantar et al. 2022: columns quantized one by one, each rounding error compensated on the "
+              "remaining columns through the inverse Hessian of the layer's output error on calibration inputs.",
+              _gptq)
+AWQ = Method("awq", "AWQ",
+             "Lin et al. 2024: input channels scaled by mean|x|^α before quantization (α searched on 20 "
+             "points for the smallest output error), the scale divided back out after.", _awq)
+RECORDS: dict[str, Method] = {m.name: m for m in (RTN, GPTQ, AWQ)}
+
+
+def lookup(name: str) -> Method:
+    if name not in RECORDS:
+        raise ValueError(f"method must be one of {', '.join(RECORDS)}; got {name!r}")
+    return RECORDS[name]
+
+
+def quantize(model: nn.Module, plan, x: Tensor, method: str,
+             masks: dict[str, Tensor] | None = None) -> dict[str, Quantized]:
+    """Quantize every quantized layer of `model` in place by `method`, on calibration images x.
+
+    plan: compression.plan.Plan. Layers the method cannot write as W @ X (attention's
+    in-projection, grouped convs) are rounded to nearest.
+    """
+    record = lookup(method)
+    out: dict[str, Quantized] = {}
+    for name, layer in compressible(model).items():
+        lp = plan.layers[name]
+        if not lp.quantized:
+            continue
+        w = layer.weight.detach().clone()
+        with torch.no_grad():
+            if record.layer is not None and calibration.supported(layer) and len(x):
+                xm = calibration.inputs(model, x, [name])[name]
+                mask = (masks or {}).get(layer.key)
+                if mask is None and bool((w == 0).any()):
+                    mask = w != 0
+                w_q, out[name] = record.layer(layer, w, xm, lp, mask)
+            else:
+                w_q, out[name] = lp.quantizer.quantize(w, lp.bits, lp.scheme, lp.per_channel)
+            layer.weight.copy_(w_q.reshape(w.shape))
+    return out
