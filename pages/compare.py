@@ -82,7 +82,7 @@ for col, (label, model, config, r) in zip(cols, reports):
                 delta = r.accuracy - r.accuracy_baseline
             verdict = measure.noise_verdict(delta, delta_ci) if delta_ci is not None else None
             st.metric(f"Accuracy ({r.kinds.get('accuracy', 'simulated')})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                      delta_color=ui.delta_color(verdict))
+                      delta_color=ui.delta_color(verdict), delta_arrow=ui.delta_arrow(delta))
             if delta_ci is not None:
                 st.caption(f"change vs uncompressed: {ui.delta_sentence(delta, delta_ci, verdict)}")
             else:

@@ -50,7 +50,7 @@ def headline(r) -> None:
         delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
         verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color=ui.delta_color(verdict), delta_arrow="off" if delta == 0 else "auto",
+                       delta_color=ui.delta_color(verdict), delta_arrow=ui.delta_arrow(delta),
                        help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
                             "against the uncompressed model has a paired 95 % interval (both models scored on the "
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "

@@ -81,6 +81,11 @@ def delta_color(verdict: str | None) -> str:
     return "normal" if verdict in ("a real loss", "a real gain") else "off"
 
 
+def delta_arrow(delta: float) -> str:
+    """st.metric's delta_arrow: none on a change of exactly zero (an up arrow on "+0.0 pts" says a gain)."""
+    return "off" if delta == 0 else "auto"
+
+
 def kb_text(kb: float) -> str:
     """An on-chip memory size in KB as '32 KB' or '1 MB'."""
     return f"{kb / 1024:g} MB" if kb >= 1024 else f"{kb:g} KB"
