@@ -73,7 +73,7 @@ def headline(r) -> None:
     f = r.energy_factors
     a = r.energy_assumptions
     cols[2].metric("Energy (estimate)", charts.fmt_energy(e),
-                   delta=f"{e0 / e:.1f}× less" if e else None, delta_arrow="off",
+                   delta=f"{ui.factor_text(e0 / e)} less" if e else None, delta_arrow="off",
                    delta_color="normal" if e < e0 else "off",
                    help="Per inference: E = Σ MACs_eff·(E_mult + E_add) + Σ bits moved·e_bit. The saving "
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "

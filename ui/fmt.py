@@ -93,7 +93,8 @@ def kb_text(kb: float) -> str:
 
 def factor_text(x: float) -> str:
     """A saving factor: '23×', '5.5×', '1.0×' (below 1: costs more)."""
-    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+    from compression.charts import factor_text  # the charts' own wording: one format in both places
+    return factor_text(x)
 
 
 def where_text(weights_in: str) -> str:
