@@ -368,8 +368,8 @@ def energy_vs_sram(points: list[dict], sram_kb: float, model_kb: float, baseline
         if xs[0] <= kb <= xs[-1]:
             # a label reads towards the middle when its line is near an edge: "compressed weights"
             # left of a line at 4.5 KB ran over the y axis and was cut
-            where = (math.log(kb) - math.log(xs[0])) / ((math.log(xs[-1]) - math.log(xs[0])) or 1)
-            side = "left" if where < 0.3 else "right" if where > 0.7 else side
+            along = (math.log(kb) - math.log(xs[0])) / ((math.log(xs[-1]) - math.log(xs[0])) or 1)
+            side = "left" if along < 0.3 else "right" if along > 0.7 else side
             shapes.append(dict(type="line", xref="x", yref="paper", x0=kb, x1=kb, y0=0, y1=1,
                                line=dict(color=color, width=1, dash="dot")))
             annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=y, yanchor="bottom", xanchor=side,
