@@ -124,6 +124,11 @@ def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfi
         one_shot = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
                                                    or config.structure == "2:4")
         c = config.replace(finetune_epochs=0, prune_steps=1) if one_shot else config
+        current = getattr(config, field)
+        if one_shot and current not in values:
+            # the one-shot curve's own point at the current setting (as Explore measures it): the
+            # fine-tuned card's number there drew a one-shot curve jumping from 35 % to 97 %
+            values = tuple(sorted((*values, current)))
         out[field] = (c.replace(**{field: getattr(CompressionConfig(), field)}), values, one_shot)
     return out
 
@@ -151,7 +156,7 @@ def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) ->
     for field, (points, one_shot) in curves.items():
         current = getattr(config, field)
         pts = list(points)
-        if current not in [p[field] for p in pts]:
+        if current not in [p[field] for p in pts] and not one_shot:  # the card is this curve's point
             pts.append({field: current, "accuracy": acc, "lo": lo, "hi": hi})
         fig = charts.accuracy_curve(pts, field, current, base,
                                     (base_ci[0], base_ci[1]) if base_ci else None,
