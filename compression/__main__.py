@@ -323,7 +323,14 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Co
     config = cfg.preset(args.preset, dataset) if args.preset else CompressionConfig()
     given = {f: getattr(args, f) for f in cfg.FIELDS
              if f not in skip and getattr(args, f, None) is not None}
-    return config.replace(**given)
+    # a number format named without --bits runs at its own width (--quantizer mxfp4 is MXFP4)
+    return cfg.with_format_bits(config.replace(**given), "bits" in given)
+
+
+def _methods(r: pipeline.Report) -> str:
+    """The quantization method of the quantized layers ('MXFP4, per-group g=32'), or 'per-layer settings'."""
+    methods = {layer.method for layer in r.layers if layer.bits_per_weight is not None}
+    return methods.pop() if len(methods) == 1 else "per-layer settings"
 
 
 def summary(r: pipeline.Report) -> str:
@@ -345,6 +352,8 @@ def summary(r: pipeline.Report) -> str:
         f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
         f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
         f"({r.compression_ratio:.1f}x, theoretical); file {r.size_bytes['file']:,.0f} B (measured)",
+        *([f"format     {_methods(r)}: {r.bits_per_weight:.3f} bits per weight including scales (theoretical)"]
+          if r.bits_per_weight is not None else []),
         f"energy     {r.energy_pj['total'] / 1e3:,.1f} nJ vs {r.energy_baseline_pj['total'] / 1e3:,.1f} nJ "
         f"uncompressed (estimate, {r.energy_profile}): {f['compute']:.2f}x compute * {f['memory']:.2f}x "
         f"memory * {f['placement']:.2f}x placement",
@@ -493,8 +502,10 @@ HELP = {
     "bits": f"weight bits, one of {cfg.BITS} (32 = float)",
     "act_bits": "activation bits (32 = float)",
     "scheme": "uniform quantizer grid",
-    "per_channel": "one scale per output channel",
-    "quantizer": "uniform grid, k-means weight sharing, powers of two or ternary",
+    "per_channel": "one scale per output channel (the old word for --granularity channel)",
+    "granularity": "which weights share a scale: the tensor, each output channel, or groups of --group-size",
+    "group_size": f"weights per group along the input, one of {cfg.GROUP_SIZES} (with --granularity group)",
+    "quantizer": "uniform grid, k-means, powers of two, ternary, or a number format (NF4, FP8, FP4, MXFP4, NVFP4)",
     "structure": "what is pruned together",
     "scope": "rank weights across the model or within each layer",
     "criterion": "which weights are pruned first",
@@ -512,7 +523,7 @@ HELP = {
     "layer_bits": "per-layer weight bits, e.g. fc1=8,fc2=4",
     "layer_sparsity": "per-layer sparsity, e.g. fc1=0.5,fc3=0",
 }
-CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "structure": cfg.STRUCTURES,
+CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "granularity": cfg.GRANULARITIES, "structure": cfg.STRUCTURES,
            "scope": cfg.SCOPES, "criterion": cfg.CRITERIA, "profile": cfg.PROFILES,
            "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS}
 METAVAR = {"bits": "B", "act_bits": "B", "sparsity": "S", "seed": "N", "prune_steps": "N",

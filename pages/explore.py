@@ -149,8 +149,9 @@ def formulas(c) -> None:
         st.latex(structures.structure(c.structure).formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
-        grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
-        st.markdown(f"**{q.label.capitalize()} quantization** ({c.bits} bits, {grain}): {q.help}")
+        grain = q.grain(c.grain).label
+        width = q.width or c.bits
+        st.markdown(f"**{q.label[:1].upper() + q.label[1:]} quantization** ({width} bits, {grain}, scales {q.scale_dtype}): {q.help}")
         st.latex(q.formula)
         note = q.note(c.bits, c.scheme)
         if note:
