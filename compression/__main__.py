@@ -102,6 +102,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_formats(args: argparse.Namespace) -> int:
+    """Bits per weight including scales, and weight SQNR, of every format on one model's layers."""
+    from compression import formats
+    if args.shape:
+        try:
+            r, c = (int(v) for v in args.shape.lower().split("x"))
+            if not (0 < r <= 16384 and 0 < c <= 16384):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"--shape {cfg._short(args.shape)!r} is not ROWSxCOLUMNS, e.g. 4096x4096 "
+                              "(at most 16384 each)") from None
+        ws = [torch.randn(r, c, generator=torch.Generator().manual_seed(0))]
+    else:
+        ws = formats.model_weights(source.load(source.parse(model_from_args(args))).model)
+    rows = formats.table(ws)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'format':10} {'granularity':17} {'bits/weight':>11} {'weight SQNR':>11}  scales")
+    for r in rows:
+        print(f"{r['format']:10} {r['granularity']:17} {r['bits_per_weight']:11.3f} {r['sqnr_db']:8.1f} dB  "
+              f"{r['scales']}")
+    print("bits per weight = code bits + scales (and zero points) per weight, theoretical; SQNR of the "
+          "weights alone (no accuracy)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     model = model_from_args(args)
@@ -384,6 +411,14 @@ def build_parser() -> Parser:
     p = sub.add_parser("models", help="list the model zoo with measured test accuracy")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("formats", help="bits per weight including scales of every number format on a model")
+    _model_arg(p, archs=True)
+    _upload_args(p)
+    p.add_argument("--shape", metavar="ROWSxCOLS", help="one random normal weight of this shape instead of "
+                   "a model's layers (e.g. 4096x4096: the hand arithmetic, no partial groups)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=cmd_formats)
 
     p = sub.add_parser("evaluate", help="compress one model by one config and measure it")
     _model_arg(p, archs=True)
