@@ -107,13 +107,13 @@ def cmd_formats(args: argparse.Namespace) -> int:
     from compression import formats
     if args.shape:
         try:
-            r, c = (int(v) for v in args.shape.lower().split("x"))
-            if not (0 < r <= 16384 and 0 < c <= 16384):
+            n_rows, n_cols = (int(v) for v in args.shape.lower().split("x"))
+            if not (0 < n_rows <= 16384 and 0 < n_cols <= 16384):
                 raise ValueError
         except ValueError:
             raise ConfigError(f"--shape {cfg._short(args.shape)!r} is not ROWSxCOLUMNS, e.g. 4096x4096 "
                               "(at most 16384 each)") from None
-        ws = [torch.randn(r, c, generator=torch.Generator().manual_seed(0))]
+        ws = [torch.randn(n_rows, n_cols, generator=torch.Generator().manual_seed(0))]
     else:
         ws = formats.model_weights(source.load(source.parse(model_from_args(args))).model)
     rows = formats.table(ws)
@@ -121,9 +121,9 @@ def cmd_formats(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'format':10} {'granularity':17} {'bits/weight':>11} {'weight SQNR':>11}  scales")
-    for r in rows:
-        print(f"{r['format']:10} {r['granularity']:17} {r['bits_per_weight']:11.3f} {r['sqnr_db']:8.1f} dB  "
-              f"{r['scales']}")
+    for row in rows:
+        print(f"{row['format']:10} {row['granularity']:17} {row['bits_per_weight']:11.3f} {row['sqnr_db']:8.1f} dB  "
+              f"{row['scales']}")
     print("bits per weight = code bits + scales (and zero points) per weight, theoretical; SQNR of the "
           "weights alone (no accuracy)")
     return 0
