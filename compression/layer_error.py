@@ -108,7 +108,7 @@ def costs(report: Report, shapes: list[measure.LayerShape]) -> dict[str, Any]:
     """
     act_bits = int(report.config.get("act_bits", 32))
     by_name = {s.name: s for s in shapes}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for layer in report.layers:
         shape = by_name.get(layer.name)
         act = (shape.in_elems + shape.out_elems) * act_bits / 8 if shape else 0.0
