@@ -298,7 +298,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
                                    progress=_stderr_progress if config.trains else None)
         link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link)))
+        # the accuracy curves Explore draws beside the cards (one-shot where the page's are)
+        curves = (report_html.accuracy_curves(args.model, config, data_dir=args.data_dir)
+                  if report.accuracy is not None else {})
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)

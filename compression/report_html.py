@@ -52,27 +52,32 @@ def cards(report: Report) -> list[dict[str, str]]:
         {"label": "Accuracy", "kind": kinds["accuracy"], "value": acc,
          "detail": f"{change}95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
         {"label": "Size", "kind": kinds["size_theoretical"], "value": charts.fmt_bytes(r.size_bytes["compressed"]),
-         "detail": f"{r.compression_ratio:.1f}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"},
+         "detail": f"{charts.fixed(r.compression_ratio)}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"},
         {"label": "File", "kind": kinds["size_file"], "value": charts.fmt_bytes(r.size_bytes["file"]),
          "detail": "bytes of the exported file, read back losslessly"},
         {"label": "Energy per inference", "kind": kinds["energy"], "value": charts.fmt_energy(r.energy_pj["total"]),
          "detail": f"uncompressed {charts.fmt_energy(r.energy_baseline_pj['total'])}; {r.energy_profile}, "
                    f"weights in {'on-chip SRAM' if r.weights_on_chip else 'DRAM'}"},
         {"label": "Non-zero parameters", "kind": "measured", "value": f"{r.params_nonzero:,}",
-         "detail": f"of {r.params_total:,}; {r.sparsity:.1%} of prunable weights are zero"},
+         "detail": f"of {r.params_total:,}; {charts.pct(r.sparsity)} of prunable weights are zero"},
         {"label": "MACs charged", "kind": kinds["macs"], "value": f"{r.macs_effective:,}",
          "detail": f"of {r.macs_dense:,} dense"},
     ]
     lv = measure.latency_verdict(r.latency_ms)
     if lv is not None:
-        runtime = (f"; the runtime alone (PyTorch fp32 {r.latency_ms['fp32']:.3f} ms → ONNX Runtime fp32): "
+        runtime = (f"; the runtime alone (PyTorch fp32 {ms(r.latency_ms['fp32'])} → ONNX Runtime fp32): "
                    f"{lv.runtime}" if lv.runtime is not None else "")
-        out.append({"label": "Latency", "kind": kinds["latency"], "value": f"{r.latency_ms['compressed']:.3f} ms",
-                    "detail": f"{lv.verdict} vs {lv.reference} {lv.reference_ms:.3f} ms (same runtime){runtime}; "
+        out.append({"label": "Latency", "kind": kinds["latency"], "value": ms(r.latency_ms['compressed']),
+                    "detail": f"{lv.verdict} vs {lv.reference} {ms(lv.reference_ms)} (same runtime){runtime}; "
                               f"batch 1, {r.latency_path}"})
     else:
         out.append({"label": "Latency", "kind": kinds["latency"], "value": "not measured", "detail": ""})
     return out
+
+
+def ms(x: float | None) -> str:
+    """Milliseconds with three decimals; a non-zero time never reads '0.000 ms'."""
+    return "n/a" if x is None else f"{charts.fixed(x, 3)} ms"
 
 
 def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot: bool) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from compression import measure, models, pipeline, source
+from compression import measure, models, pipeline, plan, source
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
 
@@ -85,6 +85,10 @@ def sensitivity(model_id: str | source.ModelSource, base_config: CompressionConf
     """
     ref = reference_config(base_config)
     loaded = load(model_id, data_dir)
+    if ref.structure == "rows" and plan.coupled(loaded.model):
+        # one layer alone cannot lose rows where channels are coupled across layers (plan.make
+        # refuses it): each layer is pruned weight by weight instead; the result's config says so
+        ref = ref.replace(structure="unstructured")
     model_id = str(source.parse(model_id)) if isinstance(model_id, str) else str(model_id)
     names = list(models.layers(loaded.model))
     ds = loaded.dataset

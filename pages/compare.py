@@ -32,12 +32,15 @@ def _words(config: CompressionConfig) -> str:
 options: dict[str, tuple[ModelSource, CompressionConfig]] = {CURRENT: (sc.model, sc.config)}
 for name in PRESETS:
     options[f"preset: {name}"] = (sc.model, ui.preset_config(name, sc.model))
+saves = []  # newest first
 for row in studio.saved_list():
     saved_model = ui.source_of(row["model"])  # the stored word, parsed once
     if saved_model is not None:
-        options.setdefault(f"saved: {row['name']} ({short(row['model'], 32)})", (saved_model, row["config"]))
+        saves.append(f"saved: {row['name']} ({short(row['model'], 32)})")
+        options.setdefault(saves[-1], (saved_model, row["config"]))
 
-default = [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
+# the two newest named saves when there are two: what a presenter saved to show; else the sidebar vs int8
+default = saves[:2] if len(saves) >= 2 else [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
 picked = st.multiselect("Scenarios (2 to 4)", list(options), **ui.keep("compare", default), max_selections=4,
                         help="Presets apply to the sidebar's model, as the sidebar's preset picker sets them; saved "
                              "scenarios are the ones saved with a name on Explore (kept across restarts).")

@@ -131,6 +131,10 @@ def card_details() -> None:
 
 
 ui.section(card_details)
+if sc.model.kind == "upload":
+    partial = ui.upload.rows_left_whole(report, cfg)
+    if partial:
+        st.info(ui.literal(partial), icon=":material/content_cut:")
 
 
 # --------------------------------------------------------------------------- explanations

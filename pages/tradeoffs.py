@@ -194,6 +194,10 @@ if asked or stored:
                         label="Per-layer sensitivity", show=not stored)
     if ok:
         sens_slot.empty()
+        if sens_base.structure == "rows" and sens["config"].get("structure") != "rows":
+            st.caption("This model's channels are coupled across layers (residual adds, normalisations or "
+                       "attention), so one layer cannot lose rows alone: each layer's sparsity curve prunes "
+                       "single weights (unstructured) instead.")
         s1, s2 = st.columns(2)
         ui.plot(s1, ui.figure(("sens", *sens_key, "sparsity"), lambda: charts.sensitivity_chart(sens, "sparsity")))
         ui.plot(s2, ui.figure(("sens", *sens_key, "bits"), lambda: charts.sensitivity_chart(sens, "bits")))

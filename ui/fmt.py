@@ -59,7 +59,9 @@ def wilson(p: float, n: int) -> tuple[float, float]:
 
 def pts(delta: float) -> str:
     """A difference of two fractions in percentage points, with a real minus sign for Streamlit."""
-    return f"{delta * 100:+.1f} pts"
+    from compression.charts import fixed
+    text = fixed(delta * 100)  # a real change never reads '+0.0'
+    return f"{text if text.startswith('-') else '+' + text} pts"
 
 
 def bits_text(bits: int) -> str:

@@ -12,21 +12,33 @@ from compression.quantizers import FLOAT_BITS
 from compression.report import LayerReport, Report
 
 
+def fixed(x: float, places: int = 1) -> str:
+    """`x` with `places` decimals, but a non-zero value never reads as zero: 0.0004 -> '0.0004'.
+
+    A small non-zero number rounded to '0.0' says the opposite of what was measured; it gets
+    two significant digits instead.
+    """
+    text = f"{x:.{places}f}"
+    if x != 0 and float(text) == 0:
+        return f"{x:.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+    return text
+
+
 def pct(x: float) -> str:
-    """A fraction as a percentage with one decimal and a space: 0.972 -> '97.2 %'."""
-    return f"{x * 100:.1f} %"
+    """A fraction as a percentage with one decimal and a space: 0.972 -> '97.2 %', 0.00004 -> '0.004 %'."""
+    return f"{fixed(x * 100)} %"
 
 
 def fmt_bytes(n: float) -> str:
     """Bytes as B / KB / MB / GB, 1 KB = 1024 B (as the energy model's 32 KB SRAM)."""
     factor, unit = _pick_unit(abs(n), BYTE_UNITS)
-    return f"{n:.0f} B" if factor == 1 else f"{n / factor:.1f} {unit}"
+    return f"{fixed(n, 0)} B" if factor == 1 else f"{n / factor:.1f} {unit}"
 
 
 def fmt_energy(pj: float) -> str:
     """Picojoules as pJ / nJ / µJ / mJ / J with one decimal: 244501 -> '244.5 nJ'."""
     factor, unit = _pick_unit(abs(pj), ENERGY_UNITS)
-    return f"{pj / factor:.1f} {unit}"
+    return f"{fixed(pj / factor)} {unit}"
 
 
 def _figure(data: list[dict], layout: dict[str, Any], title: str, x_title: str, y_title: str,
