@@ -120,3 +120,19 @@ def costs(report: Report, shapes: list[measure.LayerShape]) -> dict[str, Any]:
             "bitops_float": sum(r["bitops_float"] for r in rows),
             "peak_activation_bytes": max((r["activation_bytes"] for r in rows), default=0.0),
             "weight_bytes": report.size_bytes["compressed"], "act_bits": act_bits}
+
+
+def views(model: nn.Module, ds: Any, config: Any, layer_plan: Any = None) -> dict[str, Any]:
+    """Everything the "Layer by layer" views draw for (model, config), on calibration images (training split).
+
+    {errors (output_errors), activations (activation_ranges), weights (weight_ranges of the
+    compressed model), outliers (SmoothQuant's per-channel maxima at its α, 0.5 when off), shapes}.
+    """
+    from compression import apply, calibration, smoothquant  # deferred: apply reads the plan, which is heavy
+    compressed, _, _ = apply.compress(model, ds, config, layer_plan=layer_plan, codes=False)
+    x = calibration.batch(ds, len(ds.x_calib) or calibration.N_IMAGES)
+    return {"errors": output_errors(model, compressed, x),
+            "activations": activation_ranges(model, x),
+            "weights": weight_ranges(compressed),
+            "outliers": smoothquant.outliers(model, x, config.smooth_alpha or 0.5),
+            "shapes": measure.layer_shapes(model, tuple(ds.input_shape))}
