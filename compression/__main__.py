@@ -301,7 +301,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         # the accuracy curves Explore draws beside the cards (one-shot where the page's are)
         curves = (report_html.accuracy_curves(args.model, config, data_dir=args.data_dir)
                   if report.accuracy is not None else {})
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves)))
+        views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)

@@ -453,13 +453,11 @@ def calibrated_section() -> None:
         st.caption("These views calibrate on the model's own training images: they need a zoo model with its data "
                    f"({report.accuracy_note or 'this model has none here'}).")
         return
-    tab_methods, tab_layers, tab_outliers = st.tabs(["RTN vs GPTQ vs AWQ", "Layer by layer", "Outliers (SmoothQuant)"])
-    with tab_methods:
-        rounding_methods_view(cfg)
-    with tab_layers:
-        layer_by_layer_view(cfg)
-    with tab_outliers:
-        outliers_view(cfg)
+    views = {"RTN vs GPTQ vs AWQ": rounding_methods_view, "Layer by layer": layer_by_layer_view,
+             "Outliers (SmoothQuant)": outliers_view}
+    for tab, view in zip(st.tabs(list(views)), views.values()):
+        with tab:
+            view(cfg)
 
 
 ui.section(calibrated_section)

@@ -62,3 +62,15 @@ def test_every_methods_figure_validates(digits):
         assert validated == json.loads(fig.to_json())
         assert fig.layout.title.text and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
     assert result["delta"]["rtn"] == [0.0]
+
+
+def test_the_html_report_has_the_layer_section():
+    from compression import report_html
+    config = CompressionConfig(bits=4, per_channel=True)
+    report = pipeline.evaluate("mlp-digits", config, latency=False)
+    views = report_html.layer_views("mlp-digits", config)
+    page = report_html.to_html(report, views=views)
+    assert "<h2>Layer by layer</h2>" in page and "BitOps" in page
+    for fig_id in ("layer-sqnr", "layer-cosine", "activations-0", "weight-ranges-2"):
+        assert f"id=\"{fig_id}\"" in page or f"id='{fig_id}'" in page
+    assert "Layer by layer" not in report_html.to_html(report)
