@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from compression import awq, calibration, gptq
+from compression.config import CompressionConfig
 from compression.layers import Layer, compressible
+from compression.models import Progress
 from compression.quantizers import Quantized
 
 # (layer, its weights, input matrix (features, samples), LayerPlan, mask or None) -> (Ŵ, Quantized)
@@ -84,4 +87,40 @@ def quantize(model: nn.Module, plan, x: Tensor, method: str,
             else:
                 w_q, out[name] = lp.quantizer.quantize(w, lp.bits, lp.scheme, lp.per_channel)
             layer.weight.copy_(w_q.reshape(w.shape))
+    return out
+
+
+COMPARE_BITS = (2, 3, 4)
+
+
+def compare(model: nn.Module, ds, base: CompressionConfig | None = None, bits: tuple[int, ...] = COMPARE_BITS,
+            names: tuple[str, ...] = tuple(RECORDS), progress: Progress | None = None) -> dict[str, Any]:
+    """Test accuracy of every method at every bit-width on `model`, each with its paired 95 % interval
+    against rounding-to-nearest at the same bits (the same test images, Newcombe's interval).
+
+    base: the rest of the scenario (quantizer, scheme, granularity; its bits and method are replaced).
+    Returns {bits, methods, n_test, accuracy: {method: [..]}, delta: {method: [..]}, lo, hi, verdict}.
+    """
+    from compression import apply, measure  # deferred: apply imports this module
+    base = (base or CompressionConfig(per_channel=True)).replace(layer_bits=())
+    out: dict[str, Any] = {"bits": list(bits), "methods": list(names), "n_test": len(ds.y_test),
+                           "labels": {n: lookup(n).label for n in names},
+                           **{k: {n: [] for n in names} for k in ("accuracy", "delta", "lo", "hi", "verdict")}}
+    steps = len(bits) * len(names)
+    for i, b in enumerate(bits):
+        correct = {}
+        for j, name in enumerate(names):
+            if progress:
+                progress((i * len(names) + j) / steps, f"{lookup(name).label} at {b} bits")
+            compressed, _, _ = apply.compress(model, ds, base.replace(bits=b, method=name), codes=False)
+            correct[name] = (measure.predictions(compressed, ds.x_test) == ds.y_test).tolist()
+        for name in names:
+            delta, (lo, hi) = measure.paired_delta(correct[name], correct[RTN.name])
+            out["accuracy"][name].append(sum(correct[name]) / max(1, len(correct[name])))
+            out["delta"][name].append(delta)
+            out["lo"][name].append(lo)
+            out["hi"][name].append(hi)
+            out["verdict"][name].append(measure.noise_verdict(delta, (lo, hi)) if name != RTN.name else "")
+    if progress:
+        progress(1.0, "done")
     return out

@@ -4,20 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from compression import apply, awq, calibration, gptq, methods, models, quantizers, source
+from compression import apply, awq, calibration, gptq, methods, quantizers
 from compression.config import QUANTIZERS, CompressionConfig, ConfigError, from_mapping
 from compression.layers import compressible
-
-TRAINED = [m for m, spec in models.ZOO.items() if spec.shipped]
+from tests.calibrated import TRAINED, layers_with_inputs
 
 
 @pytest.mark.parametrize("model_id", TRAINED)
 def test_gptq_error_at_most_rtn_on_every_layer(model_id):
-    loaded = source.load(source.parse(model_id))
-    x = calibration.inputs(loaded.model, loaded.dataset.x_calib)
-    for name, layer in compressible(loaded.model).items():
-        w, xm = layer.weight.detach(), x[name]
-        h = gptq.hessian(xm)
+    for name, w, xm, h in layers_with_inputs(model_id):
         for record, scheme, per_channel in ((quantizers.UNIFORM, "symmetric", True),
                                             (quantizers.UNIFORM, "asymmetric", False),
                                             (quantizers.POW2, "symmetric", True)):

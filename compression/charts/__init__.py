@@ -33,6 +33,13 @@ from compression.charts.explore import (
     weight_histogram,
     weight_snapshots,
 )
+from compression.charts.methods import (
+    activation_histogram,
+    layer_error_chart,
+    methods_chart,
+    outliers_chart,
+    weight_range_chart,
+)
 from compression.charts.theme import (
     BYTE_UNITS,
     COLORWAY,
@@ -70,4 +77,5 @@ __all__ = [
     "neuron_scores", "pct", "published_points", "qat_vs_ptq", "quant_error_bars", "sensitivity_chart",
     "size_breakdown", "size_waterfall", "soft_targets_chart", "temperature_curve", "tradeoff_chart",
     "weight_histogram", "weight_snapshots",
+    "activation_histogram", "layer_error_chart", "methods_chart", "outliers_chart", "weight_range_chart",
 ]
