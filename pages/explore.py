@@ -23,7 +23,8 @@ wait = ui.heavy_from_link(cfg)
 if wait and not ui.is_done(("evaluate", sc.model, sc.config_items())):
     st.info(ui.heavy_link_text(cfg, wait), icon=":material/hourglass_empty:")
     st.button(f"Run (about {wait:.0f} s)", key="run_link", type="primary", icon=":material/play_arrow:",
-              on_click=ui.confirm_link)
+              on_click=ui.confirm_link,
+              help="This link fine-tunes or trains: it runs once asked, then every visitor gets the result at once.")
     st.stop()
 report = ui.evaluate_report(sc)
 if report is None:
@@ -49,7 +50,7 @@ def headline(r) -> None:
         delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
         verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color=ui.delta_color(verdict), delta_arrow="off" if delta == 0 else "auto",
+                       delta_color=ui.delta_color(verdict), delta_arrow=ui.delta_arrow(delta),
                        help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
                             "against the uncompressed model has a paired 95 % interval (both models scored on the "
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
@@ -72,7 +73,7 @@ def headline(r) -> None:
     f = r.energy_factors
     a = r.energy_assumptions
     cols[2].metric("Energy (estimate)", charts.fmt_energy(e),
-                   delta=f"{e0 / e:.1f}× less" if e else None, delta_arrow="off",
+                   delta=f"{ui.factor_text(e0 / e)} less" if e else None, delta_arrow="off",
                    delta_color="normal" if e < e0 else "off",
                    help="Per inference: E = Σ MACs_eff·(E_mult + E_add) + Σ bits moved·e_bit. The saving "
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
@@ -308,7 +309,8 @@ def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
     value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
     if ui.is_done(key) or st.session_state.get(flag) == value:
         return True
-    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value))
+    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
+              help="Runs this view's training once; then it is cached for everyone on this server.")
     return False
 
 
@@ -360,7 +362,8 @@ def neuron_view(c) -> None:
     names = [n for n, v in res["layers"].items() if len(v["scores"]) > 1]
     if st.session_state.get("neuron_layer") not in names:  # another model
         st.session_state["neuron_layer"] = names[0]
-    layer = st.selectbox("Layer", names, key="neuron_layer")
+    layer = st.selectbox("Layer", names, key="neuron_layer",
+                         help="Which layer's neuron scores to show.")
     v = res["layers"][layer]
     ui.plot(st, ui.figure(("neurons", sc.model, crit, s, c.scope, c.seed, layer),
                           lambda: charts.neuron_scores(v["scores"], v["pruned"], layer, res["label"],
@@ -477,7 +480,8 @@ def deep_compression_section(model: ModelSource) -> None:
     if not (ui.is_done(key) or st.session_state.get("_run_deep") == str(model)):
         st.button("Run the three stages (about a minute, then cached)", key="run_deep",
                   icon=":material/play_arrow:",
-                  on_click=lambda: st.session_state.update(_run_deep=str(model)))
+                  on_click=lambda: st.session_state.update(_run_deep=str(model)),
+                  help="Prunes, fine-tunes, shares weights by k-means and Huffman-codes them, as Han et al. 2016 did.")
         return
     ok, result = ui.guard(ui.with_progress, ui.deep_compression, model,
                           label="Deep Compression", show=not ui.is_done(key))

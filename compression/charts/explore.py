@@ -34,6 +34,7 @@ from compression.charts.theme import (
     _position,
     _report_label,
     count_axis,
+    factor_text,
     fmt_bytes,
     fmt_energy,
     pct,
@@ -296,7 +297,7 @@ def _times(reference: float, value: float, less: str, more: str) -> str:
     if not value or not reference:
         return "n/a"
     r = reference / value
-    return "the same" if 0.995 < r < 1.005 else f"{r:.1f}× {less}" if r > 1 else f"{1 / r:.1f}× {more}"
+    return "the same" if 0.995 < r < 1.005 else f"{factor_text(r)} {less}" if r > 1 else f"{factor_text(1 / r)} {more}"
 
 
 def _ratio_text(reference: float, value: float) -> str:
@@ -306,7 +307,7 @@ def _ratio_text(reference: float, value: float) -> str:
         return "same size"
     if 1 / 1.05 < r < 1.05:  # "1.0× smaller" says nothing: a percentage does
         return f"{abs(1 - value / reference) * 100:.0f} % {'smaller' if r > 1 else 'larger'}"
-    return f"{r:.1f}× smaller" if r > 1 else f"{1 / r:.1f}× larger"
+    return f"{factor_text(r)} smaller" if r > 1 else f"{factor_text(1 / r)} larger"
 
 
 PANEL_SPLIT, PANEL_GAP = 0.55, 0.12  # energy figure: per-layer panel | totals panel
@@ -365,6 +366,10 @@ def energy_vs_sram(points: list[dict], sram_kb: float, model_kb: float, baseline
     for kb, label, color, y, side in ((model_kb, "compressed weights", PALETTE["compressed"], 0.02, "right"),
                                       (baseline_kb, "fp32 weights", PALETTE["baseline"], 0.6, "left")):
         if xs[0] <= kb <= xs[-1]:
+            # a label reads towards the middle when its line is near an edge: "compressed weights"
+            # left of a line at 4.5 KB ran over the y axis and was cut
+            along = (math.log(kb) - math.log(xs[0])) / ((math.log(xs[-1]) - math.log(xs[0])) or 1)
+            side = "left" if along < 0.3 else "right" if along > 0.7 else side
             shapes.append(dict(type="line", xref="x", yref="paper", x0=kb, x1=kb, y0=0, y1=1,
                                line=dict(color=color, width=1, dash="dot")))
             annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=y, yanchor="bottom", xanchor=side,
