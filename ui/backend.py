@@ -480,3 +480,11 @@ def neuron_scores(src: ModelSource, criterion: str, sparsity: float, scope: str,
         layers[name.removesuffix(".weight")] = {"scores": [float(v) for v in score(a)],
                                                 "pruned": [not bool(k) for k in keep]}
     return {"label": record.label, "layers": layers}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def format_views(src: ModelSource, layer: str, group_size: int) -> dict[str, Any]:
+    """The format views' data for one layer (compression.formats): four grids, and one outlier's groups."""
+    from compression import formats, source
+    w = formats.weight(source.load(src).model, layer)
+    return {"grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
