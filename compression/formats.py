@@ -3,7 +3,8 @@ draw, and the CLI's bits-per-weight table.
 
 `grids` gives the levels INT4, NF4, FP4 and MXFP4 can represent in the group holding the
 layer's largest |w| (so each grid spans that group's range, to scale over the layer's
-histogram), and in the median group (the grid most weights see: finer with smaller groups). `outlier_groups` gives, at a group size, the row around the largest |w|: each
+histogram), and in the median group (the grid most weights see: finer with smaller groups).
+`outlier_groups` gives, at a group size, the row around the largest |w|: each
 group's INT4 grid, so one outlier stretching its own group's grid is seen beside its
 neighbours'. Every grid comes from the quantizer records themselves (their codecs' levels).
 """
