@@ -467,6 +467,42 @@ def calibrated_section() -> None:
 ui.section(calibrated_section)
 
 
+# --------------------------------------------------------------------------- number formats
+
+FORMAT_HELP_GROUP = ("Weights per group sharing one scale (INT4 and FP4 here; NF4 keeps its blocks of 64 and "
+                     "MXFP4 its 32). Smaller groups follow an outlier closely but store more scales.")
+
+
+@st.fragment
+def formats_section(model: ModelSource, names: list[str]) -> None:
+    """Four 4-bit formats' grids over one layer, and one outlier stretching its group's grid: the
+    group-size control reruns only this fragment."""
+    ui.section(_formats, model, names)
+
+
+def _formats(model: ModelSource, names: list[str]) -> None:
+    st.subheader("Number formats: what 4 bits can represent", anchor=False)
+    charts_row = st.container()
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    layer = c1.selectbox("Layer", names, **ui.keep("fmt_layer", names[0]),
+                         help="Whose weights the format grids are drawn over (the same layer in both charts).")
+    g = c2.select_slider("Group size in these charts", quantizers.GROUP_SIZES, **ui.keep("fmt_group", 128), help=FORMAT_HELP_GROUP)
+    ok, views = ui.guard(ui.format_views, model, layer, g)
+    if not ok:
+        return
+    left, right = charts_row.columns(2)
+    ui.plot(left, ui.figure(("fmt_grids", model, layer, g), lambda: charts.format_grids(views["grids"])))
+    ui.plot(right, ui.figure(("fmt_outlier", model, layer, g), lambda: charts.group_outlier(views["outlier"])))
+    st.caption("Bits per weight include the scales: INT4 g128 with float16 scales is 4 + 16/128 = 4.125, MXFP4 "
+               "(E8M0 per 32) 4.25, NVFP4 (E4M3 per 16 + one float32) 4.5, NF4 (float32 absmax per 64) 4.5; a row "
+               "that is not a multiple of g ends in a shorter group. Pick a format in the sidebar (Quantizer) "
+               "to measure its accuracy.")
+
+
+if sc.model is not None:
+    formats_section(sc.model, [lr.name for lr in report.layers])
+
+
 # --------------------------------------------------------------------------- Deep Compression
 
 

@@ -512,3 +512,11 @@ def smooth_outliers(src: ModelSource, alpha: float) -> dict[str, Any]:
     loaded = source.load(src)
     assert loaded.dataset is not None
     return smoothquant.outliers(loaded.model, calibration.batch(loaded.dataset, len(loaded.dataset.x_calib)), alpha)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def format_views(src: ModelSource, layer: str, group_size: int) -> dict[str, Any]:
+    """The format views' data for one layer (compression.formats): four grids, and one outlier's groups."""
+    from compression import formats, source
+    w = formats.weight(source.load(src).model, layer)
+    return {"grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
