@@ -67,8 +67,7 @@ def _scores(loaded: source.Loaded, config: CompressionConfig) -> dict[str, float
     assert ds is not None  # load() refuses a model without data
     model, _, _ = pipeline.compress(loaded.model, ds, config)
     # an upload's training split is its calibration rows; with none, the test rows stand in
-    x, y = ds.x_test[0::2], ds.y_test[0::2]            # choose
-    x_judge, y_judge = ds.x_test[1::2], ds.y_test[1::2]  # judge
+    x, y = (ds.x_train, ds.y_train) if len(ds.y_train) else (ds.x_test, ds.y_test)
     with torch.no_grad():
         loss = float(torch.nn.functional.cross_entropy(model(x), y))
     return {"accuracy": measure.accuracy(model, ds.x_test, ds.y_test), "train_loss": loss}
