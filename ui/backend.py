@@ -512,3 +512,12 @@ def smooth_outliers(src: ModelSource, alpha: float) -> dict[str, Any]:
     loaded = source.load(src)
     assert loaded.dataset is not None
     return smoothquant.outliers(loaded.model, calibration.batch(loaded.dataset, len(loaded.dataset.x_calib)), alpha)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def within_drop(src: ModelSource, config_items: tuple, max_drop: float, _progress=None) -> dict[str, Any]:
+    """Bits per layer for the smallest model within max_drop points (compression.sensitivity.within_drop)."""
+    from compression import sensitivity
+    result = sensitivity.within_drop(src, max_drop, config_of(config_items), progress=_progress)
+    _done(("teaching", "within_drop", src, config_items, max_drop))
+    return result
