@@ -129,10 +129,10 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                 settings = lp.layers[name]
                 if settings.quantized and not codes:
                     layer.weight.copy_(settings.quantizer.fake(layer.weight, settings.bits, settings.scheme,
-                                                               settings.per_channel))
+                                                               settings.granularity))
                 elif settings.quantized:
                     w_q, quant[name] = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
-                                                                   settings.per_channel)
+                                                                   settings.granularity)
                     layer.weight.copy_(w_q)
     if config.quantizes_activations:
         ranges = quantize.calibrate_activations(model, ds.x_calib)
@@ -144,7 +144,7 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
 def _fake_quant(lp: plan_mod.Plan) -> train.FakeQuant:
     """{mask key: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
     return {f"{s.name}.weight": functools.partial(s.quantizer.fake, bits=s.bits, scheme=s.scheme,
-                                                  per_channel=s.per_channel)
+                                                  granularity=s.granularity)
             for s in lp.layers.values() if s.quantized}
 
 

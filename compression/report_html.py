@@ -89,6 +89,7 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     Returns a new figure (a cached one may be shared). Explore and the report both draw it.
     """
     fig = go.Figure(fig)
+    xs = [v for t in fig.data if t.x is not None for v in t.x if isinstance(v, (int, float))]
     for trace in fig.data:
         if trace.name == "current setting":
             x = trace.x[0]
@@ -99,8 +100,12 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
             trace.hovertemplate = (f"current setting (the card): {accuracy * 100:.1f} %, "
                                    f"95 % CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f} %<extra></extra>")
             if one_shot:
+                # the label reads away from the nearer edge: right of a star at 90 % sparsity it was
+                # cut at the plot's edge on a narrow (projector) screen
+                right = bool(xs) and x > (min(xs) + max(xs)) / 2
                 fig.add_annotation(x=x, y=accuracy, text="★ the card (fine-tuned)", showarrow=False,
-                                   xanchor="left", xshift=10, yshift=10, font=dict(size=14))
+                                   xanchor="right" if right else "left", xshift=-10 if right else 10, yshift=10,
+                                   font=dict(size=14))
         elif one_shot and trace.name == "compressed, 95% CI":
             trace.name = f"{ONE_SHOT}, 95% CI"
     return fig

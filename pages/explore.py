@@ -49,7 +49,7 @@ def headline(r) -> None:
         delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
         verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color=ui.delta_color(verdict),
+                       delta_color=ui.delta_color(verdict), delta_arrow="off" if delta == 0 else "auto",
                        help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
                             "against the uncompressed model has a paired 95 % interval (both models scored on the "
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
@@ -66,7 +66,7 @@ def headline(r) -> None:
                         "plus codebooks and 32-bit biases (Deep Compression accounting).")
     coded = (f" · Huffman-coded {charts.fmt_bytes(size['huffman'])} (theoretical)" if "huffman" in size else "")
     _caption(cols[1], "Size", f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
-                    f"{r.compression_ratio_file:.1f}× smaller (measured){coded}")
+                    f"{charts._ratio_text(size['fp32'], size['file'])} (measured){coded}")
 
     e, e0 = r.energy_pj["total"], r.energy_baseline_pj["total"]
     f = r.energy_factors
@@ -153,8 +153,9 @@ def formulas(c) -> None:
         st.latex(structures.structure(c.structure).formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
-        grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
-        st.markdown(f"**{q.label.capitalize()} quantization** ({c.bits} bits, {grain}): {q.help}")
+        grain = q.grain(c.grain).label
+        width = q.width or c.bits
+        st.markdown(f"**{q.label[:1].upper() + q.label[1:]} quantization** ({width} bits, {grain}, scales {q.scale_dtype}): {q.help}")
         st.latex(q.formula)
         note = q.note(c.bits, c.scheme)
         if note:

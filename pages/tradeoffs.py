@@ -151,10 +151,9 @@ else:
                    "(Han et al. 2016, arXiv:1510.00149, Table 1), with fine-tuning and Huffman coding.")
 
     front = sweep.pareto_front(rows, "size_bytes", "accuracy")
-    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(front)} of {len(rows)} configs")
-    table = [{**{f: f"{rows[i][f]:.0%}" if f == "sparsity" else rows[i][f] for f in fields}, "accuracy": ui.pct(rows[i]["accuracy"]),
-              "size": charts.fmt_bytes(rows[i]["size_bytes"]), "ratio": f"{rows[i]['compression_ratio']:.1f}×",
-              "energy": charts.fmt_energy(rows[i]["energy_pj"])} for i in sorted(front, key=lambda i: rows[i]["size_bytes"])]
+    table = studio.frontier_table(rows, front, fields)
+    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(table)} of {len(rows)} configs"
+                + (f" ({len(front) - len(table)} identical rows shown once)" if len(table) < len(front) else ""))
     st.dataframe(table, hide_index=True, width="stretch")
 
     labels = {i: charts.config_text(rows[i], fields) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}

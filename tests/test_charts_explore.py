@@ -123,3 +123,19 @@ def test_size_waterfall_draws_the_huffman_bar_when_present(report):
     factor = dict((u, f) for f, u in charts.BYTE_UNITS)[unit]
     assert theory.y[-1] * factor == pytest.approx(s["huffman"])
     assert measured.y[0] * factor == pytest.approx(s["file"])
+
+
+def test_count_axes_tick_whole_numbers_only(report):
+    # a layer with a handful of weights per bin: Plotly ticked 0, 0.5, 1, 1.5 … "weights"
+    import copy
+    small = copy.deepcopy(report)
+    lr = small.layers[-1]
+    n = len(lr.hist["original"])
+    lr.hist = {**lr.hist, "original": [i % 4 for i in range(n)], "compressed": [i % 3 for i in range(n)],
+               "zeros_original": 0, "zeros_compressed": 2}
+    lr.error_hist = {**lr.error_hist, "counts": [i % 3 for i in range(len(lr.error_hist.get("counts", [])))]}
+    for fig in (charts.weight_histogram(small, lr.name), charts.compare_histograms([("a", small)], lr.name)):
+        y = _valid(fig)["layout"]["yaxis"]
+        assert y["tickformat"] == ",d" and y["tick0"] == 0 and y["dtick"] == 1, y
+    big = _valid(charts.weight_histogram(report, report.layers[0].name))["layout"]["yaxis"]
+    assert big["tickformat"] == ",d" and "dtick" not in big  # large counts: Plotly's whole-number steps

@@ -74,6 +74,19 @@ def test_named_save_is_listed_in_compare_and_slider_steps_are_not():
     assert [m for m in at.markdown if "saved: my 4-bit" in m.value.replace("\\", "")]
 
 
+def test_compare_opens_on_the_two_newest_named_saves():
+    from compression.config import CompressionConfig
+    from compression.source import ModelSource
+    from ui import studio
+    model = ModelSource("zoo", "mlp-digits")
+    for name, bits in (("oldest", 8), ("middle", 6), ("newest", 4)):
+        assert studio.save_scenario(name, model, CompressionConfig(bits=bits)).startswith("Saved")
+    at = start("pages/compare.py")
+    assert at.multiselect(key="compare").value == ["saved: newest (mlp-digits)", "saved: middle (mlp-digits)"]
+    titles = [m.value.replace("\\", "") for m in at.markdown if m.value.startswith("**saved")]
+    assert titles == ["**saved: newest (mlp-digits)**", "**saved: middle (mlp-digits)**"], titles
+
+
 def test_a_within_noise_delta_is_grey_on_every_page():
     from streamlit.proto.Metric_pb2 import Metric
 

@@ -33,6 +33,7 @@ from compression.charts.theme import (
     _pick_unit,
     _position,
     _report_label,
+    count_axis,
     fmt_bytes,
     fmt_energy,
     pct,
@@ -75,7 +76,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
         # At high sparsity the zero spike would flatten the kept weights into the axis: keep
         # the scale of the kept weights and let the spike run off the top, saying so.
         top = 1.25 * tallest_kept
-        layout["yaxis"] = dict(range=[0, top])
+        layout["yaxis"] = count_axis(top, range=[0, top])
         for trace in data:
             trace.pop("text", None)
         layout["annotations"] = [dict(x=0, y=top, text=f"↑ {h['zeros_compressed']:,} zeros (off scale)",
@@ -98,6 +99,8 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
                        0 if hide_zeros else h["zeros_compressed"], 1])
         ticks = _log_ticks(tallest)
         layout["yaxis"] = dict(type="log", tickmode="array", tickvals=ticks, ticktext=[_count_text(t) for t in ticks])
+    elif "yaxis" not in layout:
+        layout["yaxis"] = count_axis(max(tallest_kept, spike))
     return _figure(data, layout, f"Weights of {lr.name} · {_layer_label(report, lr)} · {pct(sparsity)} zero",
                    "weight value", "count of weights (log scale)" if log_y else "count of weights")
 
@@ -156,7 +159,8 @@ def error_distribution(report: Report, layer: str) -> go.Figure:
     sqnr = "∞" if lr.sqnr_db is None or not math.isfinite(lr.sqnr_db) else f"{lr.sqnr_db:.1f} dB"
     subtitle = (f"MSE {_number(lr.mse, '.2e')} · SQNR {sqnr} · max |error| {lr.max_abs_error:.3g} "
                 "(kept weights only)")
-    return _figure(data, dict(showlegend=False, bargap=0), title, x_title, "count of weights", subtitle)
+    return _figure(data, dict(showlegend=False, bargap=0, yaxis=count_axis(max(counts))), title, x_title,
+                   "count of weights", subtitle)
 
 
 def accuracy_curve(points: list[dict], field: str, current: float, baseline: float,
@@ -280,10 +284,11 @@ def energy_breakdown(report: Report) -> go.Figure:
                               title=dict(axis["title"], text="whole model")),
                   yaxis2=dict(axis, anchor="x2", title=dict(axis["title"], text=f"energy ({u_total})"),
                               range=[0, max(e["total"], base["total"]) / f_total * 1.3]))
-    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (too big for the on-chip SRAM)"
-    zeros = "hardware skips zeros" if report.config.get("skip_zeros") else "dense hardware: zeros still multiplied"
+    # short enough for one line at 1280×720 and 150 % zoom (a Plotly subtitle does not wrap)
+    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (too big for on-chip SRAM)"
+    zeros = "zeros skipped" if report.config.get("skip_zeros") else "dense: zeros multiplied"
     return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile})",
-                   "layer (compressed model)", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
+                   "layer (compressed model)", f"energy ({u_layer})", f"weights in {where} · {zeros}", height=HEIGHT + 30)
 
 
 def _times(reference: float, value: float, less: str, more: str) -> str:

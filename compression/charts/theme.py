@@ -148,6 +148,14 @@ def _log_ticks(top: float) -> list[int]:
     return [m * 10 ** e for e in range(decades + 1) for m in steps if m * 10 ** e <= top * 1.5] or [1]
 
 
+def count_axis(top: float, **axis: Any) -> dict[str, Any]:
+    """A linear axis of counts: integer ticks only (Plotly ticks a 0-3 range at 0.5, "1.5 weights").
+
+    Below ten, one tick per count; above, Plotly's own steps are whole numbers already.
+    """
+    return {**axis, "tickformat": ",d", **({"tick0": 0, "dtick": 1} if top <= 10 else {})}
+
+
 def _count_text(n: int) -> str:
     return f"{n // 1000:,}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
 
