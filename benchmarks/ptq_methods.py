@@ -25,7 +25,7 @@ MODELS = "lenet300-mnist,lenet5-mnist,cnn-digits"  # LeNet-300-100 and the train
 
 def grains() -> list[tuple[str, CompressionConfig]]:
     """Per channel, and groups of 32 along the input where the config has group-wise scales."""
-    out = [("per channel", CompressionConfig(per_channel=True))]
+    out = [("per channel", CompressionConfig(granularity="channel"))]
     if "group_size" in FIELDS:
         out.append(("group 32", CompressionConfig(granularity="group", group_size=32)))  # type: ignore[call-arg]
     return out
