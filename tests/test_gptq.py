@@ -9,7 +9,6 @@ from compression.config import QUANTIZERS, CompressionConfig, ConfigError, from_
 from compression.layers import compressible
 from tests.calibrated import TRAINED, layers_with_inputs
 
-
 # every kind of grid: uniform per tensor / channel / group, powers of two, NF4, FP4 per group, the MX and NV formats
 GRIDS = ((quantizers.UNIFORM, "symmetric", quantizers.PER_CHANNEL, (2, 3, 4)),
          (quantizers.UNIFORM, "asymmetric", quantizers.PER_TENSOR, (2, 3, 4)),
