@@ -99,7 +99,8 @@ def compare(model: nn.Module, ds, base: CompressionConfig | None = None, bits: t
     against rounding-to-nearest at the same bits (the same test images, Newcombe's interval).
 
     base: the rest of the scenario (quantizer, scheme, granularity; its bits and method are replaced).
-    Returns {bits, methods, n_test, accuracy: {method: [..]}, delta: {method: [..]}, lo, hi, verdict}.
+    Returns {bits, methods, labels, n_test, baseline (float accuracy), accuracy: {method: [..]},
+    delta: {method: [..]}, lo, hi, verdict}.
     """
     from compression import apply, measure  # deferred: apply imports this module
     base = (base or CompressionConfig(per_channel=True)).replace(layer_bits=())
@@ -107,6 +108,7 @@ def compare(model: nn.Module, ds, base: CompressionConfig | None = None, bits: t
                            "labels": {n: lookup(n).label for n in names},
                            **{k: {n: [] for n in names} for k in ("accuracy", "delta", "lo", "hi", "verdict")}}
     steps = len(bits) * len(names)
+    out["baseline"] = measure.accuracy(model, ds.x_test, ds.y_test)  # the float model, for scale
     for i, b in enumerate(bits):
         correct = {}
         for j, name in enumerate(names):
