@@ -296,6 +296,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     for b in bits:
         base.replace(bits=b)
     model = model_from_args(args)
+    if base.max_drop > 0:  # mixed precision from an accuracy target instead of the curves
+        return _within_drop(args, model, base, bits)
 
     def compute() -> dict[str, Any]:
         with sweep.executor_for(args.dask, args.processes) as executor:
@@ -315,6 +317,26 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             print(f"\naccuracy vs {kind}\n{'layer':{width}}" + "".join(f"{label(v):>7}" for v in result[kind]["values"]))
             for name, accs in result[kind]["accuracy"].items():
                 print(f"{name:{width}}" + "".join(f"{a:>7.1%}" for a in accs))
+    return 0
+
+
+def _within_drop(args: argparse.Namespace, model: Any, base: CompressionConfig, bits: list[int]) -> int:
+    """`sensitivity --max-drop X`: bits per layer for the smallest model within X points of drop."""
+    options = [b for b in bits if 2 <= b <= 16] or list(sensitivity.ALLOCATION_BITS)
+    r = sensitivity.within_drop(model, base.max_drop, base.replace(max_drop=0.0), bits=options,
+                                progress=_stderr_progress, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{model}: at most {r['max_drop']:g} points of drop -> {r['bytes']:,.0f} bytes; chosen on the even test "
+          f"images, judged on the odd ones ({r['n_test']})")
+    print(f"{'layer':14}{'bits':>5}{'bytes':>10}  drop alone (95 % paired)")
+    for row in r["layers"]:
+        print(f"{row['name']:14}{row['bits']:>5}{row['bytes']:>10,.0f}  {row['delta'] * 100:+.1f} pts "
+              f"[{row['delta_lo'] * 100:+.1f}, {row['delta_hi'] * 100:+.1f}]")
+    print(f"whole model: {r['accuracy']:.1%} vs {r['baseline']:.1%}, {r['delta'] * 100:+.1f} pts "
+          f"[{r['delta_lo'] * 100:+.1f}, {r['delta_hi'] * 100:+.1f}]"
+          + ("" if r["within"] else f" -- beyond the {r['max_drop']:g}-point target on the judging images"))
     return 0
 
 

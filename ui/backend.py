@@ -520,3 +520,12 @@ def format_views(src: ModelSource, layer: str, group_size: int) -> dict[str, Any
     from compression import formats, source
     w = formats.weight(source.load(src).model, layer)
     return {"grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def within_drop(src: ModelSource, config_items: tuple, max_drop: float, _progress=None) -> dict[str, Any]:
+    """Bits per layer for the smallest model within max_drop points (compression.sensitivity.within_drop)."""
+    from compression import sensitivity
+    result = sensitivity.within_drop(src, max_drop, config_of(config_items), progress=_progress)
+    _done(("teaching", "within_drop", src, config_items, max_drop))
+    return result
