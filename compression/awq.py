@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from compression import calibration
-from compression.quantizers import Quantizer
+from compression.quantizers import Granularity, Quantizer
 
 ALPHAS = tuple(float(a) for a in torch.linspace(0, 1, 20))
 MAX_SAMPLES = 8192  # input columns the search scores (every k-th): a conv's patches run to 10^5
@@ -31,7 +31,7 @@ def channel_scale(x: Tensor, in_channels: int) -> Tensor:
     return per.expand(in_channels, a.numel() // in_channels).reshape(-1)
 
 
-def search(w: Tensor, x: Tensor, record: Quantizer, bits: int, scheme: str, per_channel: bool,
+def search(w: Tensor, x: Tensor, record: Quantizer, bits: int, scheme: str, granularity: Granularity | bool,
            in_channels: int | None = None, alphas: tuple[float, ...] = ALPHAS) -> tuple[Tensor, float, Tensor]:
     """(Ŵ, the chosen α, s) for one layer: the α of the grid with the smallest output error on x."""
     flat = w.detach().reshape(w.shape[0], -1).float()
@@ -41,7 +41,7 @@ def search(w: Tensor, x: Tensor, record: Quantizer, bits: int, scheme: str, per_
     for alpha in alphas:
         s = a ** alpha
         s = s / (s.max() * s.min()).sqrt()    # centred around 1, as the authors' implementation
-        w_hat = record.fake(flat * s, bits, scheme, per_channel) / s
+        w_hat = record.fake(flat * s, bits, scheme, granularity) / s
         err = calibration.reconstruction_error(flat, w_hat, x)
         if best is None or err < best[0]:
             best = (err, w_hat, alpha, s)

@@ -8,17 +8,17 @@ updates use the upper Cholesky factor of H⁻¹ (numerically stable), columns ar
 lazy blocks of 128, and act-order (columns by decreasing diag(H)) is optional. Layers are
 quantized in module order, each on the inputs the already-quantized earlier layers produce.
 
-The grid is whatever the quantizer record builds: GPTQ asks the record for the levels of each
-row's grid (from the weights of the grid's group when its first column is reached) and rounds
-each column to the nearest level, so uniform, k-means, powers of two, ternary and every new
-format run through the same code, without a branch on the quantizer's name.
+The grid is whatever the quantizer record builds: GPTQ asks the record for its grid of the
+layer (the codec's levels, one set per scale group) and rounds each column to the nearest level
+of each weight's group, so uniform per tensor / channel / group, k-means, powers of two, ternary,
+NF4, FP8, FP4, MXFP4 and NVFP4 run through the same code, without a branch on the quantizer's name.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from compression.quantizers import Codec, Quantized, Quantizer
+from compression.quantizers import Codec, Granularity, Quantized, Quantizer
 
 BLOCK = 128       # lazy batch size (the paper's B = 128)
 DAMP = 0.01       # dampening: 1 % of the mean diagonal of H
@@ -30,13 +30,19 @@ def hessian(x: Tensor) -> Tensor:
     return 2 * x @ x.T / max(1, x.shape[1])
 
 
-def row_levels(record: Quantizer, w: Tensor, bits: int, scheme: str, per_channel: bool) -> Tensor:
-    """(rows, k): the values each row of `w` can take on the record's grid built from `w` itself."""
-    side = record.kernel(w.float(), bits, scheme, per_channel and record.channelwise)[1]
-    codec = Codec(record.name, record.code_bits(bits), scheme, per_channel and record.channelwise,
-                  w.shape[0], side.detach().float().flatten())
+def layer_grid(record: Quantizer, w: Tensor, bits: int, scheme: str, granularity: Granularity | bool) -> Codec:
+    """The codec of the record's grid built from `w` (rows, columns): the grid every weight is rounded onto."""
+    g = record.grain(granularity)
+    side = record.kernel(w.float(), bits, scheme, g)[1]
+    return Codec(record.name, record.code_bits(bits), scheme, g, w.shape[0], w.shape[1], side.detach().float().flatten())
+
+
+def position_levels(codec: Codec, rows: int, cols: int) -> tuple[Tensor, Tensor | None]:
+    """(levels (groups, k) or (k,), the group of every weight (rows, cols) or None for one shared grid)."""
     levels = codec.levels().double()
-    return levels.expand(w.shape[0], -1) if levels.dim() == 1 else levels
+    if levels.dim() == 1:
+        return levels, None
+    return levels, codec.groups(torch.arange(rows * cols)).reshape(rows, cols)
 
 
 def nearest(column: Tensor, levels: Tensor) -> Tensor:
@@ -45,48 +51,39 @@ def nearest(column: Tensor, levels: Tensor) -> Tensor:
 
 
 def quantize_weight(w: Tensor, h: Tensor, record: Quantizer, bits: int, scheme: str = "symmetric",
-                    per_channel: bool = False, *, group: int | None = None, mask: Tensor | None = None,
+                    granularity: Granularity | bool = False, *, mask: Tensor | None = None,
                     act_order: bool = False, block: int = BLOCK, damp: float = DAMP) -> Tensor:
     """GPTQ's quantized weights of one layer (same shape as `w`), given H of its input matrix.
 
-    group: columns sharing one grid per row (its levels computed from the group's current
-    weights when its first column is reached); None: one grid per row (per_channel) or for the
-    whole tensor, computed from the original weights, exactly the grid rounding-to-nearest uses.
+    The grid (every group's scale: per tensor, channel, group of g, a format's own blocks) is
+    built once by the record from the weights GPTQ starts from, the reference implementation's
+    "static groups": the file stores one grid per layer, and a format with a tensor-wide scale
+    (NVFP4) cannot have its group scales chosen piece by piece. It is the grid rounding-to-nearest
+    uses, so only the choice of level differs.
     mask: True = kept; pruned weights stay exactly 0 (their values are compensated like rounding errors).
     """
     shape = w.shape
     W = w.detach().reshape(shape[0], -1).double().clone()
     rows, cols = W.shape
+    levels, group_of = position_levels(layer_grid(record, w.detach().reshape(rows, cols), bits, scheme, granularity),
+                                       rows, cols)
     H = h.double().clone()
     keep = mask.reshape(rows, cols) if mask is not None else torch.ones_like(W, dtype=torch.bool)
-    dead = torch.diag(H) == 0           # inputs never active: no information, set to the grid's nearest
+    dead = torch.diag(H) == 0           # inputs never active: no information, rounded to nearest
     H[dead, dead] = 1
     perm = torch.argsort(torch.diag(H), descending=True) if act_order else torch.arange(cols)
     W, H, keep = W[:, perm], H[perm][:, perm], keep[:, perm]
     H += damp * torch.mean(torch.diag(H)) * torch.eye(cols, dtype=H.dtype)
     U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
-    # the grid: fixed from the original weights, or per group (static groups under act-order,
-    # so a group's columns are the stored format's contiguous columns)
-    whole = row_levels(record, w.reshape(rows, cols), bits, scheme, per_channel) if group is None else None
-    static = {}
-    if group is not None and act_order:
-        orig = w.detach().reshape(rows, cols)
-        static = {g: row_levels(record, orig[:, g:g + group], bits, scheme, True) for g in range(0, cols, group)}
-    levels = whole
     Q = torch.zeros_like(W)
+    zero = torch.zeros((), dtype=W.dtype)
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
         W1, E1, U1 = W[:, i1:i2].clone(), torch.zeros(rows, i2 - i1, dtype=W.dtype), U[i1:i2, i1:i2]
         for i in range(i2 - i1):
             col = int(perm[i1 + i])
-            if group is not None:
-                if act_order:
-                    levels = static[col - col % group]
-                elif (i1 + i) % group == 0:   # a group's first column: its grid from its current weights
-                    current = torch.cat([W1[:, i:], W[:, i2:]], dim=1)[:, :group]
-                    levels = row_levels(record, current.float(), bits, scheme, True)
-            assert levels is not None
-            q = torch.where(keep[:, i1 + i], nearest(W1[:, i], levels), torch.zeros((), dtype=W.dtype))
+            lv = levels.expand(rows, -1) if group_of is None else levels[group_of[:, col]]
+            q = torch.where(keep[:, i1 + i], nearest(W1[:, i], lv), zero)
             Q[:, i1 + i] = q
             err = (W1[:, i] - q) / U1[i, i]
             W1[:, i:] -= err.unsqueeze(1) * U1[i, i:].unsqueeze(0)
@@ -98,13 +95,10 @@ def quantize_weight(w: Tensor, h: Tensor, record: Quantizer, bits: int, scheme: 
 
 
 def quantized_record(record: Quantizer, before: Tensor, w_q: Tensor, bits: int, scheme: str,
-                     per_channel: bool) -> Quantized:
-    """The `Quantized` of GPTQ weights: the record's codec of the original weights (GPTQ keeps RTN's grid)."""
-    per_channel = per_channel and record.channelwise
-    side = record.kernel(before.float(), bits, scheme, per_channel)[1]
-    codec = Codec(record.name, record.code_bits(bits), scheme, per_channel, before.shape[0],
-                  side.detach().float().flatten())
-    kept = before != 0
-    rows = torch.nonzero(kept.flatten()).flatten() // max(1, before[0].numel())
-    used = int(torch.unique(torch.from_numpy(codec.encode(w_q.flatten()[kept.flatten()].float(), rows))).numel())
+                     granularity: Granularity | bool) -> Quantized:
+    """The `Quantized` of GPTQ weights: the codec of the grid they were rounded onto (layer_grid of `before`)."""
+    codec = layer_grid(record, before.detach().reshape(before.shape[0], -1), bits, scheme, granularity)
+    kept = (before != 0).flatten()
+    positions = torch.nonzero(kept).flatten()
+    used = int(torch.unique(torch.from_numpy(codec.encode(w_q.flatten()[kept].float(), positions))).numel())
     return Quantized(codec, before.detach().clone(), used)

@@ -180,10 +180,36 @@ def figures(report: Report, curves: dict[str, tuple[list[dict], bool]] | None = 
     return out
 
 
-def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None) -> str:
+def layer_views(model_id: str, config: CompressionConfig, data_dir: str | None = None) -> dict[str, Any] | None:
+    """compression.layer_error.views of a model with data (the "Layer by layer" section), else None."""
+    from compression import layer_error, source
+    loaded = source.load(source.parse(model_id), data_dir=data_dir)
+    if loaded.dataset is None or not len(loaded.dataset.x_calib):
+        return None
+    return layer_error.views(loaded.model, loaded.dataset, config)
+
+
+def layer_figures(report: Report, views: dict[str, Any]) -> tuple[list[tuple[str, go.Figure]], str]:
+    """The "Layer by layer" section's figures, and its BitOps / memory line."""
+    from compression import layer_error
+    out = [("layer-sqnr", charts.layer_error_chart(views["errors"])),
+           ("layer-cosine", charts.layer_error_chart(views["errors"], "cosine"))]
+    for i, name in enumerate(views["activations"]):
+        out.append((f"activations-{i}", charts.activation_histogram(views["activations"], name)))
+        out.append((f"weight-ranges-{i}", charts.weight_range_chart(views["weights"], name)))
+    c = layer_error.costs(report, views["shapes"])
+    line = (f"{c['macs']:,} MACs and {c['bitops']:.3g} BitOps per image ({c['bitops'] / max(1, c['bitops_float']):.1%} "
+            f"of float; theoretical); weight memory {charts.fmt_bytes(c['weight_bytes'])}, peak activation memory "
+            f"{charts.fmt_bytes(c['peak_activation_bytes'])} per image at {c['act_bits']} bits (theoretical).")
+    return out, line
+
+
+def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None,
+            views: dict[str, Any] | None = None) -> str:
     """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link.
 
-    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves).
+    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves);
+    `views`: the layer-by-layer views (layer_views), drawn in a section of their own.
     """
     e = html.escape
     config = dict(report.config)
@@ -208,6 +234,15 @@ def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], 
         parts.append("<div class='figure'>" + pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
             config={"displaylogo": False, "responsive": True}) + "</div>")
+    if views is not None:
+        figs, line = layer_figures(report, views)
+        parts.append("<h2>Layer by layer</h2><p class='sub'>Output error of each layer against the float model on "
+                     "calibration images (training split): that layer alone compressed, and accumulated. "
+                     + e(line) + "</p>")
+        for fig_id, fig in figs:
+            parts.append("<div class='figure'>" + pio.to_html(
+                fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
+                config={"displaylogo": False, "responsive": True}) + "</div>")
     parts.append("<h2>Scenario</h2>")
     if link:
         if link.startswith("?"):  # the server's address was not known: say where the query goes

@@ -5,7 +5,7 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, criteria, energy, measure, pipeline, quantizers, reproduce, structures
+from compression import charts, criteria, energy, layer_error, measure, pipeline, quantizers, reproduce, structures
 from compression.source import ModelSource
 from ui.state import _control_changed
 
@@ -154,8 +154,9 @@ def formulas(c) -> None:
         st.latex(structures.structure(c.structure).formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
-        grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
-        st.markdown(f"**{q.label.capitalize()} quantization** ({c.bits} bits, {grain}): {q.help}")
+        grain = q.grain(c.grain).label
+        width = q.width or c.bits
+        st.markdown(f"**{q.label[:1].upper() + q.label[1:]} quantization** ({width} bits, {grain}, scales {q.scale_dtype}): {q.help}")
         st.latex(q.formula)
         note = q.note(c.bits, c.scheme)
         if note:
@@ -387,6 +388,119 @@ def techniques_section() -> None:
 
 
 ui.section(techniques_section)
+
+
+# --------------------------------------------------------------------------- calibrated methods, layer by layer
+
+
+def rounding_methods_view(c) -> None:
+    items = ui.config_items(c.replace(method="rtn", layer_bits=(), finetune_epochs=0, qat=False))
+    key = ("teaching", "methods", sc.model, items)
+    st.markdown("**Rounding to nearest vs GPTQ vs AWQ** at 2, 3 and 4 bits, on the quantizer, granularity and "
+                "pruning as set. GPTQ (Frantar et al. 2022) compensates each rounding error on the weights not yet "
+                "rounded; AWQ (Lin et al. 2024) scales the input channels that carry large activations before "
+                "rounding. Both calibrate on training images; accuracy is on the test split.")
+    if computed_on_click(key, "_run_methods", (sc.model, items),
+                         "Compare RTN, GPTQ and AWQ at 2, 3 and 4 bits (seconds to a minute, then cached)"):
+        ok, result = ui.guard(ui.with_progress, ui.rounding_methods, sc.model, items,
+                              label="Rounding methods", show=not ui.is_done(key))
+        if ok:
+            ui.plot(st, ui.figure(("methods", *key), lambda: charts.methods_chart(result)))
+
+
+def layer_by_layer_view(c) -> None:
+    ok, v = ui.guard(ui.layer_views, sc.model, ui.config_items(c))
+    if not ok:
+        return
+    metric = st.radio("Output error as", ["SQNR (dB)", "cosine"], horizontal=True, key="layer_error_metric")
+    ui.plot(st, ui.figure(("layer_error", sc.model, ui.config_items(c), metric),
+                          lambda: charts.layer_error_chart(v["errors"], "sqnr_db" if metric.startswith("SQNR") else "cosine")))
+    st.caption("Alone: only this layer compressed, its input the float model's. Accumulated: the whole compressed "
+               "model, so the errors of earlier layers arrive with the input.")
+    names = list(v["activations"])
+    if st.session_state.get("range_layer") not in names:
+        st.session_state["range_layer"] = names[0]
+    layer = st.selectbox("Layer", names, key="range_layer")
+    left, right = st.columns(2)
+    ui.plot(left, ui.figure(("act_hist", sc.model, layer), lambda: charts.activation_histogram(v["activations"], layer)))
+    ui.plot(right, ui.figure(("w_ranges", sc.model, ui.config_items(c), layer),
+                             lambda: charts.weight_range_chart(v["weights"], layer)))
+    costs = layer_error.costs(report, v["shapes"])
+    a, b, d, e = st.columns(4)
+    a.metric("MACs per image", f"{costs['macs']:,}", help="theoretical: multiply-accumulates the layers run")
+    b.metric("BitOps per image", f"{costs['bitops']:.3g}",
+             delta=f"{costs['bitops'] / max(1, costs['bitops_float']):.1%} of float", delta_color="off",
+             help=f"theoretical: MACs × weight bits × activation bits ({costs['act_bits']})")
+    d.metric("Weight memory", charts.fmt_bytes(costs["weight_bytes"]), help="theoretical: the compressed size")
+    e.metric("Peak activation memory", charts.fmt_bytes(costs["peak_activation_bytes"]),
+             help="theoretical: the largest input + output of one layer for one image, at the activation bits")
+
+
+def outliers_view(c) -> None:
+    alpha = st.slider("SmoothQuant migration strength α", 0.0, 1.0, value=float(c.smooth_alpha or 0.5), step=0.05,
+                      key="smooth_alpha_view",
+                      help="0: activations unchanged, the weights absorb nothing; 1: all the range moves into the weights. "
+                           "Set smooth_alpha (URL) or --smooth-alpha (CLI) to evaluate W8A8 with it.")
+    ok, view = ui.guard(ui.smooth_outliers, sc.model, alpha)
+    if not ok:
+        return
+    names = list(view["layers"])
+    if st.session_state.get("outlier_layer") not in names:
+        st.session_state["outlier_layer"] = names[-1]
+    layer = st.selectbox("Layer", names, key="outlier_layer")
+    ui.plot(st, ui.figure(("outliers", sc.model, alpha, layer), lambda: charts.outliers_chart(view, layer)))
+
+
+def calibrated_section() -> None:
+    st.subheader("Calibrated methods, layer by layer", anchor=False)
+    if sc.model.kind != "zoo" or report.accuracy is None:
+        st.caption("These views calibrate on the model's own training images: they need a zoo model with its data "
+                   f"({report.accuracy_note or 'this model has none here'}).")
+        return
+    views = {"RTN vs GPTQ vs AWQ": rounding_methods_view, "Layer by layer": layer_by_layer_view,
+             "Outliers (SmoothQuant)": outliers_view}
+    for tab, view in zip(st.tabs(list(views)), views.values()):
+        with tab:
+            view(cfg)
+
+
+ui.section(calibrated_section)
+
+
+# --------------------------------------------------------------------------- number formats
+
+FORMAT_HELP_GROUP = ("Weights per group sharing one scale (INT4 and FP4 here; NF4 keeps its blocks of 64 and "
+                     "MXFP4 its 32). Smaller groups follow an outlier closely but store more scales.")
+
+
+@st.fragment
+def formats_section(model: ModelSource, names: list[str]) -> None:
+    """Four 4-bit formats' grids over one layer, and one outlier stretching its group's grid: the
+    group-size control reruns only this fragment."""
+    ui.section(_formats, model, names)
+
+
+def _formats(model: ModelSource, names: list[str]) -> None:
+    st.subheader("Number formats: what 4 bits can represent", anchor=False)
+    charts_row = st.container()
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    layer = c1.selectbox("Layer", names, **ui.keep("fmt_layer", names[0]),
+                         help="Whose weights the format grids are drawn over (the same layer in both charts).")
+    g = c2.select_slider("Group size in these charts", quantizers.GROUP_SIZES, **ui.keep("fmt_group", 128), help=FORMAT_HELP_GROUP)
+    ok, views = ui.guard(ui.format_views, model, layer, g)
+    if not ok:
+        return
+    left, right = charts_row.columns(2)
+    ui.plot(left, ui.figure(("fmt_grids", model, layer, g), lambda: charts.format_grids(views["grids"])))
+    ui.plot(right, ui.figure(("fmt_outlier", model, layer, g), lambda: charts.group_outlier(views["outlier"])))
+    st.caption("Bits per weight include the scales: INT4 g128 with float16 scales is 4 + 16/128 = 4.125, MXFP4 "
+               "(E8M0 per 32) 4.25, NVFP4 (E4M3 per 16 + one float32) 4.5, NF4 (float32 absmax per 64) 4.5; a row "
+               "that is not a multiple of g ends in a shorter group. Pick a format in the sidebar (Quantizer) "
+               "to measure its accuracy.")
+
+
+if sc.model is not None:
+    formats_section(sc.model, [lr.name for lr in report.layers])
 
 
 # --------------------------------------------------------------------------- Deep Compression

@@ -241,3 +241,41 @@ if asked or stored:
                 st.caption("Bits per layer minimise the summed per-layer training-loss increase within the budget "
                            "(first-order, as in sensitivity-based mixed precision); the 16 best predictions are "
                            "measured on training data and the best kept. Accuracies are on the test split.")
+
+
+# --------------------------------------------------------------------------- mixed precision from an accuracy target
+
+
+def accuracy_target_section() -> None:
+    """Beside the size budget: the largest compression with at most X points of accuracy drop."""
+    st.subheader("Mixed precision from an accuracy target", anchor=False)
+    target = st.number_input("At most this many points of accuracy drop", 0.1, 20.0,
+                             value=float(sc.config.max_drop or 1.0), step=0.1, key="mp_max_drop",
+                             help="Bits per layer are lowered while the predicted drop stays within it; the even test "
+                                  "images choose, the odd ones judge (max_drop= in the URL, --max-drop in the CLI).")
+    items = ui.config_items(sens_base.replace(max_drop=0.0))
+    key = ("teaching", "within_drop", sc.model, items, target)
+    if not (ui.is_done(key) or ss.get("_run_within") == repr(key)):
+        st.button("Find the smallest model within this drop (seconds)", key="btn_within_drop",
+                  icon=":material/play_arrow:", on_click=lambda: ss.__setitem__("_run_within", repr(key)))
+        return
+    ok, r = ui.guard(ui.with_progress, ui.within_drop, sc.model, items, target, label="Accuracy target",
+                     show=not ui.is_done(key))
+    if not ok:
+        return
+    c1, c2 = st.columns(2)
+    c1.metric("Size (theoretical)", charts.fmt_bytes(r["bytes"]))
+    c2.metric("Accuracy (simulated, judging half)", ui.pct(r["accuracy"]),
+              delta=f"{r['delta'] * 100:+.1f} pts [{r['delta_lo'] * 100:+.1f}, {r['delta_hi'] * 100:+.1f}]",
+              delta_color="off")
+    st.dataframe([{"layer": row["name"], "bits": row["bits"], "bytes": round(row["bytes"]),
+                   "drop alone (pts)": round(row["delta"] * 100, 2),
+                   "95 % paired interval": f"[{row['delta_lo'] * 100:+.1f}, {row['delta_hi'] * 100:+.1f}]"}
+                  for row in r["layers"]], hide_index=True)
+    st.caption(("Within the target on the judging images." if r["within"] else
+                f"Beyond the {target:g}-point target on the judging images: the choosing half saw "
+                f"{r['validation_drop']:.1f} points; {r['n_test']} images cannot resolve a smaller difference.")
+               + " Intervals are paired (Newcombe) against the float model on the same odd test images.")
+
+
+ui.section(accuracy_target_section)

@@ -107,6 +107,10 @@ def test_unwritable_csv_fails_fast_with_one_line(tmp_path):
     (["evaluate", "--layer-sparsity", "fc1=2"], "--layer-sparsity"),
     (["evaluate", "--order", "random"], "--order"),
     (["evaluate", "--regularize", "l3"], "--regularize"),
+    (["evaluate", "--method", "optq"], "--method"),
+    (["evaluate", "--smooth-alpha", "1.5"], "--smooth-alpha"),
+    (["evaluate", "--max-drop", "-1"], "--max-drop"),
+    (["sensitivity", "--max-drop", "nan"], "--max-drop"),
 ])
 def test_every_value_is_bounded_and_the_error_names_the_flag(capsys, args, flag):
     with pytest.raises(SystemExit) as exit_:
@@ -242,3 +246,14 @@ def test_ctrl_c_on_a_process_pool_sweep_is_one_line():
             os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == 130
     assert err.strip().splitlines() == ["python -m compression sweep: interrupted"]
+
+
+def test_method_words_reach_the_config(capsys):
+    assert main(["evaluate", "--model", "mlp-digits", "--bits", "3", "--granularity", "group", "--group-size", "16",
+                 "--method", "gptq", "--criterion", "wanda", "--sparsity", "0.5", "--act-bits", "8",
+                 "--smooth-alpha", "0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["config"]["method"], out["config"]["criterion"], out["config"]["smooth_alpha"]) == ("gptq", "wanda", 0.5)
+    assert main(["sensitivity", "--model", "mlp-digits", "--max-drop", "1.0", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in r["layers"]] == ["fc1", "fc2", "fc3"]

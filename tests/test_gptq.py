@@ -4,28 +4,31 @@ import numpy as np
 import pytest
 import torch
 
-from compression import apply, awq, calibration, gptq, methods, models, quantizers, source
+from compression import apply, awq, calibration, gptq, methods, quantizers
 from compression.config import QUANTIZERS, CompressionConfig, ConfigError, from_mapping
 from compression.layers import compressible
+from tests.calibrated import TRAINED, layers_with_inputs
 
-TRAINED = [m for m, spec in models.ZOO.items() if spec.shipped]
+# every kind of grid: uniform per tensor / channel / group, powers of two, NF4, FP4 per group, the MX and NV formats
+GRIDS = ((quantizers.UNIFORM, "symmetric", quantizers.PER_CHANNEL, (2, 3, 4)),
+         (quantizers.UNIFORM, "asymmetric", quantizers.PER_TENSOR, (2, 3, 4)),
+         (quantizers.UNIFORM, "symmetric", quantizers.PerGroup(32), (3,)),
+         (quantizers.POW2, "symmetric", quantizers.PER_CHANNEL, (3,)),
+         (quantizers.lookup("nf4"), "symmetric", quantizers.PER_CHANNEL, (4,)),
+         (quantizers.lookup("fp4-e2m1"), "symmetric", quantizers.PerGroup(32), (4,)),
+         (quantizers.lookup("mxfp4"), "symmetric", quantizers.PER_CHANNEL, (4,)),
+         (quantizers.lookup("nvfp4"), "symmetric", quantizers.PER_CHANNEL, (4,)))
 
 
 @pytest.mark.parametrize("model_id", TRAINED)
 def test_gptq_error_at_most_rtn_on_every_layer(model_id):
-    loaded = source.load(source.parse(model_id))
-    x = calibration.inputs(loaded.model, loaded.dataset.x_calib)
-    for name, layer in compressible(loaded.model).items():
-        w, xm = layer.weight.detach(), x[name]
-        h = gptq.hessian(xm)
-        for record, scheme, per_channel in ((quantizers.UNIFORM, "symmetric", True),
-                                            (quantizers.UNIFORM, "asymmetric", False),
-                                            (quantizers.POW2, "symmetric", True)):
-            for bits in (2, 3, 4):
-                rtn = calibration.reconstruction_error(w, record.fake(w, bits, scheme, per_channel), xm)
+    for name, w, xm, h in layers_with_inputs(model_id):
+        for record, scheme, grain, widths in GRIDS:
+            for bits in widths:
+                rtn = calibration.reconstruction_error(w, record.fake(w, bits, scheme, grain), xm)
                 ours = calibration.reconstruction_error(
-                    w, gptq.quantize_weight(w, h, record, bits, scheme, per_channel), xm)
-                assert ours <= rtn, (model_id, name, record.name, scheme, per_channel, bits, ours, rtn)
+                    w, gptq.quantize_weight(w, h, record, bits, scheme, grain), xm)
+                assert ours <= rtn, (model_id, name, record.name, scheme, grain, bits, ours, rtn)
 
 
 def test_one_column_obs_update_by_hand():
@@ -49,10 +52,10 @@ def test_act_order_and_groups_keep_the_error_below_rtn(digits):
     w = layer.weight.detach()
     xm = calibration.inputs(model, ds.x_calib)["fc1"]
     h = gptq.hessian(xm)
-    rtn = calibration.reconstruction_error(w, quantizers.UNIFORM.fake(w, 3, per_channel=True), xm)
-    for act_order in (False, True):
-        for group in (None, 16):
-            q = gptq.quantize_weight(w, h, quantizers.UNIFORM, 3, "symmetric", True, group=group, act_order=act_order)
+    for grain in (quantizers.PER_CHANNEL, quantizers.PerGroup(16)):
+        rtn = calibration.reconstruction_error(w, quantizers.UNIFORM.fake(w, 3, "symmetric", grain), xm)
+        for act_order in (False, True):
+            q = gptq.quantize_weight(w, h, quantizers.UNIFORM, 3, "symmetric", grain, act_order=act_order)
             assert calibration.reconstruction_error(w, q, xm) <= rtn
 
 
@@ -67,15 +70,16 @@ def test_pruned_weights_stay_zero(digits):
 
 @pytest.mark.parametrize("quantizer", QUANTIZERS)
 @pytest.mark.parametrize("method", ["gptq", "awq"])
-def test_every_quantizer_record_runs_and_lands_on_its_grid(digits, quantizer, method):
+@pytest.mark.parametrize("granularity", ["channel", "group"])
+def test_every_quantizer_record_runs_and_lands_on_its_grid(digits, quantizer, method, granularity):
     model, ds = digits
-    config = CompressionConfig(bits=3, quantizer=quantizer, per_channel=True, method=method)
+    config = CompressionConfig(bits=3, quantizer=quantizer, granularity=granularity, group_size=16, method=method)
     compressed, _, quant = apply.compress(model, ds, config)
     for name, layer in compressible(compressed).items():
         w = layer.weight.detach()
         if method == "gptq":  # the stored codes decode to exactly the weights the model computes with
-            rows = torch.arange(w.numel()) // w[0].numel()
-            decoded = quant[name].codec.decode(quant[name].codec.encode(w.flatten(), rows), rows)
+            positions = torch.arange(w.numel())
+            decoded = quant[name].codec.decode(quant[name].codec.encode(w.flatten(), positions), positions)
             assert torch.equal(decoded.reshape(w.shape), w), (quantizer, name)
         assert torch.isfinite(w).all()
 

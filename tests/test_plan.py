@@ -25,6 +25,13 @@ RECORD_CONFIGS = {
     "ternary": CompressionConfig(sparsity=0.5, bits=2, quantizer="ternary", per_channel=True),
     "binary": CompressionConfig(sparsity=0.5, bits=1),
     "float": CompressionConfig(sparsity=0.8),
+    "uniform-g32": CompressionConfig(sparsity=0.5, bits=4, granularity="group", group_size=32),
+    "nf4": CompressionConfig(sparsity=0.5, bits=4, quantizer="nf4"),
+    "fp8-e4m3": CompressionConfig(bits=8, quantizer="fp8-e4m3", granularity="group", group_size=32),
+    "fp8-e5m2": CompressionConfig(sparsity=0.3, bits=8, quantizer="fp8-e5m2", per_channel=True),
+    "fp4-e2m1": CompressionConfig(bits=4, quantizer="fp4-e2m1", granularity="group", group_size=16),
+    "mxfp4": CompressionConfig(sparsity=0.9, bits=4, quantizer="mxfp4"),
+    "nvfp4": CompressionConfig(sparsity=0.5, bits=4, quantizer="nvfp4"),
 }
 
 

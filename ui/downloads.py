@@ -53,7 +53,11 @@ def link(sc: Scenario) -> str:
 # (~4 MB) and the model file compresses the model again.
 @st.cache_data(show_spinner=False, max_entries=16)
 def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url: str) -> str:
-    return report_html.to_html(_report, url, curves=_curves(model, items, _report))
+    views = None
+    if model.kind == "zoo" and _report.accuracy is not None:
+        from ui.backend import layer_views
+        views = layer_views(model, items)
+    return report_html.to_html(_report, url, curves=_curves(model, items, _report), views=views)
 
 
 def _curves(model: ModelSource, items: tuple, report: pipeline.Report) -> dict:
