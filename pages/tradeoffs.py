@@ -157,8 +157,8 @@ else:
 
     front = sweep.pareto_front(rows, "size_bytes", "accuracy")
     table = studio.frontier_table(rows, front, fields)
-    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(table)} of {len(rows)} configs"
-                + (f" ({len(front) - len(table)} identical rows shown once)" if len(table) < len(front) else ""))
+    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(front)} of {len(rows)} configs"
+                + (f" on {len(table)} lines: exact ties share one" if len(table) < len(front) else ""))
     st.dataframe(table, hide_index=True, width="stretch")
 
     labels = {i: charts.config_text(rows[i], fields) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
