@@ -93,9 +93,11 @@ def test_the_cards_star_label_is_whole_at_high_sparsity_on_a_projector(browser, 
 
 CHIPS_JS = """() => Array.from(document.querySelectorAll('[data-testid=stMultiSelectTagsContainer]')).map((c) => {
   const box = c.getBoundingClientRect();
+  const widget = c.closest('[data-testid=stMultiSelect]').getBoundingClientRect();
   const chips = Array.from(c.querySelectorAll('[data-baseweb=tag]'));
-  return [chips.length, chips.filter((t) => { const r = t.getBoundingClientRect();
-    return r.left >= box.left - 1 && r.right <= box.right + 1; }).length, c.scrollWidth <= c.clientWidth + 1];
+  return [chips.length, chips.filter((t) => { const r = t.getBoundingClientRect();  // inside, not over what follows
+    return r.left >= box.left - 1 && r.right <= box.right + 1 && r.bottom <= widget.bottom + 1; }).length,
+    c.scrollWidth <= c.clientWidth + 1];
 })"""
 
 
