@@ -161,7 +161,9 @@ else:
                 + (f" on {len(table)} lines: exact ties share one" if len(table) < len(front) else ""))
     st.dataframe(table, hide_index=True, width="stretch")
 
-    labels = {i: charts.config_text(rows[i], fields) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
+    # only the settings that vary name a row: "structure unstructured" on every line cut the label
+    varied = tuple(f for f in fields if len({str(r.get(f)) for r in rows}) > 1) or fields
+    labels = {i: charts.config_text(rows[i], varied) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
     if picked is not None and picked in labels:
         ss["studio_pick"] = picked
     elif ss.get("studio_pick") not in labels:

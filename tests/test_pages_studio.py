@@ -38,6 +38,9 @@ def test_tradeoffs_small_sweep_lists_its_frontier():
     assert len(table) == len(brute_force_front(rows))
     assert any("Pareto frontier" in m.value and f"of {len(rows)} configs" in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # accuracy vs size, energy, latency
+    # the picker names a row by the settings that vary: one quantizer and one structure were swept
+    labels = at.selectbox(key="studio_pick").options
+    assert len(labels) == 6 and not [t for t in labels if "quantizer" in t or "structure" in t], labels
 
 
 def test_stop_keeps_the_rows_measured_so_far():
