@@ -412,7 +412,9 @@ def layer_by_layer_view(c) -> None:
     ok, v = ui.guard(ui.layer_views, sc.model, ui.config_items(c))
     if not ok:
         return
-    metric = st.radio("Output error as", ["SQNR (dB)", "cosine"], horizontal=True, key="layer_error_metric")
+    metric = st.radio("Output error as", ["SQNR (dB)", "cosine"], horizontal=True, key="layer_error_metric",
+                      help="How far each layer's output moves from the float model's: SQNR in dB (higher is closer) "
+                           "or the cosine similarity of the two outputs (1 = same direction).")
     ui.plot(st, ui.figure(("layer_error", sc.model, ui.config_items(c), metric),
                           lambda: charts.layer_error_chart(v["errors"], "sqnr_db" if metric.startswith("SQNR") else "cosine")))
     st.caption("Alone: only this layer compressed, its input the float model's. Accumulated: the whole compressed "
@@ -420,7 +422,8 @@ def layer_by_layer_view(c) -> None:
     names = list(v["activations"])
     if st.session_state.get("range_layer") not in names:
         st.session_state["range_layer"] = names[0]
-    layer = st.selectbox("Layer", names, key="range_layer")
+    layer = st.selectbox("Layer", names, key="range_layer",
+                         help="Which layer's input activations and weight ranges to show.")
     left, right = st.columns(2)
     ui.plot(left, ui.figure(("act_hist", sc.model, layer), lambda: charts.activation_histogram(v["activations"], layer)))
     ui.plot(right, ui.figure(("w_ranges", sc.model, ui.config_items(c), layer),
@@ -447,7 +450,8 @@ def outliers_view(c) -> None:
     names = list(view["layers"])
     if st.session_state.get("outlier_layer") not in names:
         st.session_state["outlier_layer"] = names[-1]
-    layer = st.selectbox("Layer", names, key="outlier_layer")
+    layer = st.selectbox("Layer", names, key="outlier_layer",
+                         help="Which layer's per-channel activation and weight ranges to show, before and after smoothing.")
     ui.plot(st, ui.figure(("outliers", sc.model, alpha, layer), lambda: charts.outliers_chart(view, layer)))
 
 

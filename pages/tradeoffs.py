@@ -259,7 +259,9 @@ def accuracy_target_section() -> None:
     key = ("teaching", "within_drop", sc.model, items, target)
     if not (ui.is_done(key) or ss.get("_run_within") == repr(key)):
         st.button("Find the smallest model within this drop (seconds)", key="btn_within_drop",
-                  icon=":material/play_arrow:", on_click=lambda: ss.__setitem__("_run_within", repr(key)))
+                  icon=":material/play_arrow:", on_click=lambda: ss.__setitem__("_run_within", repr(key)),
+                  help="Lowers bits layer by layer while the predicted accuracy drop stays within the target, then "
+                       "measures the result.")
         return
     ok, r = ui.guard(ui.with_progress, ui.within_drop, sc.model, items, target, label="Accuracy target",
                      show=not ui.is_done(key))

@@ -544,14 +544,14 @@ def format_grids(data: dict[str, Any]) -> go.Figure:
         sqnr = "∞" if f["sqnr_db"] is None or not math.isfinite(f["sqnr_db"]) else f"{f['sqnr_db']:.1f}"
         layout["annotations"].append(dict(
             xref="paper", yref="paper", x=0, y=lo + span, xanchor="left", yanchor="top", showarrow=False,
-            align="left", bgcolor="rgba(255,255,255,0.85)", font=dict(size=14),
-            text=f"<b>{f['label']}</b> {f['granularity']} · {len(f['levels'])} levels · "
+            align="left", bgcolor="rgba(255,255,255,0.85)", font=dict(size=13),
+            # two short lines: one line of ~70 characters was cut at 1280×720 and 150 % zoom
+            text=f"<b>{f['label']}</b> {f['granularity']}<br>{len(f['levels'])} levels · "
                  f"{f['bits_per_weight']:.3f} bits/weight · SQNR {sqnr} dB"))
     layout["xaxis"] = dict(layout.get("xaxis", {}), range=[-data["max_abs"] * 1.05, data["max_abs"] * 1.05])
     return _figure(traces, layout, "The levels each 4-bit format can represent",
                    "weight value (the layer's histogram in grey)", "",
-                   subtitle="Tall lines: the grid of the group holding the largest |w|; short teal lines: "
-                            "the median group's. To scale; SQNR on this layer's weights",
+                   subtitle="tall lines: the largest-|w| group's grid · short teal: the median group's",
                    height=HEADER_PX + n * FORMAT_PANEL_HEIGHT)
 
 
@@ -594,8 +594,9 @@ def group_outlier(data: dict[str, Any]) -> go.Figure:
                            y0=0, y1=1, line=dict(color=PALETTE["grid"], width=1)))
     out = next(gr for gr in groups if gr["outlier"])
     ratio = out["step"] / data["median_step"] if data["median_step"] else math.inf
-    subtitle = (f"INT{data['bits']}, g = {g}: the outlier's group steps {out['step']:.4f}, {ratio:.1f}× the median "
-                f"group's; {out['zeros']} of its other weights round to 0 · {data['bits_per_weight']:.3f} bits/weight")
+    # short enough for one line on a projector (a Plotly subtitle does not wrap)
+    subtitle = (f"INT{data['bits']}: its step {out['step']:.3g} is {ratio:.1f}× the median group's · "
+                f"{out['zeros']} other weights round to 0")
     return _figure(traces, {"shapes": shapes, "legend": dict(orientation="h", x=0, xanchor="left")},
                    f"One outlier stretches its group's grid (g = {g})",
                    f"input index in row {data['row']} (groups of {g} between lines)", "weight value",

@@ -113,3 +113,25 @@ def test_every_picked_value_of_a_multiselect_is_visible_on_a_projector(browser, 
         assert boxes and all(n == whole and fits for n, whole, fits in boxes), boxes
     finally:
         context.close()
+
+
+CHART_TEXT_CUT_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap((p) => {
+  const box = p.getBoundingClientRect();
+  return Array.from(p.querySelectorAll('.gtitle, .annotation-text, .legendtext'))
+    .filter((t) => { const r = t.getBoundingClientRect(); return r.width && (r.right > box.right + 1 || r.left < box.left - 1); })
+    .map((t) => t.textContent.slice(0, 60));
+})"""
+
+
+def test_no_chart_title_subtitle_or_label_runs_off_its_chart_on_a_projector(browser, app_server):
+    # a Plotly subtitle or annotation does not wrap: the 4-bit formats' panel labels and subtitle,
+    # the energy chart's subtitle were cut at 1280×720 and 150 % zoom
+    context, page = _projector(browser)
+    try:
+        page.goto(f"{app_server}/?sparsity=0.5&bits=4")
+        bl.wait_for_page_usable(page, min_sliders=3, min_charts=6, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.assert_no_exception(page)
+        assert not page.evaluate(CHART_TEXT_CUT_JS)
+    finally:
+        context.close()
