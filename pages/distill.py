@@ -156,6 +156,7 @@ def show_summary(summary: dict, setting: tuple) -> None:
               delta=ui.pts(summary["accuracy"] - summary["accuracy_hard_labels"]),
               delta_description="vs hard labels",
               delta_color=ui.delta_color(summary.get("paired", {}).get("verdict")),
+              delta_arrow=ui.delta_arrow(summary["accuracy"] - summary["accuracy_hard_labels"]),
               help="Trained on the teacher's soft targets (and the labels, weighted by 1 − α).")
     c2.caption(ui.ci_text(summary["accuracy_ci95"]))
     c3.metric("Student, hard labels only", ui.pct(summary["accuracy_hard_labels"]),
@@ -176,7 +177,7 @@ def show_summary(summary: dict, setting: tuple) -> None:
         l1.metric(f"Distilled, on the {n} test {digit}s", ui.pct(summary["accuracy_left_out"]),
                   delta=ui.pts(gap), delta_description="vs hard labels",
                   delta_color=ui.delta_color(summary.get("paired_left_out", {}).get("verdict")),
-                  delta_arrow="auto" if gap else "off",
+                  delta_arrow=ui.delta_arrow(gap),
                   help=f"Never shown a labelled {digit}: what it knows of {digit}s came from the teacher's "
                        "soft targets on the other images.")
         l1.caption(ui.ci_text(summary["accuracy_left_out_ci95"]))
@@ -273,7 +274,7 @@ if ok:
     c1.metric(f"Accuracy ({report.kinds.get('accuracy', 'simulated')})", ui.pct(report.accuracy),
               delta=ui.pts(report.accuracy - report.accuracy_baseline),
               delta_color=ui.delta_color(measure.noise_verdict(report.accuracy_delta, report.accuracy_delta_ci95)),
-              delta_arrow="auto" if report.accuracy != report.accuracy_baseline else "off",
+              delta_arrow=ui.delta_arrow(report.accuracy - report.accuracy_baseline),
               help="The distilled student after the sidebar's compression, on the same test images.")
     c1.caption(f"{ui.ci_text(report.accuracy_ci95)}; delta vs the uncompressed distilled student")
     c2.metric("Size (theoretical)", charts.fmt_bytes(report.size_bytes["compressed"]),
