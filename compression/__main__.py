@@ -325,7 +325,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
                                    progress=_stderr_progress if config.trains else None)
         link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link)))
+        views = report_html.format_views(args.model, config.group_size)
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, formats=views)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)

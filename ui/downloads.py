@@ -53,7 +53,8 @@ def link(sc: Scenario) -> str:
 # (~4 MB) and the model file compresses the model again.
 @st.cache_data(show_spinner=False, max_entries=16)
 def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url: str) -> str:
-    return report_html.to_html(_report, url, curves=_curves(model, items, _report))
+    views = report_html.format_views(str(model), dict(items).get("group_size", 128))
+    return report_html.to_html(_report, url, curves=_curves(model, items, _report), formats=views)
 
 
 def _curves(model: ModelSource, items: tuple, report: pipeline.Report) -> dict:
