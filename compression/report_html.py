@@ -52,7 +52,9 @@ def cards(report: Report) -> list[dict[str, str]]:
         {"label": "Accuracy", "kind": kinds["accuracy"], "value": acc,
          "detail": f"{change}95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
         {"label": "Size", "kind": kinds["size_theoretical"], "value": charts.fmt_bytes(r.size_bytes["compressed"]),
-         "detail": f"{r.compression_ratio:.1f}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"},
+         "detail": f"{r.compression_ratio:.1f}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"
+                   + (f"; {r.bits_per_weight:.3f} bits per weight including scales"
+                      if r.bits_per_weight is not None else "")},
         {"label": "File", "kind": kinds["size_file"], "value": charts.fmt_bytes(r.size_bytes["file"]),
          "detail": "bytes of the exported file, read back losslessly"},
         {"label": "Energy per inference", "kind": kinds["energy"], "value": charts.fmt_energy(r.energy_pj["total"]),
