@@ -296,6 +296,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     for b in bits:
         base.replace(bits=b)
     model = model_from_args(args)
+    if base.max_drop > 0:  # mixed precision from an accuracy target instead of the curves
+        return _within_drop(args, model, base, bits)
 
     def compute() -> dict[str, Any]:
         with sweep.executor_for(args.dask, args.processes) as executor:
@@ -318,6 +320,26 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _within_drop(args: argparse.Namespace, model: Any, base: CompressionConfig, bits: list[int]) -> int:
+    """`sensitivity --max-drop X`: bits per layer for the smallest model within X points of drop."""
+    options = [b for b in bits if 2 <= b <= 16] or list(sensitivity.ALLOCATION_BITS)
+    r = sensitivity.within_drop(model, base.max_drop, base.replace(max_drop=0.0), bits=options,
+                                progress=_stderr_progress, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{model}: at most {r['max_drop']:g} points of drop -> {r['bytes']:,.0f} bytes; chosen on the even test "
+          f"images, judged on the odd ones ({r['n_test']})")
+    print(f"{'layer':14}{'bits':>5}{'bytes':>10}  drop alone (95 % paired)")
+    for row in r["layers"]:
+        print(f"{row['name']:14}{row['bits']:>5}{row['bytes']:>10,.0f}  {row['delta'] * 100:+.1f} pts "
+              f"[{row['delta_lo'] * 100:+.1f}, {row['delta_hi'] * 100:+.1f}]")
+    print(f"whole model: {r['accuracy']:.1%} vs {r['baseline']:.1%}, {r['delta'] * 100:+.1f} pts "
+          f"[{r['delta_lo'] * 100:+.1f}, {r['delta_hi'] * 100:+.1f}]"
+          + ("" if r["within"] else f" -- beyond the {r['max_drop']:g}-point target on the judging images"))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     tmp = _temp_beside(args.html)  # fail before the work; an existing report stays whole until the new one is
@@ -325,8 +347,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
                                    progress=_stderr_progress if config.trains else None)
         link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-        views = report_html.format_views(args.model, config.group_size)
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, formats=views)))
+        # the accuracy curves Explore draws beside the cards (one-shot where the page's are)
+        curves = (report_html.accuracy_curves(args.model, config, data_dir=args.data_dir)
+                  if report.accuracy is not None else {})
+        views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
+        formats = report_html.format_views(args.model, config.group_size)
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views,
+                                                                                        formats)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
@@ -558,13 +585,16 @@ HELP = {
     "sram_kb": f"on-chip memory in KB for the energy model, {cfg.SRAM_KB_RANGE[0]:g}..{cfg.SRAM_KB_RANGE[1]:g}",
     "layer_bits": "per-layer weight bits, e.g. fc1=8,fc2=4",
     "layer_sparsity": "per-layer sparsity, e.g. fc1=0.5,fc3=0",
+    "method": "how weights are rounded: rtn (nearest level), gptq or awq (calibrated on training images)",
+    "smooth_alpha": "SmoothQuant migration strength for W8A8, 0 (off)..1",
+    "max_drop": f"mixed precision: at most this many accuracy points of drop, 0 (off)..{cfg.MAX_DROP:g}",
 }
 CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "granularity": cfg.GRANULARITIES, "structure": cfg.STRUCTURES,
            "scope": cfg.SCOPES, "criterion": cfg.CRITERIA, "profile": cfg.PROFILES,
-           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS}
+           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS, "method": cfg.METHODS}
 METAVAR = {"bits": "B", "act_bits": "B", "sparsity": "S", "seed": "N", "prune_steps": "N",
            "finetune_epochs": "N", "reg_strength": "X", "sram_kb": "KB", "layer_bits": "NAME=B,...",
-           "layer_sparsity": "NAME=S,..."}
+           "layer_sparsity": "NAME=S,...", "smooth_alpha": "A", "max_drop": "POINTS"}
 
 
 def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:

@@ -48,6 +48,8 @@ ORDERS = tuple(o.value for o in Order)
 PROFILES = ("horowitz-45nm",)
 SRAM_KB_RANGE = (1.0, 1024.0 * 1024)   # 1 KB .. 1 GB of on-chip memory
 REG_STRENGTH_MAX = 1.0
+METHODS = ("rtn", "gptq", "awq")  # how weights are rounded to the quantizer's grid
+MAX_DROP = 100.0  # accuracy points
 MAX_ECHO = 40  # characters of a user's value echoed back in an error message
 
 
@@ -81,6 +83,10 @@ class CompressionConfig:
     sram_kb: float = 32.0          # on-chip memory capacity in KB (energy model assumption)
     layer_bits: tuple[tuple[str, int], ...] = ()        # per-layer overrides of bits, sorted by name
     layer_sparsity: tuple[tuple[str, float], ...] = ()  # per-layer overrides of sparsity, sorted
+    # Calibrated post-training methods (compression.gptq, awq, smoothquant), calibration on training images.
+    method: str = "rtn"            # rtn (round to nearest), gptq (Frantar et al. 2022) or awq (Lin et al. 2024)
+    smooth_alpha: float = 0.0      # SmoothQuant migration strength alpha in (0, 1]; 0 = off (Xiao et al. 2023)
+    max_drop: float = 0.0          # mixed precision's accuracy target: at most this many points of drop; 0 = off
 
     def __post_init__(self) -> None:
         # Per-layer overrides arrive as dicts, lists of pairs (JSON) or "fc1=8,fc2=4" text;
@@ -127,6 +133,14 @@ class CompressionConfig:
         _check(isinstance(self.huffman, bool), "huffman", self.huffman, "true or false")
         _check(_is_real(self.sram_kb) and SRAM_KB_RANGE[0] <= self.sram_kb <= SRAM_KB_RANGE[1],
                "sram_kb", self.sram_kb, f"a size in KB from {SRAM_KB_RANGE[0]:g} to {SRAM_KB_RANGE[1]:g}")
+        for name in ("smooth_alpha", "max_drop"):
+            if _is_real(getattr(self, name)):
+                object.__setattr__(self, name, float(getattr(self, name)))
+        _check(self.method in METHODS, "method", self.method, _one_of(METHODS))
+        _check(_is_real(self.smooth_alpha) and 0.0 <= self.smooth_alpha <= 1.0, "smooth_alpha",
+               self.smooth_alpha, "a migration strength from 0 (off) to 1, e.g. 0.5")
+        _check(_is_real(self.max_drop) and 0.0 <= self.max_drop <= MAX_DROP, "max_drop", self.max_drop,
+               f"accuracy points from 0 (off) to {MAX_DROP:g}, e.g. 1.0")
         for name, b in self.layer_bits:
             _check(b in BITS, "layer_bits", f"{name}={b}", _one_of(BITS) + " per layer")
         for name, s in self.layer_sparsity:

@@ -188,10 +188,22 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
             energy_op="float" if config.act_bits >= FLOAT_BITS else record.energy_op,
             act_bits=config.act_bits)
     sliced = config.prunes and kind.slices_rows
-    graph_rows = sliced and not isinstance(model, nn.Sequential)
+    graph_rows = sliced and coupled(model)
+    if graph_rows and own:
+        # structure.channel_masks prunes coupled channel groups to one global sparsity; a layer's
+        # own sparsity would be silently ignored (nothing pruned at a global 0).
+        raise ConfigError(f"layer_sparsity with structure 'rows' needs a plain Sequential model: in this one "
+                          f"residual adds, normalisations or attention tie channels across layers, so "
+                          f"{', '.join(own)} cannot lose rows alone; use one global sparsity or structure "
+                          f"'unstructured'")
     return Plan(layers=out, prunes=config.prunes, sliced=sliced,
                 huffman=config.huffman, act_bits=config.act_bits, skip_zeros=config.skip_zeros,
                 masks_by_graph=graph_rows)
+
+
+def coupled(model: nn.Module) -> bool:
+    """Whether rows pruning goes by coupled channel groups (any graph but a plain Sequential)."""
+    return not isinstance(model, nn.Sequential)
 
 
 def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:

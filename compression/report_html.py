@@ -52,7 +52,7 @@ def cards(report: Report) -> list[dict[str, str]]:
         {"label": "Accuracy", "kind": kinds["accuracy"], "value": acc,
          "detail": f"{change}95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
         {"label": "Size", "kind": kinds["size_theoretical"], "value": charts.fmt_bytes(r.size_bytes["compressed"]),
-         "detail": f"{r.compression_ratio:.1f}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"
+         "detail": f"{charts.fixed(r.compression_ratio)}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"
                    + (f"; {r.bits_per_weight:.3f} bits per weight including scales"
                       if r.bits_per_weight is not None else "")},
         {"label": "File", "kind": kinds["size_file"], "value": charts.fmt_bytes(r.size_bytes["file"]),
@@ -61,20 +61,25 @@ def cards(report: Report) -> list[dict[str, str]]:
          "detail": f"uncompressed {charts.fmt_energy(r.energy_baseline_pj['total'])}; {r.energy_profile}, "
                    f"weights in {'on-chip SRAM' if r.weights_on_chip else 'DRAM'}"},
         {"label": "Non-zero parameters", "kind": "measured", "value": f"{r.params_nonzero:,}",
-         "detail": f"of {r.params_total:,}; {r.sparsity:.1%} of prunable weights are zero"},
+         "detail": f"of {r.params_total:,}; {charts.pct(r.sparsity)} of prunable weights are zero"},
         {"label": "MACs charged", "kind": kinds["macs"], "value": f"{r.macs_effective:,}",
          "detail": f"of {r.macs_dense:,} dense"},
     ]
     lv = measure.latency_verdict(r.latency_ms)
     if lv is not None:
-        runtime = (f"; the runtime alone (PyTorch fp32 {r.latency_ms['fp32']:.3f} ms → ONNX Runtime fp32): "
+        runtime = (f"; the runtime alone (PyTorch fp32 {ms(r.latency_ms['fp32'])} → ONNX Runtime fp32): "
                    f"{lv.runtime}" if lv.runtime is not None else "")
-        out.append({"label": "Latency", "kind": kinds["latency"], "value": f"{r.latency_ms['compressed']:.3f} ms",
-                    "detail": f"{lv.verdict} vs {lv.reference} {lv.reference_ms:.3f} ms (same runtime){runtime}; "
+        out.append({"label": "Latency", "kind": kinds["latency"], "value": ms(r.latency_ms['compressed']),
+                    "detail": f"{lv.verdict} vs {lv.reference} {ms(lv.reference_ms)} (same runtime){runtime}; "
                               f"batch 1, {r.latency_path}"})
     else:
         out.append({"label": "Latency", "kind": kinds["latency"], "value": "not measured", "detail": ""})
     return out
+
+
+def ms(x: float | None) -> str:
+    """Milliseconds with three decimals; a non-zero time never reads '0.000 ms'."""
+    return "n/a" if x is None else f"{charts.fixed(x, 3)} ms"
 
 
 def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot: bool) -> Any:
@@ -86,6 +91,7 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     Returns a new figure (a cached one may be shared). Explore and the report both draw it.
     """
     fig = go.Figure(fig)
+    xs = [v for t in fig.data if t.x is not None for v in t.x if isinstance(v, (int, float))]
     for trace in fig.data:
         if trace.name == "current setting":
             x = trace.x[0]
@@ -96,8 +102,12 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
             trace.hovertemplate = (f"current setting (the card): {accuracy * 100:.1f} %, "
                                    f"95 % CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f} %<extra></extra>")
             if one_shot:
+                # the label reads away from the nearer edge: right of a star at 90 % sparsity it was
+                # cut at the plot's edge on a narrow (projector) screen
+                right = bool(xs) and x > (min(xs) + max(xs)) / 2
                 fig.add_annotation(x=x, y=accuracy, text="★ the card (fine-tuned)", showarrow=False,
-                                   xanchor="left", xshift=10, yshift=10, font=dict(size=14))
+                                   xanchor="right" if right else "left", xshift=-10 if right else 10, yshift=10,
+                                   font=dict(size=14))
         elif one_shot and trace.name == "compressed, 95% CI":
             trace.name = f"{ONE_SHOT}, 95% CI"
     return fig
@@ -167,6 +177,30 @@ def figures(report: Report, curves: dict[str, tuple[list[dict], bool]] | None = 
     return out
 
 
+def layer_views(model_id: str, config: CompressionConfig, data_dir: str | None = None) -> dict[str, Any] | None:
+    """compression.layer_error.views of a model with data (the "Layer by layer" section), else None."""
+    from compression import layer_error, source
+    loaded = source.load(source.parse(model_id), data_dir=data_dir)
+    if loaded.dataset is None or not len(loaded.dataset.x_calib):
+        return None
+    return layer_error.views(loaded.model, loaded.dataset, config)
+
+
+def layer_figures(report: Report, views: dict[str, Any]) -> tuple[list[tuple[str, go.Figure]], str]:
+    """The "Layer by layer" section's figures, and its BitOps / memory line."""
+    from compression import layer_error
+    out = [("layer-sqnr", charts.layer_error_chart(views["errors"])),
+           ("layer-cosine", charts.layer_error_chart(views["errors"], "cosine"))]
+    for i, name in enumerate(views["activations"]):
+        out.append((f"activations-{i}", charts.activation_histogram(views["activations"], name)))
+        out.append((f"weight-ranges-{i}", charts.weight_range_chart(views["weights"], name)))
+    c = layer_error.costs(report, views["shapes"])
+    line = (f"{c['macs']:,} MACs and {c['bitops']:.3g} BitOps per image ({c['bitops'] / max(1, c['bitops_float']):.1%} "
+            f"of float; theoretical); weight memory {charts.fmt_bytes(c['weight_bytes'])}, peak activation memory "
+            f"{charts.fmt_bytes(c['peak_activation_bytes'])} per image at {c['act_bits']} bits (theoretical).")
+    return out, line
+
+
 def format_views(model: str, group_size: int = 128) -> dict[str, Any] | None:
     """The number-format views' data for the model's largest layer (compression.formats), or None
     when the model cannot be opened here (the section is then left out)."""
@@ -201,10 +235,11 @@ def _formats_section(report: Report, views: dict[str, Any]) -> list[str]:
 
 
 def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None,
-            formats: dict[str, Any] | None = None) -> str:
+            views: dict[str, Any] | None = None, formats: dict[str, Any] | None = None) -> str:
     """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link.
 
-    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves).
+    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves);
+    `views`: the layer-by-layer views (layer_views), drawn in a section of their own;
     `formats`: the number-format views' data (format_views); None leaves that section out.
     """
     e = html.escape
@@ -230,6 +265,15 @@ def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], 
         parts.append("<div class='figure'>" + pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
             config={"displaylogo": False, "responsive": True}) + "</div>")
+    if views is not None:
+        figs, line = layer_figures(report, views)
+        parts.append("<h2>Layer by layer</h2><p class='sub'>Output error of each layer against the float model on "
+                     "calibration images (training split): that layer alone compressed, and accumulated. "
+                     + e(line) + "</p>")
+        for fig_id, fig in figs:
+            parts.append("<div class='figure'>" + pio.to_html(
+                fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
+                config={"displaylogo": False, "responsive": True}) + "</div>")
     if formats is not None:
         parts += _formats_section(report, formats)
     parts.append("<h2>Scenario</h2>")

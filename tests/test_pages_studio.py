@@ -83,3 +83,15 @@ def test_presentation_mode_steps_through_presets():
     at.button(key="present_next").click().run()
     assert at.session_state["preset"] == "int8" and at.session_state["bits"] == 8
     assert at.query_params.get("view") == ["present"] or at.query_params.get("view") == "present"
+
+
+def test_the_frontier_table_lists_identical_rows_once():
+    from compression import charts, sweep
+    from ui import studio
+    row = {"sparsity": 0.0, "bits": 32, "accuracy": 0.97, "size_bytes": 4096.0, "compression_ratio": 1.0,
+           "energy_pj": 1e6}
+    rows = [row, dict(row), {**row, "sparsity": 0.5, "size_bytes": 2048.0, "compression_ratio": 2.0, "accuracy": 0.96}]
+    front = sweep.pareto_front(rows)
+    assert front == [0, 1, 2]  # an exact tie: both on the frontier
+    table = studio.frontier_table(rows, front, ("sparsity", "bits"))
+    assert [t["size"] for t in table] == [charts.fmt_bytes(2048), charts.fmt_bytes(4096)]  # smallest first, once each

@@ -134,3 +134,24 @@ def test_app_root_keeps_the_host(url, root):
     pytest.importorskip("streamlit")
     from ui import downloads
     assert downloads.app_root(url) == root
+
+
+def test_the_cli_report_carries_the_accuracy_curves(tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["report", "--model", "mlp-digits", "--bits", "4", "--html", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    for fig_id in ("accuracy-sparsity", "accuracy-bits"):  # as the page's report carries them
+        assert f'id="{fig_id}"' in text
+
+
+def test_a_small_non_zero_number_never_reads_zero(report):
+    import dataclasses
+    tiny = dataclasses.replace(report, sparsity=0.00004,
+                               latency_ms={**report.latency_ms, "compressed": 0.0004, "fp32": 0.0006})
+    cards = {c["label"]: c for c in report_html.cards(tiny)}
+    assert "0.004 %" in cards["Non-zero parameters"]["detail"]  # 0.00004 = 0.004 %, not "0.0 %"
+    assert report_html.ms(0.0004) == "0.0004 ms" and report_html.ms(1.23456) == "1.235 ms"
+    from compression import charts, measure
+    assert charts.pct(0.00004) == "0.004 %" and charts.pct(0.972) == "97.2 %" and charts.pct(0) == "0.0 %"
+    assert charts.fmt_bytes(0.25) == "0.25 B" and charts.fmt_energy(0.04) == "0.04 pJ"
+    assert measure.signed_pts(0.0001) == "+0.01" and measure.signed_pts(-0.003) == "−0.3"

@@ -43,7 +43,8 @@ _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sweep")
 def _compute_row(key: tuple) -> dict[str, Any]:
     model, items, fields, latency = key
     try:
-        row = sweep.evaluate_row(model, config_of(items), fields, latency)
+        from ui.backend import offload  # a worker process when the server has them (ui.backend.pool)
+        row = offload(sweep.evaluate_row, model, config_of(items), fields, latency)
         with _ROWS_LOCK:
             _ROWS[key] = row
             while len(_ROWS) > _ROWS_MAX:
@@ -223,3 +224,21 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     writer.writerows(rows)
     return out.getvalue()
 
+
+
+def frontier_table(rows: list[dict[str, Any]], front: list[int], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The frontier's rows as the table shows them, smallest first; identical rows once.
+
+    Configs that differ only where it changes nothing (two quantizers at 32 bits, a structure
+    at 0 % sparsity) tie exactly on both axes and are all on the frontier: one line says it.
+    """
+    from ui.fmt import pct
+    table: list[dict[str, Any]] = []
+    for i in sorted(front, key=lambda i: rows[i]["size_bytes"]):
+        r = rows[i]
+        line = {**{f: f"{r[f]:.0%}" if f == "sparsity" else r[f] for f in fields}, "accuracy": pct(r["accuracy"]),
+                "size": charts.fmt_bytes(r["size_bytes"]), "ratio": f"{charts.fixed(r['compression_ratio'])}×",
+                "energy": charts.fmt_energy(r["energy_pj"])}
+        if line not in table:
+            table.append(line)
+    return table

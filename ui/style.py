@@ -44,7 +44,8 @@ CSS = f"""
 }}
 @media (max-width: 1100px) {{
   /* 1280×720 at 150 % (853×480): less chrome above the content, so the first screen reaches a chart. */
-  [data-testid="stMainBlockContainer"] {{ padding-top: 2.5rem !important; }}
+  /* …but never under the header (3.75rem high, in rem: presentation mode's larger type grows it too) */
+  [data-testid="stMainBlockContainer"] {{ padding-top: 4rem !important; }}
   [data-testid="stMainBlockContainer"] h1 {{ font-size: 2rem !important; padding-top: 0 !important; }}
   .st-key-cards [data-testid="stCaptionContainer"] {{ display: none !important; }}
   .st-key-cards [data-testid="stPopover"] {{ display: none !important; }}

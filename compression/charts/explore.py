@@ -33,6 +33,8 @@ from compression.charts.theme import (
     _pick_unit,
     _position,
     _report_label,
+    count_axis,
+    factor_text,
     fmt_bytes,
     fmt_energy,
     pct,
@@ -75,7 +77,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
         # At high sparsity the zero spike would flatten the kept weights into the axis: keep
         # the scale of the kept weights and let the spike run off the top, saying so.
         top = 1.25 * tallest_kept
-        layout["yaxis"] = dict(range=[0, top])
+        layout["yaxis"] = count_axis(top, range=[0, top])
         for trace in data:
             trace.pop("text", None)
         layout["annotations"] = [dict(x=0, y=top, text=f"↑ {h['zeros_compressed']:,} zeros (off scale)",
@@ -98,6 +100,8 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
                        0 if hide_zeros else h["zeros_compressed"], 1])
         ticks = _log_ticks(tallest)
         layout["yaxis"] = dict(type="log", tickmode="array", tickvals=ticks, ticktext=[_count_text(t) for t in ticks])
+    elif "yaxis" not in layout:
+        layout["yaxis"] = count_axis(max(tallest_kept, spike))
     return _figure(data, layout, f"Weights of {lr.name} · {_layer_label(report, lr)} · {pct(sparsity)} zero",
                    "weight value", "count of weights (log scale)" if log_y else "count of weights")
 
@@ -156,7 +160,8 @@ def error_distribution(report: Report, layer: str) -> go.Figure:
     sqnr = "∞" if lr.sqnr_db is None or not math.isfinite(lr.sqnr_db) else f"{lr.sqnr_db:.1f} dB"
     subtitle = (f"MSE {_number(lr.mse, '.2e')} · SQNR {sqnr} · max |error| {lr.max_abs_error:.3g} "
                 "(kept weights only)")
-    return _figure(data, dict(showlegend=False, bargap=0), title, x_title, "count of weights", subtitle)
+    return _figure(data, dict(showlegend=False, bargap=0, yaxis=count_axis(max(counts))), title, x_title,
+                   "count of weights", subtitle)
 
 
 def accuracy_curve(points: list[dict], field: str, current: float, baseline: float,
@@ -280,10 +285,11 @@ def energy_breakdown(report: Report) -> go.Figure:
                               title=dict(axis["title"], text="whole model")),
                   yaxis2=dict(axis, anchor="x2", title=dict(axis["title"], text=f"energy ({u_total})"),
                               range=[0, max(e["total"], base["total"]) / f_total * 1.3]))
-    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (too big for the on-chip SRAM)"
-    zeros = "hardware skips zeros" if report.config.get("skip_zeros") else "dense hardware: zeros still multiplied"
+    # short enough for one line at 1280×720 and 150 % zoom (a Plotly subtitle does not wrap)
+    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (too big for on-chip SRAM)"
+    zeros = "zeros skipped" if report.config.get("skip_zeros") else "dense: zeros multiplied"
     return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile})",
-                   "layer (compressed model)", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
+                   "layer (compressed model)", f"energy ({u_layer})", f"weights in {where} · {zeros}", height=HEIGHT + 30)
 
 
 def _times(reference: float, value: float, less: str, more: str) -> str:
@@ -291,7 +297,7 @@ def _times(reference: float, value: float, less: str, more: str) -> str:
     if not value or not reference:
         return "n/a"
     r = reference / value
-    return "the same" if 0.995 < r < 1.005 else f"{r:.1f}× {less}" if r > 1 else f"{1 / r:.1f}× {more}"
+    return "the same" if 0.995 < r < 1.005 else f"{factor_text(r)} {less}" if r > 1 else f"{factor_text(1 / r)} {more}"
 
 
 def _ratio_text(reference: float, value: float) -> str:
@@ -301,7 +307,7 @@ def _ratio_text(reference: float, value: float) -> str:
         return "same size"
     if 1 / 1.05 < r < 1.05:  # "1.0× smaller" says nothing: a percentage does
         return f"{abs(1 - value / reference) * 100:.0f} % {'smaller' if r > 1 else 'larger'}"
-    return f"{r:.1f}× smaller" if r > 1 else f"{1 / r:.1f}× larger"
+    return f"{factor_text(r)} smaller" if r > 1 else f"{factor_text(1 / r)} larger"
 
 
 PANEL_SPLIT, PANEL_GAP = 0.55, 0.12  # energy figure: per-layer panel | totals panel
@@ -360,6 +366,10 @@ def energy_vs_sram(points: list[dict], sram_kb: float, model_kb: float, baseline
     for kb, label, color, y, side in ((model_kb, "compressed weights", PALETTE["compressed"], 0.02, "right"),
                                       (baseline_kb, "fp32 weights", PALETTE["baseline"], 0.6, "left")):
         if xs[0] <= kb <= xs[-1]:
+            # a label reads towards the middle when its line is near an edge: "compressed weights"
+            # left of a line at 4.5 KB ran over the y axis and was cut
+            along = (math.log(kb) - math.log(xs[0])) / ((math.log(xs[-1]) - math.log(xs[0])) or 1)
+            side = "left" if along < 0.3 else "right" if along > 0.7 else side
             shapes.append(dict(type="line", xref="x", yref="paper", x0=kb, x1=kb, y0=0, y1=1,
                                line=dict(color=color, width=1, dash="dot")))
             annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=y, yanchor="bottom", xanchor=side,
