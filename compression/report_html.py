@@ -88,7 +88,7 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     with the card's 95 % interval as error bars; a one-shot curve is labelled beside it.
     Returns a new figure (a cached one may be shared). Explore and the report both draw it.
     """
-    fig = go.Figure(fig)
+    fig = _copy(fig)
     xs = [v for t in fig.data if t.x is not None for v in t.x if isinstance(v, (int, float))]
     for trace in fig.data:
         if trace.name == "current setting":
@@ -109,6 +109,16 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
         elif one_shot and trace.name == "compressed, 95% CI":
             trace.name = f"{ONE_SHOT}, 95% CI"
     return fig
+
+
+def _copy(fig: Any) -> Any:
+    """A copy of a figure without validating it again: go.Figure(fig) took ~30 ms (Explore draws two
+    a run, and a class of 30 reruns a lot); the figure was validated, or built canonical
+    (compression.charts.theme._new_figure), when it was made."""
+    try:
+        return go.Figure(fig.to_dict(), _validate=False)
+    except TypeError:  # pragma: no cover - plotly without _validate
+        return go.Figure(fig)
 
 
 def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfig, tuple, bool]]:
