@@ -351,7 +351,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         curves = (report_html.accuracy_curves(args.model, config, data_dir=args.data_dir)
                   if report.accuracy is not None else {})
         views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views)))
+        formats = report_html.format_views(args.model, config.group_size)
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views,
+                                                                                        formats)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
