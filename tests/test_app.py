@@ -61,9 +61,10 @@ def test_explore_loads_with_cards_and_charts():
                    "Latency (measured)"):
         assert any(lbl.startswith(start_) for lbl in labels), labels
     text = " ".join(titles(at)).lower()
-    assert len(figures(at)) == 10, titles(at)
+    assert len(figures(at)) == 14, titles(at)  # 10, and the layer-by-layer section's 4
     for part in ("weights of", "quantization error", "per layer", "accuracy vs sparsity",
-                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron"):
+                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron",
+                 "output error of each layer", "activation outliers"):
         assert part in text, (part, text)
     # the sidebar's controls exist under their documented keys
     for key in ("model", "preset", "structure", "scope", "criterion", "act_bits", "profile"):
@@ -73,6 +74,7 @@ def test_explore_loads_with_cards_and_charts():
     assert at.radio(key="quantizer").value == "uniform"
     assert at.radio(key="scheme").value == "symmetric"
     assert at.radio(key="granularity").value == "tensor"
+    assert at.radio(key="method").value == "rtn"
     assert at.toggle(key="skip_zeros").value is False
     assert at.slider(key="sparsity").value == 0
     assert at.select_slider(key="bits").value == 32
