@@ -3,7 +3,8 @@ draw, and the CLI's bits-per-weight table.
 
 `grids` gives the levels INT4, NF4, FP4 and MXFP4 can represent in the group holding the
 layer's largest |w| (so each grid spans that group's range, to scale over the layer's
-histogram). `outlier_groups` gives, at a group size, the row around the largest |w|: each
+histogram), and in the median group (the grid most weights see: finer with smaller groups).
+`outlier_groups` gives, at a group size, the row around the largest |w|: each
 group's INT4 grid, so one outlier stretching its own group's grid is seen beside its
 neighbours'. Every grid comes from the quantizer records themselves (their codecs' levels).
 """
@@ -63,12 +64,15 @@ def grids(w: Tensor, group_size: int = 128, names: tuple[str, ...] = VIEW) -> di
     for name in names:
         record = quantizers.lookup(name)
         w_q, q = record.quantize(w, 4, "symmetric", PerGroup(group_size))
-        levels = q.codec.levels()
+        levels = typical = q.codec.levels()
         if levels.dim() == 2:
+            # the median group by its top level (its scale): what most weights see
+            typical = levels[levels.amax(1).argsort()[len(levels) // 2]]
             levels = levels[_group_of_max(q.codec, w)]
         stats = quantize.error_stats(w, w_q)
         out.append({"name": name, "label": _label(name, q.codec.granularity),
                     "granularity": q.codec.granularity.label, "levels": sorted(set(levels.tolist())),
+                    "typical_levels": sorted(set(typical.tolist())),
                     "bits_per_weight": q.codec.bits_per_weight, "sqnr_db": stats["sqnr_db"],
                     "scale_dtype": record.scale_dtype})
     return {"hist": _histogram(w), "max_abs": float(w.abs().max()), "group_size": group_size, "formats": out}

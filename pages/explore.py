@@ -23,7 +23,8 @@ wait = ui.heavy_from_link(cfg)
 if wait and not ui.is_done(("evaluate", sc.model, sc.config_items())):
     st.info(ui.heavy_link_text(cfg, wait), icon=":material/hourglass_empty:")
     st.button(f"Run (about {wait:.0f} s)", key="run_link", type="primary", icon=":material/play_arrow:",
-              on_click=ui.confirm_link)
+              on_click=ui.confirm_link,
+              help="This link fine-tunes or trains: it runs once asked, then every visitor gets the result at once.")
     st.stop()
 report = ui.evaluate_report(sc)
 if report is None:
@@ -49,7 +50,7 @@ def headline(r) -> None:
         delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
         verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color=ui.delta_color(verdict), delta_arrow="off" if delta == 0 else "auto",
+                       delta_color=ui.delta_color(verdict), delta_arrow=ui.delta_arrow(delta),
                        help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
                             "against the uncompressed model has a paired 95 % interval (both models scored on the "
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
@@ -72,7 +73,7 @@ def headline(r) -> None:
     f = r.energy_factors
     a = r.energy_assumptions
     cols[2].metric("Energy (estimate)", charts.fmt_energy(e),
-                   delta=f"{e0 / e:.1f}× less" if e else None, delta_arrow="off",
+                   delta=f"{ui.factor_text(e0 / e)} less" if e else None, delta_arrow="off",
                    delta_color="normal" if e < e0 else "off",
                    help="Per inference: E = Σ MACs_eff·(E_mult + E_add) + Σ bits moved·e_bit. The saving "
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
@@ -308,7 +309,8 @@ def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
     value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
     if ui.is_done(key) or st.session_state.get(flag) == value:
         return True
-    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value))
+    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
+              help="Runs this view's training once; then it is cached for everyone on this server.")
     return False
 
 
@@ -360,7 +362,8 @@ def neuron_view(c) -> None:
     names = [n for n, v in res["layers"].items() if len(v["scores"]) > 1]
     if st.session_state.get("neuron_layer") not in names:  # another model
         st.session_state["neuron_layer"] = names[0]
-    layer = st.selectbox("Layer", names, key="neuron_layer")
+    layer = st.selectbox("Layer", names, key="neuron_layer",
+                         help="Which layer's neuron scores to show.")
     v = res["layers"][layer]
     ui.plot(st, ui.figure(("neurons", sc.model, crit, s, c.scope, c.seed, layer),
                           lambda: charts.neuron_scores(v["scores"], v["pruned"], layer, res["label"],
@@ -464,6 +467,42 @@ def calibrated_section() -> None:
 ui.section(calibrated_section)
 
 
+# --------------------------------------------------------------------------- number formats
+
+FORMAT_HELP_GROUP = ("Weights per group sharing one scale (INT4 and FP4 here; NF4 keeps its blocks of 64 and "
+                     "MXFP4 its 32). Smaller groups follow an outlier closely but store more scales.")
+
+
+@st.fragment
+def formats_section(model: ModelSource, names: list[str]) -> None:
+    """Four 4-bit formats' grids over one layer, and one outlier stretching its group's grid: the
+    group-size control reruns only this fragment."""
+    ui.section(_formats, model, names)
+
+
+def _formats(model: ModelSource, names: list[str]) -> None:
+    st.subheader("Number formats: what 4 bits can represent", anchor=False)
+    charts_row = st.container()
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    layer = c1.selectbox("Layer", names, **ui.keep("fmt_layer", names[0]),
+                         help="Whose weights the format grids are drawn over (the same layer in both charts).")
+    g = c2.select_slider("Group size in these charts", quantizers.GROUP_SIZES, **ui.keep("fmt_group", 128), help=FORMAT_HELP_GROUP)
+    ok, views = ui.guard(ui.format_views, model, layer, g)
+    if not ok:
+        return
+    left, right = charts_row.columns(2)
+    ui.plot(left, ui.figure(("fmt_grids", model, layer, g), lambda: charts.format_grids(views["grids"])))
+    ui.plot(right, ui.figure(("fmt_outlier", model, layer, g), lambda: charts.group_outlier(views["outlier"])))
+    st.caption("Bits per weight include the scales: INT4 g128 with float16 scales is 4 + 16/128 = 4.125, MXFP4 "
+               "(E8M0 per 32) 4.25, NVFP4 (E4M3 per 16 + one float32) 4.5, NF4 (float32 absmax per 64) 4.5; a row "
+               "that is not a multiple of g ends in a shorter group. Pick a format in the sidebar (Quantizer) "
+               "to measure its accuracy.")
+
+
+if sc.model is not None:
+    formats_section(sc.model, [lr.name for lr in report.layers])
+
+
 # --------------------------------------------------------------------------- Deep Compression
 
 
@@ -477,7 +516,8 @@ def deep_compression_section(model: ModelSource) -> None:
     if not (ui.is_done(key) or st.session_state.get("_run_deep") == str(model)):
         st.button("Run the three stages (about a minute, then cached)", key="run_deep",
                   icon=":material/play_arrow:",
-                  on_click=lambda: st.session_state.update(_run_deep=str(model)))
+                  on_click=lambda: st.session_state.update(_run_deep=str(model)),
+                  help="Prunes, fine-tunes, shares weights by k-means and Huffman-codes them, as Han et al. 2016 did.")
         return
     ok, result = ui.guard(ui.with_progress, ui.deep_compression, model,
                           label="Deep Compression", show=not ui.is_done(key))

@@ -48,9 +48,12 @@ c3, c4 = st.columns(2)
 sparsities = c1.multiselect("Sparsity", SPARSITY_OPTIONS, **ui.keep("sweep_sparsity", [0.0, 0.5, 0.75, 0.9]),
                             format_func=lambda s: f"{s:.0%}", help="Fraction of weights removed.")
 bits = c2.multiselect("Weight bits", ui.BIT_OPTIONS, **ui.keep("sweep_bits", [32, 8, 4, 2]),
-                      format_func=lambda b: "32 (float)" if b == 32 else str(b))
-quantizers = c3.multiselect("Quantizer", cfgmod.QUANTIZERS, **ui.keep("sweep_quantizer", ["uniform"]))
-structures = c4.multiselect("Pruning structure", cfgmod.STRUCTURES, **ui.keep("sweep_structure", ["unstructured"]))
+                      format_func=lambda b: "32 (float)" if b == 32 else str(b),
+                      help="Bits per weight after quantization; 32 is the float model.")
+quantizers = c3.multiselect("Quantizer", cfgmod.QUANTIZERS, **ui.keep("sweep_quantizer", ["uniform"]),
+                            help="How weights are rounded to the bit-width (the sidebar's Advanced panel explains each).")
+structures = c4.multiselect("Pruning structure", cfgmod.STRUCTURES, **ui.keep("sweep_structure", ["unstructured"]),
+                            help="What pruning removes: single weights, whole rows (neurons/filters) or 2 of every 4.")
 o1, o2 = st.columns(2)
 latency = o1.toggle("Measure latency", **ui.keep("sweep_latency", False),
                     help="Times one forward pass per config (slower); off: the latency chart stays empty.")
@@ -86,8 +89,10 @@ buttons = st.container(horizontal=True, vertical_alignment="center")
 b1 = b2 = b3 = buttons
 running = bool(job and job["status"] == "running")
 b1.button(f"Run sweep ({len(configs)} configs)", type="primary", icon=":material/play_arrow:",
-          on_click=start_sweep, disabled=running or not configs, key="sweep_run")
-b2.button("Stop", icon=":material/stop:", on_click=stop_sweep, disabled=not running, key="sweep_stop")
+          on_click=start_sweep, disabled=running or not configs, key="sweep_run",
+          help="Evaluates every config of the grid above, one after another; rows appear as they are measured.")
+b2.button("Stop", icon=":material/stop:", on_click=stop_sweep, disabled=not running, key="sweep_stop",
+          help="Ends the sweep after the config being measured; the rows so far are kept.")
 if job and job["key"] != job_key and not running:
     b3.caption("The grid or the sidebar changed since this sweep: press Run to sweep the new grid.")
 
@@ -163,18 +168,22 @@ else:
         ss.pop("studio_pick", None)
     p1, p2 = st.columns([3, 1], vertical_alignment="bottom")
     choice = p1.selectbox("Open a config in Explore (or click a point)", list(labels), format_func=labels.get,
-                          key="studio_pick")
+                          key="studio_pick",
+                          help="Pick a measured config (★: on the frontier) to open it in Explore with all its charts.")
     row_config = ui.config_of(job["configs"][choice])
     p2.button("Open in Explore", icon=":material/open_in_new:", on_click=studio.open_in_explore,
-              args=(job_model, row_config.to_dict()), key="studio_open")
+              args=(job_model, row_config.to_dict()), key="studio_open",
+              help="Sets the sidebar to this config and opens Explore.")
 
     d1, d2 = st.columns(2)
     d1.download_button("Sweep as CSV", studio.rows_csv(rows), file_name=f"sweep-{job['model']}.csv",
-                       mime="text/csv", icon=":material/download:", on_click="ignore")
+                       mime="text/csv", icon=":material/download:", on_click="ignore",
+                       help="Every measured row with its settings and numbers, as a CSV file.")
     d2.download_button("Sweep config as JSON", json.dumps(
         {"model": job["model"], "grid": {k: list(v) for k, v in grid.items()}, "base": base.to_dict(),
          "latency": job["latency"]}, indent=2), file_name=f"sweep-{job['model']}.json",
-        mime="application/json", icon=":material/download:", on_click="ignore")
+        mime="application/json", icon=":material/download:", on_click="ignore",
+                       help="The grid and base settings of this sweep, as JSON.")
 
 
 # --------------------------------------------------------------------------- per-layer sensitivity
@@ -187,7 +196,8 @@ sens_key = ("sensitivity", sc.model, ui.config_items(sens_base))
 stored = studio.sensitivity_stored(sc.model, sens_base)
 sens_slot = st.empty()
 asked = False if stored else sens_slot.button("Measure per-layer sensitivity (a few seconds)", icon=":material/analytics:",
-                                       key="sens_run")
+                                       key="sens_run",
+                                              help="Prunes and quantizes each layer alone at several settings, the others untouched.")
 if asked or stored:
     ok, sens = ui.guard(ui.with_progress, studio.sensitivity_curves, sc.model, ui.config_items(sens_base),
                         label="Per-layer sensitivity", show=not stored)
@@ -225,7 +235,8 @@ if asked or stored:
                     col.caption(f"{charts.fmt_bytes(r['size_bytes'])} · 95% CI {ui.pct(r['accuracy_lo'])}–"
                                 f"{ui.pct(r['accuracy_hi'])}")
                     col.button("Open in Explore", key=f"mp_open_{name}", on_click=studio.open_in_explore,
-                               args=(sc.model, r["config"]), icon=":material/open_in_new:")
+                               args=(sc.model, r["config"]), icon=":material/open_in_new:",
+                               help="Sets the sidebar to this allocation of bits per layer and opens Explore.")
                 ui.plot(m3, charts.allocation_chart(mp["layers"], mp["mixed_bits"], mp["uniform_bits"]))
                 st.caption("Bits per layer minimise the summed per-layer training-loss increase within the budget "
                            "(first-order, as in sensitivity-based mixed precision); the 16 best predictions are "

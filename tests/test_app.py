@@ -61,10 +61,10 @@ def test_explore_loads_with_cards_and_charts():
                    "Latency (measured)"):
         assert any(lbl.startswith(start_) for lbl in labels), labels
     text = " ".join(titles(at)).lower()
-    assert len(figures(at)) == 14, titles(at)  # 10, and the layer-by-layer section's 4
+    assert len(figures(at)) == 16, titles(at)
     for part in ("weights of", "quantization error", "per layer", "accuracy vs sparsity",
-                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron",
-                 "output error of each layer", "activation outliers"):
+                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron", "output error of each layer",
+                 "activation outliers", "levels each 4-bit format", "stretches its group"):
         assert part in text, (part, text)
     # the sidebar's controls exist under their documented keys
     for key in ("model", "preset", "structure", "scope", "criterion", "act_bits", "profile"):

@@ -107,3 +107,13 @@ def test_a_within_noise_delta_is_grey_on_every_page():
     assert not at.exception, [e.value for e in at.exception]
     current = next(m for m in at.metric if m.label.startswith("Accuracy"))  # the current scenario's card
     assert current.proto.delta == card.proto.delta and current.proto.color == Metric.MetricColor.GRAY
+
+
+def test_no_arrow_on_a_change_of_exactly_zero():
+    from streamlit.proto.Metric_pb2 import Metric
+    at = start()  # the uncompressed model: its change is exactly 0
+    card = next(m for m in at.metric if m.label.startswith("Accuracy"))
+    assert card.proto.delta == "+0.0 pts" and card.proto.direction == Metric.MetricDirection.NONE
+    at.switch_page("pages/compare.py").run()
+    current = next(m for m in at.metric if m.label.startswith("Accuracy"))
+    assert current.proto.delta == "+0.0 pts" and current.proto.direction == Metric.MetricDirection.NONE

@@ -129,7 +129,8 @@ def save_row(sc: Scenario) -> None:
                   help="Saved scenarios are kept on this server across restarts and listed in Compare "
                        "under their names. The same name again replaces the earlier save.")
     c2.button("Save scenario", icon=":material/bookmark_add:", key="save_scenario", on_click=_save,
-              args=(sc.model, sc.config.to_dict()), width="stretch")
+              args=(sc.model, sc.config.to_dict()), width="stretch",
+              help="Keeps this scenario under the name on the left; Compare lists it.")
     msg = st.session_state.pop("_save_msg", None)
     if msg:
         st.caption(msg)

@@ -43,7 +43,8 @@ _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sweep")
 def _compute_row(key: tuple) -> dict[str, Any]:
     model, items, fields, latency = key
     try:
-        row = sweep.evaluate_row(model, config_of(items), fields, latency)
+        from ui.backend import offload  # a worker process when the server has them (ui.backend.pool)
+        row = offload(sweep.evaluate_row, model, config_of(items), fields, latency)
         with _ROWS_LOCK:
             _ROWS[key] = row
             while len(_ROWS) > _ROWS_MAX:

@@ -106,7 +106,8 @@ def panel() -> None:
                           f"accuracy is {source.NO_DATA}. Every row is scored; int8 "
                           "calibration uses a copy of a stratified sample of them.")
     st.button("Use this model", key="upload_go", type="primary", icon=":material/upload:",
-              disabled=f is None, on_click=_use_upload)
+              disabled=f is None, on_click=_use_upload,
+              help="Checks the files (no code is run from them) and makes them the sidebar's model.")
     error = ss.pop("_upload_error", None)
     if error:
         st.error(error, icon=":material/error:")

@@ -24,6 +24,11 @@ def fixed(x: float, places: int = 1) -> str:
     return text
 
 
+def factor_text(x: float) -> str:
+    """A saving factor as every place writes it: '1,110×', '5.5×', '0.95×' (below 1: costs more)."""
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+
+
 def pct(x: float) -> str:
     """A fraction as a percentage with one decimal and a space: 0.972 -> '97.2 %', 0.00004 -> '0.004 %'."""
     return f"{fixed(x * 100)} %"
