@@ -60,6 +60,25 @@ def lenet5(in_channels: int, image: int, kernel: int, padding: int, channels: tu
     ]))
 
 
+class Chain(nn.Module):
+    """Named stages applied in order: nn.Sequential's behaviour and state-dict names, but not one.
+
+    apply, plan and slim read an nn.Sequential as a plain chain of Linear/Conv2d layers joined
+    by element-wise modules (the exact folding of compression.slim); a net with BatchNorm and
+    branches must take Torch-Pruning's dependency graph instead (compression.structure).
+    """
+
+    def __init__(self, stages: OrderedDict[str, nn.Module]) -> None:
+        super().__init__()
+        for name, module in stages.items():
+            self.add_module(name, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+        return x
+
+
 class BasicBlock(nn.Module):
     """He et al. 2016 (arXiv:1512.03385): two 3x3 conv+BN, added to the shortcut, then ReLU.
 
@@ -82,7 +101,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-def small_resnet(widths: tuple[int, ...] = (16, 32, 64), blocks: tuple[int, ...] = (1, 1, 1)) -> nn.Module:
+def small_resnet(widths: tuple[int, ...] = (16, 32, 64), blocks: tuple[int, ...] = (1, 1, 1)) -> Chain:
     """A CIFAR-style ResNet (He et al. 2016, section 4.2) for 28x28 images, ResNet-8 in depth: a 3x3
     stem at full resolution and a 2x2 max-pool (14x14), then one stage per width, the first at 14x14
     (identity shortcut) and each later one halving the resolution in its first block (projection).
@@ -96,7 +115,7 @@ def small_resnet(widths: tuple[int, ...] = (16, 32, 64), blocks: tuple[int, ...]
         layers.append((f"layer{i}", nn.Sequential(*stage)))
         c_in = width
     layers += [("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(c_in, 10))]
-    return nn.Sequential(OrderedDict(layers))
+    return Chain(OrderedDict(layers))
 
 
 class InvertedResidual(nn.Module):
@@ -120,7 +139,7 @@ class InvertedResidual(nn.Module):
 
 
 def small_mobilenet(stem: int = 16, blocks: tuple[tuple[int, int, int], ...] = (
-        (1, 16, 2), (4, 24, 1), (4, 24, 1), (4, 32, 2), (4, 32, 1)), head: int = 128) -> nn.Module:
+        (1, 16, 2), (4, 24, 1), (4, 24, 1), (4, 32, 2), (4, 32, 1)), head: int = 128) -> Chain:
     """MobileNetV2 in miniature for 28x28 images: a 3x3 stem and a 2x2 max-pool (14x14; PyTorch's
     depthwise kernels are slow on CPU at full resolution), then blocks of (expansion, width, stride)."""
     layers: list[tuple[str, nn.Module]] = [
@@ -133,12 +152,16 @@ def small_mobilenet(stem: int = 16, blocks: tuple[tuple[int, int, int], ...] = (
     layers += [("head", nn.Conv2d(c_in, head, 1, bias=False)), ("head_bn", nn.BatchNorm2d(head)),
                ("head_relu", nn.ReLU6()), ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
                ("fc", nn.Linear(head, 10))]
-    return nn.Sequential(OrderedDict(layers))
+    return Chain(OrderedDict(layers))
 
 
 class Attention(nn.Module):
     """Multi-head self-attention (Vaswani et al. 2017) with its projections as plain nn.Linear
     layers (`qkv`, `proj`), so every one is a compressible layer and a head is a slice of rows."""
+
+    # the forward splits qkv's outputs into heads by fixed sizes: compression.structure then
+    # slices only the channel groups that slice exactly (MLP hidden units), never part of a head
+    reshapes_channels = True
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
