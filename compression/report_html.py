@@ -90,7 +90,7 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     with the card's 95 % interval as error bars; a one-shot curve is labelled beside it.
     Returns a new figure (a cached one may be shared). Explore and the report both draw it.
     """
-    fig = go.Figure(fig)
+    fig = _copy(fig)
     xs = [v for t in fig.data if t.x is not None for v in t.x if isinstance(v, (int, float))]
     for trace in fig.data:
         if trace.name == "current setting":
@@ -113,6 +113,16 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     return fig
 
 
+def _copy(fig: Any) -> Any:
+    """A copy of a figure without validating it again: go.Figure(fig) took ~30 ms (Explore draws two
+    a run, and a class of 30 reruns a lot); the figure was validated, or built canonical
+    (compression.charts.theme._new_figure), when it was made."""
+    try:
+        return go.Figure(fig.to_dict(), _validate=False)
+    except TypeError:  # pragma: no cover - plotly without _validate
+        return go.Figure(fig)
+
+
 def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfig, tuple, bool]]:
     """The base config, the values and whether it is one-shot, of each accuracy curve Explore draws.
 
@@ -126,6 +136,11 @@ def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfi
         one_shot = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
                                                    or config.structure == "2:4")
         c = config.replace(finetune_epochs=0, prune_steps=1) if one_shot else config
+        current = getattr(config, field)
+        if one_shot and current not in values:
+            # the one-shot curve's own point at the current setting (as Explore measures it): the
+            # fine-tuned card's number there drew a one-shot curve jumping from 35 % to 97 %
+            values = tuple(sorted((*values, current)))
         out[field] = (c.replace(**{field: getattr(CompressionConfig(), field)}), values, one_shot)
     return out
 
@@ -153,7 +168,7 @@ def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) ->
     for field, (points, one_shot) in curves.items():
         current = getattr(config, field)
         pts = list(points)
-        if current not in [p[field] for p in pts]:
+        if current not in [p[field] for p in pts] and not one_shot:  # the card is this curve's point
             pts.append({field: current, "accuracy": acc, "lo": lo, "hi": hi})
         fig = charts.accuracy_curve(pts, field, current, base,
                                     (base_ci[0], base_ci[1]) if base_ci else None,

@@ -157,11 +157,13 @@ else:
 
     front = sweep.pareto_front(rows, "size_bytes", "accuracy")
     table = studio.frontier_table(rows, front, fields)
-    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(table)} of {len(rows)} configs"
-                + (f" ({len(front) - len(table)} identical rows shown once)" if len(table) < len(front) else ""))
+    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(front)} of {len(rows)} configs"
+                + (f" on {len(table)} lines: exact ties share one" if len(table) < len(front) else ""))
     st.dataframe(table, hide_index=True, width="stretch")
 
-    labels = {i: charts.config_text(rows[i], fields) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
+    # only the settings that vary name a row: "structure unstructured" on every line cut the label
+    varied = tuple(f for f in fields if len({str(r.get(f)) for r in rows}) > 1) or fields
+    labels = {i: charts.config_text(rows[i], varied) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
     if picked is not None and picked in labels:
         ss["studio_pick"] = picked
     elif ss.get("studio_pick") not in labels:

@@ -74,6 +74,7 @@ def test_explore_loads_with_cards_and_charts():
     assert at.radio(key="quantizer").value == "uniform"
     assert at.radio(key="scheme").value == "symmetric"
     assert at.radio(key="granularity").value == "tensor"
+    assert at.radio(key="method").value == "rtn"
     assert at.toggle(key="skip_zeros").value is False
     assert at.slider(key="sparsity").value == 0
     assert at.select_slider(key="bits").value == 32

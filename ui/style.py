@@ -37,6 +37,12 @@ CSS = f"""
    chart title or card is cut. */
 /* The cards' captions fold into one expander on a projector-sized screen (below); here it is not needed. */
 .st-key-card_details {{ display: none !important; }}
+/* A multiselect shows every picked value: its chips wrap onto a second line instead of scrolling
+   sideways behind a fade ("0% 50% 75% 9…" at 1280×720 and 150 % zoom). */
+[data-testid="stMultiSelectTagsContainer"] {{ flex-wrap: wrap !important; overflow: visible !important;
+  height: auto !important; mask-image: none !important; -webkit-mask-image: none !important; }}
+[data-testid="stMultiSelect"] div:has(> [data-testid="stMultiSelectTagsContainer"]) {{
+  height: auto !important; max-height: none !important; }}
 /* Download buttons say their whole label (wrapping), never "Report (o…". */
 [data-testid="stDownloadButton"] button, [data-testid="stDownloadButton"] button *,
 [data-testid="stButton"] button, [data-testid="stButton"] button * {{

@@ -89,3 +89,27 @@ def test_the_cards_star_label_is_whole_at_high_sparsity_on_a_projector(browser, 
         assert labels and all(inside for _, inside in labels), labels
     finally:
         context.close()
+
+
+CHIPS_JS = """() => Array.from(document.querySelectorAll('[data-testid=stMultiSelectTagsContainer]')).map((c) => {
+  const box = c.getBoundingClientRect();
+  const widget = c.closest('[data-testid=stMultiSelect]').getBoundingClientRect();
+  const chips = Array.from(c.querySelectorAll('[data-baseweb=tag]'));
+  return [chips.length, chips.filter((t) => { const r = t.getBoundingClientRect();  // inside, not over what follows
+    return r.left >= box.left - 1 && r.right <= box.right + 1 && r.bottom <= widget.bottom + 1; }).length,
+    c.scrollWidth <= c.clientWidth + 1];
+})"""
+
+
+def test_every_picked_value_of_a_multiselect_is_visible_on_a_projector(browser, app_server):
+    # Trade-offs' sweep grid picks 4 sparsities and 4 bit-widths: the fourth chip was cut ("9…")
+    context, page = _projector(browser)
+    try:
+        page.goto(f"{app_server}/tradeoffs")
+        page.locator('[data-testid="stMultiSelectTagsContainer"]').first.wait_for()
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.assert_no_exception(page)
+        boxes = page.evaluate(CHIPS_JS)
+        assert boxes and all(n == whole and fits for n, whole, fits in boxes), boxes
+    finally:
+        context.close()
