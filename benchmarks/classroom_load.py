@@ -296,15 +296,21 @@ async def one_student(url: str, scenario: tuple[str, float, int], moves: int, ti
         await s.close()
 
 
+async def teacher_first(args: argparse.Namespace, url: str) -> float | None:
+    """The teacher's tab opens first (unless --cold): imports, the model list, the data and the
+    worker processes are loaded before the class arrives. Seconds it took."""
+    if args.cold:
+        return None
+    t0 = time.monotonic()
+    teacher = Session(url, "")
+    await teacher.connect()
+    await teacher.rerun(timeout=args.timeout)
+    await teacher.close()
+    return round(time.monotonic() - t0, 1)
+
+
 async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, Any]:
-    warmup = None
-    if not args.cold:  # the teacher's tab opens first: imports, the model list and the data are loaded
-        t0 = time.monotonic()
-        teacher = Session(url, "")
-        await teacher.connect()
-        await teacher.rerun(timeout=args.timeout)
-        await teacher.close()
-        warmup = round(time.monotonic() - t0, 1)
+    warmup = await teacher_first(args, url)
     sampler = RssSampler(pid)
     rss_task = asyncio.create_task(sampler.run())
     results: list[dict[str, Any]] = []
@@ -351,6 +357,7 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
 
 async def same_preset(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, Any]:
     """N sessions open the same heavy link and press Run at once; a light user arrives meanwhile."""
+    warmup = await teacher_first(args, url)
     sampler = RssSampler(pid)
     rss_task = asyncio.create_task(sampler.run())
     query = urllib.parse.urlencode({"model": "mlp-digits", "preset": "deep-compression"})
@@ -395,6 +402,7 @@ async def same_preset(args: argparse.Namespace, url: str, pid: int | None) -> di
     rss_task.cancel()
     secs = [r["seconds"] for r in results if "seconds" in r]
     return {"mode": "same-preset", "sessions": args.same_preset, "wall_s": round(time.monotonic() - start, 1),
+            "warmup_s": warmup,
             "heavy_run_s": summary(secs),
             "with_progress": sum(r.get("progress", 0) > 0 for r in results),
             "exceptions": sum(len(r.get("exceptions", [])) for r in results) + len(light_result["exceptions"]),

@@ -256,6 +256,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """A published result beside ours: Deep Compression's LeNets, or seed 002's ResNet-18 case."""
+    if args.study == "fashion-case":
+        from compression import casestudy  # deferred: fine-tunes and times resnet-fashion
+
+        case = casestudy.reproduce_fashion_case(progress=_stderr_progress)
+        print(json.dumps(case, indent=2) if args.json else casestudy.format_fashion_case(case))
+        return 0
     if args.study == "resnet18-case":
         from compression import casestudy  # deferred: builds and times three ResNet-18s
 
@@ -351,7 +357,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         curves = (report_html.accuracy_curves(args.model, config, data_dir=args.data_dir)
                   if report.accuracy is not None else {})
         views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views)))
+        formats = report_html.format_views(args.model, config.group_size)
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views,
+                                                                                        formats)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
@@ -502,9 +510,10 @@ def build_parser() -> Parser:
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("reproduce", help="run a published compression result and print ours beside the paper's")
-    p.add_argument("study", choices=["deep-compression", "resnet18-case"],
-                   help="deep-compression (Han et al. 2016, Table 1) or resnet18-case (seed 002: sizes and "
-                        "measured latency of ResNet-18, 50 %% channels, int8)")
+    p.add_argument("study", choices=["deep-compression", "resnet18-case", "fashion-case"],
+                   help="deep-compression (Han et al. 2016, Table 1), resnet18-case (seed 002: sizes and "
+                        "measured latency of ResNet-18, 50 %% channels, int8) or fashion-case (the same on the "
+                        "trained resnet-fashion, with accuracy on 10,000 test images)")
     p.add_argument("--model", default="lenet300-mnist", choices=["lenet300-mnist", "lenet5-mnist"],
                    metavar="ID", help="for deep-compression: lenet300-mnist (default) or lenet5-mnist")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -52,7 +52,9 @@ def cards(report: Report) -> list[dict[str, str]]:
         {"label": "Accuracy", "kind": kinds["accuracy"], "value": acc,
          "detail": f"{change}95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
         {"label": "Size", "kind": kinds["size_theoretical"], "value": charts.fmt_bytes(r.size_bytes["compressed"]),
-         "detail": f"{charts.fixed(r.compression_ratio)}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"},
+         "detail": f"{charts.fixed(r.compression_ratio)}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"
+                   + (f"; {r.bits_per_weight:.3f} bits per weight including scales"
+                      if r.bits_per_weight is not None else "")},
         {"label": "File", "kind": kinds["size_file"], "value": charts.fmt_bytes(r.size_bytes["file"]),
          "detail": "bytes of the exported file, read back losslessly"},
         {"label": "Energy per inference", "kind": kinds["energy"], "value": charts.fmt_energy(r.energy_pj["total"]),
@@ -88,7 +90,7 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     with the card's 95 % interval as error bars; a one-shot curve is labelled beside it.
     Returns a new figure (a cached one may be shared). Explore and the report both draw it.
     """
-    fig = go.Figure(fig)
+    fig = _copy(fig)
     xs = [v for t in fig.data if t.x is not None for v in t.x if isinstance(v, (int, float))]
     for trace in fig.data:
         if trace.name == "current setting":
@@ -109,6 +111,16 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
         elif one_shot and trace.name == "compressed, 95% CI":
             trace.name = f"{ONE_SHOT}, 95% CI"
     return fig
+
+
+def _copy(fig: Any) -> Any:
+    """A copy of a figure without validating it again: go.Figure(fig) took ~30 ms (Explore draws two
+    a run, and a class of 30 reruns a lot); the figure was validated, or built canonical
+    (compression.charts.theme._new_figure), when it was made."""
+    try:
+        return go.Figure(fig.to_dict(), _validate=False)
+    except TypeError:  # pragma: no cover - plotly without _validate
+        return go.Figure(fig)
 
 
 def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfig, tuple, bool]]:
@@ -204,12 +216,46 @@ def layer_figures(report: Report, views: dict[str, Any]) -> tuple[list[tuple[str
     return out, line
 
 
+def format_views(model: str, group_size: int = 128) -> dict[str, Any] | None:
+    """The number-format views' data for the model's largest layer (compression.formats), or None
+    when the model cannot be opened here (the section is then left out)."""
+    from compression import formats, source
+    from compression.layers import compressible
+    try:
+        net = source.load(source.parse(model)).model
+    except Exception:  # noqa: BLE001 - an optional section: any failure leaves it out, never the report
+        return None
+    layers = compressible(net)
+    if not layers:
+        return None
+    name = max(layers, key=lambda n: layers[n].weight.numel())
+    w = formats.weight(net, name)
+    return {"layer": name, "grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
+
+
+def _formats_section(report: Report, views: dict[str, Any]) -> list[str]:
+    e = html.escape
+    bpw = ("" if report.bits_per_weight is None else
+           f" This scenario stores {report.bits_per_weight:.3f} bits per weight including scales (theoretical).")
+    out = ["<h2>Number formats</h2>",
+           f"<p>The levels INT4, NF4, FP4 and MXFP4 can represent, over the weights of layer "
+           f"<code>{e(views['layer'])}</code>, and one outlier stretching its group's INT4 grid at "
+           f"g = {views['grids']['group_size']}. Bits per weight include the scales: INT4 g128 with float16 "
+           f"scales 4.125, MXFP4 (E8M0 per 32) 4.25, NVFP4 (E4M3 per 16 + one float32) 4.5.{e(bpw)}</p>"]
+    for fig_id, fig in (("format-grids", charts.format_grids(views["grids"])),
+                        ("group-outlier", charts.group_outlier(views["outlier"]))):
+        out.append("<div class='figure'>" + pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
+                                                         config={"displaylogo": False, "responsive": True}) + "</div>")
+    return out
+
+
 def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None,
-            views: dict[str, Any] | None = None) -> str:
+            views: dict[str, Any] | None = None, formats: dict[str, Any] | None = None) -> str:
     """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link.
 
     `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves);
-    `views`: the layer-by-layer views (layer_views), drawn in a section of their own.
+    `views`: the layer-by-layer views (layer_views), drawn in a section of their own;
+    `formats`: the number-format views' data (format_views); None leaves that section out.
     """
     e = html.escape
     config = dict(report.config)
@@ -243,6 +289,8 @@ def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], 
             parts.append("<div class='figure'>" + pio.to_html(
                 fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
                 config={"displaylogo": False, "responsive": True}) + "</div>")
+    if formats is not None:
+        parts += _formats_section(report, formats)
     parts.append("<h2>Scenario</h2>")
     if link:
         if link.startswith("?"):  # the server's address was not known: say where the query goes

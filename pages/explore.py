@@ -66,8 +66,9 @@ def headline(r) -> None:
                    help="Bit count of the cheapest storage format per layer (dense, bitmask or CSR) "
                         "plus codebooks and 32-bit biases (Deep Compression accounting).")
     coded = (f" · Huffman-coded {charts.fmt_bytes(size['huffman'])} (theoretical)" if "huffman" in size else "")
+    bpw = (f" · {r.bits_per_weight:.3f} bits per weight including scales" if r.bits_per_weight is not None else "")
     _caption(cols[1], "Size", f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
-                    f"{charts._ratio_text(size['fp32'], size['file'])} (measured){coded}")
+                    f"{charts._ratio_text(size['fp32'], size['file'])} (measured){coded}{bpw}")
 
     e, e0 = r.energy_pj["total"], r.energy_baseline_pj["total"]
     f = r.energy_factors

@@ -74,6 +74,7 @@ def test_explore_loads_with_cards_and_charts():
     assert at.radio(key="quantizer").value == "uniform"
     assert at.radio(key="scheme").value == "symmetric"
     assert at.radio(key="granularity").value == "tensor"
+    assert at.radio(key="method").value == "rtn"
     assert at.toggle(key="skip_zeros").value is False
     assert at.slider(key="sparsity").value == 0
     assert at.select_slider(key="bits").value == 32
@@ -514,3 +515,17 @@ def test_regularized_training_view_shows_weights_moving_to_zero():
     assert m and float(m.group(2)) > float(m.group(1))  # L1 pulls weights towards zero
     before, after = fig["data"]
     assert sum(before["y"]) == sum(after["y"]) == 64 * 32 + 32 * 10  # every prunable weight, each snapshot
+
+
+def test_sidebar_granularity_and_a_number_format_reach_the_report():
+    """Granularity 'group' with its group size, and MXFP4 (issue 16): the size caption counts the scales."""
+    at = start({"bits": "4"})
+    at.radio(key="granularity").set_value("group").run()
+    at.select_slider(key="group_size").set_value(32).run()
+    assert not at.exception and at.query_params["granularity"] == "group" and at.query_params["group_size"] == "32"
+    # mlp-digits: every layer's rows are 64, 100 or 300 long; fc1's 64 inputs are two groups of 32
+    assert any("bits per weight including scales" in c.value for c in at.caption)
+    at.radio(key="quantizer").set_value("mxfp4").run()
+    assert not at.exception
+    assert any("MXFP4 fixes its own blocks" in c.value for c in at.sidebar.caption)
+    assert at.radio(key="granularity").disabled

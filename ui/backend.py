@@ -217,9 +217,11 @@ def pool() -> workers.Pool | None:
     """The server's worker processes (compression.workers: the heavy backend calls on the other
     core), started on first use; None under AppTest or the CLI (no Streamlit server) or with
     COMPRESSION_LAB_WORKERS=0: the call runs in the session's thread."""
-    from streamlit import runtime
+    from streamlit.runtime import Runtime
     n = _workers_wanted()
-    if n == 0 or not runtime.exists():
+    # AppTest installs a mock Runtime (its isinstance passes): page tests run the calls in-thread,
+    # where they can patch the backend
+    if n == 0 or not Runtime.exists() or type(Runtime.instance()) is not Runtime:
         return None
     with _POOL_LOCK:
         if "pool" not in _POOL:

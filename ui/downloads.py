@@ -57,7 +57,8 @@ def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url:
     if model.kind == "zoo" and _report.accuracy is not None:
         from ui.backend import layer_views
         views = layer_views(model, items)
-    return report_html.to_html(_report, url, curves=_curves(model, items, _report), views=views)
+    formats = report_html.format_views(str(model), dict(items).get("group_size", 128))
+    return report_html.to_html(_report, url, curves=_curves(model, items, _report), views=views, formats=formats)
 
 
 def _curves(model: ModelSource, items: tuple, report: pipeline.Report) -> dict:

@@ -168,6 +168,9 @@ def sidebar(page: str = "Explore") -> Scenario:
                              disabled=value("granularity") != "group" or record.fixed is not None, **changed)
             if record.fixed is not None:
                 st.caption(f"{record.label} fixes its own blocks: {record.fixed.label}, scales {record.scale_dtype}.")
+            if record.width is not None and value("bits", 32) >= 32:
+                st.caption(f"Weight bits at 32 keep the weights float: any bits below 32 run {record.label} "
+                           f"at its own {record.width} bits.")
             st.radio("Rounding method", cfgmod.METHODS, key="method", horizontal=True,
                      format_func=lambda m: methods.lookup(m).label, help=HELP["method"],
                      disabled=value("bits", 32) >= 32, **changed)

@@ -527,7 +527,9 @@ def format_grids(data: dict[str, Any]) -> go.Figure:
         layout[f"yaxis{axis}"] = dict(domain=[lo, lo + span], showticklabels=False, range=[0, top * 1.08],
                                       **({"title": dict(text="")} if i else {}))
         layout[f"xaxis{axis}"] = dict(anchor=f"y{axis}", showticklabels=i == n - 1,
-                                      **({"matches": "x"} if i else {}))
+                                      **({"matches": "x"} if i else {}),
+                                      **({"title": dict(text="weight value (the layer's histogram in grey)")}
+                                         if i == n - 1 and i else {}))
         traces.append(dict(type="bar", x=centres, y=counts, width=width, xaxis=f"x{axis}", yaxis=f"y{axis}",
                            marker=dict(color=PALETTE["original"], line=dict(width=0)), opacity=0.6,
                            name="weights", hovertemplate="weight %{x:.3f}<br>%{y:,} weights<extra></extra>"))
@@ -542,15 +544,15 @@ def format_grids(data: dict[str, Any]) -> go.Figure:
                                line=dict(color=color, width=1.6), name=f"{f['label']}, {what}",
                                hovertemplate=f"{f['label']} level %{{x:.4f}} ({what})<extra></extra>"))
         sqnr = "∞" if f["sqnr_db"] is None or not math.isfinite(f["sqnr_db"]) else f"{f['sqnr_db']:.1f}"
+        grain = f["granularity"].replace("per-group g=", "g")
         layout["annotations"].append(dict(
             xref="paper", yref="paper", x=0, y=lo + span, xanchor="left", yanchor="top", showarrow=False,
-            align="left", bgcolor="rgba(255,255,255,0.85)", font=dict(size=13),
-            # two short lines: one line of ~70 characters was cut at 1280×720 and 150 % zoom
-            text=f"<b>{f['label']}</b> {f['granularity']}<br>{len(f['levels'])} levels · "
-                 f"{f['bits_per_weight']:.3f} bits/weight · SQNR {sqnr} dB"))
+            align="left", bgcolor="rgba(255,255,255,0.85)", font=dict(size=14),
+            text=f"<b>{f['label']}</b> {grain} · {f['bits_per_weight']:.3f} bits/w · {sqnr} dB"))
     layout["xaxis"] = dict(layout.get("xaxis", {}), range=[-data["max_abs"] * 1.05, data["max_abs"] * 1.05])
     return _figure(traces, layout, "The levels each 4-bit format can represent",
-                   "weight value (the layer's histogram in grey)", "",
+                   "" if n > 1 else "weight value (the layer's histogram in grey)", "",
+                   # short enough for one line at 1280×720 and 150 % zoom (a Plotly subtitle does not wrap)
                    subtitle="tall lines: the largest-|w| group's grid · short teal: the median group's",
                    height=HEADER_PX + n * FORMAT_PANEL_HEIGHT)
 
