@@ -4,7 +4,7 @@ Prints compression.methods.compare (the function behind Explore's "Rounding meth
 LeNet-300-100 and the zoo's trained CNNs, per output channel and, where the config has group-wise
 scales, with groups of 32. Calibration: 1024 training images (compression.calibration); accuracy
 on the test split. Then checks GPTQ >= RTN at 3 bits on every model and says where it is not.
-Usage: python benchmarks/ptq_methods.py [--models lenet300-mnist,lenet5-mnist,cnn-digits] [--bits 2,3,4] [--json]
+Usage: python benchmarks/ptq_methods.py [--models lenet300-mnist,lenet5-mnist,...] [--bits 2,3,4] [--json]
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from compression import methods, source
 from compression.config import FIELDS, CompressionConfig
 
-MODELS = "lenet300-mnist,lenet5-mnist,cnn-digits"  # LeNet-300-100 and the trained CNNs of the zoo
+MODELS = "lenet300-mnist,lenet5-mnist,cnn-digits,lenet5-fashion,resnet-fashion,mobilenet-fashion"  # LeNet-300-100, the trained CNNs
 
 
 def grains() -> list[tuple[str, CompressionConfig]]:
