@@ -60,6 +60,9 @@ torch.set_num_threads(1)
 import ui  # noqa: E402
 from ui import style  # noqa: E402
 
+preload.freeze()  # once: the libraries' objects out of the collector's walk (compression.preload)
+ui.backend.start_workers()  # the heavy backend calls' worker processes, started once (ui.backend.pool)
+
 pages = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/tune:", default=True),
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),

@@ -161,25 +161,48 @@ def check_loopback(url: str) -> None:
 
 
 def server_rss(pid: int) -> int:
-    """Resident bytes of the server process and its children."""
+    """Resident bytes of the server process and its children (worker processes), summed."""
+    return server_memory(pid)["rss"]
+
+
+def server_memory(pid: int) -> dict[str, int]:
+    """The server and its children: RSS summed, and PSS summed (each shared page divided among the
+    processes mapping it: what they take from the machine together; summed RSS counts the libraries
+    a worker shares with the server, torch's ~500 MB among them, once per process)."""
     import psutil
+    out = {"rss": 0, "pss": 0, "processes": 0}
     try:
         proc = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                info = p.memory_full_info()
+            except psutil.Error:
+                continue
+            out["rss"] += info.rss
+            out["pss"] += getattr(info, "pss", info.rss)
+            out["processes"] += 1
     except psutil.Error:
-        return 0
+        pass
+    return out
 
 
 class RssSampler:
     def __init__(self, pid: int | None) -> None:
-        self.pid, self.peak, self.samples = pid, 0, []
+        self.pid, self.peak, self.peak_pss, self.samples = pid, 0, 0, []
 
     async def run(self) -> None:
         while self.pid:
-            rss = server_rss(self.pid)
-            self.peak = max(self.peak, rss)
-            self.samples.append(rss)
+            mem = await asyncio.to_thread(server_memory, self.pid)
+            self.peak = max(self.peak, mem["rss"])
+            self.peak_pss = max(self.peak_pss, mem["pss"])
+            self.samples.append(mem["rss"])
             await asyncio.sleep(0.5)
+
+    def summary(self) -> dict[str, int]:
+        end = server_memory(self.pid) if self.pid else {"rss": 0, "pss": 0, "processes": 0}
+        return {"end": round(end["rss"] / 2**20), "peak": round(self.peak / 2**20),
+                "pss_end": round(end["pss"] / 2**20), "pss_peak": round(self.peak_pss / 2**20),
+                "processes": end["processes"]}
 
 
 @contextlib.contextmanager
@@ -192,7 +215,9 @@ def served(args: argparse.Namespace):
     import browserlib
     cache = args.cache or tempfile.mkdtemp(prefix="classroom-cache-")
     proc, url = browserlib.start_streamlit(browserlib.PROJECT_APP, port=args.port,
-                                           env={"COMPRESSION_LAB_CACHE": cache, "OMP_NUM_THREADS": "1"},
+                                           env={"COMPRESSION_LAB_CACHE": cache, "OMP_NUM_THREADS": "1",
+                                                **({} if args.workers is None
+                                                   else {"COMPRESSION_LAB_WORKERS": str(args.workers)})},
                                            timeout=180)
     try:
         yield url, proc.pid
@@ -271,15 +296,21 @@ async def one_student(url: str, scenario: tuple[str, float, int], moves: int, ti
         await s.close()
 
 
+async def teacher_first(args: argparse.Namespace, url: str) -> float | None:
+    """The teacher's tab opens first (unless --cold): imports, the model list, the data and the
+    worker processes are loaded before the class arrives. Seconds it took."""
+    if args.cold:
+        return None
+    t0 = time.monotonic()
+    teacher = Session(url, "")
+    await teacher.connect()
+    await teacher.rerun(timeout=args.timeout)
+    await teacher.close()
+    return round(time.monotonic() - t0, 1)
+
+
 async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, Any]:
-    warmup = None
-    if not args.cold:  # the teacher's tab opens first: imports, the model list and the data are loaded
-        t0 = time.monotonic()
-        teacher = Session(url, "")
-        await teacher.connect()
-        await teacher.rerun(timeout=args.timeout)
-        await teacher.close()
-        warmup = round(time.monotonic() - t0, 1)
+    warmup = await teacher_first(args, url)
     sampler = RssSampler(pid)
     rss_task = asyncio.create_task(sampler.run())
     results: list[dict[str, Any]] = []
@@ -287,7 +318,7 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
     start = time.monotonic()
     await asyncio.gather(*(one_student(url, sc, args.moves, args.timeout, results) for sc in picked))
     wall = time.monotonic() - start
-    rss_end = server_rss(pid) if pid else 0
+    memory = sampler.summary()
     rss_task.cancel()
     # the cards against the library's numbers (computed after the load, not during it)
     checked, wrong = 0, []
@@ -313,18 +344,20 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
         "exceptions": sum(len(run.exceptions) for run in runs),
         "exception_texts": sorted({t for run in runs for t in run.exceptions})[:5],
         "error_boxes": sum(len(run.errors) for run in runs),
+        "error_texts": sorted({t for run in runs for t in run.errors})[:5],
         "timeouts": sum(run.status == "timeout" for run in runs),
         "runs": len(runs), "runs_without_numbers": sum(run.first_card is None for run in runs),
         "not_finished_ok": sorted({run.status or "none" for run in runs} - {"ok"}),
         "client_errors": [r["client_error"] for r in results if "client_error" in r][:5],
         "cards_checked": checked, "cards_wrong": wrong[:10],
         "first_numbers_s": summary(first), "slider_run_s": summary(slider),
-        "rss_mb": {"end": round(rss_end / 2**20), "peak": round(sampler.peak / 2**20)},
+        "rss_mb": memory,
     }
 
 
 async def same_preset(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, Any]:
     """N sessions open the same heavy link and press Run at once; a light user arrives meanwhile."""
+    warmup = await teacher_first(args, url)
     sampler = RssSampler(pid)
     rss_task = asyncio.create_task(sampler.run())
     query = urllib.parse.urlencode({"model": "mlp-digits", "preset": "deep-compression"})
@@ -369,13 +402,14 @@ async def same_preset(args: argparse.Namespace, url: str, pid: int | None) -> di
     rss_task.cancel()
     secs = [r["seconds"] for r in results if "seconds" in r]
     return {"mode": "same-preset", "sessions": args.same_preset, "wall_s": round(time.monotonic() - start, 1),
+            "warmup_s": warmup,
             "heavy_run_s": summary(secs),
             "with_progress": sum(r.get("progress", 0) > 0 for r in results),
             "exceptions": sum(len(r.get("exceptions", [])) for r in results) + len(light_result["exceptions"]),
             "cards": sorted({r.get("card") or "none" for r in results}),
             "client_errors": [r["client_error"] for r in results if "client_error" in r][:5],
             "light_user_first_numbers_s": round(light_result["first_numbers_s"], 2),
-            "rss_mb": {"end": round(server_rss(pid) / 2**20) if pid else 0, "peak": round(sampler.peak / 2**20)}}
+            "rss_mb": sampler.summary()}
 
 
 async def many_configs(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, Any]:
@@ -383,6 +417,7 @@ async def many_configs(args: argparse.Namespace, url: str, pid: int | None) -> d
     s = Session(url, query_of("mlp-digits", 0.0, 8))
     await s.connect()
     rss: list[int] = []
+    pss: list[int] = []
     exceptions = 0
     texts: set[str] = set()
     try:
@@ -398,12 +433,15 @@ async def many_configs(args: argparse.Namespace, url: str, pid: int | None) -> d
             exceptions += len(run.exceptions)
             texts.update(f"config {i}: {t}" for t in run.exceptions)
             if i % 25 == 0 or i == args.configs - 1:
-                rss.append(server_rss(pid) if pid else 0)
+                mem = server_memory(pid) if pid else {"rss": 0, "pss": 0}
+                rss.append(mem["rss"])
+                pss.append(mem["pss"])
     finally:
         await s.close()
     mb = [round(r / 2**20) for r in rss]
     return {"mode": "configs", "configs": args.configs, "exceptions": exceptions,
             "exception_texts": sorted(texts)[:5], "rss_mb_every_25": mb,
+            "pss_mb_every_25": [round(r / 2**20) for r in pss],
             "rss_growth_second_half_mb": (mb[-1] - mb[len(mb) // 2]) if mb else None}
 
 
@@ -420,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="a running server on this machine (default: start app.py here)")
     p.add_argument("--server-pid", type=int, help="its process id, for RSS (with --url)")
     p.add_argument("--port", type=int, default=None, help="port for the server started here")
+    p.add_argument("--workers", type=int, default=None,
+                   help="COMPRESSION_LAB_WORKERS for the server started here (0: every backend call in the "
+                        "session's thread, the single-process baseline; default: the app's own, 2)")
     p.add_argument("--cache", help="COMPRESSION_LAB_CACHE for the server started here (default: a new temp folder)")
     args = p.parse_args(argv)
     if not (args.same_preset or args.configs):
@@ -438,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     result["load_average_before"] = [round(x, 2) for x in load]
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["cpus"] = os.cpu_count()
+    result["workers"] = args.workers
     print(json.dumps(result, indent=2, default=str))
     return 0
 

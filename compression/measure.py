@@ -95,7 +95,10 @@ def noise_verdict(delta: float, ci: Sequence[float]) -> str:
 
 def signed_pts(x: float) -> str:
     """A difference of two fractions in percentage points with a sign and a real minus: '−0.3', '+0.6'."""
-    return f"{x * 100:+.1f}".replace("-", "−")
+    text = f"{x * 100:+.1f}"
+    if x != 0 and float(text) == 0:  # a real difference never reads '+0.0': two significant digits
+        text = f"{x * 100:+.2g}"
+    return text.replace("-", "−")
 
 
 def delta_sentence(delta: float, ci: Sequence[float], verdict: str | None = None) -> str:

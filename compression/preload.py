@@ -10,6 +10,7 @@ of app.py, means every later import, lazy or not, finds a finished module.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import threading
 
@@ -22,6 +23,7 @@ SERVER_MODULES = (
 
 _LOCK = threading.Lock()
 _done: set[str] = set()
+_frozen: list[bool] = []
 
 
 def modules(names: tuple[str, ...] = SERVER_MODULES) -> None:
@@ -38,3 +40,21 @@ def modules(names: tuple[str, ...] = SERVER_MODULES) -> None:
             except ImportError:
                 pass
             _done.add(name)
+
+
+def freeze() -> None:
+    """Once per process, after the imports: move every object alive now (the libraries' modules,
+    classes, functions: ~470 thousand) out of the cyclic garbage collector's reach (gc.freeze).
+
+    A full collection walked all of them: 0.8-1.2 s with the GIL held, and Streamlit ran one after
+    every script run (`runner.postScriptGC`, off in .streamlit/config.toml for that reason), so
+    with 30 sessions a fifth of the server's time went to the collector (a profile of
+    benchmarks/classroom_load.py). Later objects are collected as before; these live for the
+    whole process anyway.
+    """
+    with _LOCK:
+        if _frozen:
+            return
+        gc.collect()  # what is garbage now is freed, not frozen
+        gc.freeze()
+        _frozen.append(True)

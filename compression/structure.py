@@ -37,6 +37,8 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
+from compression.config import ConfigError
+
 Chooser = Callable[[torch.Tensor], torch.Tensor]  # per-channel scores -> indices to remove
 
 
@@ -68,7 +70,7 @@ def channel_masks(model: nn.Module, input_shape: tuple[int, ...], sparsity: floa
     their input columns, BatchNorm its scale and shift, LayerNorm the feature (it then
     normalises over the kept ones). The model keeps its shapes (so histograms and sizes
     compare weight for weight) and computes exactly what the physically smaller model
-    computes; `remove_zero_channels` then cuts the zeros out. ValueError in one sentence
+    computes; `remove_zero_channels` then cuts the zeros out. ConfigError in one sentence
     for an uploaded program none of whose channel groups can be sliced.
     """
     if not 0 <= sparsity < 1:
@@ -162,7 +164,7 @@ def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> t
     if plans and (_is_program(model) or _reshapes_channels(model)):
         sliceable = [p for p in plans if _slices_exactly(model, graph, p, input_shape)]
         if not sliceable:
-            raise ValueError("rows pruning cannot slice this model: none of its channel groups can be cut "
+            raise ConfigError("rows pruning cannot slice this model: none of its channel groups can be cut "
                              "out without changing what it computes (its graph reshapes with fixed sizes); "
                              "use structure unstructured or 2:4")
         plans = sliceable

@@ -61,9 +61,10 @@ def test_explore_loads_with_cards_and_charts():
                    "Latency (measured)"):
         assert any(lbl.startswith(start_) for lbl in labels), labels
     text = " ".join(titles(at)).lower()
-    assert len(figures(at)) == 10, titles(at)
+    assert len(figures(at)) == 16, titles(at)
     for part in ("weights of", "quantization error", "per layer", "accuracy vs sparsity",
-                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron"):
+                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron", "output error of each layer",
+                 "activation outliers", "levels each 4-bit format", "stretches its group"):
         assert part in text, (part, text)
     # the sidebar's controls exist under their documented keys
     for key in ("model", "preset", "structure", "scope", "criterion", "act_bits", "profile"):
@@ -72,7 +73,8 @@ def test_explore_loads_with_cards_and_charts():
         assert at.number_input(key=key).value is not None
     assert at.radio(key="quantizer").value == "uniform"
     assert at.radio(key="scheme").value == "symmetric"
-    assert at.toggle(key="per_channel").value is False
+    assert at.radio(key="granularity").value == "tensor"
+    assert at.radio(key="method").value == "rtn"
     assert at.toggle(key="skip_zeros").value is False
     assert at.slider(key="sparsity").value == 0
     assert at.select_slider(key="bits").value == 32
@@ -210,7 +212,7 @@ def test_preset_sets_controls():
     p = PRESETS["int8"]
     assert at.select_slider(key="bits").value == p.bits
     assert at.selectbox(key="act_bits").value == p.act_bits
-    assert at.toggle(key="per_channel").value is p.per_channel
+    assert at.radio(key="granularity").value == p.granularity
     assert at.query_params["bits"] == str(p.bits)
 
 
@@ -224,7 +226,7 @@ def test_url_round_trip_sets_widgets():
     assert at.slider(key="sparsity").value == 80
     assert at.select_slider(key="bits").value == 4
     assert at.radio(key="scheme").value == "asymmetric"
-    assert at.toggle(key="per_channel").value is True
+    assert at.radio(key="granularity").value == "channel"  # the old word still opens the link
     assert at.number_input(key="seed").value == 3
     assert at.slider(key="temperature").value == 8.0
     assert at.session_state["scenario"]["alpha"] == 0.5

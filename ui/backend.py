@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import sqlite3
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 import torch
 
-from compression import data, distill, history, loading, measure, models, pipeline, qat, reproduce
+from compression import data, distill, loading, measure, models, pipeline, qat, reproduce, workers
 from compression.config import CompressionConfig, ConfigError
 from compression.source import ModelSource
 from ui.fmt import literal, pct, short, without_paths
@@ -194,56 +194,70 @@ def with_progress(fn: Callable[..., Any], *args: Any, label: str, show: bool) ->
 # Below the session cache, history (compression.history, SQLite in the user data folder) keeps
 # every evaluated scenario across restarts and serves a repeat at once; only this server
 # process writes it. A history that cannot be opened (read-only disk) only costs the reuse.
-class LatencyMemo:
-    """Latencies measured in this server process, shared by its sessions (pipeline.latency_key).
-
-    Moving a slider changes the weights' values, not the shapes that run: without this every
-    rerun exported the model to ONNX, quantized it to int8 and timed three runtimes (0.5–4 s,
-    and with 30 sessions all timing at once, numbers mostly of each other's load). One timing
-    per key: concurrent sessions asking for the same key wait for the first one's measurement.
-    Bounded (least recently used out); a failed measurement is not stored.
-    """
-
-    def __init__(self, size: int = 128) -> None:
-        self.size = size
-        self._results: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple, threading.Lock] = {}
-
-    def __call__(self, key: tuple, measure: Callable[[], tuple]) -> tuple:
-        with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._results:
-                    return self._results[key]
-            result = measure()
-            with self._lock:
-                self._results[key] = result
-                while len(self._results) > self.size:
-                    self._results.popitem(last=False)
-                self._key_locks.pop(key, None)
-            return result
+LatencyMemo = workers.LatencyMemo  # the store's class (a worker keeps its own)
+LATENCY = LatencyMemo()  # latencies measured in this process (backend calls run here, not in a worker)
 
 
-LATENCY = LatencyMemo()
+# --------------------------------------------------------------------------- the worker processes
+
+def _workers_wanted() -> int:
+    """COMPRESSION_LAB_WORKERS worker processes (default 2: a 2-core classroom server); 0 runs
+    every backend call in the session's own thread."""
+    try:
+        return max(0, int(os.environ.get("COMPRESSION_LAB_WORKERS", "2")))
+    except ValueError:
+        return 2
+
+
+_POOL: dict[str, workers.Pool] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def pool() -> workers.Pool | None:
+    """The server's worker processes (compression.workers: the heavy backend calls on the other
+    core), started on first use; None under AppTest or the CLI (no Streamlit server) or with
+    COMPRESSION_LAB_WORKERS=0: the call runs in the session's thread."""
+    from streamlit.runtime import Runtime
+    n = _workers_wanted()
+    # AppTest installs a mock Runtime (its isinstance passes): page tests run the calls in-thread,
+    # where they can patch the backend
+    if n == 0 or not Runtime.exists() or type(Runtime.instance()) is not Runtime:
+        return None
+    with _POOL_LOCK:
+        if "pool" not in _POOL:
+            warm = tuple(m for m, spec in models.ZOO.items() if spec.shipped)
+            _POOL["pool"] = workers.Pool(n, warm=warm)
+            _POOL["pool"].start()
+        return _POOL["pool"]
+
+
+def start_workers() -> None:
+    """Start the worker processes in the background (first run of the server), so the first
+    session's numbers do not wait for them to import torch."""
+    if _workers_wanted() and "pool" not in _POOL and not _POOL_LOCK.locked():
+        threading.Thread(target=pool, name="start-workers", daemon=True).start()
+
+
+def offload(fn: Callable[..., Any], *args: Any, progress: Callable[[float, str], None] | None = None,
+            **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) (and progress=…, when given) in a worker process, else in this thread.
+
+    fn takes and returns plain, picklable values (a Report, rows, lists). The caller's thread
+    waits and draws the progress itself; its exception (Stop) cancels the job; the job's
+    exception is raised here, so st.cache_data above keeps nothing."""
+    p = pool()
+    if p is None:
+        return fn(*args, **kwargs, **({"progress": progress} if progress is not None else {}))
+    return p.call(fn, *args, progress=progress, **kwargs)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def evaluate(model: ModelSource, config_items: tuple, _progress=None) -> pipeline.Report:
     config = config_of(config_items)
-    try:
-        store = history.History()
-    except (OSError, sqlite3.Error) as e:
-        log.warning("history unavailable: %s", e)
-        store = None
-    if store is None:
-        report = pipeline.evaluate(model, config, progress=_progress, latency_memo=LATENCY)
-    else:
-        report = history.evaluate(model, config, store, progress=_progress, latency_memo=LATENCY)
+    if pool() is None:
+        report = workers.evaluate(model, config, progress=_progress, latency_memo=LATENCY)
+    else:  # the worker times latencies in its own store: one per key and worker
+        report = offload(workers.evaluate, model, config, progress=_progress)
     _done(("evaluate", model, config_items))
     return report
 
@@ -272,14 +286,7 @@ def evaluate_report(sc: Scenario) -> pipeline.Report | None:
 @st.cache_data(show_spinner=False, max_entries=256)
 def accuracy_points(model: ModelSource, config_items: tuple, field: str, values: tuple,
                     _progress=None) -> list[dict[str, Any]]:
-    config = config_of(config_items)
-    if _progress is None:
-        points = pipeline.accuracy_points(model, config, field, list(values))
-    else:  # one value at a time, to report progress (each may fine-tune)
-        points = []
-        for i, v in enumerate(values):
-            points += pipeline.accuracy_points(model, config, field, [v])
-            _progress((i + 1) / len(values), f"{field} = {v:g}")
+    points = offload(workers.accuracy_points, model, config_of(config_items), field, values, progress=_progress)
     _done(("points", model, config_items, field, values))
     return points
 
@@ -403,7 +410,7 @@ def compress_student(teacher_id: str, student_id: str, temperature: float, alpha
 @st.cache_data(show_spinner=False, max_entries=4)
 def deep_compression(model: ModelSource, _progress=None) -> dict[str, Any]:
     """Deep Compression's three stages on a zoo model beside the paper's table (about a minute)."""
-    result = reproduce.deep_compression(model.name, progress=_progress)
+    result = offload(reproduce.deep_compression, model.name, progress=_progress)
     _done(("deep_compression", model))
     return result
 
@@ -419,7 +426,7 @@ def qat_vs_ptq(model: ModelSource, config_items: tuple, epochs: int, _progress=N
     budget and recipe. Rows: the checkpoint (method "fp32"), the float fine-tuned model
     ("fp32-finetuned"), then "ptq" and "qat" per bit-width.
     """
-    result = qat.qat_vs_ptq(model, config_of(config_items), bits=QAT_BITS, epochs=epochs, progress=_progress)
+    result = offload(qat.qat_vs_ptq, model, config_of(config_items), bits=QAT_BITS, epochs=epochs, progress=_progress)
     _done(("teaching", "qat", model, config_items, epochs))
     return result["rows"]
 
@@ -480,3 +487,52 @@ def neuron_scores(src: ModelSource, criterion: str, sparsity: float, scope: str,
         layers[name.removesuffix(".weight")] = {"scores": [float(v) for v in score(a)],
                                                 "pruned": [not bool(k) for k in keep]}
     return {"label": record.label, "layers": layers}
+
+
+# --------------------------------------------------------------------------- calibrated methods (issue 16)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rounding_methods(src: ModelSource, config_items: tuple, _progress=None) -> dict[str, Any]:
+    """RTN vs GPTQ vs AWQ at 2, 3 and 4 bits with paired intervals (compression.methods.compare)."""
+    from compression import methods, source
+    loaded = source.load(src)
+    assert loaded.dataset is not None  # the page asks only for a model with data
+    result = methods.compare(loaded.model, loaded.dataset, config_of(config_items), progress=_progress)
+    _done(("teaching", "methods", src, config_items))
+    return result
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def layer_views(src: ModelSource, config_items: tuple) -> dict[str, Any]:
+    """Per-layer output error, activation and weight ranges, outliers (compression.layer_error.views)."""
+    from compression import layer_error, source
+    loaded = source.load(src)
+    assert loaded.dataset is not None
+    return layer_error.views(loaded.model, loaded.dataset, config_of(config_items))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def smooth_outliers(src: ModelSource, alpha: float) -> dict[str, Any]:
+    """Per-channel activation and weight maxima before and after SmoothQuant at α (compression.smoothquant)."""
+    from compression import calibration, smoothquant, source
+    loaded = source.load(src)
+    assert loaded.dataset is not None
+    return smoothquant.outliers(loaded.model, calibration.batch(loaded.dataset, len(loaded.dataset.x_calib)), alpha)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def format_views(src: ModelSource, layer: str, group_size: int) -> dict[str, Any]:
+    """The format views' data for one layer (compression.formats): four grids, and one outlier's groups."""
+    from compression import formats, source
+    w = formats.weight(source.load(src).model, layer)
+    return {"grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def within_drop(src: ModelSource, config_items: tuple, max_drop: float, _progress=None) -> dict[str, Any]:
+    """Bits per layer for the smallest model within max_drop points (compression.sensitivity.within_drop)."""
+    from compression import sensitivity
+    result = sensitivity.within_drop(src, max_drop, config_of(config_items), progress=_progress)
+    _done(("teaching", "within_drop", src, config_items, max_drop))
+    return result
