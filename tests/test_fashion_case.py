@@ -20,8 +20,10 @@ def test_fashion_case_on_300_images(monkeypatch):
         out = {}
         for name, model in models_.items():
             n = sum(p.numel() for p in model.parameters()) / 1e3
-            fp32 = runtime.to_onnx(model, tuple(x.shape[1:]))
-            int8, mode = runtime.quantize_int8(fp32, calib)
+            fp32, int8, mode = b"", b"", "static"
+            if name == "small":  # the only file the case reads back
+                fp32 = runtime.to_onnx(model, tuple(x.shape[1:]))
+                int8, mode = runtime.quantize_int8(fp32, calib)
             out[name] = runtime.Latency(Timing(n, 0.1, 3), Timing(n / 2, 0.1, 3), Timing(n / 4, 0.1, 3),
                                         mode, fp32, int8)
         return out
