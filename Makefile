@@ -9,9 +9,15 @@ HOST   ?= 127.0.0.1
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-fast lint mypy-baseline browser bench figures clean
+.PHONY: setup run test test-fast lint mypy-baseline browser fashion-data bench figures clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed fashion-data
+
+# Fashion-MNIST (60,000 + 10,000 images, MIT) for the *-fashion models: Debian's package installs the
+# four IDX files under /usr/share/datasets/fashion-mnist, read directly by compression/data.py.
+FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+fashion-data:
+	@[ -f $(FASHION_FILE) ] || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

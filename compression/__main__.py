@@ -102,6 +102,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_formats(args: argparse.Namespace) -> int:
+    """Bits per weight including scales, and weight SQNR, of every format on one model's layers."""
+    from compression import formats
+    if args.shape:
+        try:
+            n_rows, n_cols = (int(v) for v in args.shape.lower().split("x"))
+            if not (0 < n_rows <= 16384 and 0 < n_cols <= 16384):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"--shape {cfg._short(args.shape)!r} is not ROWSxCOLUMNS, e.g. 4096x4096 "
+                              "(at most 16384 each)") from None
+        ws = [torch.randn(n_rows, n_cols, generator=torch.Generator().manual_seed(0))]
+    else:
+        ws = formats.model_weights(source.load(source.parse(model_from_args(args))).model)
+    rows = formats.table(ws)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'format':10} {'granularity':17} {'bits/weight':>11} {'weight SQNR':>11}  scales")
+    for row in rows:
+        print(f"{row['format']:10} {row['granularity']:17} {row['bits_per_weight']:11.3f} {row['sqnr_db']:8.1f} dB  "
+              f"{row['scales']}")
+    print("bits per weight = code bits + scales (and zero points) per weight, theoretical; SQNR of the "
+          "weights alone (no accuracy)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     model = model_from_args(args)
@@ -229,6 +256,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """A published result beside ours: Deep Compression's LeNets, or seed 002's ResNet-18 case."""
+    if args.study == "fashion-case":
+        from compression import casestudy  # deferred: fine-tunes and times resnet-fashion
+
+        case = casestudy.reproduce_fashion_case(progress=_stderr_progress)
+        print(json.dumps(case, indent=2) if args.json else casestudy.format_fashion_case(case))
+        return 0
     if args.study == "resnet18-case":
         from compression import casestudy  # deferred: builds and times three ResNet-18s
 
@@ -269,6 +302,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     for b in bits:
         base.replace(bits=b)
     model = model_from_args(args)
+    if base.max_drop > 0:  # mixed precision from an accuracy target instead of the curves
+        return _within_drop(args, model, base, bits)
 
     def compute() -> dict[str, Any]:
         with sweep.executor_for(args.dask, args.processes) as executor:
@@ -291,6 +326,26 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _within_drop(args: argparse.Namespace, model: Any, base: CompressionConfig, bits: list[int]) -> int:
+    """`sensitivity --max-drop X`: bits per layer for the smallest model within X points of drop."""
+    options = [b for b in bits if 2 <= b <= 16] or list(sensitivity.ALLOCATION_BITS)
+    r = sensitivity.within_drop(model, base.max_drop, base.replace(max_drop=0.0), bits=options,
+                                progress=_stderr_progress, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{model}: at most {r['max_drop']:g} points of drop -> {r['bytes']:,.0f} bytes; chosen on the even test "
+          f"images, judged on the odd ones ({r['n_test']})")
+    print(f"{'layer':14}{'bits':>5}{'bytes':>10}  drop alone (95 % paired)")
+    for row in r["layers"]:
+        print(f"{row['name']:14}{row['bits']:>5}{row['bytes']:>10,.0f}  {row['delta'] * 100:+.1f} pts "
+              f"[{row['delta_lo'] * 100:+.1f}, {row['delta_hi'] * 100:+.1f}]")
+    print(f"whole model: {r['accuracy']:.1%} vs {r['baseline']:.1%}, {r['delta'] * 100:+.1f} pts "
+          f"[{r['delta_lo'] * 100:+.1f}, {r['delta_hi'] * 100:+.1f}]"
+          + ("" if r["within"] else f" -- beyond the {r['max_drop']:g}-point target on the judging images"))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     tmp = _temp_beside(args.html)  # fail before the work; an existing report stays whole until the new one is
@@ -298,7 +353,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = pipeline.evaluate(args.model, config, data_dir=args.data_dir,
                                    progress=_stderr_progress if config.trains else None)
         link = args.app_url + "?" + urllib.parse.urlencode({"model": args.model, **cfg.to_query(config)})
-        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link)))
+        # the accuracy curves Explore draws beside the cards (one-shot where the page's are)
+        curves = (report_html.accuracy_curves(args.model, config, data_dir=args.data_dir)
+                  if report.accuracy is not None else {})
+        views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
+        formats = report_html.format_views(args.model, config.group_size)
+        _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views,
+                                                                                        formats)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
@@ -323,7 +384,14 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Co
     config = cfg.preset(args.preset, dataset) if args.preset else CompressionConfig()
     given = {f: getattr(args, f) for f in cfg.FIELDS
              if f not in skip and getattr(args, f, None) is not None}
-    return config.replace(**given)
+    # a number format named without --bits runs at its own width (--quantizer mxfp4 is MXFP4)
+    return cfg.with_format_bits(config.replace(**given), "bits" in given)
+
+
+def _methods(r: pipeline.Report) -> str:
+    """The quantization method of the quantized layers ('MXFP4, per-group g=32'), or 'per-layer settings'."""
+    methods = {layer.method for layer in r.layers if layer.bits_per_weight is not None}
+    return methods.pop() if len(methods) == 1 else "per-layer settings"
 
 
 def summary(r: pipeline.Report) -> str:
@@ -345,6 +413,8 @@ def summary(r: pipeline.Report) -> str:
         f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
         f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
         f"({r.compression_ratio:.1f}x, theoretical); file {r.size_bytes['file']:,.0f} B (measured)",
+        *([f"format     {_methods(r)}: {r.bits_per_weight:.3f} bits per weight including scales (theoretical)"]
+          if r.bits_per_weight is not None else []),
         f"energy     {r.energy_pj['total'] / 1e3:,.1f} nJ vs {r.energy_baseline_pj['total'] / 1e3:,.1f} nJ "
         f"uncompressed (estimate, {r.energy_profile}): {f['compute']:.2f}x compute * {f['memory']:.2f}x "
         f"memory * {f['placement']:.2f}x placement",
@@ -375,6 +445,14 @@ def build_parser() -> Parser:
     p = sub.add_parser("models", help="list the model zoo with measured test accuracy")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("formats", help="bits per weight including scales of every number format on a model")
+    _model_arg(p, archs=True)
+    _upload_args(p)
+    p.add_argument("--shape", metavar="ROWSxCOLS", help="one random normal weight of this shape instead of "
+                   "a model's layers (e.g. 4096x4096: the hand arithmetic, no partial groups)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=cmd_formats)
 
     p = sub.add_parser("evaluate", help="compress one model by one config and measure it")
     _model_arg(p, archs=True)
@@ -432,9 +510,10 @@ def build_parser() -> Parser:
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("reproduce", help="run a published compression result and print ours beside the paper's")
-    p.add_argument("study", choices=["deep-compression", "resnet18-case"],
-                   help="deep-compression (Han et al. 2016, Table 1) or resnet18-case (seed 002: sizes and "
-                        "measured latency of ResNet-18, 50 %% channels, int8)")
+    p.add_argument("study", choices=["deep-compression", "resnet18-case", "fashion-case"],
+                   help="deep-compression (Han et al. 2016, Table 1), resnet18-case (seed 002: sizes and "
+                        "measured latency of ResNet-18, 50 %% channels, int8) or fashion-case (the same on the "
+                        "trained resnet-fashion, with accuracy on 10,000 test images)")
     p.add_argument("--model", default="lenet300-mnist", choices=["lenet300-mnist", "lenet5-mnist"],
                    metavar="ID", help="for deep-compression: lenet300-mnist (default) or lenet5-mnist")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -493,8 +572,10 @@ HELP = {
     "bits": f"weight bits, one of {cfg.BITS} (32 = float)",
     "act_bits": "activation bits (32 = float)",
     "scheme": "uniform quantizer grid",
-    "per_channel": "one scale per output channel",
-    "quantizer": "uniform grid, k-means weight sharing, powers of two or ternary",
+    "per_channel": "one scale per output channel (the old word for --granularity channel)",
+    "granularity": "which weights share a scale: the tensor, each output channel, or groups of --group-size",
+    "group_size": f"weights per group along the input, one of {cfg.GROUP_SIZES} (with --granularity group)",
+    "quantizer": "uniform grid, k-means, powers of two, ternary, or a number format (NF4, FP8, FP4, MXFP4, NVFP4)",
     "structure": "what is pruned together",
     "scope": "rank weights across the model or within each layer",
     "criterion": "which weights are pruned first",
@@ -511,13 +592,16 @@ HELP = {
     "sram_kb": f"on-chip memory in KB for the energy model, {cfg.SRAM_KB_RANGE[0]:g}..{cfg.SRAM_KB_RANGE[1]:g}",
     "layer_bits": "per-layer weight bits, e.g. fc1=8,fc2=4",
     "layer_sparsity": "per-layer sparsity, e.g. fc1=0.5,fc3=0",
+    "method": "how weights are rounded: rtn (nearest level), gptq or awq (calibrated on training images)",
+    "smooth_alpha": "SmoothQuant migration strength for W8A8, 0 (off)..1",
+    "max_drop": f"mixed precision: at most this many accuracy points of drop, 0 (off)..{cfg.MAX_DROP:g}",
 }
-CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "structure": cfg.STRUCTURES,
+CHOICES = {"scheme": cfg.SCHEMES, "quantizer": cfg.QUANTIZERS, "granularity": cfg.GRANULARITIES, "structure": cfg.STRUCTURES,
            "scope": cfg.SCOPES, "criterion": cfg.CRITERIA, "profile": cfg.PROFILES,
-           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS}
+           "regularize": cfg.REGULARIZERS, "order": cfg.ORDERS, "method": cfg.METHODS}
 METAVAR = {"bits": "B", "act_bits": "B", "sparsity": "S", "seed": "N", "prune_steps": "N",
            "finetune_epochs": "N", "reg_strength": "X", "sram_kb": "KB", "layer_bits": "NAME=B,...",
-           "layer_sparsity": "NAME=S,..."}
+           "layer_sparsity": "NAME=S,...", "smooth_alpha": "A", "max_drop": "POINTS"}
 
 
 def _config_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:

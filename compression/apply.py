@@ -9,10 +9,13 @@ import torch
 from torch import nn
 
 from compression import (
+    calibration,
     criteria,
     data,
+    methods,
     models,
     quantize,
+    smoothquant,
     structure,
     structures,
     train,
@@ -49,6 +52,14 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
         changes["act_bits"] = 32
         notes.append(f"{config.act_bits}-bit activations not simulated: their ranges need calibration "
                      f"images and this model has none.")
+    if not has_data and config.method != "rtn" and config.quantizes_weights:
+        changes["method"] = "rtn"
+        notes.append(f"{config.method.upper()} not applied: it calibrates on training images and this model "
+                     f"has none; weights rounded to nearest.")
+    if config.smooth_alpha > 0 and not (config.quantizes_activations and has_data):
+        changes["smooth_alpha"] = 0.0
+        notes.append("SmoothQuant not applied: it moves activation outliers into the weights for "
+                     "quantized activations (act_bits below 32) calibrated on training images.")
     graph_rows = config.prunes and structures.structure(config.structure).slices_rows and not isinstance(base, nn.Sequential)
     if config.prunes and (graph_rows or not has_data) and criteria_need_data(config.criterion, graph_rows):
         changes["criterion"] = "magnitude"
@@ -106,27 +117,34 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR, cosine=True,
                   seed=config.seed, fake_quant=fake, penalty=penalty, progress=progress)
     quant: dict[str, Quantized] = {}
-    if lp.quantizes_weights:
+    # SmoothQuant (Xiao et al. 2023) before weights are quantized: they are quantized as W·diag(s)
+    smoothed = (smoothquant.migrate(model, ds.x_calib, config.smooth_alpha)
+                if config.smooth_alpha > 0 and config.quantizes_activations and len(ds.x_calib) else {})
+    if lp.quantizes_weights and config.method != "rtn" and len(ds.x_train):
+        # calibrated rounding (GPTQ / AWQ) on training images; codes=False makes no difference here
+        quant = methods.quantize(model, lp, calibration.batch(ds), config.method, masks)
+    elif lp.quantizes_weights:
         with torch.no_grad():
             for name, layer in compressible(model).items():
                 settings = lp.layers[name]
                 if settings.quantized and not codes:
                     layer.weight.copy_(settings.quantizer.fake(layer.weight, settings.bits, settings.scheme,
-                                                               settings.per_channel))
+                                                               settings.granularity))
                 elif settings.quantized:
                     w_q, quant[name] = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
-                                                                   settings.per_channel)
+                                                                   settings.granularity)
                     layer.weight.copy_(w_q)
     if config.quantizes_activations:
         ranges = quantize.calibrate_activations(model, ds.x_calib)
         quantize.quantize_activations(model, ranges, config.act_bits)
+    smoothquant.finish(model, smoothed)
     return model.eval(), masks, quant
 
 
 def _fake_quant(lp: plan_mod.Plan) -> train.FakeQuant:
     """{mask key: its layer's quantizer as a function}, for quantization-aware fine-tuning."""
     return {f"{s.name}.weight": functools.partial(s.quantizer.fake, bits=s.bits, scheme=s.scheme,
-                                                  per_channel=s.per_channel)
+                                                  granularity=s.granularity)
             for s in lp.layers.values() if s.quantized}
 
 

@@ -37,7 +37,9 @@ class Order(enum.StrEnum):
 
 
 SCHEMES = tuple(s.value for s in Scheme)
-QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary: one record each in quantizers.py
+QUANTIZERS = quantizers.CHOICES  # uniform, kmeans, pow2, ternary, nf4, fp8, fp4, mxfp4, nvfp4: one record each
+GRANULARITIES = quantizers.GRANULARITIES  # tensor, channel, group
+GROUP_SIZES = quantizers.GROUP_SIZES      # 16, 32, 64, 128
 STRUCTURES = structures.STRUCTURE_CHOICES  # unstructured, rows, 2:4: one record each in structures.py
 SCOPES = tuple(s.value for s in Scope)
 CRITERIA = criteria.CHOICES  # magnitude, random, taylor, apoz, entropy: one record each in criteria.py
@@ -46,6 +48,8 @@ ORDERS = tuple(o.value for o in Order)
 PROFILES = ("horowitz-45nm",)
 SRAM_KB_RANGE = (1.0, 1024.0 * 1024)   # 1 KB .. 1 GB of on-chip memory
 REG_STRENGTH_MAX = 1.0
+METHODS = ("rtn", "gptq", "awq")  # how weights are rounded to the quantizer's grid
+MAX_DROP = 100.0  # accuracy points
 MAX_ECHO = 40  # characters of a user's value echoed back in an error message
 
 
@@ -59,7 +63,9 @@ class CompressionConfig:
     bits: int = 32                 # weight bits; 32 = float, no quantization
     act_bits: int = 32             # activation bits (simulated, calibrated ranges); 32 = float
     scheme: str = "symmetric"      # uniform quantizer: symmetric or asymmetric
-    per_channel: bool = False      # one scale per output channel instead of per tensor
+    per_channel: bool = False      # the old word for granularity="channel" (URLs, CLI): kept in step with it
+    granularity: str = "tensor"    # which weights share a scale: tensor, channel, or group (of group_size)
+    group_size: int = 128          # weights per group along the input dimension (granularity="group")
     quantizer: str = "uniform"     # uniform grid, or k-means weight sharing (Deep Compression)
     structure: str = "unstructured"  # unstructured, rows (neurons/filters) or 2:4
     scope: str = "global"          # rank weights across all layers, or within each layer
@@ -77,12 +83,22 @@ class CompressionConfig:
     sram_kb: float = 32.0          # on-chip memory capacity in KB (energy model assumption)
     layer_bits: tuple[tuple[str, int], ...] = ()        # per-layer overrides of bits, sorted by name
     layer_sparsity: tuple[tuple[str, float], ...] = ()  # per-layer overrides of sparsity, sorted
+    # Calibrated post-training methods (compression.gptq, awq, smoothquant), calibration on training images.
+    method: str = "rtn"            # rtn (round to nearest), gptq (Frantar et al. 2022) or awq (Lin et al. 2024)
+    smooth_alpha: float = 0.0      # SmoothQuant migration strength alpha in (0, 1]; 0 = off (Xiao et al. 2023)
+    max_drop: float = 0.0          # mixed precision's accuracy target: at most this many points of drop; 0 = off
 
     def __post_init__(self) -> None:
         # Per-layer overrides arrive as dicts, lists of pairs (JSON) or "fc1=8,fc2=4" text;
         # stored as a sorted tuple of pairs so the config stays hashable and comparable.
         object.__setattr__(self, "layer_bits", _pairs("layer_bits", self.layer_bits, int))
         object.__setattr__(self, "layer_sparsity", _pairs("layer_sparsity", self.layer_sparsity, float))
+        # per_channel=True is the old spelling of granularity="channel": one decision, two words
+        # kept in step (replace() below moves them together)
+        if self.per_channel is True and self.granularity == "tensor":
+            object.__setattr__(self, "granularity", "channel")
+        if isinstance(self.per_channel, bool):
+            object.__setattr__(self, "per_channel", self.granularity == "channel")
         for name in ("sram_kb", "reg_strength"):  # 8 and 8.0 are one scenario: one spelling
             if _is_real(getattr(self, name)):
                 object.__setattr__(self, name, float(getattr(self, name)))
@@ -94,6 +110,9 @@ class CompressionConfig:
                _one_of(b for b in BITS if b >= 2))
         _check(self.scheme in SCHEMES, "scheme", self.scheme, _one_of(SCHEMES))
         _check(isinstance(self.per_channel, bool), "per_channel", self.per_channel, "true or false")
+        _check(self.granularity in GRANULARITIES, "granularity", self.granularity, _one_of(GRANULARITIES))
+        _check(self.group_size in GROUP_SIZES and _is_int(self.group_size), "group_size", self.group_size,
+               _one_of(GROUP_SIZES))
         _check(self.quantizer in QUANTIZERS, "quantizer", self.quantizer, _one_of(QUANTIZERS))
         _check(self.structure in STRUCTURES, "structure", self.structure, _one_of(STRUCTURES))
         _check(self.scope in SCOPES, "scope", self.scope, _one_of(SCOPES))
@@ -114,6 +133,14 @@ class CompressionConfig:
         _check(isinstance(self.huffman, bool), "huffman", self.huffman, "true or false")
         _check(_is_real(self.sram_kb) and SRAM_KB_RANGE[0] <= self.sram_kb <= SRAM_KB_RANGE[1],
                "sram_kb", self.sram_kb, f"a size in KB from {SRAM_KB_RANGE[0]:g} to {SRAM_KB_RANGE[1]:g}")
+        for name in ("smooth_alpha", "max_drop"):
+            if _is_real(getattr(self, name)):
+                object.__setattr__(self, name, float(getattr(self, name)))
+        _check(self.method in METHODS, "method", self.method, _one_of(METHODS))
+        _check(_is_real(self.smooth_alpha) and 0.0 <= self.smooth_alpha <= 1.0, "smooth_alpha",
+               self.smooth_alpha, "a migration strength from 0 (off) to 1, e.g. 0.5")
+        _check(_is_real(self.max_drop) and 0.0 <= self.max_drop <= MAX_DROP, "max_drop", self.max_drop,
+               f"accuracy points from 0 (off) to {MAX_DROP:g}, e.g. 1.0")
         for name, b in self.layer_bits:
             _check(b in BITS, "layer_bits", f"{name}={b}", _one_of(BITS) + " per layer")
         for name, s in self.layer_sparsity:
@@ -157,8 +184,19 @@ class CompressionConfig:
         """Weight bits of one layer: its override, else the global bit-width."""
         return dict(self.layer_bits).get(layer, self.bits)
 
+    @property
+    def grain(self) -> quantizers.Granularity:
+        """The granularity asked for, as a typed value (each record says what it really runs: plan.make)."""
+        return quantizers.granularity(self.granularity, self.group_size)
+
     def replace(self, **changes: Any) -> CompressionConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again); granularity and per_channel move together."""
+        if "granularity" in changes and "per_channel" not in changes:
+            changes["per_channel"] = changes["granularity"] == "channel"
+        elif "per_channel" in changes and "granularity" not in changes:
+            on = changes["per_channel"]
+            changes["granularity"] = "channel" if on is True else (
+                "tensor" if self.granularity == "channel" else self.granularity)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,10 +205,17 @@ class CompressionConfig:
     def changed(self) -> dict[str, Any]:
         """Only the fields that differ from the defaults (what a URL or CLI line needs)."""
         default = CompressionConfig()
-        return {k: v for k, v in self.to_dict().items() if getattr(default, k) != v}
+        # per_channel only mirrors granularity: one word for one decision in a link
+        return {k: v for k, v in self.to_dict().items() if getattr(default, k) != v and k != "per_channel"}
+
+    def format_bits(self) -> int | None:
+        """The bit-width of a number-format quantizer (NF4 and MXFP4: 4, FP8: 8), None for the others."""
+        return quantizers.lookup(self.quantizer).width
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CompressionConfig))
+ALIASES = ("per_channel",)  # old words read from links and flags, kept in step with the setting they name
+SETTINGS = tuple(f for f in FIELDS if f not in ALIASES)  # one per decision: what a form shows
 
 
 def parse_value(field: str, text: str) -> Any:
@@ -222,7 +267,15 @@ def from_mapping(values: Mapping[str, str], base: CompressionConfig | None = Non
             config = config.replace(**{key: parse_value(key, text)})
         except ConfigError as e:
             warnings.append(f"{e} (ignored)")
-    return config, warnings
+    return with_format_bits(config, "bits" in values), warnings
+
+
+def with_format_bits(config: CompressionConfig, bits_given: bool) -> CompressionConfig:
+    """`quantizer=mxfp4` alone means MXFP4: a number format named without bits runs at its own width."""
+    width = config.format_bits()
+    if width is not None and not bits_given and config.bits >= FLOAT_BITS:
+        return config.replace(bits=width)
+    return config
 
 
 def to_query(config: CompressionConfig) -> dict[str, str]:

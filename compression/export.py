@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from compression import huffman, models, size
+from compression import huffman, models, quantizers, size
 from compression.quantizers import FLOAT_CODEC, Codec, Quantized, lookup
 
-MAGIC = b"CLAB2"  # 2: each layer names its quantizer and stores only the side information charged
-MAGIC_HUFFMAN = b"CLAB3"  # 3: as 2, plus layers whose codes and gaps are Huffman-coded
+# 4: each layer names its quantizer and granularity, and stores only the side information
+# charged, each value in its record's dtype (float16 group scales, E8M0 / E4M3 block scales)
+MAGIC = b"CLAB4"
+MAGIC_HUFFMAN = b"CLAB5"  # as 4, plus layers whose codes and gaps are Huffman-coded
 
 
 def codec_for(quant: Quantized | None) -> Codec:
@@ -45,17 +47,17 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
         fmt, codec = sizes[name].format, codecs.get(name, FLOAT_CODEC)
         flat = w.flatten()
         if fmt.endswith("-huffman"):
-            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, w[0].numel(),
-                                                                           (codes or {}).get(name))
+            positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, (codes or {}).get(name))
         else:
             positions, index_blob, index_bits = _positions(flat, fmt)
-            rows = positions // max(1, w[0].numel())
             values = flat[positions]
             value_blob = (values.float().numpy().tobytes() if codec.is_float
-                          else _pack(codec.encode(values, rows), codec.bits))
-        side = codec.side.float().numpy().tobytes()  # exactly the side information theory charges
+                          else _pack(codec.encode(values, positions), codec.bits))
+        # exactly the side information theory charges, each value in its stored dtype
+        side = quantizers.side_to_bytes(codec.side, codec.side_layout)
         entry = {"name": name, "param": layer.param, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
-                 "bits": codec.bits, "scheme": codec.scheme, "per_row": codec.per_channel,
+                 "bits": codec.bits, "scheme": codec.scheme,
+                 "granularity": _grain_word(codec.granularity), "side_entries": int(codec.side.numel()),
                  "entries": int(positions.numel()), "index_bits": index_bits}
         blobs.extend((index_blob, value_blob, side))
         entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
@@ -95,17 +97,18 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
             positions = _decode_positions(index_blob, e["format"], e["entries"], numel, e["index_bits"])
         if len(positions) and (int(positions.max()) >= numel or int(positions.min()) < 0):
             raise ValueError(f"layer {e['name']!r} is corrupt: an index points outside its {numel} weights")
-        rows = positions // max(1, numel // e["shape"][0])
-        lookup(e["quantizer"])  # an unknown quantizer: one ValueError naming it, before decoding
-        codec = Codec(e["quantizer"], e["bits"], e["scheme"], e["per_row"], e["shape"][0],
-                      torch.from_numpy(np.frombuffer(side, dtype=np.float32).copy()))
+        record = lookup(e["quantizer"])  # an unknown quantizer: one ValueError naming it, before decoding
+        grain = _grain(e["granularity"])
+        layout = record.side_layout(e["scheme"], grain, e["side_entries"])
+        codec = Codec(e["quantizer"], e["bits"], e["scheme"], grain, e["shape"][0], max(1, numel // e["shape"][0]),
+                      quantizers.side_from_bytes(side, layout))
         if codec.is_float:
             values = torch.from_numpy(np.frombuffer(value_blob, dtype=np.float32).copy())
         else:
             codes = huffman.decode(value_blob) if coded else _unpack(value_blob, e["bits"], e["entries"])
             if len(codes) != len(positions):
                 raise ValueError(f"layer {e['name']!r} is corrupt: {len(codes)} codes for {len(positions)} positions")
-            values = codec.decode(codes, rows)
+            values = codec.decode(codes, positions)
         flat = torch.zeros(numel)
         flat[positions] = values
         state[e.get("param", e["name"] + ".weight")] = flat.reshape(e["shape"])
@@ -129,13 +132,25 @@ def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
     return positions_t, _pack(gaps.numpy(), p), p
 
 
-def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, row_numel: int, codes: np.ndarray | None = None
+def _grain_word(g: quantizers.Granularity) -> str:
+    """'tensor', 'channel' or 'group:128' in the header."""
+    return f"group:{g.size}" if isinstance(g, quantizers.PerGroup) else g.word
+
+
+def _grain(word: str) -> quantizers.Granularity:
+    kind, _, size_text = str(word).partition(":")
+    if kind not in quantizers.GRANULARITIES or (kind == "group") != bool(size_text.isdigit()):
+        raise ValueError(f"not a Compression Lab model file: granularity {word!r} is unknown")
+    return quantizers.granularity(kind, int(size_text) if size_text else 0)
+
+
+def _huffman_blobs(flat: torch.Tensor, fmt: str, codec: Codec, codes: np.ndarray | None = None
                    ) -> tuple[torch.Tensor, bytes, bytes, int]:
     """Positions, index blob, value blob and index bits of a `*-huffman` layout (size.huffman_streams)."""
     if codec.is_float:
         raise ValueError(f"format {fmt!r} needs quantized weights: a float layer has no codes to Huffman-code")
     if codes is None:
-        codes = codec.encode(flat, torch.arange(flat.numel()) // max(1, row_numel))
+        codes = codec.encode(flat, torch.arange(flat.numel()))
     positions, values, gaps = size.huffman_streams(codes, torch.nonzero(flat).flatten(), fmt)
     if fmt == "bitmask-huffman":
         return positions, np.packbits((flat != 0).numpy()).tobytes(), huffman.encode(values), 1

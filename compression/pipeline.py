@@ -37,6 +37,7 @@ from compression.downloads import file_bytes, onnx_bytes
 from compression.layers import Layer, compressible, layer_params
 from compression.models import Progress
 from compression.notes import _notes
+from compression.quantizers import Quantized
 from compression.report import KINDS, LATENCY_KEYS, LayerReport, Report
 from compression.timing import N_RANDOM_CALIB, LatencyMemo, _latency, latency_key
 
@@ -158,7 +159,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                      {"format": layout.coded.format, "values": layout.coded.values, "indices": layout.coded.indices,
                       "total": layout.coded.total, "entries": size.entries(w, layout.coded.format)}),
             label=settings.label, method=settings.method, quantizer=settings.quantizer.name,
-            granularity=settings.granularity, energy_op=settings.energy_op,
+            granularity=settings.granularity_label, energy_op=settings.energy_op,
+            bits_per_weight=quant[shape.name].codec.bits_per_weight if shape.name in quant else None,
             sliced=sliced,
         ))
 
@@ -202,6 +204,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                     "compressed": compressed_bits / 8, **huffman_bytes, "file": file_bytes},
         compression_ratio=fp32_bits / compressed_bits,
         compression_ratio_file=fp32_bits / 8 / file_bytes,
+        bits_per_weight=_bits_per_weight(quant),
         energy_pj=energy_total,
         energy_baseline_pj=energy_base,
         energy_profile=profile.name,
@@ -247,3 +250,10 @@ def _accuracy(base: nn.Module, model: nn.Module, ds: data.Dataset, config: Compr
             "accuracy_ci95": list(measure.wilson_interval(acc, n)),
             "accuracy_baseline_ci95": list(measure.wilson_interval(acc_base, n)),
             "accuracy_delta": delta, "accuracy_delta_ci95": list(delta_ci)}
+
+
+def _bits_per_weight(quant: dict[str, Quantized]) -> float | None:
+    """Code bits plus side information per weight over the quantized layers (None: nothing quantized)."""
+    codecs = [q.codec for q in quant.values()]
+    weights = sum(c.channels * c.columns for c in codecs)
+    return sum(c.bits * c.channels * c.columns + c.side_bits for c in codecs) / weights if weights else None

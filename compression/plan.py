@@ -19,7 +19,18 @@ from torch import nn
 from compression import export, size, slim, structure, structures
 from compression.config import CompressionConfig, ConfigError
 from compression.layers import Layer, LayerKind, compressible
-from compression.quantizers import FLOAT, FLOAT_BITS, UNIFORM, Codec, Quantized, Quantizer, resolve
+from compression.quantizers import (
+    FLOAT,
+    FLOAT_BITS,
+    PER_TENSOR,
+    UNIFORM,
+    Codec,
+    Granularity,
+    PerChannel,
+    Quantized,
+    Quantizer,
+    resolve,
+)
 
 
 @dataclass(frozen=True)
@@ -28,8 +39,8 @@ class LayerPlan:
     name: str
     kind: LayerKind
     quantizer: Quantizer       # the record that quantizes this layer (FLOAT: not quantized)
-    bits: int                  # the bit-width asked for this layer (its override, else the global one)
-    per_channel: bool          # one grid per output channel (only where the record honours it)
+    bits: int                  # the layer's bit-width (its override, else the global one; a format's own width)
+    granularity: Granularity   # which weights share a scale, as the record really runs it (PerTensor when float)
     scheme: str                # symmetric / asymmetric (only the uniform grid reads it)
     sparsity: float            # the fraction of this layer's weights pruning aims at (its own, or the global)
     own_sparsity: bool         # pruned to exactly its own sparsity within the layer (a per-layer override)
@@ -47,17 +58,21 @@ class LayerPlan:
         return self.quantizer.code_bits(self.bits) if self.quantized else FLOAT_BITS
 
     @property
-    def granularity(self) -> str:
-        """'per-channel' or 'per-tensor' as the quantizer really ran; '' when not quantized."""
-        if not self.quantized:
-            return ""
-        return "per-channel" if self.per_channel else "per-tensor"
+    def per_channel(self) -> bool:
+        return isinstance(self.granularity, PerChannel)
+
+    @property
+    def granularity_label(self) -> str:
+        """'per-channel', 'per-tensor', 'per-group g=128' as the quantizer really runs; '' when not quantized."""
+        return self.granularity.label if self.quantized else ""
 
     @property
     def label(self) -> str:
-        """'4-bit', '4-bit k-means', 'float32': the bit-width, and the quantizer when not the plain grid."""
+        """'4-bit', '4-bit k-means', 'MXFP4', 'float32': the bit-width and the quantizer, or the format's name."""
         if not self.quantized:
             return FLOAT.label
+        if self.quantizer.width is not None:
+            return self.quantizer.label
         return f"{self.bits}-bit" + ("" if self.quantizer.name in (UNIFORM.name, "binary") else f" {self.quantizer.label}")
 
     @property
@@ -66,7 +81,7 @@ class LayerPlan:
         if not self.quantized:
             return "(no quantization)"
         scheme = f" {self.scheme}" if self.quantizer is UNIFORM else ""
-        return f"{self.quantizer.label}{scheme}, {self.granularity}"
+        return f"{self.quantizer.label}{scheme}, {self.granularity_label}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +113,8 @@ class Plan:
     def int8(self) -> bool:
         """Every quantized layer fits int8 kernels: the timed and exported model runs ONNX Runtime int8."""
         quantized = [lp for lp in self.layers.values() if lp.quantized]
-        return bool(quantized) and all(lp.bits <= 8 for lp in quantized)
+        # a number format (FP8, NF4, MXFP4 ...) is no int8 grid: its model is timed in float
+        return bool(quantized) and all(lp.bits <= 8 and lp.quantizer.width is None for lp in quantized)
 
     @property
     def simulated(self) -> bool:
@@ -131,7 +147,7 @@ class Plan:
             plain = size.layer_size(w, codec.bits, codec.side_bits, bias, zero_code=codec.zero_code)
             coded, codes = None, None
             if self.huffman and not codec.is_float:
-                codes = codec.encode(w.flatten(), torch.arange(w.numel()) // max(1, w[0].numel()))
+                codes = codec.encode(w.flatten(), torch.arange(w.numel()))
                 coded = size.huffman_size(w, codes, codec.side_bits, bias, zero_code=codec.zero_code, plain=plain)
             out[name] = Layout(codec, plain, coded, coded or plain, codes)
         return out
@@ -161,20 +177,33 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
         b = bits.get(name, config.bits)
         record = resolve(config.quantizer, b)
         quantized = record is not FLOAT
+        b = record.width if quantized and record.width is not None else b  # a format runs at its own width
         sparsity = fixed if fixed is not None else own.get(name, config.sparsity)
         out[name] = LayerPlan(
             name=name, kind=layer.kind, quantizer=record, bits=b,
-            per_channel=quantized and config.per_channel and record.channelwise,
+            granularity=record.grain(config.grain) if quantized else PER_TENSOR,
             scheme=config.scheme, sparsity=sparsity, own_sparsity=name in own and fixed is None,
             structure=config.structure,
             # a float operand (activations at 32 bits) makes every multiply a float one
             energy_op="float" if config.act_bits >= FLOAT_BITS else record.energy_op,
             act_bits=config.act_bits)
     sliced = config.prunes and kind.slices_rows
-    graph_rows = sliced and not isinstance(model, nn.Sequential)
+    graph_rows = sliced and coupled(model)
+    if graph_rows and own:
+        # structure.channel_masks prunes coupled channel groups to one global sparsity; a layer's
+        # own sparsity would be silently ignored (nothing pruned at a global 0).
+        raise ConfigError(f"layer_sparsity with structure 'rows' needs a plain Sequential model: in this one "
+                          f"residual adds, normalisations or attention tie channels across layers, so "
+                          f"{', '.join(own)} cannot lose rows alone; use one global sparsity or structure "
+                          f"'unstructured'")
     return Plan(layers=out, prunes=config.prunes, sliced=sliced,
                 huffman=config.huffman, act_bits=config.act_bits, skip_zeros=config.skip_zeros,
                 masks_by_graph=graph_rows)
+
+
+def coupled(model: nn.Module) -> bool:
+    """Whether rows pruning goes by coupled channel groups (any graph but a plain Sequential)."""
+    return not isinstance(model, nn.Sequential)
 
 
 def _check_layer_names(config: CompressionConfig, names: list[str]) -> None:

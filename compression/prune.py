@@ -7,6 +7,7 @@ and `hold_masks` write, and only to a model the caller owns.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -65,7 +66,7 @@ def _kth_smallest(x: Tensor, k: int) -> Tensor:
     return x.kthvalue(k).values
 
 
-def _drop_lowest(scores: Tensor, k: int) -> Tensor:
+def drop_lowest(scores: Tensor, k: int) -> Tensor:
     """Keep-mask over a 1-D score vector with its k lowest entries dropped (ties: lowest index first)."""
     if k == 0:
         return torch.ones_like(scores, dtype=torch.bool)
@@ -84,11 +85,18 @@ def _unstructured(scores: dict[str, Tensor], sparsity: float, scope: str) -> dic
     """Drop the lowest-scored round(sparsity * n) weights, over all layers or in each layer."""
     # Python round(), as torch.nn.utils.prune._compute_nparams_toprune, so counts match torch
     if scope == "layer":
-        return {n: _drop_lowest(s.flatten(), round(sparsity * s.numel())).view_as(s) for n, s in scores.items()}
+        return {n: drop_lowest(s.flatten(), round(sparsity * s.numel())).view_as(s) for n, s in scores.items()}
     flat = torch.cat([s.flatten() for s in scores.values()])
-    keep = _drop_lowest(flat, round(sparsity * flat.numel()))
+    keep = drop_lowest(flat, round(sparsity * flat.numel()))
     parts = keep.split([s.numel() for s in scores.values()])
     return {n: p.view_as(s) for (n, s), p in zip(scores.items(), parts)}
+
+
+def _per_row(s: Tensor, sparsity: float) -> Tensor:
+    """Keep-mask dropping the round(sparsity * row length) lowest scores of every output row."""
+    rows = s.reshape(s.shape[0], -1)
+    k = round(sparsity * rows.shape[1])
+    return torch.stack([drop_lowest(r, k) for r in rows]).view_as(s)
 
 
 def _expand_rows(keep_rows: Tensor, like: Tensor) -> Tensor:
@@ -109,7 +117,7 @@ def _rows(
     if scope == "layer":
         # round(sparsity * rows) rows in each non-classifier layer, as ln_structured(amount=sparsity)
         for n in candidates:
-            keep[n] = _drop_lowest(row_scores[n], round(sparsity * row_scores[n].numel()))
+            keep[n] = drop_lowest(row_scores[n], round(sparsity * row_scores[n].numel()))
     elif candidates:
         row_size = {n: scores[n][0].numel() for n in candidates}
         # a row's L2 norm grows with sqrt(fan-in), so compare rows across layers by their RMS
@@ -132,7 +140,7 @@ def _rows(
     return {n: _expand_rows(keep[n], s) for n, s in scores.items()}
 
 
-def _two_of_four(s: Tensor) -> Tensor:
+def two_of_four(s: Tensor) -> Tensor:
     """Keep the 2 highest scores in every 4 consecutive weights along the input dim (Conv2d: in*kh*kw)."""
     rows = s.flatten(1)
     width = rows.shape[1]
@@ -186,6 +194,9 @@ def masks(
     for name, s in own.items():
         _check_sparsity(s, f"layer_sparsity[{name!r}]")
     weights = {n: w.detach() for n, w in prunable(model).items()}
+    if record.one_shot is not None:  # a method that updates weights: its masks, from a copy it prunes
+        assert data is not None
+        return record.one_shot(copy.deepcopy(model).eval(), sparsity, structure, data[0], own)
     scores = record.weight_scores(model, data, seed) if record.weight_scores else weights
     unknown = sorted(set(own) - set(scores))
     if unknown:
@@ -194,7 +205,7 @@ def masks(
     if not scores:
         return {}
     if structure == "2:4":
-        return {n: _two_of_four(s) for n, s in scores.items()}
+        return {n: two_of_four(s) for n, s in scores.items()}
     rest = {n: s for n, s in scores.items() if n not in own}
     classifier = _classifier(model)
     rows = (record.row_scores(model, scores if record.weight_scores else None, data, seed)
@@ -203,6 +214,8 @@ def masks(
     def select(group: dict[str, Tensor], amount: float, group_scope: str) -> dict[str, Tensor]:
         if not group:
             return {}
+        if structure == "unstructured" and record.per_row:  # Wanda: each output row to the sparsity
+            return {n: _per_row(s, amount) for n, s in group.items()}
         if structure == "unstructured":
             return _unstructured(group, amount, group_scope)
         # a layer without a neuron score (attention's in-projection has no activation of its own) keeps its rows
@@ -213,6 +226,26 @@ def masks(
     for name, amount in own.items():  # a layer with its own sparsity: exactly that, within it
         out.update(select({name: scores[name]}, amount, "layer"))
     return {n: out[n] for n in scores}  # module order
+
+
+def prune_in_place(model: nn.Module, sparsity: float, scope: str = "global", structure: str = "unstructured",
+                   criterion: str = "magnitude", *, data: tuple[Tensor, Tensor] | None = None, seed: int = 0,
+                   layer_sparsity: Mapping[str, float] | None = None) -> dict[str, Tensor]:
+    """Prune a model the caller owns (never a cached one) and return its masks, as `masks` + `apply_masks`.
+
+    A criterion with a one-shot method (SparseGPT) also updates the kept weights to compensate
+    for the pruned ones, so its pruned model is not the original times the masks.
+    """
+    record = criteria.lookup(criterion)
+    if record.one_shot is not None:
+        _check_sparsity(sparsity)
+        _check_choice("structure", structure, record.structures)
+        if data is None:
+            raise ValueError(f"criterion={criterion!r} needs data=(x, y): it is calibrated on that batch")
+        return record.one_shot(model, sparsity, structure, data[0], dict(layer_sparsity or {}))
+    out = masks(model, sparsity, scope, structure, criterion, data=data, seed=seed, layer_sparsity=layer_sparsity)
+    apply_masks(model, out)
+    return out
 
 
 # -----------------------------------------------------------------------------

@@ -153,6 +153,16 @@ def fake_quantize(x: Tensor, bits: int, scheme: str = "symmetric", per_channel: 
     return (q * scale).to(x.dtype)
 
 
+def affine_rows(x: Tensor, scale: Tensor, zp: Tensor, qmin: int, qmax: int) -> Tensor:
+    """Fake-quantize each row of a 2-D x with its own scale and zero point (float32).
+
+    The arithmetic of torch.fake_quantize_per_channel_affine(x, scale, zp, 0, qmin, qmax):
+    group-wise grids run it on the (groups, g) matrix of their blocks.
+    """
+    s, z = scale.reshape(-1, 1).float(), zp.reshape(-1, 1)
+    return (_quantize_codes(x.float(), s, z, qmin, qmax) - z) * s
+
+
 def levels(x: Tensor, bits: int, scheme: str = "symmetric") -> Tensor:
     """Sorted values that per-tensor fake_quantize(x, bits, scheme) can output (empty for bits >= 32)."""
     bits, scheme = _check_bits(bits), _check_scheme(scheme)

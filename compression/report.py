@@ -52,6 +52,7 @@ class LayerReport:
     granularity: str = ""          # "per-channel", "per-tensor", "" when not quantized
     energy_op: str = "float"       # what the energy model charges per MAC
     sliced: bool = False           # pruned rows cut out for real in the timed and exported model
+    bits_per_weight: float | None = None  # code bits + scales / zero points per weight (None: not quantized)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # "why no speed-up" and similar
     accuracy_note: str | None = None  # why accuracy is null, e.g. "n/a (no trained weights)"
     onnx_kind: str = "fp32"        # the timed and exported ONNX model: int8 when the plan runs int8 kernels
+    bits_per_weight: float | None = None  # over the quantized layers: code bits + scales (and zero points) per weight
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (infinite SQNR becomes null)."""

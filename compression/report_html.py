@@ -52,27 +52,34 @@ def cards(report: Report) -> list[dict[str, str]]:
         {"label": "Accuracy", "kind": kinds["accuracy"], "value": acc,
          "detail": f"{change}95 % interval on {r.n_test} test images of {r.dataset}; uncompressed {base}"},
         {"label": "Size", "kind": kinds["size_theoretical"], "value": charts.fmt_bytes(r.size_bytes["compressed"]),
-         "detail": f"{r.compression_ratio:.1f}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"},
+         "detail": f"{charts.fixed(r.compression_ratio)}× smaller than fp32 {charts.fmt_bytes(r.size_bytes['fp32'])}"
+                   + (f"; {r.bits_per_weight:.3f} bits per weight including scales"
+                      if r.bits_per_weight is not None else "")},
         {"label": "File", "kind": kinds["size_file"], "value": charts.fmt_bytes(r.size_bytes["file"]),
          "detail": "bytes of the exported file, read back losslessly"},
         {"label": "Energy per inference", "kind": kinds["energy"], "value": charts.fmt_energy(r.energy_pj["total"]),
          "detail": f"uncompressed {charts.fmt_energy(r.energy_baseline_pj['total'])}; {r.energy_profile}, "
                    f"weights in {'on-chip SRAM' if r.weights_on_chip else 'DRAM'}"},
         {"label": "Non-zero parameters", "kind": "measured", "value": f"{r.params_nonzero:,}",
-         "detail": f"of {r.params_total:,}; {r.sparsity:.1%} of prunable weights are zero"},
+         "detail": f"of {r.params_total:,}; {charts.pct(r.sparsity)} of prunable weights are zero"},
         {"label": "MACs charged", "kind": kinds["macs"], "value": f"{r.macs_effective:,}",
          "detail": f"of {r.macs_dense:,} dense"},
     ]
     lv = measure.latency_verdict(r.latency_ms)
     if lv is not None:
-        runtime = (f"; the runtime alone (PyTorch fp32 {r.latency_ms['fp32']:.3f} ms → ONNX Runtime fp32): "
+        runtime = (f"; the runtime alone (PyTorch fp32 {ms(r.latency_ms['fp32'])} → ONNX Runtime fp32): "
                    f"{lv.runtime}" if lv.runtime is not None else "")
-        out.append({"label": "Latency", "kind": kinds["latency"], "value": f"{r.latency_ms['compressed']:.3f} ms",
-                    "detail": f"{lv.verdict} vs {lv.reference} {lv.reference_ms:.3f} ms (same runtime){runtime}; "
+        out.append({"label": "Latency", "kind": kinds["latency"], "value": ms(r.latency_ms['compressed']),
+                    "detail": f"{lv.verdict} vs {lv.reference} {ms(lv.reference_ms)} (same runtime){runtime}; "
                               f"batch 1, {r.latency_path}"})
     else:
         out.append({"label": "Latency", "kind": kinds["latency"], "value": "not measured", "detail": ""})
     return out
+
+
+def ms(x: float | None) -> str:
+    """Milliseconds with three decimals; a non-zero time never reads '0.000 ms'."""
+    return "n/a" if x is None else f"{charts.fixed(x, 3)} ms"
 
 
 def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot: bool) -> Any:
@@ -84,6 +91,7 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
     Returns a new figure (a cached one may be shared). Explore and the report both draw it.
     """
     fig = _copy(fig)
+    xs = [v for t in fig.data if t.x is not None for v in t.x if isinstance(v, (int, float))]
     for trace in fig.data:
         if trace.name == "current setting":
             x = trace.x[0]
@@ -94,8 +102,12 @@ def with_card_star(fig: Any, accuracy: float, ci: tuple[float, float], one_shot:
             trace.hovertemplate = (f"current setting (the card): {accuracy * 100:.1f} %, "
                                    f"95 % CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f} %<extra></extra>")
             if one_shot:
+                # the label reads away from the nearer edge: right of a star at 90 % sparsity it was
+                # cut at the plot's edge on a narrow (projector) screen
+                right = bool(xs) and x > (min(xs) + max(xs)) / 2
                 fig.add_annotation(x=x, y=accuracy, text="★ the card (fine-tuned)", showarrow=False,
-                                   xanchor="left", xshift=10, yshift=10, font=dict(size=14))
+                                   xanchor="right" if right else "left", xshift=-10 if right else 10, yshift=10,
+                                   font=dict(size=14))
         elif one_shot and trace.name == "compressed, 95% CI":
             trace.name = f"{ONE_SHOT}, 95% CI"
     return fig
@@ -124,6 +136,11 @@ def curve_configs(config: CompressionConfig) -> dict[str, tuple[CompressionConfi
         one_shot = config.finetune_epochs > 0 and (field == "sparsity" or config.sparsity > 0
                                                    or config.structure == "2:4")
         c = config.replace(finetune_epochs=0, prune_steps=1) if one_shot else config
+        current = getattr(config, field)
+        if one_shot and current not in values:
+            # the one-shot curve's own point at the current setting (as Explore measures it): the
+            # fine-tuned card's number there drew a one-shot curve jumping from 35 % to 97 %
+            values = tuple(sorted((*values, current)))
         out[field] = (c.replace(**{field: getattr(CompressionConfig(), field)}), values, one_shot)
     return out
 
@@ -151,7 +168,7 @@ def curve_figures(report: Report, curves: dict[str, tuple[list[dict], bool]]) ->
     for field, (points, one_shot) in curves.items():
         current = getattr(config, field)
         pts = list(points)
-        if current not in [p[field] for p in pts]:
+        if current not in [p[field] for p in pts] and not one_shot:  # the card is this curve's point
             pts.append({field: current, "accuracy": acc, "lo": lo, "hi": hi})
         fig = charts.accuracy_curve(pts, field, current, base,
                                     (base_ci[0], base_ci[1]) if base_ci else None,
@@ -175,10 +192,70 @@ def figures(report: Report, curves: dict[str, tuple[list[dict], bool]] | None = 
     return out
 
 
-def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None) -> str:
+def layer_views(model_id: str, config: CompressionConfig, data_dir: str | None = None) -> dict[str, Any] | None:
+    """compression.layer_error.views of a model with data (the "Layer by layer" section), else None."""
+    from compression import layer_error, source
+    loaded = source.load(source.parse(model_id), data_dir=data_dir)
+    if loaded.dataset is None or not len(loaded.dataset.x_calib):
+        return None
+    return layer_error.views(loaded.model, loaded.dataset, config)
+
+
+def layer_figures(report: Report, views: dict[str, Any]) -> tuple[list[tuple[str, go.Figure]], str]:
+    """The "Layer by layer" section's figures, and its BitOps / memory line."""
+    from compression import layer_error
+    out = [("layer-sqnr", charts.layer_error_chart(views["errors"])),
+           ("layer-cosine", charts.layer_error_chart(views["errors"], "cosine"))]
+    for i, name in enumerate(views["activations"]):
+        out.append((f"activations-{i}", charts.activation_histogram(views["activations"], name)))
+        out.append((f"weight-ranges-{i}", charts.weight_range_chart(views["weights"], name)))
+    c = layer_error.costs(report, views["shapes"])
+    line = (f"{c['macs']:,} MACs and {c['bitops']:.3g} BitOps per image ({c['bitops'] / max(1, c['bitops_float']):.1%} "
+            f"of float; theoretical); weight memory {charts.fmt_bytes(c['weight_bytes'])}, peak activation memory "
+            f"{charts.fmt_bytes(c['peak_activation_bytes'])} per image at {c['act_bits']} bits (theoretical).")
+    return out, line
+
+
+def format_views(model: str, group_size: int = 128) -> dict[str, Any] | None:
+    """The number-format views' data for the model's largest layer (compression.formats), or None
+    when the model cannot be opened here (the section is then left out)."""
+    from compression import formats, source
+    from compression.layers import compressible
+    try:
+        net = source.load(source.parse(model)).model
+    except Exception:  # noqa: BLE001 - an optional section: any failure leaves it out, never the report
+        return None
+    layers = compressible(net)
+    if not layers:
+        return None
+    name = max(layers, key=lambda n: layers[n].weight.numel())
+    w = formats.weight(net, name)
+    return {"layer": name, "grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
+
+
+def _formats_section(report: Report, views: dict[str, Any]) -> list[str]:
+    e = html.escape
+    bpw = ("" if report.bits_per_weight is None else
+           f" This scenario stores {report.bits_per_weight:.3f} bits per weight including scales (theoretical).")
+    out = ["<h2>Number formats</h2>",
+           f"<p>The levels INT4, NF4, FP4 and MXFP4 can represent, over the weights of layer "
+           f"<code>{e(views['layer'])}</code>, and one outlier stretching its group's INT4 grid at "
+           f"g = {views['grids']['group_size']}. Bits per weight include the scales: INT4 g128 with float16 "
+           f"scales 4.125, MXFP4 (E8M0 per 32) 4.25, NVFP4 (E4M3 per 16 + one float32) 4.5.{e(bpw)}</p>"]
+    for fig_id, fig in (("format-grids", charts.format_grids(views["grids"])),
+                        ("group-outlier", charts.group_outlier(views["outlier"]))):
+        out.append("<div class='figure'>" + pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
+                                                         config={"displaylogo": False, "responsive": True}) + "</div>")
+    return out
+
+
+def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None,
+            views: dict[str, Any] | None = None, formats: dict[str, Any] | None = None) -> str:
     """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link.
 
-    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves).
+    `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves);
+    `views`: the layer-by-layer views (layer_views), drawn in a section of their own;
+    `formats`: the number-format views' data (format_views); None leaves that section out.
     """
     e = html.escape
     config = dict(report.config)
@@ -203,6 +280,17 @@ def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], 
         parts.append("<div class='figure'>" + pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
             config={"displaylogo": False, "responsive": True}) + "</div>")
+    if views is not None:
+        figs, line = layer_figures(report, views)
+        parts.append("<h2>Layer by layer</h2><p class='sub'>Output error of each layer against the float model on "
+                     "calibration images (training split): that layer alone compressed, and accumulated. "
+                     + e(line) + "</p>")
+        for fig_id, fig in figs:
+            parts.append("<div class='figure'>" + pio.to_html(
+                fig, full_html=False, include_plotlyjs=False, div_id=fig_id,
+                config={"displaylogo": False, "responsive": True}) + "</div>")
+    if formats is not None:
+        parts += _formats_section(report, formats)
     parts.append("<h2>Scenario</h2>")
     if link:
         if link.startswith("?"):  # the server's address was not known: say where the query goes

@@ -133,7 +133,8 @@ def _stages(base: Any, ds: data.Dataset, config: CompressionConfig, model_id: st
     pruned, _, _ = pipeline.compress(base, ds, prune_only, progress=sub)
     # Stage 2 and 3 on the pruned model: the quantizer alone, its file Huffman-coded.
     quant_only = CompressionConfig(bits=config.bits, quantizer=config.quantizer, scheme=config.scheme,
-                                   per_channel=config.per_channel, layer_bits=config.layer_bits,
+                                   granularity=config.granularity, group_size=config.group_size,
+                                   layer_bits=config.layer_bits,
                                    seed=config.seed, skip_zeros=config.skip_zeros, huffman=True)
     r_pruned = pipeline.evaluate_model(pruned, ds, CompressionConfig(), name=model_id, latency=False)
     if progress:

@@ -164,14 +164,25 @@ def _hist_bits(hist: np.ndarray) -> int:
     return huffman.histogram_bits(symbols, hist[symbols])
 
 
-def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool, channels: int,
-                  centroids: int | None = None) -> int:
+def codebook_bits(bits: int, quantizer: str, scheme: str, per_channel: bool | quantizers.Granularity,
+                  channels: int, centroids: int | None = None, columns: int = 1) -> int:
     """Side information a quantized layer needs to be decoded: the quantizer record's cost.
 
     k-means stores the table it actually has: `centroids` entries (default 2**bits; fewer
-    when the layer has fewer distinct kept weights, as at 12 or 16 bits).
+    when the layer has fewer distinct kept weights, as at 12 or 16 bits). A grid with scales
+    stores one per group (`columns`: weights per row, for groups along the input).
     """
     record = quantizers.resolve(quantizer, bits)
     code_bits = record.code_bits(bits)
-    return record.side_bits(code_bits, scheme, per_channel and record.channelwise, channels,
-                            2**code_bits if centroids is None else centroids)
+    g = record.grain(per_channel)
+    if record is quantizers.KMEANS:
+        entries = 2**code_bits if centroids is None else centroids
+    else:  # the side values the kernel itself produces on a weight of this shape
+        entries = record.kernel(torch.ones(channels, columns), bits, scheme, g)[1].numel()
+    side = torch.zeros(entries)
+    return quantizers.Codec(record.name, code_bits, scheme, g, channels, columns, side).side_bits
+
+
+def bits_per_weight(codec: quantizers.Codec) -> float:
+    """Code bits plus side information per weight, as stored dense: INT4 g128, fp16 scales = 4.125."""
+    return codec.bits_per_weight

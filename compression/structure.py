@@ -19,7 +19,9 @@ elements not 16"). `_norms_as_modules` turns those calls back into BatchNorm / L
 modules sharing the same tensors. Attention and other reshapes a program bakes its sizes
 into can still couple channels in ways the tracer misreads, so in a program every group is
 sliced on a trial copy first and kept only when the smaller model computes what the masked
-one does; the others keep their channels, and a graph with no such group is refused.
+one does; the others keep their channels, and a graph with no such group is refused. A module
+whose forward splits channels by fixed sizes (the zoo's multi-head attention: q, k, v into
+heads) says so with `reshapes_channels = True`, and its model is trial-sliced the same way.
 
 LayerNorm normalises over every feature, so zeroing a feature is not removing it: the
 masked model's LayerNorms average over the kept features only (`_KeptLayerNorm`), which
@@ -34,6 +36,8 @@ from types import ModuleType
 import torch
 from torch import fx, nn
 from torch.nn import functional as F
+
+from compression.config import ConfigError
 
 Chooser = Callable[[torch.Tensor], torch.Tensor]  # per-channel scores -> indices to remove
 
@@ -66,7 +70,7 @@ def channel_masks(model: nn.Module, input_shape: tuple[int, ...], sparsity: floa
     their input columns, BatchNorm its scale and shift, LayerNorm the feature (it then
     normalises over the kept ones). The model keeps its shapes (so histograms and sizes
     compare weight for weight) and computes exactly what the physically smaller model
-    computes; `remove_zero_channels` then cuts the zeros out. ValueError in one sentence
+    computes; `remove_zero_channels` then cuts the zeros out. ConfigError in one sentence
     for an uploaded program none of whose channel groups can be sliced.
     """
     if not 0 <= sparsity < 1:
@@ -157,14 +161,21 @@ def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> t
         if len(drop):
             root = group[0].dep.target.module
             plans.append((root, group[0].dep.handler, drop.tolist()))
-    if plans and _is_program(model):
+    if plans and (_is_program(model) or _reshapes_channels(model)):
         sliceable = [p for p in plans if _slices_exactly(model, graph, p, input_shape)]
         if not sliceable:
-            raise ValueError("rows pruning cannot slice this model: none of its channel groups can be cut "
+            raise ConfigError("rows pruning cannot slice this model: none of its channel groups can be cut "
                              "out without changing what it computes (its graph reshapes with fixed sizes); "
                              "use structure unstructured or 2:4")
         plans = sliceable
     return graph, plans
+
+
+def _reshapes_channels(model: nn.Module) -> bool:
+    """Whether a module of `model` declares (attribute `reshapes_channels`) that its forward splits
+    a layer's outputs by fixed sizes, as multi-head attention splits q/k/v into heads: the
+    dependency graph cannot see that coupling, so each group is trial-sliced as in a program."""
+    return any(getattr(m, "reshapes_channels", False) for m in model.modules())
 
 
 def _is_program(model: nn.Module) -> bool:

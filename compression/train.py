@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compression import criteria, data, isolation, prune, structures, zoo
+from compression import calibration, criteria, data, isolation, prune, structures, zoo
 from compression.config import Order
 from compression.zoo import Progress
 
@@ -160,13 +160,15 @@ def prune_and_finetune(model: nn.Module, ds: data.Dataset, sparsity: float, *, s
             progress=_sub_progress(progress, stage, stages, "regularized fine-tuning: "))
         stage += 1
     calib = (ds.x_calib, ds.y_calib) if criteria.lookup(criterion).needs_data else None
+    if criteria.lookup(criterion).one_shot is not None:  # a Hessian wants more images than inputs (calibration.N_IMAGES)
+        x_one_shot = calibration.batch(ds)
+        calib = (x_one_shot, ds.y_train[:len(x_one_shot)])
     masks: dict[str, torch.Tensor] = {}
     for i, fraction in enumerate(fractions):
         target = sparsity * fraction
-        masks = prune.masks(model, target, scope=scope, structure=structure, criterion=criterion,
-                            data=calib, seed=seed,
-                            layer_sparsity={n: s * fraction for n, s in (layer_sparsity or {}).items()})
-        prune.apply_masks(model, masks)
+        masks = prune.prune_in_place(model, target, scope=scope, structure=structure, criterion=criterion,
+                                     data=calib, seed=seed,
+                                     layer_sparsity={n: s * fraction for n, s in (layer_sparsity or {}).items()})
         if step_epochs:
             step_progress = _sub_progress(progress, stage, stages, f"step {i + 1}/{len(fractions)} "
                                           f"(sparsity {target:.0%}): ")

@@ -32,12 +32,15 @@ def _words(config: CompressionConfig) -> str:
 options: dict[str, tuple[ModelSource, CompressionConfig]] = {CURRENT: (sc.model, sc.config)}
 for name in PRESETS:
     options[f"preset: {name}"] = (sc.model, ui.preset_config(name, sc.model))
+saves = []  # newest first
 for row in studio.saved_list():
     saved_model = ui.source_of(row["model"])  # the stored word, parsed once
     if saved_model is not None:
-        options.setdefault(f"saved: {row['name']} ({short(row['model'], 32)})", (saved_model, row["config"]))
+        saves.append(f"saved: {row['name']} ({short(row['model'], 32)})")
+        options.setdefault(saves[-1], (saved_model, row["config"]))
 
-default = [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
+# the two newest named saves when there are two: what a presenter saved to show; else the sidebar vs int8
+default = saves[:2] if len(saves) >= 2 else [CURRENT, "preset: int8" if "preset: int8" in options else list(options)[1]]
 picked = st.multiselect("Scenarios (2 to 4)", list(options), **ui.keep("compare", default), max_selections=4,
                         help="Presets apply to the sidebar's model, as the sidebar's preset picker sets them; saved "
                              "scenarios are the ones saved with a name on Explore (kept across restarts).")
@@ -79,7 +82,7 @@ for col, (label, model, config, r) in zip(cols, reports):
                 delta = r.accuracy - r.accuracy_baseline
             verdict = measure.noise_verdict(delta, delta_ci) if delta_ci is not None else None
             st.metric(f"Accuracy ({r.kinds.get('accuracy', 'simulated')})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                      delta_color=ui.delta_color(verdict))
+                      delta_color=ui.delta_color(verdict), delta_arrow=ui.delta_arrow(delta))
             if delta_ci is not None:
                 st.caption(f"change vs uncompressed: {ui.delta_sentence(delta, delta_ci, verdict)}")
             else:
@@ -89,7 +92,8 @@ for col, (label, model, config, r) in zip(cols, reports):
                   delta=f"{r.compression_ratio:.1f}× smaller", delta_arrow="off", delta_color="off")
         st.metric("Energy (estimate)", charts.fmt_energy(r.energy_pj["total"]))
         st.button("Open in Explore", key=f"compare_open_{label}", on_click=studio.open_in_explore,
-                  args=(model, config.to_dict()), icon=":material/open_in_new:")
+                  args=(model, config.to_dict()), icon=":material/open_in_new:",
+                  help="Sets the sidebar to this scenario and opens Explore.")
 
 # --------------------------------------------------------------------------- weights and bars
 
@@ -97,7 +101,8 @@ st.subheader("Weights", anchor=False)
 common = [lr.name for lr in reports[0][3].layers
           if all(any(x.name == lr.name for x in rep.layers) for *_, rep in reports[1:])]
 if common and len({m for _, m, _, _ in reports}) == 1:
-    layer = st.selectbox("Layer", common, key="compare_layer")
+    layer = st.selectbox("Layer", common, key="compare_layer",
+                         help="Which layer's weights to overlay for the scenarios above.")
     series = [(short_label(label), r) for label, _, _, r in reports]
     ui.plot(st, charts.compare_histograms(series, layer))
 else:

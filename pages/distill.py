@@ -92,8 +92,8 @@ ok, soft = ui.guard(ui.teacher_soft_targets, teacher, int(index), float(T))
 if ok:
     img_col.image(np.clip(big, 0.0, 1.0), caption=f"label: {soft['classes'][soft['label']]}",
                   width="content")  # its own ~160 px, shrunk to a narrow (zoomed) column
-    img_col.metric(f"Entropy at T = {T:g}", f"{soft['entropy_t']:.2f} bits",
-                   delta=f"{soft['entropy_1']:.2f} bits at T = 1", delta_color="off", delta_arrow="off",
+    img_col.metric(f"Entropy at T = {T:g}", f"{charts.fixed(soft['entropy_t'], 2)} bits",
+                   delta=f"{charts.fixed(soft['entropy_1'], 2)} bits at T = 1", delta_color="off", delta_arrow="off",
                    help="H(p) = −Σ p log₂ p of the teacher's soft targets: how much more than the "
                         "label they say. The delta line is the same at T = 1 (the ordinary softmax).")
     ui.plot(chart_col, charts.soft_targets_chart(soft["probs_t"], soft["probs_1"], soft["classes"], T,

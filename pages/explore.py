@@ -5,7 +5,7 @@ Thin: read the scenario the sidebar built, call the cached backend, draw charts.
 import streamlit as st
 
 import ui
-from compression import charts, criteria, energy, measure, pipeline, quantizers, reproduce, structures
+from compression import charts, criteria, energy, layer_error, measure, pipeline, quantizers, reproduce, structures
 from compression.source import ModelSource
 from ui.state import _control_changed
 
@@ -23,7 +23,8 @@ wait = ui.heavy_from_link(cfg)
 if wait and not ui.is_done(("evaluate", sc.model, sc.config_items())):
     st.info(ui.heavy_link_text(cfg, wait), icon=":material/hourglass_empty:")
     st.button(f"Run (about {wait:.0f} s)", key="run_link", type="primary", icon=":material/play_arrow:",
-              on_click=ui.confirm_link)
+              on_click=ui.confirm_link,
+              help="This link fine-tunes or trains: it runs once asked, then every visitor gets the result at once.")
     st.stop()
 report = ui.evaluate_report(sc)
 if report is None:
@@ -49,7 +50,7 @@ def headline(r) -> None:
         delta, dci = r.accuracy_delta, r.accuracy_delta_ci95
         verdict = measure.noise_verdict(delta, dci)
         cols[0].metric(f"Accuracy ({acc_kind})", ui.pct(r.accuracy), delta=ui.pts(delta),
-                       delta_color=ui.delta_color(verdict),
+                       delta_color=ui.delta_color(verdict), delta_arrow=ui.delta_arrow(delta),
                        help=f"Top-1 accuracy on the {r.n_test} held-out test images of {r.dataset}. The change "
                             "against the uncompressed model has a paired 95 % interval (both models scored on the "
                             "same images, Newcombe 1998): a change whose interval holds 0 is within noise. "
@@ -65,14 +66,15 @@ def headline(r) -> None:
                    help="Bit count of the cheapest storage format per layer (dense, bitmask or CSR) "
                         "plus codebooks and 32-bit biases (Deep Compression accounting).")
     coded = (f" · Huffman-coded {charts.fmt_bytes(size['huffman'])} (theoretical)" if "huffman" in size else "")
+    bpw = (f" · {r.bits_per_weight:.3f} bits per weight including scales" if r.bits_per_weight is not None else "")
     _caption(cols[1], "Size", f"fp32 {charts.fmt_bytes(size['fp32'])} · file {charts.fmt_bytes(size['file'])}, "
-                    f"{r.compression_ratio_file:.1f}× smaller (measured){coded}")
+                    f"{charts._ratio_text(size['fp32'], size['file'])} (measured){coded}{bpw}")
 
     e, e0 = r.energy_pj["total"], r.energy_baseline_pj["total"]
     f = r.energy_factors
     a = r.energy_assumptions
     cols[2].metric("Energy (estimate)", charts.fmt_energy(e),
-                   delta=f"{e0 / e:.1f}× less" if e else None, delta_arrow="off",
+                   delta=f"{ui.factor_text(e0 / e)} less" if e else None, delta_arrow="off",
                    delta_color="normal" if e < e0 else "off",
                    help="Per inference: E = Σ MACs_eff·(E_mult + E_add) + Σ bits moved·e_bit. The saving "
                         "splits into three factors that multiply to it: compute (cheaper or fewer MACs), "
@@ -131,6 +133,10 @@ def card_details() -> None:
 
 
 ui.section(card_details)
+if sc.model.kind == "upload":
+    partial = ui.upload.rows_left_whole(report, cfg)
+    if partial:
+        st.info(ui.literal(partial), icon=":material/content_cut:")
 
 
 # --------------------------------------------------------------------------- explanations
@@ -149,8 +155,9 @@ def formulas(c) -> None:
         st.latex(structures.structure(c.structure).formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
-        grain = "per channel" if c.per_channel and q.channelwise else "per tensor"
-        st.markdown(f"**{q.label.capitalize()} quantization** ({c.bits} bits, {grain}): {q.help}")
+        grain = q.grain(c.grain).label
+        width = q.width or c.bits
+        st.markdown(f"**{q.label[:1].upper() + q.label[1:]} quantization** ({width} bits, {grain}, scales {q.scale_dtype}): {q.help}")
         st.latex(q.formula)
         note = q.note(c.bits, c.scheme)
         if note:
@@ -303,7 +310,8 @@ def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
     value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
     if ui.is_done(key) or st.session_state.get(flag) == value:
         return True
-    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value))
+    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
+              help="Runs this view's training once; then it is cached for everyone on this server.")
     return False
 
 
@@ -355,7 +363,8 @@ def neuron_view(c) -> None:
     names = [n for n, v in res["layers"].items() if len(v["scores"]) > 1]
     if st.session_state.get("neuron_layer") not in names:  # another model
         st.session_state["neuron_layer"] = names[0]
-    layer = st.selectbox("Layer", names, key="neuron_layer")
+    layer = st.selectbox("Layer", names, key="neuron_layer",
+                         help="Which layer's neuron scores to show.")
     v = res["layers"][layer]
     ui.plot(st, ui.figure(("neurons", sc.model, crit, s, c.scope, c.seed, layer),
                           lambda: charts.neuron_scores(v["scores"], v["pruned"], layer, res["label"],
@@ -382,6 +391,119 @@ def techniques_section() -> None:
 ui.section(techniques_section)
 
 
+# --------------------------------------------------------------------------- calibrated methods, layer by layer
+
+
+def rounding_methods_view(c) -> None:
+    items = ui.config_items(c.replace(method="rtn", layer_bits=(), finetune_epochs=0, qat=False))
+    key = ("teaching", "methods", sc.model, items)
+    st.markdown("**Rounding to nearest vs GPTQ vs AWQ** at 2, 3 and 4 bits, on the quantizer, granularity and "
+                "pruning as set. GPTQ (Frantar et al. 2022) compensates each rounding error on the weights not yet "
+                "rounded; AWQ (Lin et al. 2024) scales the input channels that carry large activations before "
+                "rounding. Both calibrate on training images; accuracy is on the test split.")
+    if computed_on_click(key, "_run_methods", (sc.model, items),
+                         "Compare RTN, GPTQ and AWQ at 2, 3 and 4 bits (seconds to a minute, then cached)"):
+        ok, result = ui.guard(ui.with_progress, ui.rounding_methods, sc.model, items,
+                              label="Rounding methods", show=not ui.is_done(key))
+        if ok:
+            ui.plot(st, ui.figure(("methods", *key), lambda: charts.methods_chart(result)))
+
+
+def layer_by_layer_view(c) -> None:
+    ok, v = ui.guard(ui.layer_views, sc.model, ui.config_items(c))
+    if not ok:
+        return
+    metric = st.radio("Output error as", ["SQNR (dB)", "cosine"], horizontal=True, key="layer_error_metric")
+    ui.plot(st, ui.figure(("layer_error", sc.model, ui.config_items(c), metric),
+                          lambda: charts.layer_error_chart(v["errors"], "sqnr_db" if metric.startswith("SQNR") else "cosine")))
+    st.caption("Alone: only this layer compressed, its input the float model's. Accumulated: the whole compressed "
+               "model, so the errors of earlier layers arrive with the input.")
+    names = list(v["activations"])
+    if st.session_state.get("range_layer") not in names:
+        st.session_state["range_layer"] = names[0]
+    layer = st.selectbox("Layer", names, key="range_layer")
+    left, right = st.columns(2)
+    ui.plot(left, ui.figure(("act_hist", sc.model, layer), lambda: charts.activation_histogram(v["activations"], layer)))
+    ui.plot(right, ui.figure(("w_ranges", sc.model, ui.config_items(c), layer),
+                             lambda: charts.weight_range_chart(v["weights"], layer)))
+    costs = layer_error.costs(report, v["shapes"])
+    a, b, d, e = st.columns(4)
+    a.metric("MACs per image", f"{costs['macs']:,}", help="theoretical: multiply-accumulates the layers run")
+    b.metric("BitOps per image", f"{costs['bitops']:.3g}",
+             delta=f"{costs['bitops'] / max(1, costs['bitops_float']):.1%} of float", delta_color="off",
+             help=f"theoretical: MACs × weight bits × activation bits ({costs['act_bits']})")
+    d.metric("Weight memory", charts.fmt_bytes(costs["weight_bytes"]), help="theoretical: the compressed size")
+    e.metric("Peak activation memory", charts.fmt_bytes(costs["peak_activation_bytes"]),
+             help="theoretical: the largest input + output of one layer for one image, at the activation bits")
+
+
+def outliers_view(c) -> None:
+    alpha = st.slider("SmoothQuant migration strength α", 0.0, 1.0, value=float(c.smooth_alpha or 0.5), step=0.05,
+                      key="smooth_alpha_view",
+                      help="0: activations unchanged, the weights absorb nothing; 1: all the range moves into the weights. "
+                           "Set smooth_alpha (URL) or --smooth-alpha (CLI) to evaluate W8A8 with it.")
+    ok, view = ui.guard(ui.smooth_outliers, sc.model, alpha)
+    if not ok:
+        return
+    names = list(view["layers"])
+    if st.session_state.get("outlier_layer") not in names:
+        st.session_state["outlier_layer"] = names[-1]
+    layer = st.selectbox("Layer", names, key="outlier_layer")
+    ui.plot(st, ui.figure(("outliers", sc.model, alpha, layer), lambda: charts.outliers_chart(view, layer)))
+
+
+def calibrated_section() -> None:
+    st.subheader("Calibrated methods, layer by layer", anchor=False)
+    if sc.model.kind != "zoo" or report.accuracy is None:
+        st.caption("These views calibrate on the model's own training images: they need a zoo model with its data "
+                   f"({report.accuracy_note or 'this model has none here'}).")
+        return
+    views = {"RTN vs GPTQ vs AWQ": rounding_methods_view, "Layer by layer": layer_by_layer_view,
+             "Outliers (SmoothQuant)": outliers_view}
+    for tab, view in zip(st.tabs(list(views)), views.values()):
+        with tab:
+            view(cfg)
+
+
+ui.section(calibrated_section)
+
+
+# --------------------------------------------------------------------------- number formats
+
+FORMAT_HELP_GROUP = ("Weights per group sharing one scale (INT4 and FP4 here; NF4 keeps its blocks of 64 and "
+                     "MXFP4 its 32). Smaller groups follow an outlier closely but store more scales.")
+
+
+@st.fragment
+def formats_section(model: ModelSource, names: list[str]) -> None:
+    """Four 4-bit formats' grids over one layer, and one outlier stretching its group's grid: the
+    group-size control reruns only this fragment."""
+    ui.section(_formats, model, names)
+
+
+def _formats(model: ModelSource, names: list[str]) -> None:
+    st.subheader("Number formats: what 4 bits can represent", anchor=False)
+    charts_row = st.container()
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    layer = c1.selectbox("Layer", names, **ui.keep("fmt_layer", names[0]),
+                         help="Whose weights the format grids are drawn over (the same layer in both charts).")
+    g = c2.select_slider("Group size in these charts", quantizers.GROUP_SIZES, **ui.keep("fmt_group", 128), help=FORMAT_HELP_GROUP)
+    ok, views = ui.guard(ui.format_views, model, layer, g)
+    if not ok:
+        return
+    left, right = charts_row.columns(2)
+    ui.plot(left, ui.figure(("fmt_grids", model, layer, g), lambda: charts.format_grids(views["grids"])))
+    ui.plot(right, ui.figure(("fmt_outlier", model, layer, g), lambda: charts.group_outlier(views["outlier"])))
+    st.caption("Bits per weight include the scales: INT4 g128 with float16 scales is 4 + 16/128 = 4.125, MXFP4 "
+               "(E8M0 per 32) 4.25, NVFP4 (E4M3 per 16 + one float32) 4.5, NF4 (float32 absmax per 64) 4.5; a row "
+               "that is not a multiple of g ends in a shorter group. Pick a format in the sidebar (Quantizer) "
+               "to measure its accuracy.")
+
+
+if sc.model is not None:
+    formats_section(sc.model, [lr.name for lr in report.layers])
+
+
 # --------------------------------------------------------------------------- Deep Compression
 
 
@@ -395,7 +517,8 @@ def deep_compression_section(model: ModelSource) -> None:
     if not (ui.is_done(key) or st.session_state.get("_run_deep") == str(model)):
         st.button("Run the three stages (about a minute, then cached)", key="run_deep",
                   icon=":material/play_arrow:",
-                  on_click=lambda: st.session_state.update(_run_deep=str(model)))
+                  on_click=lambda: st.session_state.update(_run_deep=str(model)),
+                  help="Prunes, fine-tunes, shares weights by k-means and Huffman-codes them, as Han et al. 2016 did.")
         return
     ok, result = ui.guard(ui.with_progress, ui.deep_compression, model,
                           label="Deep Compression", show=not ui.is_done(key))

@@ -48,9 +48,12 @@ c3, c4 = st.columns(2)
 sparsities = c1.multiselect("Sparsity", SPARSITY_OPTIONS, **ui.keep("sweep_sparsity", [0.0, 0.5, 0.75, 0.9]),
                             format_func=lambda s: f"{s:.0%}", help="Fraction of weights removed.")
 bits = c2.multiselect("Weight bits", ui.BIT_OPTIONS, **ui.keep("sweep_bits", [32, 8, 4, 2]),
-                      format_func=lambda b: "32 (float)" if b == 32 else str(b))
-quantizers = c3.multiselect("Quantizer", cfgmod.QUANTIZERS, **ui.keep("sweep_quantizer", ["uniform"]))
-structures = c4.multiselect("Pruning structure", cfgmod.STRUCTURES, **ui.keep("sweep_structure", ["unstructured"]))
+                      format_func=lambda b: "32 (float)" if b == 32 else str(b),
+                      help="Bits per weight after quantization; 32 is the float model.")
+quantizers = c3.multiselect("Quantizer", cfgmod.QUANTIZERS, **ui.keep("sweep_quantizer", ["uniform"]),
+                            help="How weights are rounded to the bit-width (the sidebar's Advanced panel explains each).")
+structures = c4.multiselect("Pruning structure", cfgmod.STRUCTURES, **ui.keep("sweep_structure", ["unstructured"]),
+                            help="What pruning removes: single weights, whole rows (neurons/filters) or 2 of every 4.")
 o1, o2 = st.columns(2)
 latency = o1.toggle("Measure latency", **ui.keep("sweep_latency", False),
                     help="Times one forward pass per config (slower); off: the latency chart stays empty.")
@@ -86,8 +89,10 @@ buttons = st.container(horizontal=True, vertical_alignment="center")
 b1 = b2 = b3 = buttons
 running = bool(job and job["status"] == "running")
 b1.button(f"Run sweep ({len(configs)} configs)", type="primary", icon=":material/play_arrow:",
-          on_click=start_sweep, disabled=running or not configs, key="sweep_run")
-b2.button("Stop", icon=":material/stop:", on_click=stop_sweep, disabled=not running, key="sweep_stop")
+          on_click=start_sweep, disabled=running or not configs, key="sweep_run",
+          help="Evaluates every config of the grid above, one after another; rows appear as they are measured.")
+b2.button("Stop", icon=":material/stop:", on_click=stop_sweep, disabled=not running, key="sweep_stop",
+          help="Ends the sweep after the config being measured; the rows so far are kept.")
 if job and job["key"] != job_key and not running:
     b3.caption("The grid or the sidebar changed since this sweep: press Run to sweep the new grid.")
 
@@ -151,31 +156,36 @@ else:
                    "(Han et al. 2016, arXiv:1510.00149, Table 1), with fine-tuning and Huffman coding.")
 
     front = sweep.pareto_front(rows, "size_bytes", "accuracy")
-    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(front)} of {len(rows)} configs")
-    table = [{**{f: f"{rows[i][f]:.0%}" if f == "sparsity" else rows[i][f] for f in fields}, "accuracy": ui.pct(rows[i]["accuracy"]),
-              "size": charts.fmt_bytes(rows[i]["size_bytes"]), "ratio": f"{rows[i]['compression_ratio']:.1f}×",
-              "energy": charts.fmt_energy(rows[i]["energy_pj"])} for i in sorted(front, key=lambda i: rows[i]["size_bytes"])]
+    table = studio.frontier_table(rows, front, fields)
+    st.markdown(f"**Pareto frontier** (accuracy vs size): {len(front)} of {len(rows)} configs"
+                + (f" on {len(table)} lines: exact ties share one" if len(table) < len(front) else ""))
     st.dataframe(table, hide_index=True, width="stretch")
 
-    labels = {i: charts.config_text(rows[i], fields) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
+    # only the settings that vary name a row: "structure unstructured" on every line cut the label
+    varied = tuple(f for f in fields if len({str(r.get(f)) for r in rows}) > 1) or fields
+    labels = {i: charts.config_text(rows[i], varied) + ("  ★ frontier" if i in front else "") for i in range(len(rows))}
     if picked is not None and picked in labels:
         ss["studio_pick"] = picked
     elif ss.get("studio_pick") not in labels:
         ss.pop("studio_pick", None)
     p1, p2 = st.columns([3, 1], vertical_alignment="bottom")
     choice = p1.selectbox("Open a config in Explore (or click a point)", list(labels), format_func=labels.get,
-                          key="studio_pick")
+                          key="studio_pick",
+                          help="Pick a measured config (★: on the frontier) to open it in Explore with all its charts.")
     row_config = ui.config_of(job["configs"][choice])
     p2.button("Open in Explore", icon=":material/open_in_new:", on_click=studio.open_in_explore,
-              args=(job_model, row_config.to_dict()), key="studio_open")
+              args=(job_model, row_config.to_dict()), key="studio_open",
+              help="Sets the sidebar to this config and opens Explore.")
 
     d1, d2 = st.columns(2)
     d1.download_button("Sweep as CSV", studio.rows_csv(rows), file_name=f"sweep-{job['model']}.csv",
-                       mime="text/csv", icon=":material/download:", on_click="ignore")
+                       mime="text/csv", icon=":material/download:", on_click="ignore",
+                       help="Every measured row with its settings and numbers, as a CSV file.")
     d2.download_button("Sweep config as JSON", json.dumps(
         {"model": job["model"], "grid": {k: list(v) for k, v in grid.items()}, "base": base.to_dict(),
          "latency": job["latency"]}, indent=2), file_name=f"sweep-{job['model']}.json",
-        mime="application/json", icon=":material/download:", on_click="ignore")
+        mime="application/json", icon=":material/download:", on_click="ignore",
+                       help="The grid and base settings of this sweep, as JSON.")
 
 
 # --------------------------------------------------------------------------- per-layer sensitivity
@@ -188,12 +198,17 @@ sens_key = ("sensitivity", sc.model, ui.config_items(sens_base))
 stored = studio.sensitivity_stored(sc.model, sens_base)
 sens_slot = st.empty()
 asked = False if stored else sens_slot.button("Measure per-layer sensitivity (a few seconds)", icon=":material/analytics:",
-                                       key="sens_run")
+                                       key="sens_run",
+                                              help="Prunes and quantizes each layer alone at several settings, the others untouched.")
 if asked or stored:
     ok, sens = ui.guard(ui.with_progress, studio.sensitivity_curves, sc.model, ui.config_items(sens_base),
                         label="Per-layer sensitivity", show=not stored)
     if ok:
         sens_slot.empty()
+        if sens_base.structure == "rows" and sens["config"].get("structure") != "rows":
+            st.caption("This model's channels are coupled across layers (residual adds, normalisations or "
+                       "attention), so one layer cannot lose rows alone: each layer's sparsity curve prunes "
+                       "single weights (unstructured) instead.")
         s1, s2 = st.columns(2)
         ui.plot(s1, ui.figure(("sens", *sens_key, "sparsity"), lambda: charts.sensitivity_chart(sens, "sparsity")))
         ui.plot(s2, ui.figure(("sens", *sens_key, "bits"), lambda: charts.sensitivity_chart(sens, "bits")))
@@ -222,8 +237,47 @@ if asked or stored:
                     col.caption(f"{charts.fmt_bytes(r['size_bytes'])} · 95% CI {ui.pct(r['accuracy_lo'])}–"
                                 f"{ui.pct(r['accuracy_hi'])}")
                     col.button("Open in Explore", key=f"mp_open_{name}", on_click=studio.open_in_explore,
-                               args=(sc.model, r["config"]), icon=":material/open_in_new:")
+                               args=(sc.model, r["config"]), icon=":material/open_in_new:",
+                               help="Sets the sidebar to this allocation of bits per layer and opens Explore.")
                 ui.plot(m3, charts.allocation_chart(mp["layers"], mp["mixed_bits"], mp["uniform_bits"]))
                 st.caption("Bits per layer minimise the summed per-layer training-loss increase within the budget "
                            "(first-order, as in sensitivity-based mixed precision); the 16 best predictions are "
                            "measured on training data and the best kept. Accuracies are on the test split.")
+
+
+# --------------------------------------------------------------------------- mixed precision from an accuracy target
+
+
+def accuracy_target_section() -> None:
+    """Beside the size budget: the largest compression with at most X points of accuracy drop."""
+    st.subheader("Mixed precision from an accuracy target", anchor=False)
+    target = st.number_input("At most this many points of accuracy drop", 0.1, 20.0,
+                             value=float(sc.config.max_drop or 1.0), step=0.1, key="mp_max_drop",
+                             help="Bits per layer are lowered while the predicted drop stays within it; the even test "
+                                  "images choose, the odd ones judge (max_drop= in the URL, --max-drop in the CLI).")
+    items = ui.config_items(sens_base.replace(max_drop=0.0))
+    key = ("teaching", "within_drop", sc.model, items, target)
+    if not (ui.is_done(key) or ss.get("_run_within") == repr(key)):
+        st.button("Find the smallest model within this drop (seconds)", key="btn_within_drop",
+                  icon=":material/play_arrow:", on_click=lambda: ss.__setitem__("_run_within", repr(key)))
+        return
+    ok, r = ui.guard(ui.with_progress, ui.within_drop, sc.model, items, target, label="Accuracy target",
+                     show=not ui.is_done(key))
+    if not ok:
+        return
+    c1, c2 = st.columns(2)
+    c1.metric("Size (theoretical)", charts.fmt_bytes(r["bytes"]))
+    c2.metric("Accuracy (simulated, judging half)", ui.pct(r["accuracy"]),
+              delta=f"{r['delta'] * 100:+.1f} pts [{r['delta_lo'] * 100:+.1f}, {r['delta_hi'] * 100:+.1f}]",
+              delta_color="off")
+    st.dataframe([{"layer": row["name"], "bits": row["bits"], "bytes": round(row["bytes"]),
+                   "drop alone (pts)": round(row["delta"] * 100, 2),
+                   "95 % paired interval": f"[{row['delta_lo'] * 100:+.1f}, {row['delta_hi'] * 100:+.1f}]"}
+                  for row in r["layers"]], hide_index=True)
+    st.caption(("Within the target on the judging images." if r["within"] else
+                f"Beyond the {target:g}-point target on the judging images: the choosing half saw "
+                f"{r['validation_drop']:.1f} points; {r['n_test']} images cannot resolve a smaller difference.")
+               + " Intervals are paired (Newcombe) against the float model on the same odd test images.")
+
+
+ui.section(accuracy_target_section)

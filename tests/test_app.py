@@ -61,9 +61,10 @@ def test_explore_loads_with_cards_and_charts():
                    "Latency (measured)"):
         assert any(lbl.startswith(start_) for lbl in labels), labels
     text = " ".join(titles(at)).lower()
-    assert len(figures(at)) == 10, titles(at)
+    assert len(figures(at)) == 16, titles(at)
     for part in ("weights of", "quantization error", "per layer", "accuracy vs sparsity",
-                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron"):
+                 "accuracy vs bit", "size", "energy", "on-chip memory", "per neuron", "output error of each layer",
+                 "activation outliers", "levels each 4-bit format", "stretches its group"):
         assert part in text, (part, text)
     # the sidebar's controls exist under their documented keys
     for key in ("model", "preset", "structure", "scope", "criterion", "act_bits", "profile"):
@@ -72,7 +73,8 @@ def test_explore_loads_with_cards_and_charts():
         assert at.number_input(key=key).value is not None
     assert at.radio(key="quantizer").value == "uniform"
     assert at.radio(key="scheme").value == "symmetric"
-    assert at.toggle(key="per_channel").value is False
+    assert at.radio(key="granularity").value == "tensor"
+    assert at.radio(key="method").value == "rtn"
     assert at.toggle(key="skip_zeros").value is False
     assert at.slider(key="sparsity").value == 0
     assert at.select_slider(key="bits").value == 32
@@ -210,7 +212,7 @@ def test_preset_sets_controls():
     p = PRESETS["int8"]
     assert at.select_slider(key="bits").value == p.bits
     assert at.selectbox(key="act_bits").value == p.act_bits
-    assert at.toggle(key="per_channel").value is p.per_channel
+    assert at.radio(key="granularity").value == p.granularity
     assert at.query_params["bits"] == str(p.bits)
 
 
@@ -224,7 +226,7 @@ def test_url_round_trip_sets_widgets():
     assert at.slider(key="sparsity").value == 80
     assert at.select_slider(key="bits").value == 4
     assert at.radio(key="scheme").value == "asymmetric"
-    assert at.toggle(key="per_channel").value is True
+    assert at.radio(key="granularity").value == "channel"  # the old word still opens the link
     assert at.number_input(key="seed").value == 3
     assert at.slider(key="temperature").value == 8.0
     assert at.session_state["scenario"]["alpha"] == 0.5
@@ -513,3 +515,17 @@ def test_regularized_training_view_shows_weights_moving_to_zero():
     assert m and float(m.group(2)) > float(m.group(1))  # L1 pulls weights towards zero
     before, after = fig["data"]
     assert sum(before["y"]) == sum(after["y"]) == 64 * 32 + 32 * 10  # every prunable weight, each snapshot
+
+
+def test_sidebar_granularity_and_a_number_format_reach_the_report():
+    """Granularity 'group' with its group size, and MXFP4 (issue 16): the size caption counts the scales."""
+    at = start({"bits": "4"})
+    at.radio(key="granularity").set_value("group").run()
+    at.select_slider(key="group_size").set_value(32).run()
+    assert not at.exception and at.query_params["granularity"] == "group" and at.query_params["group_size"] == "32"
+    # mlp-digits: every layer's rows are 64, 100 or 300 long; fc1's 64 inputs are two groups of 32
+    assert any("bits per weight including scales" in c.value for c in at.caption)
+    at.radio(key="quantizer").set_value("mxfp4").run()
+    assert not at.exception
+    assert any("MXFP4 fixes its own blocks" in c.value for c in at.sidebar.caption)
+    assert at.radio(key="granularity").disabled

@@ -63,3 +63,13 @@ def test_empty_rows_say_so_and_the_figure_validates():
     assert go.Figure(fig.to_dict()).to_dict() == fig.to_dict()
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text == "test accuracy (%)"
     json.loads(fig.to_json())
+
+
+def test_a_confident_teachers_entropy_never_reads_zero():
+    # 0.9999 on one class of ten: H = -(p log2 p + 9 q log2 q), q = 1e-4 / 9, by hand ≈ 0.0018 bits
+    q = 1e-4 / 9
+    by_hand = -(0.9999 * math.log2(0.9999) + 9 * q * math.log2(q))
+    probs_1 = [0.9999] + [q] * 9
+    fig = charts.soft_targets_chart([0.1] * 10, probs_1, [str(i) for i in range(10)], 4.0, 0)
+    subtitle = fig.layout.title.subtitle.text
+    assert f"vs {by_hand:.2g} bits at T = 1" in subtitle and "0.00 bits" not in subtitle, subtitle

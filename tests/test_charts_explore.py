@@ -123,3 +123,38 @@ def test_size_waterfall_draws_the_huffman_bar_when_present(report):
     factor = dict((u, f) for f, u in charts.BYTE_UNITS)[unit]
     assert theory.y[-1] * factor == pytest.approx(s["huffman"])
     assert measured.y[0] * factor == pytest.approx(s["file"])
+
+
+def test_count_axes_tick_whole_numbers_only(report):
+    # a layer with a handful of weights per bin: Plotly ticked 0, 0.5, 1, 1.5 … "weights"
+    import copy
+    small = copy.deepcopy(report)
+    lr = small.layers[-1]
+    n = len(lr.hist["original"])
+    lr.hist = {**lr.hist, "original": [i % 4 for i in range(n)], "compressed": [i % 3 for i in range(n)],
+               "zeros_original": 0, "zeros_compressed": 2}
+    lr.error_hist = {**lr.error_hist, "counts": [i % 3 for i in range(len(lr.error_hist.get("counts", [])))]}
+    for fig in (charts.weight_histogram(small, lr.name), charts.compare_histograms([("a", small)], lr.name)):
+        y = _valid(fig)["layout"]["yaxis"]
+        assert y["tickformat"] == ",d" and y["tick0"] == 0 and y["dtick"] == 1, y
+    big = _valid(charts.weight_histogram(report, report.layers[0].name))["layout"]["yaxis"]
+    assert big["tickformat"] == ",d" and "dtick" not in big  # large counts: Plotly's whole-number steps
+
+
+def test_energy_vs_sram_labels_read_towards_the_middle(report):
+    # Deep Compression's 4.5 KB sits near the left end of the 1 KB … 16 MB axis: its label, right-
+    # anchored (text left of its line), ran over the y axis and was cut
+    points = pipeline.energy_curve(report)
+    labels = {a.text.split("<br>")[0]: a for a in charts.energy_vs_sram(points, 32.0, 4.5, 197.7).layout.annotations}
+    assert labels["compressed weights"].xanchor == "left" and labels["compressed weights"].xshift > 0
+    labels = {a.text.split("<br>")[0]: a for a in charts.energy_vs_sram(points, 32.0, 40.0, 197.7).layout.annotations}
+    assert labels["compressed weights"].xanchor == "right"  # mid-axis: beside its line, away from fp32's
+
+
+def test_a_saving_factor_reads_the_same_in_the_chart_and_the_text(report):
+    import ui
+    assert charts.factor_text(1109.8) == ui.factor_text(1109.8) == "1,110×"
+    assert charts.factor_text(5.54) == "5.5×" and charts.factor_text(0.954) == "0.95×"
+    fig = charts.energy_breakdown(report)
+    ratio = report.energy_baseline_pj["total"] / report.energy_pj["total"]
+    assert any(f"{charts.factor_text(ratio)} less" in a.text for a in fig.layout.annotations)

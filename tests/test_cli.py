@@ -107,6 +107,10 @@ def test_unwritable_csv_fails_fast_with_one_line(tmp_path):
     (["evaluate", "--layer-sparsity", "fc1=2"], "--layer-sparsity"),
     (["evaluate", "--order", "random"], "--order"),
     (["evaluate", "--regularize", "l3"], "--regularize"),
+    (["evaluate", "--method", "optq"], "--method"),
+    (["evaluate", "--smooth-alpha", "1.5"], "--smooth-alpha"),
+    (["evaluate", "--max-drop", "-1"], "--max-drop"),
+    (["sensitivity", "--max-drop", "nan"], "--max-drop"),
 ])
 def test_every_value_is_bounded_and_the_error_names_the_flag(capsys, args, flag):
     with pytest.raises(SystemExit) as exit_:
@@ -242,3 +246,35 @@ def test_ctrl_c_on_a_process_pool_sweep_is_one_line():
             os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == 130
     assert err.strip().splitlines() == ["python -m compression sweep: interrupted"]
+
+
+def test_method_words_reach_the_config(capsys):
+    assert main(["evaluate", "--model", "mlp-digits", "--bits", "3", "--granularity", "group", "--group-size", "16",
+                 "--method", "gptq", "--criterion", "wanda", "--sparsity", "0.5", "--act-bits", "8",
+                 "--smooth-alpha", "0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["config"]["method"], out["config"]["criterion"], out["config"]["smooth_alpha"]) == ("gptq", "wanda", 0.5)
+    assert main(["sensitivity", "--model", "mlp-digits", "--max-drop", "1.0", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in r["layers"]] == ["fc1", "fc2", "fc3"]
+
+
+def test_granularity_group_size_and_format_words_and_their_bits_per_weight(tmp_path):
+    """--granularity group --group-size 128 and --quantizer mxfp4 (issue 16): bits per weight incl. scales."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "compression", "evaluate", "--model", "mlp-digits", *args,
+                               "--json"], capture_output=True, text=True)
+    r = run("--bits", "4", "--granularity", "group", "--group-size", "32")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["config"]["granularity"] == "group" and out["config"]["group_size"] == 32
+    # mlp-digits' fc1 has 64 inputs: two groups of 32 per row, one float16 scale each
+    assert out["layers"][0]["bits_per_weight"] == 4 + 16 / 32
+    assert out["layers"][0]["granularity"] == "per-group g=32"
+    mx = json.loads(run("--quantizer", "mxfp4").stdout)  # no --bits: the format's own 4 bits
+    assert mx["layers"][0]["bits_per_weight"] == 4.25 and mx["layers"][0]["label"] == "MXFP4"
+    old = json.loads(run("--bits", "4", "--per-channel").stdout)
+    assert old["layers"][0]["granularity"] == "per-channel"
+    for bad in (("--granularity", "rows"), ("--group-size", "100"), ("--quantizer", "fp6")):
+        r = run(*bad)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and bad[0] in r.stderr, r.stderr

@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 
 from compression import config as cfg
+from compression import quantizers
 from compression.config import PRESETS, CompressionConfig, ConfigError, from_mapping, to_query
 
 
@@ -111,3 +112,44 @@ def test_cli_preset_follows_the_model():
     assert config_from_args(args) == cfg.preset("deep-compression", "mnist-5k")
     args = argparse.Namespace(preset="deep-compression", model="mlp-digits", bits=6)
     assert config_from_args(args) == PRESETS["deep-compression"].replace(bits=6)
+
+
+# -----------------------------------------------------------------------------
+# granularity (issue 16): one decision, the old per_channel word an alias of it
+
+
+def test_per_channel_is_an_alias_of_granularity_channel():
+    assert CompressionConfig(per_channel=True) == CompressionConfig(granularity="channel")
+    c = CompressionConfig(per_channel=True)
+    assert c.per_channel and c.granularity == "channel"
+    assert c.replace(granularity="tensor").per_channel is False
+    assert c.replace(granularity="group").granularity == "group"
+    assert CompressionConfig(granularity="group").replace(per_channel=True).granularity == "channel"
+    assert c.replace(per_channel=False).granularity == "tensor"
+    assert c.grain == quantizers.PER_CHANNEL
+    assert CompressionConfig(granularity="group", group_size=32).grain == quantizers.PerGroup(32)
+
+
+def test_granularity_url_words_and_old_links():
+    old, warnings = cfg.from_mapping({"per_channel": "true", "bits": "4"})
+    assert not warnings and old.granularity == "channel"
+    new, warnings = cfg.from_mapping({"granularity": "group", "group_size": "32", "bits": "4"})
+    assert not warnings and new.grain == quantizers.PerGroup(32)
+    assert cfg.to_query(new) == {"bits": "4", "granularity": "group", "group_size": "32"}
+    assert cfg.from_mapping(cfg.to_query(new))[0] == new
+    assert "per_channel" not in cfg.to_query(old)  # one word per decision in a new link
+    _, warnings = cfg.from_mapping({"granularity": "row", "group_size": "100"})
+    assert len(warnings) == 2 and "granularity" in warnings[0] and "group_size" in warnings[1]
+
+
+def test_a_format_named_without_bits_runs_at_its_own_width():
+    assert cfg.from_mapping({"quantizer": "mxfp4"})[0].bits == 4
+    assert cfg.from_mapping({"quantizer": "fp8-e4m3"})[0].bits == 8
+    assert cfg.from_mapping({"quantizer": "uniform"})[0].bits == 32
+    assert cfg.from_mapping({"quantizer": "nf4", "bits": "32"})[0].bits == 32  # asked for float
+
+
+@pytest.mark.parametrize("field,value", [("granularity", "row"), ("group_size", 100), ("group_size", True)])
+def test_bad_granularity_is_one_config_error_naming_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"^{field}="):
+        CompressionConfig(**{field: value})

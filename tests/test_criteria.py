@@ -104,8 +104,56 @@ def test_entropy_of_a_conv_filter_uses_its_global_average():
 def test_every_criterion_has_texts(name):
     r = criteria.RECORDS[name]
     assert r.label.strip() and r.formula.strip() and r.help.strip()
-    assert "rows" in r.structures
+    # SparseGPT's OBS updates are per weight: whole rows are not what it removes
+    assert "rows" in r.structures or r.one_shot is not None
 
 
 def test_config_offers_every_criterion():
-    assert config.CRITERIA == criteria.CHOICES == ("magnitude", "random", "taylor", "apoz", "entropy")
+    assert config.CRITERIA == criteria.CHOICES == ("magnitude", "random", "taylor", "apoz", "entropy",
+                                                         "wanda", "sparsegpt")
+
+
+def test_wanda_scores_equal_the_definition():
+    """|W_ij| * ||X_j||_2, X_j from hooks (Linear) and from a one-hot convolution of x² (Conv2d, no im2col)."""
+    import torch.nn.functional as F
+
+    from compression import models, source
+    from compression.layers import compressible
+    for model_id in ("mlp-digits", "cnn-digits"):
+        loaded = source.load(source.parse(model_id))
+        model, x = loaded.model, loaded.dataset.x_calib
+        scores = criteria.lookup("wanda").weight_scores(model, (x, loaded.dataset.y_calib), 0)
+        seen = {}
+        hooks = [layer.module.register_forward_pre_hook(lambda m, a, n=name: seen.__setitem__(n, a[0].detach()))
+                 for name, layer in compressible(model).items()]
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        for name, layer in models.layers(model).items():
+            w, inp = layer.weight.detach(), seen[name].double()
+            if w.dim() == 2:
+                norm = inp.reshape(-1, inp.shape[-1]).pow(2).sum(0).sqrt()
+                expected = w.abs().double() * norm.unsqueeze(0)
+            else:
+                m = layer.module
+                kh, kw = m.kernel_size
+                norm = torch.empty(w.shape[1], kh, kw, dtype=torch.float64)
+                for c in range(w.shape[1]):
+                    for i in range(kh):
+                        for j in range(kw):
+                            one = torch.zeros(1, 1, kh, kw, dtype=torch.float64)
+                            one[0, 0, i, j] = 1
+                            out = F.conv2d(inp[:, c:c + 1] ** 2, one, stride=m.stride, padding=m.padding,
+                                           dilation=m.dilation)
+                            norm[c, i, j] = out.sum().sqrt()
+                expected = w.abs().double() * norm.unsqueeze(0)
+            assert torch.allclose(scores[layer.key].double(), expected, rtol=1e-5, atol=1e-7), (model_id, name)
+
+
+def test_wanda_prunes_each_row_to_the_sparsity(digits):
+    model, ds = digits
+    masks = prune.masks(model, 0.6, criterion="wanda", data=(ds.x_calib, ds.y_calib))
+    for m in masks.values():
+        rows = m.reshape(m.shape[0], -1)
+        assert ((~rows).sum(1) == round(0.6 * rows.shape[1])).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import struct
 from pathlib import Path
 
@@ -120,7 +121,60 @@ def test_mnist_like_loads_written_files(tmp_path, name, folder, first_class):
     assert ds.x_train.min().item() == 0.0 and ds.x_train.max().item() == 1.0
     assert ds.y_train.tolist() == ytr.tolist() and ds.y_test.tolist() == yte.tolist()
     assert len(ds.classes) == 10 and ds.classes[0] == first_class
-    assert "20 train / 10 test" in ds.source and str(tmp_path.resolve()) in ds.source
+    assert "20 train / " in ds.source and "10 test" in ds.source and str(tmp_path.resolve()) in ds.source
+
+
+# ------------------------------------------------------ Fashion-MNIST (Debian's package)
+
+
+def test_idx_reader_matches_the_written_array_gzipped_or_not(tmp_path):
+    arr = np.random.default_rng(1).integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
+    _write_idx(tmp_path / "a-idx3-ubyte", arr)
+    (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress((tmp_path / "a-idx3-ubyte").read_bytes()))
+    assert np.array_equal(data.read_idx(tmp_path / "a-idx3-ubyte"), arr)
+    assert np.array_equal(data.read_idx(tmp_path / "a-idx3-ubyte.gz"), arr)
+
+
+def test_fashion_mnist_from_the_package_has_a_stratified_validation_split():
+    # The package's files: 60,000 train (5,000 of them carved out for validation) and 10,000 test.
+    if not (data.FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"{data.FASHION_PACKAGE} is not installed (make setup installs it)")
+    ds = load("fashion-mnist")
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (55_000, 5_000, 10_000)
+    assert ds.input_shape == (1, 28, 28) and ds.classes[0] == "T-shirt/top" and ds.classes[9] == "Ankle boot"
+    assert torch.bincount(ds.y_val, minlength=10).tolist() == [500] * 10  # 6,000 per class, 1/12 each
+    assert torch.bincount(ds.y_test, minlength=10).tolist() == [1000] * 10  # the published test set
+    assert ds.x_train.min().item() == 0.0 and ds.x_train.max().item() == 1.0
+    # the shipped indices are scikit-learn's stratified split, computed here from the labels
+    labels = data.read_idx(data.FASHION_DIR / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    assert np.array_equal(data.fashion_val_split(labels), data.fashion_val_from_sklearn(labels))
+    # validation images are not training images: compare the pixels of the first validation image
+    first_val = int(data.fashion_val_split(labels)[0])
+    images = data.read_idx(data.FASHION_DIR / "train-images-idx3-ubyte.gz")
+    assert torch.equal(ds.x_val[0, 0], torch.from_numpy(images[first_val]).float() / 255)
+    assert torch.equal(ds.x_train[0, 0], torch.from_numpy(images[0 if first_val else 1]).float() / 255)
+    assert load("fashion-mnist") is ds  # cached
+
+
+def test_missing_fashion_package_names_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "absent")
+    monkeypatch.delenv("COMPRESSION_LAB_DATA", raising=False)
+    data._load_fashion.cache_clear()
+    with pytest.raises(DataUnavailable) as info:
+        load("fashion-mnist")
+    msg = str(info.value)
+    assert "apt-get install dataset-fashion-mnist" in msg and "\n" not in msg
+    assert info.value.__cause__ is None
+    data._load_fashion.cache_clear()
+
+
+def test_corrupt_fashion_file_is_one_sentence(tmp_path):
+    _write_mnist_like(tmp_path / "raw", n_train=4, n_test=2)
+    img = tmp_path / "raw" / "t10k-images-idx3-ubyte"
+    img.write_bytes(img.read_bytes()[:50])
+    with pytest.raises(DataUnavailable, match="corrupt") as info:
+        load("fashion-mnist", data_dir=tmp_path / "raw")
+    assert "\n" not in str(info.value) and "reinstall" in str(info.value)
 
 
 def test_data_dir_from_environment(tmp_path, monkeypatch):
@@ -143,7 +197,6 @@ def test_default_data_dir_without_environment(monkeypatch):
     "name, expected_file",
     [
         ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
-        ("fashion-mnist", "FashionMNIST/raw/train-images-idx3-ubyte"),
         ("cifar10", "cifar-10-batches-py/data_batch_1"),
     ],
 )
@@ -173,9 +226,9 @@ def test_unreachable_server_fails_fast_without_download(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(data, "_reachable", lambda url, timeout=0: calls.append(url) or False)
     with pytest.raises(DataUnavailable, match="cannot be reached"):
-        load("fashion-mnist", data_dir=tmp_path, download=True)
+        load("mnist", data_dir=tmp_path, download=True)
     assert calls and all(u.endswith("train-images-idx3-ubyte.gz") for u in calls)
-    assert not (tmp_path / "FashionMNIST").exists()  # torchvision's download never started
+    assert not (tmp_path / "MNIST").exists()  # torchvision's download never started
 
 
 def test_unknown_dataset_lists_known_names():

@@ -121,3 +121,16 @@ def test_scaled_power_of_two_pays_one_multiply_per_output_and_inq_none():
             # a shift of the 8-bit activation (an 8-bit add, 0.03 pJ) + the accumulate, per MAC
             expected = layer.macs * (0.03 + acc) + outputs * per_output
             assert layer.energy_pj["compute"] == pytest.approx(expected), (quantizer, layer.name)
+
+
+def test_float_format_operations_by_hand_and_the_assumption_named():
+    """NF4 decodes to fp16 (Horowitz: 1.1 + 0.4 pJ); FP8 / FP4 multiplies have no Horowitz figure:
+    fp16's multiply scaled by b_w * b_a / 256, plus an fp16 add, named as an assumption."""
+    p = energy.profile("horowitz-45nm")
+    assert energy.mac_pj(p, 4, 8, 100, "fp16") == 1.1 + 0.4
+    assert energy.mac_pj(p, 8, 8, 100, "float-narrow") == 1.1 * 64 / 256 + 0.4
+    assert energy.mac_pj(p, 4, 8, 100, "float-narrow") == 1.1 * 32 / 256 + 0.4
+    assert energy.mac_pj(p, 4, 32, 100, "float-narrow") == 3.7 + 0.9  # float activations: an fp32 MAC
+    rows = {r["operation"]: r for r in energy.constants_table(p)}
+    fp8 = next(r for name, r in rows.items() if name.startswith("FP8 x FP8"))
+    assert "assumption" in fp8["source"] and fp8["energy_pj"] == 1.1 * 64 / 256

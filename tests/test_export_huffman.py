@@ -103,7 +103,7 @@ def test_plain_files_unchanged(digits):
     model, _, quant = pipeline.compress(base, ds, cfg)
     layers = models.layers(model)
     blob = downloads.file_of(model, plan.make(base, cfg).store(layers, quant))
-    assert blob.startswith(b"CLAB2") and not blob.startswith(export.MAGIC_HUFFMAN)
+    assert blob.startswith(export.MAGIC) and not blob.startswith(export.MAGIC_HUFFMAN)
 
 
 def test_deep_compression_report_on_digits():

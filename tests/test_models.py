@@ -26,8 +26,70 @@ def test_mlp_digits_reaches_97_percent():
 
 
 def test_assets_are_small():
-    total = sum(p.stat().st_size for p in models.ASSETS.glob("*.pt"))
-    assert total < 10 * 2**20
+    sizes = {p.name: p.stat().st_size for p in models.ASSETS.glob("*.pt")}
+    assert all(size <= 5 * 2**20 for size in sizes.values()), sizes  # each checkpoint at most 5 MiB
+    assert sum(sizes.values()) < 16 * 2**20
+
+
+FASHION = ["lenet5-fashion", "resnet-fashion", "mobilenet-fashion", "vit-fashion"]
+
+
+def _stratified_test_subset(ds, per_class: int = 30):
+    """The first `per_class` test images of each class: a fixed subset small enough for seconds."""
+    idx = torch.cat([torch.nonzero(ds.y_test == c).flatten()[:per_class] for c in range(10)])
+    return ds.x_test[idx], ds.y_test[idx]
+
+
+@pytest.mark.parametrize("model_id", FASHION)
+def test_fashion_models_ship_trained(model_id):
+    # Shipped (loaded offline, no training); the full 10,000-image figures are in the README
+    # (`python -m compression models`); here 300 test images, a loose floor (the Wilson
+    # interval on 300 images is about +-3.5 points around 90 %).
+    spec = models.spec(model_id)
+    assert spec.dataset == "fashion-mnist" and spec.shipped and models.checkpoint_path(model_id).exists()
+    x, y = _stratified_test_subset(data.load("fashion-mnist"))
+    model = models.load(model_id)
+    with torch.no_grad():
+        correct = (model(x).argmax(1) == y).float().mean().item()  # by hand, not measure.accuracy
+    assert correct >= 0.82, correct
+
+
+def test_resnet_fashion_has_batchnorm_identity_and_projection_shortcuts():
+    from compression.zoo import BasicBlock
+
+    model = models.build("resnet-fashion")
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    kinds = {type(b.shortcut).__name__ for b in blocks}
+    assert kinds == {"Identity", "Sequential"}  # He et al.'s identity and projection (option B)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_mobilenet_fashion_has_depthwise_convs_and_inverted_residuals():
+    from compression.zoo import InvertedResidual
+
+    model = models.build("mobilenet-fashion")
+    depthwise = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert depthwise and all(m.groups == m.in_channels == m.out_channels for m in depthwise)
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    assert any(b.residual for b in blocks) and any(not b.residual for b in blocks)
+
+
+def test_vit_fashion_linear_layers_are_all_compressible():
+    from compression.layers import compressible
+
+    model = models.build("vit-fashion")
+    linear = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert set(compressible(model)) == linear and len(linear) == 2 + 6 * 4  # embed, head; qkv, proj, fc1, fc2
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in model.modules())
+    # multi-head attention computed as softmax(q k^T / sqrt(d)) v per head: PyTorch's own
+    # scaled_dot_product_attention is the reference
+    attn = model.blocks[0].attn
+    x = torch.randn(2, 16, 64)
+    b, n, _ = x.shape
+    q, k, v = attn.qkv(x).reshape(b, n, 3, attn.heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    ref = attn.proj(torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, -1))
+    with torch.no_grad():
+        assert torch.allclose(attn(x), ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("model_id, floor", [("lenet300-mnist", 0.93), ("lenet5-mnist", 0.97),

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from compression import measure, models, pipeline, sensitivity, source
-from compression.config import CompressionConfig
+from compression.config import CompressionConfig, ConfigError
 from tests import own_models
 
 pytest.importorskip("torch_pruning")
@@ -133,7 +133,7 @@ def test_rows_pruning_of_an_upload_equals_the_engineers_model_sliced_by_hand(own
 
 def test_an_attention_graph_with_nothing_to_slice_is_refused_in_one_sentence(own):
     src, _, _ = _upload(own, "attn-only")
-    with pytest.raises(ValueError, match="rows pruning cannot slice this model") as e:
+    with pytest.raises(ConfigError, match="rows pruning cannot slice this model") as e:
         pipeline.evaluate(src, CompressionConfig(structure="rows", sparsity=0.5), latency=False)
     assert "\n" not in str(e.value)
     # the other structures still work on it
@@ -191,6 +191,15 @@ def test_sensitivity_and_mixed_precision_take_an_upload(own):
     budget = other + sum(s[4] for s in per_layer.values()) + 1
     mixed = sensitivity.mixed_precision(str(src), budget, sens=sens, bits=(4, 8))
     assert set(dict(mixed.layer_bits)) == set(names)
+
+
+def test_sensitivity_by_rows_on_a_coupled_graph_prunes_each_layer_unstructured(own):
+    # one layer of a residual graph cannot lose rows alone (plan.make refuses it): the curves
+    # prune weight by weight, and the result's config says so
+    src, _, _ = _upload(own, "rescnn")
+    sens = sensitivity.sensitivity(str(src), CompressionConfig(structure="rows"), sparsities=(0.0, 0.9), bits=())
+    assert sens["config"].get("structure", "unstructured") == "unstructured"
+    assert any(acc[1] != acc[0] for acc in sens["sparsity"]["accuracy"].values())  # 90 % pruned changes something
 
 
 def test_sensitivity_without_test_data_is_one_sentence(own):

@@ -74,6 +74,19 @@ def test_named_save_is_listed_in_compare_and_slider_steps_are_not():
     assert [m for m in at.markdown if "saved: my 4-bit" in m.value.replace("\\", "")]
 
 
+def test_compare_opens_on_the_two_newest_named_saves():
+    from compression.config import CompressionConfig
+    from compression.source import ModelSource
+    from ui import studio
+    model = ModelSource("zoo", "mlp-digits")
+    for name, bits in (("oldest", 8), ("middle", 6), ("newest", 4)):
+        assert studio.save_scenario(name, model, CompressionConfig(bits=bits)).startswith("Saved")
+    at = start("pages/compare.py")
+    assert at.multiselect(key="compare").value == ["saved: newest (mlp-digits)", "saved: middle (mlp-digits)"]
+    titles = [m.value.replace("\\", "") for m in at.markdown if m.value.startswith("**saved")]
+    assert titles == ["**saved: newest (mlp-digits)**", "**saved: middle (mlp-digits)**"], titles
+
+
 def test_a_within_noise_delta_is_grey_on_every_page():
     from streamlit.proto.Metric_pb2 import Metric
 
@@ -94,3 +107,13 @@ def test_a_within_noise_delta_is_grey_on_every_page():
     assert not at.exception, [e.value for e in at.exception]
     current = next(m for m in at.metric if m.label.startswith("Accuracy"))  # the current scenario's card
     assert current.proto.delta == card.proto.delta and current.proto.color == Metric.MetricColor.GRAY
+
+
+def test_no_arrow_on_a_change_of_exactly_zero():
+    from streamlit.proto.Metric_pb2 import Metric
+    at = start()  # the uncompressed model: its change is exactly 0
+    card = next(m for m in at.metric if m.label.startswith("Accuracy"))
+    assert card.proto.delta == "+0.0 pts" and card.proto.direction == Metric.MetricDirection.NONE
+    at.switch_page("pages/compare.py").run()
+    current = next(m for m in at.metric if m.label.startswith("Accuracy"))
+    assert current.proto.delta == "+0.0 pts" and current.proto.direction == Metric.MetricDirection.NONE

@@ -38,6 +38,9 @@ def test_tradeoffs_small_sweep_lists_its_frontier():
     assert len(table) == len(brute_force_front(rows))
     assert any("Pareto frontier" in m.value and f"of {len(rows)} configs" in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # accuracy vs size, energy, latency
+    # the picker names a row by the settings that vary: one quantizer and one structure were swept
+    labels = at.selectbox(key="studio_pick").options
+    assert len(labels) == 6 and not [t for t in labels if "quantizer" in t or "structure" in t], labels
 
 
 def test_stop_keeps_the_rows_measured_so_far():
@@ -83,3 +86,19 @@ def test_presentation_mode_steps_through_presets():
     at.button(key="present_next").click().run()
     assert at.session_state["preset"] == "int8" and at.session_state["bits"] == 8
     assert at.query_params.get("view") == ["present"] or at.query_params.get("view") == "present"
+
+
+def test_the_frontier_table_puts_exact_ties_on_one_line():
+    # at 2 bits, 50 %, 75 % and 90 % sparsity gave the same weights: three identical lines
+    from compression import charts, sweep
+    from ui import studio
+    tie = {"bits": 2, "accuracy": 0.139, "size_bytes": 2867.0, "compression_ratio": 69.7, "energy_pj": 246900.0}
+    rows = [{**tie, "sparsity": s} for s in (0.5, 0.75, 0.9)]
+    rows.append({"sparsity": 0.5, "bits": 4, "accuracy": 0.978, "size_bytes": 20480.0, "compression_ratio": 9.9,
+                 "energy_pj": 290900.0})
+    front = sweep.pareto_front(rows)
+    assert front == [0, 1, 2, 3]  # exact ties: none dominates another
+    table = studio.frontier_table(rows, front, ("sparsity", "bits"))
+    assert [t["size"] for t in table] == [charts.fmt_bytes(2867), charts.fmt_bytes(20480)]  # smallest first
+    assert table[0]["sparsity"] == "50% / 75% / 90%" and table[0]["bits"] == "2"
+    assert table[1]["sparsity"] == "50%" and table[1]["bits"] == "4"

@@ -25,6 +25,13 @@ RECORD_CONFIGS = {
     "ternary": CompressionConfig(sparsity=0.5, bits=2, quantizer="ternary", per_channel=True),
     "binary": CompressionConfig(sparsity=0.5, bits=1),
     "float": CompressionConfig(sparsity=0.8),
+    "uniform-g32": CompressionConfig(sparsity=0.5, bits=4, granularity="group", group_size=32),
+    "nf4": CompressionConfig(sparsity=0.5, bits=4, quantizer="nf4"),
+    "fp8-e4m3": CompressionConfig(bits=8, quantizer="fp8-e4m3", granularity="group", group_size=32),
+    "fp8-e5m2": CompressionConfig(sparsity=0.3, bits=8, quantizer="fp8-e5m2", per_channel=True),
+    "fp4-e2m1": CompressionConfig(bits=4, quantizer="fp4-e2m1", granularity="group", group_size=16),
+    "mxfp4": CompressionConfig(sparsity=0.9, bits=4, quantizer="mxfp4"),
+    "nvfp4": CompressionConfig(sparsity=0.5, bits=4, quantizer="nvfp4"),
 }
 
 
@@ -239,3 +246,17 @@ def test_attention_inputs_are_quantized_with_the_activations():
     step = (hi - lo) / 15  # a 4-bit grid over the calibrated range (its zero point rounds it by < 1 step)
     assert len(levels) <= 16 and float(levels.min()) >= lo - step and float(levels.max()) <= hi + step
     assert torch.allclose(torch.diff(levels), torch.full((len(levels) - 1,), step), rtol=1e-3)
+
+
+def test_layer_sparsity_by_rows_on_a_coupled_graph_is_refused_in_one_sentence():
+    # A residual / BatchNorm graph prunes rows by coupled channel groups at the one global
+    # sparsity: a layer's own rows sparsity pruned nothing at all (global 0), silently.
+    from compression.config import ConfigError
+    from tests import own_models
+    model = own_models.ResCNN()
+    with pytest.raises(ConfigError, match="Sequential") as e:
+        plan.make(model, CompressionConfig(structure="rows", layer_sparsity="conv1=0.5"))
+    assert "\n" not in str(e.value) and "conv1" in str(e.value)
+    # the same override unstructured, and rows at one global sparsity, still run there
+    assert plan.make(model, CompressionConfig(layer_sparsity="conv1=0.5")).layers["conv1"].sparsity == 0.5
+    assert plan.make(model, CompressionConfig(structure="rows", sparsity=0.5)).masks_by_graph

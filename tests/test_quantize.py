@@ -182,9 +182,9 @@ def test_numpy_int_bits_and_negative_axis_accepted():
 
 
 def _rows(w: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
-    """The weight row (output channel) of each flattened value, as the file's codec takes them."""
-    rows = torch.arange(w.numel()) // max(1, w[0].numel())
-    return rows if kept is None else rows[kept]
+    """The flattened position of each value, as the file's codec takes them (it finds each one's group)."""
+    positions = torch.arange(w.numel())
+    return positions if kept is None else positions[kept]
 
 
 def _codes(codec, w_q: torch.Tensor, kept: torch.Tensor | None = None) -> np.ndarray:
@@ -217,7 +217,7 @@ def test_int8_codes_equal_torch_quantize(scheme, qdtype):
         ref = torch.quantize_per_tensor(x, float(scale), int(zp), qdtype).int_repr()
         assert np.array_equal(_codes(how.codec, w_q) + how.codec.grid.qmin, ref.flatten().long().numpy())
         scale, zp, _, _ = quant_params(x, 8, scheme, per_channel=True, axis=0)
-        w_q, how = resolve("uniform", 8).quantize(x, 8, scheme, per_channel=True)
+        w_q, how = resolve("uniform", 8).quantize(x, 8, scheme, granularity=True)
         ref = torch.quantize_per_channel(x, scale.double(), zp.long(), 0, qdtype).int_repr()
         assert np.array_equal(_codes(how.codec, w_q) + how.codec.grid.qmin, ref.flatten().long().numpy())
 

@@ -134,3 +134,35 @@ def test_app_root_keeps_the_host(url, root):
     pytest.importorskip("streamlit")
     from ui import downloads
     assert downloads.app_root(url) == root
+
+
+def test_the_cli_report_carries_the_accuracy_curves(tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["report", "--model", "mlp-digits", "--bits", "4", "--html", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    for fig_id in ("accuracy-sparsity", "accuracy-bits"):  # as the page's report carries them
+        assert f'id="{fig_id}"' in text
+
+
+def test_a_small_non_zero_number_never_reads_zero(report):
+    import dataclasses
+    tiny = dataclasses.replace(report, sparsity=0.00004,
+                               latency_ms={**report.latency_ms, "compressed": 0.0004, "fp32": 0.0006})
+    cards = {c["label"]: c for c in report_html.cards(tiny)}
+    assert "0.004 %" in cards["Non-zero parameters"]["detail"]  # 0.00004 = 0.004 %, not "0.0 %"
+    assert report_html.ms(0.0004) == "0.0004 ms" and report_html.ms(1.23456) == "1.235 ms"
+    from compression import charts, measure
+    assert charts.pct(0.00004) == "0.004 %" and charts.pct(0.972) == "97.2 %" and charts.pct(0) == "0.0 %"
+    assert charts.fmt_bytes(0.25) == "0.25 B" and charts.fmt_energy(0.04) == "0.04 pJ"
+    assert measure.signed_pts(0.0001) == "+0.01" and measure.signed_pts(-0.003) == "−0.3"
+
+
+def test_a_one_shot_curve_never_carries_the_fine_tuned_cards_number():
+    # 96 % pruned and fine-tuned: the one-shot sparsity curve's point at 96 % is one-shot too
+    # (the report drew the card's 97 % there, a curve jumping back up from 35 % at 95 %)
+    config = CompressionConfig(sparsity=0.96, finetune_epochs=1)
+    curves = report_html.accuracy_curves("mlp-digits", config)
+    points, one_shot = curves["sparsity"]
+    assert one_shot and 0.96 in [p["sparsity"] for p in points]
+    alone = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.96), latency=False)  # one shot, by hand
+    assert next(p["accuracy"] for p in points if p["sparsity"] == 0.96) == pytest.approx(alone.accuracy)

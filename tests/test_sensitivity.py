@@ -146,3 +146,24 @@ def test_versus_uniform_pairs_the_change_and_says_when_the_allocation_is_uniform
     assert mixed["delta"] == pytest.approx(mixed["mixed_accuracy"] - mixed["uniform_accuracy"])
     d, (lo, hi) = measure.paired_delta(correct["m"], correct["u"])
     assert (mixed["delta"], mixed["delta_lo"], mixed["delta_hi"]) == pytest.approx((d, lo, hi))
+
+
+def test_within_drop_keeps_the_choice_off_the_judging_images():
+    from compression import source
+    from compression.config import ConfigError
+    r = sensitivity.within_drop("mlp-digits", 1.0, bits=(2, 3, 4, 8))
+    assert set(r["allocation"].values()) <= {2, 3, 4, 8}
+    assert r["validation_drop"] <= 1.0 or set(r["allocation"].values()) == {8}
+    loaded = source.load(source.parse("mlp-digits"))
+    ds = loaded.dataset
+    config = CompressionConfig(**r["config"])
+    assert dict(config.layer_bits) == r["allocation"]
+    x, y = ds.x_test[1::2], ds.y_test[1::2]  # the judging half: the odd test images
+
+    def correct(c):
+        return (measure.predictions(pipeline.compress(loaded.model, ds, c)[0], x) == y).tolist()
+    delta, (lo, hi) = measure.paired_delta(correct(config), correct(sensitivity.reference_config()))
+    assert (r["delta"], r["delta_lo"], r["delta_hi"]) == (delta, lo, hi)
+    assert r["n_test"] == len(y)
+    with pytest.raises(ConfigError):
+        sensitivity.within_drop("mlp-digits", 0.0)

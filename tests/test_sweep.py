@@ -30,7 +30,7 @@ def test_rows_follow_the_grid_and_match_evaluate(rows):
 
 def test_changed_fields_of_the_base_config_are_columns():
     out = sweep.sweep("mlp-digits", {"bits": [8]}, CompressionConfig(per_channel=True, layer_bits={"fc1": 4}))
-    assert out[0]["per_channel"] is True and out[0]["layer_bits"] == "fc1=4" and out[0]["bits"] == 8
+    assert out[0]["granularity"] == "channel" and out[0]["layer_bits"] == "fc1=4" and out[0]["bits"] == 8
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -487,3 +487,52 @@ def neuron_scores(src: ModelSource, criterion: str, sparsity: float, scope: str,
         layers[name.removesuffix(".weight")] = {"scores": [float(v) for v in score(a)],
                                                 "pruned": [not bool(k) for k in keep]}
     return {"label": record.label, "layers": layers}
+
+
+# --------------------------------------------------------------------------- calibrated methods (issue 16)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rounding_methods(src: ModelSource, config_items: tuple, _progress=None) -> dict[str, Any]:
+    """RTN vs GPTQ vs AWQ at 2, 3 and 4 bits with paired intervals (compression.methods.compare)."""
+    from compression import methods, source
+    loaded = source.load(src)
+    assert loaded.dataset is not None  # the page asks only for a model with data
+    result = methods.compare(loaded.model, loaded.dataset, config_of(config_items), progress=_progress)
+    _done(("teaching", "methods", src, config_items))
+    return result
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def layer_views(src: ModelSource, config_items: tuple) -> dict[str, Any]:
+    """Per-layer output error, activation and weight ranges, outliers (compression.layer_error.views)."""
+    from compression import layer_error, source
+    loaded = source.load(src)
+    assert loaded.dataset is not None
+    return layer_error.views(loaded.model, loaded.dataset, config_of(config_items))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def smooth_outliers(src: ModelSource, alpha: float) -> dict[str, Any]:
+    """Per-channel activation and weight maxima before and after SmoothQuant at α (compression.smoothquant)."""
+    from compression import calibration, smoothquant, source
+    loaded = source.load(src)
+    assert loaded.dataset is not None
+    return smoothquant.outliers(loaded.model, calibration.batch(loaded.dataset, len(loaded.dataset.x_calib)), alpha)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def format_views(src: ModelSource, layer: str, group_size: int) -> dict[str, Any]:
+    """The format views' data for one layer (compression.formats): four grids, and one outlier's groups."""
+    from compression import formats, source
+    w = formats.weight(source.load(src).model, layer)
+    return {"grids": formats.grids(w, group_size), "outlier": formats.outlier_groups(w, group_size)}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def within_drop(src: ModelSource, config_items: tuple, max_drop: float, _progress=None) -> dict[str, Any]:
+    """Bits per layer for the smallest model within max_drop points (compression.sensitivity.within_drop)."""
+    from compression import sensitivity
+    result = sensitivity.within_drop(src, max_drop, config_of(config_items), progress=_progress)
+    _done(("teaching", "within_drop", src, config_items, max_drop))
+    return result

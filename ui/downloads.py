@@ -53,7 +53,12 @@ def link(sc: Scenario) -> str:
 # (~4 MB) and the model file compresses the model again.
 @st.cache_data(show_spinner=False, max_entries=16)
 def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url: str) -> str:
-    return report_html.to_html(_report, url, curves=_curves(model, items, _report))
+    views = None
+    if model.kind == "zoo" and _report.accuracy is not None:
+        from ui.backend import layer_views
+        views = layer_views(model, items)
+    formats = report_html.format_views(str(model), dict(items).get("group_size", 128))
+    return report_html.to_html(_report, url, curves=_curves(model, items, _report), views=views, formats=formats)
 
 
 def _curves(model: ModelSource, items: tuple, report: pipeline.Report) -> dict:
@@ -125,7 +130,8 @@ def save_row(sc: Scenario) -> None:
                   help="Saved scenarios are kept on this server across restarts and listed in Compare "
                        "under their names. The same name again replaces the earlier save.")
     c2.button("Save scenario", icon=":material/bookmark_add:", key="save_scenario", on_click=_save,
-              args=(sc.model, sc.config.to_dict()), width="stretch")
+              args=(sc.model, sc.config.to_dict()), width="stretch",
+              help="Keeps this scenario under the name on the left; Compare lists it.")
     msg = st.session_state.pop("_save_msg", None)
     if msg:
         st.caption(msg)

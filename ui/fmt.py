@@ -59,7 +59,9 @@ def wilson(p: float, n: int) -> tuple[float, float]:
 
 def pts(delta: float) -> str:
     """A difference of two fractions in percentage points, with a real minus sign for Streamlit."""
-    return f"{delta * 100:+.1f} pts"
+    from compression.charts import fixed
+    text = fixed(delta * 100)  # a real change never reads '+0.0'
+    return f"{text if text.startswith('-') else '+' + text} pts"
 
 
 def bits_text(bits: int) -> str:
@@ -79,6 +81,11 @@ def delta_color(verdict: str | None) -> str:
     return "normal" if verdict in ("a real loss", "a real gain") else "off"
 
 
+def delta_arrow(delta: float) -> str:
+    """st.metric's delta_arrow: none on a change of exactly zero (an up arrow on "+0.0 pts" says a gain)."""
+    return "off" if delta == 0 else "auto"
+
+
 def kb_text(kb: float) -> str:
     """An on-chip memory size in KB as '32 KB' or '1 MB'."""
     return f"{kb / 1024:g} MB" if kb >= 1024 else f"{kb:g} KB"
@@ -86,7 +93,8 @@ def kb_text(kb: float) -> str:
 
 def factor_text(x: float) -> str:
     """A saving factor: '23×', '5.5×', '1.0×' (below 1: costs more)."""
-    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+    from compression.charts import factor_text  # the charts' own wording: one format in both places
+    return factor_text(x)
 
 
 def where_text(weights_in: str) -> str:

@@ -86,7 +86,10 @@ def steps() -> None:
         st.caption(story[i][1])
     c1, c2 = st.columns(2)
     c1.button("Back", icon=":material/arrow_back:", key="present_prev", disabled=i <= 0, width="stretch",
-              on_click=_go, args=(names[max(0, i - 1)],))
+              on_click=_go, args=(names[max(0, i - 1)],),
+              help="The previous step of the story.")
     c2.button("Next", icon=":material/arrow_forward:", key="present_next", disabled=i >= len(story) - 1,
-              width="stretch", on_click=_go, args=(names[min(len(story) - 1, i + 1)],), type="primary")
-    st.button("Leave presentation mode", key="present_leave", on_click=_leave, type="tertiary")
+              width="stretch", on_click=_go, args=(names[min(len(story) - 1, i + 1)],), type="primary",
+              help="The next step of the story: the sidebar's settings change to its preset.")
+    st.button("Leave presentation mode", key="present_leave", on_click=_leave, type="tertiary",
+              help="Back to the full app with every control.")

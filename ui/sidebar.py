@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import config as cfgmod
-from compression import criteria, energy, quantizers
+from compression import criteria, energy, methods, quantizers
 from compression.config import PRESETS, CompressionConfig, ConfigError
 from ui import present, upload
 from ui.backend import model_caption, model_label
@@ -41,7 +41,12 @@ HELP = {
         f"{c.label}: {c.help}" for c in criteria.RECORDS.values()),
     "scheme": "Symmetric: scale = max|w| / (2^(b−1) − 1), zero point 0; asymmetric: "
               "scale = (max − min) / (2^b − 1), zero point = round(−min / scale).",
-    "per_channel": "One scale (and zero point) per output channel instead of one per tensor.",
+    "granularity": ("Which weights share one scale (and zero point): the whole tensor, each output "
+                    "channel, or each group of g weights along the input. Bits per weight include the scales."),
+    "group_size": ("Weights per group (granularity 'group'): smaller groups follow outliers closely "
+                   "but store more scales (INT4 g128 with float16 scales: 4.125 bits per weight)."),
+    "method": "Which level each weight takes on the quantizer's grid. " + " ".join(
+        f"{m.label}: {m.help}" for m in methods.RECORDS.values()),
     "quantizer": "How weights map to 2^b levels. " + " ".join(
         f"{quantizers.RECORDS[q].label}: {quantizers.RECORDS[q].help}" for q in quantizers.CHOICES),
     "qat": "Quantization-aware fine-tuning: the fine-tuning epochs run with the weights fake-quantized "
@@ -156,7 +161,19 @@ def sidebar(page: str = "Explore") -> Scenario:
             if not uniform:
                 st.caption(f"{quantizers.lookup(value('quantizer')).label} sets its own levels: "
                            "no scheme applies.")
-            st.toggle("Per-channel scales", key="per_channel", help=HELP["per_channel"], **changed)
+            record = quantizers.lookup(value("quantizer"))
+            st.radio("Granularity", cfgmod.GRANULARITIES, key="granularity", horizontal=True,
+                     help=HELP["granularity"], disabled=record.fixed is not None, **changed)
+            st.select_slider("Group size g", cfgmod.GROUP_SIZES, key="group_size", help=HELP["group_size"],
+                             disabled=value("granularity") != "group" or record.fixed is not None, **changed)
+            if record.fixed is not None:
+                st.caption(f"{record.label} fixes its own blocks: {record.fixed.label}, scales {record.scale_dtype}.")
+            if record.width is not None and value("bits", 32) >= 32:
+                st.caption(f"Weight bits at 32 keep the weights float: any bits below 32 run {record.label} "
+                           f"at its own {record.width} bits.")
+            st.radio("Rounding method", cfgmod.METHODS, key="method", horizontal=True,
+                     format_func=lambda m: methods.lookup(m).label, help=HELP["method"],
+                     disabled=value("bits", 32) >= 32, **changed)
             float_weights = value("bits", 32) >= 32
             st.toggle("Quantization-aware fine-tuning (QAT)", key="qat", help=HELP["qat"],
                       disabled=float_weights or no_training, **changed)

@@ -31,7 +31,7 @@ DEFAULT_STUDENTS = {"mlp800-mnist": "mlp30-mnist", "mlp-digits": "mlp-small-digi
 T_MIN, T_MAX, T_STEP = 1.0, 20.0, 0.5
 ALPHA_STEP = 0.05
 CUSTOM = "custom"
-FIELDS = cfgmod.FIELDS
+FIELDS = cfgmod.SETTINGS  # per_channel is only an alias of granularity: no widget of its own
 
 
 class Scenario(NamedTuple):

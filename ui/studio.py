@@ -224,3 +224,23 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     writer.writerows(rows)
     return out.getvalue()
 
+
+
+def frontier_table(rows: list[dict[str, Any]], front: list[int], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The frontier's rows as the table shows them, smallest first; exact ties on one line.
+
+    Configs that tie exactly on every number (at 2 bits, 50, 75 and 90 % sparsity round to the
+    same weights) are all on the frontier: one line, their settings joined ("50% / 75% / 90%").
+    """
+    from ui.fmt import pct
+    lines: dict[tuple, dict[str, Any]] = {}
+    for i in sorted(front, key=lambda i: rows[i]["size_bytes"]):
+        r = rows[i]
+        numbers = {"accuracy": pct(r["accuracy"]), "size": charts.fmt_bytes(r["size_bytes"]),
+                   "ratio": f"{charts.fixed(r['compression_ratio'])}×", "energy": charts.fmt_energy(r["energy_pj"])}
+        settings = {f: f"{r[f]:.0%}" if f == "sparsity" else str(r[f]) for f in fields}
+        line = lines.setdefault(tuple(numbers.values()), {**{f: [] for f in fields}, **numbers})
+        for f, v in settings.items():
+            if v not in line[f]:
+                line[f].append(v)
+    return [{**line, **{f: " / ".join(line[f]) for f in fields}} for line in lines.values()]

@@ -37,6 +37,12 @@ CSS = f"""
    chart title or card is cut. */
 /* The cards' captions fold into one expander on a projector-sized screen (below); here it is not needed. */
 .st-key-card_details {{ display: none !important; }}
+/* A multiselect shows every picked value: its chips wrap onto a second line instead of scrolling
+   sideways behind a fade ("0% 50% 75% 9…" at 1280×720 and 150 % zoom). */
+[data-testid="stMultiSelectTagsContainer"] {{ flex-wrap: wrap !important; overflow: visible !important;
+  height: auto !important; mask-image: none !important; -webkit-mask-image: none !important; }}
+[data-testid="stMultiSelect"] div:has(> [data-testid="stMultiSelectTagsContainer"]) {{
+  height: auto !important; max-height: none !important; }}
 /* Download buttons say their whole label (wrapping), never "Report (o…". */
 [data-testid="stDownloadButton"] button, [data-testid="stDownloadButton"] button *,
 [data-testid="stButton"] button, [data-testid="stButton"] button * {{
@@ -44,7 +50,8 @@ CSS = f"""
 }}
 @media (max-width: 1100px) {{
   /* 1280×720 at 150 % (853×480): less chrome above the content, so the first screen reaches a chart. */
-  [data-testid="stMainBlockContainer"] {{ padding-top: 2.5rem !important; }}
+  /* …but never under the header (3.75rem high, in rem: presentation mode's larger type grows it too) */
+  [data-testid="stMainBlockContainer"] {{ padding-top: 4rem !important; }}
   [data-testid="stMainBlockContainer"] h1 {{ font-size: 2rem !important; padding-top: 0 !important; }}
   .st-key-cards [data-testid="stCaptionContainer"] {{ display: none !important; }}
   .st-key-cards [data-testid="stPopover"] {{ display: none !important; }}

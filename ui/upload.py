@@ -106,7 +106,8 @@ def panel() -> None:
                           f"accuracy is {source.NO_DATA}. Every row is scored; int8 "
                           "calibration uses a copy of a stratified sample of them.")
     st.button("Use this model", key="upload_go", type="primary", icon=":material/upload:",
-              disabled=f is None, on_click=_use_upload)
+              disabled=f is None, on_click=_use_upload,
+              help="Checks the files (no code is run from them) and makes them the sidebar's model.")
     error = ss.pop("_upload_error", None)
     if error:
         st.error(error, icon=":material/error:")
@@ -152,3 +153,21 @@ def why_no_curves(r) -> str:
     return (f"No accuracy curves: accuracy is {r.accuracy_note or source.NO_DATA}"
             + (" — these are random weights, so any curve would be noise." if r.accuracy_note == source.NO_WEIGHTS
                else " — upload a .npz test set with the model to draw them."))
+
+
+def rows_left_whole(r, config) -> str | None:
+    """A sentence naming the layers rows pruning left whole in an upload, or None.
+
+    In an uploaded program a channel group is cut only if the smaller model computes what the
+    masked one does (compression.structure); the others keep every row, silently otherwise.
+    The classifier (the last layer) always keeps its rows (its outputs are the classes).
+    """
+    if config.structure != "rows" or config.sparsity <= 0 or len(r.layers) < 2:
+        return None
+    asked = r.layers[:-1]
+    whole = [lr.name for lr in asked if lr.nonzero >= lr.params]
+    if not whole:
+        return None
+    return (f"Rows pruning left {len(whole)} of {len(asked)} layers whole ({', '.join(whole)}): their channel "
+            "groups cannot be cut out of this uploaded program without changing what it computes, so only "
+            "the other layers lost rows.")

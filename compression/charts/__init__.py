@@ -25,6 +25,8 @@ from compression.charts.explore import (
     energy_breakdown,
     energy_vs_sram,
     error_distribution,
+    format_grids,
+    group_outlier,
     neuron_scores,
     qat_vs_ptq,
     quant_error_bars,
@@ -32,6 +34,13 @@ from compression.charts.explore import (
     size_waterfall,
     weight_histogram,
     weight_snapshots,
+)
+from compression.charts.methods import (
+    activation_histogram,
+    layer_error_chart,
+    methods_chart,
+    outliers_chart,
+    weight_range_chart,
 )
 from compression.charts.theme import (
     BYTE_UNITS,
@@ -46,6 +55,8 @@ from compression.charts.theme import (
     TEMPLATE,
     _count_text,
     _log_ticks,
+    factor_text,
+    fixed,
     fmt_bytes,
     fmt_energy,
     pct,
@@ -65,8 +76,10 @@ __all__ = [
     "MARGIN", "PALETTE", "PANEL_GAP", "PANEL_SPLIT", "PRIMARY", "PUBLISHED_MODELS", "SIZE_PARTS", "TEMPLATE",
     "TRADEOFF_AXES", "_count_text", "_log_ticks", "_ratio_text", "accuracy_curve", "allocation_chart",
     "compare_bars", "compare_histograms", "config_text", "deep_compression_stages", "distill_fractions_chart",
-    "distill_history", "energy_breakdown", "energy_vs_sram", "error_distribution", "fmt_bytes", "fmt_energy",
+    "distill_history", "energy_breakdown", "energy_vs_sram", "error_distribution", "factor_text", "fixed", "fmt_bytes", "fmt_energy",
+    "format_grids", "group_outlier",
     "neuron_scores", "pct", "published_points", "qat_vs_ptq", "quant_error_bars", "sensitivity_chart",
     "size_breakdown", "size_waterfall", "soft_targets_chart", "temperature_curve", "tradeoff_chart",
     "weight_histogram", "weight_snapshots",
+    "activation_histogram", "layer_error_chart", "methods_chart", "outliers_chart", "weight_range_chart",
 ]

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from compression.charts.theme import PALETTE, _centres, _figure, _layer
+from compression.charts.theme import PALETTE, _centres, _figure, _layer, count_axis
 from compression.charts.tradeoffs import TRADEOFF_AXES
 from compression.report import Report
 
@@ -13,12 +13,14 @@ from compression.report import Report
 def compare_histograms(series: Sequence[tuple[str, Report]], layer: str) -> go.Figure:
     """One layer's compressed non-zero weights in several scenarios, overlaid as outlines."""
     data = []
+    top = 0
     for label, report in series:
         h = _layer(report, layer).hist
         data.append(dict(type="scatter", x=_centres(h["edges"]), y=list(h["compressed"]), mode="lines",
                          line=dict(shape="hvh", width=2), name=label,
                          hovertemplate=f"weight %{{x:.3f}}<br>%{{y:,}} weights<extra>{label}</extra>"))
-    return _figure(data, {}, f"Weights of {layer}, compared", "weight value", "count of non-zero weights",
+        top = max(top, *h["compressed"], 0)
+    return _figure(data, {"yaxis": count_axis(top)}, f"Weights of {layer}, compared", "weight value", "count of non-zero weights",
                    subtitle="zeros (pruned weights) not drawn")
 
 

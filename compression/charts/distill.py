@@ -7,7 +7,17 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from compression.charts.theme import PALETTE, _centre_note, _ci_band, _ci_text, _current, _figure, _pct_format, _rgba
+from compression.charts.theme import (
+    PALETTE,
+    _centre_note,
+    _ci_band,
+    _ci_text,
+    _current,
+    _figure,
+    _pct_format,
+    _rgba,
+    fixed,
+)
 
 
 def soft_targets_chart(probs_t: list[float], probs_1: list[float], classes: list[str], temperature: float,
@@ -30,8 +40,9 @@ def soft_targets_chart(probs_t: list[float], probs_1: list[float], classes: list
                                 yanchor="bottom", font=dict(color=PALETTE["accent"], size=12)))
     layout = dict(barmode="group", bargap=0.25, bargroupgap=0.05, annotations=annotations,
                   xaxis=dict(type="category"), yaxis=dict(range=[0, 1]))
-    subtitle = (f"entropy {_entropy_bits(probs_t):.2f} bits at T = {temperature:g} "
-                f"vs {_entropy_bits(probs_1):.2f} bits at T = 1")
+    # a confident teacher's T = 1 entropy is small, never zero: it must not read "0.00 bits"
+    subtitle = (f"entropy {fixed(_entropy_bits(probs_t), 2)} bits at T = {temperature:g} "
+                f"vs {fixed(_entropy_bits(probs_1), 2)} bits at T = 1")
     return _figure(data, layout, f"Teacher's soft targets at T = {temperature:g} vs T = 1", "class",
                    "probability (0–1)", subtitle)
 

@@ -33,6 +33,8 @@ from compression.charts.theme import (
     _pick_unit,
     _position,
     _report_label,
+    count_axis,
+    factor_text,
     fmt_bytes,
     fmt_energy,
     pct,
@@ -75,7 +77,7 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
         # At high sparsity the zero spike would flatten the kept weights into the axis: keep
         # the scale of the kept weights and let the spike run off the top, saying so.
         top = 1.25 * tallest_kept
-        layout["yaxis"] = dict(range=[0, top])
+        layout["yaxis"] = count_axis(top, range=[0, top])
         for trace in data:
             trace.pop("text", None)
         layout["annotations"] = [dict(x=0, y=top, text=f"↑ {h['zeros_compressed']:,} zeros (off scale)",
@@ -98,6 +100,8 @@ def weight_histogram(report: Report, layer: str, hide_zeros: bool = False,
                        0 if hide_zeros else h["zeros_compressed"], 1])
         ticks = _log_ticks(tallest)
         layout["yaxis"] = dict(type="log", tickmode="array", tickvals=ticks, ticktext=[_count_text(t) for t in ticks])
+    elif "yaxis" not in layout:
+        layout["yaxis"] = count_axis(max(tallest_kept, spike))
     return _figure(data, layout, f"Weights of {lr.name} · {_layer_label(report, lr)} · {pct(sparsity)} zero",
                    "weight value", "count of weights (log scale)" if log_y else "count of weights")
 
@@ -156,7 +160,8 @@ def error_distribution(report: Report, layer: str) -> go.Figure:
     sqnr = "∞" if lr.sqnr_db is None or not math.isfinite(lr.sqnr_db) else f"{lr.sqnr_db:.1f} dB"
     subtitle = (f"MSE {_number(lr.mse, '.2e')} · SQNR {sqnr} · max |error| {lr.max_abs_error:.3g} "
                 "(kept weights only)")
-    return _figure(data, dict(showlegend=False, bargap=0), title, x_title, "count of weights", subtitle)
+    return _figure(data, dict(showlegend=False, bargap=0, yaxis=count_axis(max(counts))), title, x_title,
+                   "count of weights", subtitle)
 
 
 def accuracy_curve(points: list[dict], field: str, current: float, baseline: float,
@@ -280,10 +285,11 @@ def energy_breakdown(report: Report) -> go.Figure:
                               title=dict(axis["title"], text="whole model")),
                   yaxis2=dict(axis, anchor="x2", title=dict(axis["title"], text=f"energy ({u_total})"),
                               range=[0, max(e["total"], base["total"]) / f_total * 1.3]))
-    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (too big for the on-chip SRAM)"
-    zeros = "hardware skips zeros" if report.config.get("skip_zeros") else "dense hardware: zeros still multiplied"
+    # short enough for one line at 1280×720 and 150 % zoom (a Plotly subtitle does not wrap)
+    where = "on-chip SRAM" if report.weights_on_chip else "DRAM (too big for on-chip SRAM)"
+    zeros = "zeros skipped" if report.config.get("skip_zeros") else "dense: zeros multiplied"
     return _figure(data, layout, f"Estimated energy per inference ({report.energy_profile})",
-                   "layer (compressed model)", f"energy ({u_layer})", f"weights read from {where} · {zeros}", height=HEIGHT + 30)
+                   "layer (compressed model)", f"energy ({u_layer})", f"weights in {where} · {zeros}", height=HEIGHT + 30)
 
 
 def _times(reference: float, value: float, less: str, more: str) -> str:
@@ -291,7 +297,7 @@ def _times(reference: float, value: float, less: str, more: str) -> str:
     if not value or not reference:
         return "n/a"
     r = reference / value
-    return "the same" if 0.995 < r < 1.005 else f"{r:.1f}× {less}" if r > 1 else f"{1 / r:.1f}× {more}"
+    return "the same" if 0.995 < r < 1.005 else f"{factor_text(r)} {less}" if r > 1 else f"{factor_text(1 / r)} {more}"
 
 
 def _ratio_text(reference: float, value: float) -> str:
@@ -301,7 +307,7 @@ def _ratio_text(reference: float, value: float) -> str:
         return "same size"
     if 1 / 1.05 < r < 1.05:  # "1.0× smaller" says nothing: a percentage does
         return f"{abs(1 - value / reference) * 100:.0f} % {'smaller' if r > 1 else 'larger'}"
-    return f"{r:.1f}× smaller" if r > 1 else f"{1 / r:.1f}× larger"
+    return f"{factor_text(r)} smaller" if r > 1 else f"{factor_text(1 / r)} larger"
 
 
 PANEL_SPLIT, PANEL_GAP = 0.55, 0.12  # energy figure: per-layer panel | totals panel
@@ -360,6 +366,10 @@ def energy_vs_sram(points: list[dict], sram_kb: float, model_kb: float, baseline
     for kb, label, color, y, side in ((model_kb, "compressed weights", PALETTE["compressed"], 0.02, "right"),
                                       (baseline_kb, "fp32 weights", PALETTE["baseline"], 0.6, "left")):
         if xs[0] <= kb <= xs[-1]:
+            # a label reads towards the middle when its line is near an edge: "compressed weights"
+            # left of a line at 4.5 KB ran over the y axis and was cut
+            along = (math.log(kb) - math.log(xs[0])) / ((math.log(xs[-1]) - math.log(xs[0])) or 1)
+            side = "left" if along < 0.3 else "right" if along > 0.7 else side
             shapes.append(dict(type="line", xref="x", yref="paper", x0=kb, x1=kb, y0=0, y1=1,
                                line=dict(color=color, width=1, dash="dot")))
             annotations.append(dict(x=math.log10(kb), xref="x", yref="paper", y=y, yanchor="bottom", xanchor=side,
@@ -487,3 +497,108 @@ def neuron_scores(scores: list[float], pruned: list[bool], layer: str, label: st
                          marker=dict(symbol="square", size=12, color=color)))
     return _figure(data, dict(bargap=0), f"{label} per neuron of {layer}", "neurons, sorted by score",
                    label, f"amber: the {n_pruned} of {len(scores)} neurons pruning removes")
+
+
+# --------------------------------------------------------------------------- number formats
+
+FORMAT_PANEL_HEIGHT = 92  # px per format: four formats and the header fit a projector's 480 px
+FORMAT_GAP = 0.05
+
+
+def format_grids(data: dict[str, Any]) -> go.Figure:
+    """The levels of INT4, NF4, FP4 and MXFP4 over one layer's weight histogram, one panel a format.
+
+    Each format's levels are those of the group holding the layer's largest |w| (compression.
+    formats.grids), tall, and the median group's, short, to scale on one shared weight axis: evenly spaced (INT4), dense near zero
+    (NF4's normal quantiles), logarithmic (FP4), and MXFP4's power-of-two scale, which can
+    leave the largest weights above its top level (they saturate).
+    """
+    fmts = data["formats"]
+    n = len(fmts)
+    edges, counts = data["hist"]["edges"], data["hist"]["counts"]
+    centres, width = _centres(edges), edges[1] - edges[0]
+    top = max(counts) if counts else 1
+    span = (1 - FORMAT_GAP * (n - 1)) / n
+    traces: list[dict] = []
+    layout: dict[str, Any] = {"showlegend": False, "annotations": []}
+    for i, f in enumerate(fmts):
+        axis = "" if i == 0 else str(i + 1)
+        lo = 1 - (i + 1) * span - i * FORMAT_GAP
+        layout[f"yaxis{axis}"] = dict(domain=[lo, lo + span], showticklabels=False, range=[0, top * 1.08],
+                                      **({"title": dict(text="")} if i else {}))
+        layout[f"xaxis{axis}"] = dict(anchor=f"y{axis}", showticklabels=i == n - 1,
+                                      **({"matches": "x"} if i else {}),
+                                      **({"title": dict(text="weight value (the layer's histogram in grey)")}
+                                         if i == n - 1 and i else {}))
+        traces.append(dict(type="bar", x=centres, y=counts, width=width, xaxis=f"x{axis}", yaxis=f"y{axis}",
+                           marker=dict(color=PALETTE["original"], line=dict(width=0)), opacity=0.6,
+                           name="weights", hovertemplate="weight %{x:.3f}<br>%{y:,} weights<extra></extra>"))
+        for key, color, height, what in (("typical_levels", PALETTE["memory"], 0.45, "median group"),
+                                         ("levels", PALETTE["compressed"], 1.08, "largest-|w| group")):
+            xs: list[float | None] = []
+            ys: list[float | None] = []
+            for v in f[key]:
+                xs += [v, v, None]
+                ys += [0, top * height, None]
+            traces.append(dict(type="scatter", mode="lines", x=xs, y=ys, xaxis=f"x{axis}", yaxis=f"y{axis}",
+                               line=dict(color=color, width=1.6), name=f"{f['label']}, {what}",
+                               hovertemplate=f"{f['label']} level %{{x:.4f}} ({what})<extra></extra>"))
+        sqnr = "∞" if f["sqnr_db"] is None or not math.isfinite(f["sqnr_db"]) else f"{f['sqnr_db']:.1f}"
+        grain = f["granularity"].replace("per-group g=", "g")
+        layout["annotations"].append(dict(
+            xref="paper", yref="paper", x=0, y=lo + span, xanchor="left", yanchor="top", showarrow=False,
+            align="left", bgcolor="rgba(255,255,255,0.85)", font=dict(size=14),
+            text=f"<b>{f['label']}</b> {grain} · {f['bits_per_weight']:.3f} bits/w · {sqnr} dB"))
+    layout["xaxis"] = dict(layout.get("xaxis", {}), range=[-data["max_abs"] * 1.05, data["max_abs"] * 1.05])
+    return _figure(traces, layout, "The levels each 4-bit format can represent",
+                   "" if n > 1 else "weight value (the layer's histogram in grey)", "",
+                   subtitle="Tall lines: the grid of the group holding the largest |w|; short teal lines: "
+                            "the median group's. To scale; SQNR on this layer's weights",
+                   height=HEADER_PX + n * FORMAT_PANEL_HEIGHT)
+
+
+HEADER_PX = 120
+
+
+def group_outlier(data: dict[str, Any]) -> go.Figure:
+    """One row of weights around the layer's largest |w|: each group of g and its INT-b grid.
+
+    The outlier's group (shaded) has a grid stretched to reach it: its step is the outlier /
+    (2**(b-1)-1), so the group's other weights fall on few levels; the neighbouring groups
+    keep fine grids. Levels are short horizontal lines over the group they belong to.
+    """
+    g, groups = data["group_size"], data["groups"]
+    traces: list[dict] = []
+    shapes: list[dict] = []
+    for outlier in (False, True):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for gr in groups:
+            if gr["outlier"] != outlier:
+                continue
+            for v in gr["levels"]:
+                xs += [gr["start"] - 0.5, gr["end"] - 0.5, None]
+                ys += [v, v, None]
+        traces.append(dict(type="scatter", mode="lines", x=xs, y=ys, hoverinfo="skip",
+                           line=dict(color=PALETTE["accent"] if outlier else PALETTE["original"],
+                                     width=1.4 if outlier else 1),
+                           name="the outlier's group: its levels" if outlier else "other groups: their levels"))
+    cols = [c for gr in groups for c in range(gr["start"], gr["end"])]
+    vals = [v for gr in groups for v in gr["values"]]
+    traces.append(dict(type="scatter", mode="markers", x=cols, y=vals, name="weights",
+                       marker=dict(color=PALETTE["compressed"], size=6),
+                       hovertemplate="input %{x}<br>weight %{y:.4f}<extra></extra>"))
+    for gr in groups:
+        if gr["outlier"]:
+            shapes.append(dict(type="rect", xref="x", yref="paper", x0=gr["start"] - 0.5, x1=gr["end"] - 0.5,
+                               y0=0, y1=1, fillcolor="rgba(245,158,11,0.12)", line=dict(width=0), layer="below"))
+        shapes.append(dict(type="line", xref="x", yref="paper", x0=gr["start"] - 0.5, x1=gr["start"] - 0.5,
+                           y0=0, y1=1, line=dict(color=PALETTE["grid"], width=1)))
+    out = next(gr for gr in groups if gr["outlier"])
+    ratio = out["step"] / data["median_step"] if data["median_step"] else math.inf
+    subtitle = (f"INT{data['bits']}, g = {g}: the outlier's group steps {out['step']:.4f}, {ratio:.1f}× the median "
+                f"group's; {out['zeros']} of its other weights round to 0 · {data['bits_per_weight']:.3f} bits/weight")
+    return _figure(traces, {"shapes": shapes, "legend": dict(orientation="h", x=0, xanchor="left")},
+                   f"One outlier stretches its group's grid (g = {g})",
+                   f"input index in row {data['row']} (groups of {g} between lines)", "weight value",
+                   subtitle=subtitle, height=HEIGHT + 60)

@@ -12,21 +12,38 @@ from compression.quantizers import FLOAT_BITS
 from compression.report import LayerReport, Report
 
 
+def fixed(x: float, places: int = 1) -> str:
+    """`x` with `places` decimals, but a non-zero value never reads as zero: 0.0004 -> '0.0004'.
+
+    A small non-zero number rounded to '0.0' says the opposite of what was measured; it gets
+    two significant digits instead.
+    """
+    text = f"{x:.{places}f}"
+    if x != 0 and float(text) == 0:
+        return f"{x:.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+    return text
+
+
+def factor_text(x: float) -> str:
+    """A saving factor as every place writes it: '1,110×', '5.5×', '0.95×' (below 1: costs more)."""
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+
+
 def pct(x: float) -> str:
-    """A fraction as a percentage with one decimal and a space: 0.972 -> '97.2 %'."""
-    return f"{x * 100:.1f} %"
+    """A fraction as a percentage with one decimal and a space: 0.972 -> '97.2 %', 0.00004 -> '0.004 %'."""
+    return f"{fixed(x * 100)} %"
 
 
 def fmt_bytes(n: float) -> str:
     """Bytes as B / KB / MB / GB, 1 KB = 1024 B (as the energy model's 32 KB SRAM)."""
     factor, unit = _pick_unit(abs(n), BYTE_UNITS)
-    return f"{n:.0f} B" if factor == 1 else f"{n / factor:.1f} {unit}"
+    return f"{fixed(n, 0)} B" if factor == 1 else f"{n / factor:.1f} {unit}"
 
 
 def fmt_energy(pj: float) -> str:
     """Picojoules as pJ / nJ / µJ / mJ / J with one decimal: 244501 -> '244.5 nJ'."""
     factor, unit = _pick_unit(abs(pj), ENERGY_UNITS)
-    return f"{pj / factor:.1f} {unit}"
+    return f"{fixed(pj / factor)} {unit}"
 
 
 def _figure(data: list[dict], layout: dict[str, Any], title: str, x_title: str, y_title: str,
@@ -134,6 +151,14 @@ def _log_ticks(top: float) -> list[int]:
     decades = max(0, math.ceil(math.log10(top)))
     steps = (1, 2, 5) if decades <= 3 else (1,)
     return [m * 10 ** e for e in range(decades + 1) for m in steps if m * 10 ** e <= top * 1.5] or [1]
+
+
+def count_axis(top: float, **axis: Any) -> dict[str, Any]:
+    """A linear axis of counts: integer ticks only (Plotly ticks a 0-3 range at 0.5, "1.5 weights").
+
+    Below ten, one tick per count; above, Plotly's own steps are whole numbers already.
+    """
+    return {**axis, "tickformat": ",d", **({"tick0": 0, "dtick": 1} if top <= 10 else {})}
 
 
 def _count_text(n: int) -> str:

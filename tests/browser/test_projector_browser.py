@@ -37,3 +37,79 @@ def test_projector_first_screen_has_a_chart_and_whole_labels(browser, app_server
         assert boxes and all(w <= 1 and h <= 1 for w, h in boxes), boxes
     finally:
         context.close()
+
+
+def _projector(browser):
+    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
+    context.add_init_script(bl.INSTRUMENT_JS)
+    return context, context.new_page()
+
+
+HEADER_JS = """() => [document.querySelector('[data-testid=stHeader]').getBoundingClientRect().bottom,
+  document.querySelector('[data-testid=stMain] h1').getBoundingClientRect().top]"""
+
+
+def test_the_header_never_covers_the_title_on_a_projector_nor_in_presentation_mode(browser, app_server):
+    context, page = _projector(browser)
+    try:
+        for query in ("", "?view=present"):
+            page.goto(f"{app_server}/{query}")
+            bl.wait_for_page_usable(page, min_sliders=1, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)
+            bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+            bl.assert_no_exception(page)
+            page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+            header_bottom, title_top = page.evaluate(HEADER_JS)
+            assert title_top >= header_bottom, (query, header_bottom, title_top)
+    finally:
+        context.close()
+
+
+STAR_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap((p) => {
+  const box = p.getBoundingClientRect();
+  return Array.from(p.querySelectorAll('.annotation-text')).filter((t) => t.textContent.includes('★'))
+    .map((t) => { const r = t.getBoundingClientRect(); return [t.textContent, r.left >= box.left - 1 && r.right <= box.right + 1]; });
+})"""
+
+
+def test_the_cards_star_label_is_whole_at_high_sparsity_on_a_projector(browser, app_server):
+    # 90 % pruned and fine-tuned: the one-shot curve's star sits near the right edge; its label
+    # "★ the card (fine-tuned)" ran off the plot to the right
+    context, page = _projector(browser)
+    try:
+        page.goto(f"{app_server}/?preset=prune-90")
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        run = page.locator(".st-key-run_link button")
+        if run.count():  # a link that fine-tunes waits for Run
+            run.click()
+        bl.wait_for_page_usable(page, min_sliders=1, min_charts=4, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.assert_no_exception(page)
+        page.get_by_text("★ the card (fine-tuned)").first.scroll_into_view_if_needed()
+        labels = page.evaluate(STAR_JS)
+        assert labels and all(inside for _, inside in labels), labels
+    finally:
+        context.close()
+
+
+CHIPS_JS = """() => Array.from(document.querySelectorAll('[data-testid=stMultiSelectTagsContainer]')).map((c) => {
+  const box = c.getBoundingClientRect();
+  const widget = c.closest('[data-testid=stMultiSelect]').getBoundingClientRect();
+  const chips = Array.from(c.querySelectorAll('[data-baseweb=tag]'));
+  return [chips.length, chips.filter((t) => { const r = t.getBoundingClientRect();  // inside, not over what follows
+    return r.left >= box.left - 1 && r.right <= box.right + 1 && r.bottom <= widget.bottom + 1; }).length,
+    c.scrollWidth <= c.clientWidth + 1];
+})"""
+
+
+def test_every_picked_value_of_a_multiselect_is_visible_on_a_projector(browser, app_server):
+    # Trade-offs' sweep grid picks 4 sparsities and 4 bit-widths: the fourth chip was cut ("9…")
+    context, page = _projector(browser)
+    try:
+        page.goto(f"{app_server}/tradeoffs")
+        page.locator('[data-testid="stMultiSelectTagsContainer"]').first.wait_for()
+        bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        bl.assert_no_exception(page)
+        boxes = page.evaluate(CHIPS_JS)
+        assert boxes and all(n == whole and fits for n, whole, fits in boxes), boxes
+    finally:
+        context.close()

@@ -1,0 +1,17 @@
+"""Shared by the calibrated-method tests: every layer of the trained zoo models with its calibration inputs."""
+from collections.abc import Iterator
+
+import torch
+
+from compression import calibration, gptq, models, source
+from compression.layers import compressible
+
+TRAINED = [m for m, spec in models.ZOO.items() if spec.shipped]
+
+
+def layers_with_inputs(model_id: str) -> Iterator[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(layer name, weight, input matrix (features, samples), H = 2XXᵀ/n) on the 128 calibration images."""
+    loaded = source.load(source.parse(model_id))
+    xs = calibration.inputs(loaded.model, loaded.dataset.x_calib)
+    for name, layer in compressible(loaded.model).items():
+        yield name, layer.weight.detach(), xs[name], gptq.hessian(xs[name])
