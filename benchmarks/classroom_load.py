@@ -186,6 +186,35 @@ def server_memory(pid: int) -> dict[str, int]:
     return out
 
 
+def server_cpu(pid: int | None) -> dict[str, float]:
+    """CPU seconds (user + system) so far: the server process itself, and its children (workers)."""
+    import psutil
+    out = {"server": 0.0, "children": 0.0}
+    if not pid:
+        return out
+    try:
+        proc = psutil.Process(pid)
+        t = proc.cpu_times()
+        out["server"] = t.user + t.system
+        for c in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                ct = c.cpu_times()
+                out["children"] += ct.user + ct.system
+    except psutil.Error:
+        pass
+    return out
+
+
+def cpu_per_run(before: dict[str, float], after: dict[str, float], runs: int) -> dict[str, float]:
+    """CPU seconds per script run, in the server process and in its workers. The server's share is
+    what its GIL serializes: on an otherwise idle machine with 2 cores the runs cannot go faster
+    than one per max(server, (server + workers) / 2) seconds, whatever else loads this machine."""
+    server = (after["server"] - before["server"]) / max(1, runs)
+    workers = (after["children"] - before["children"]) / max(1, runs)
+    return {"server_s": round(server, 3), "workers_s": round(workers, 3),
+            "bound_s_per_run_on_2_idle_cores": round(max(server, (server + workers) / 2), 3)}
+
+
 class RssSampler:
     def __init__(self, pid: int | None) -> None:
         self.pid, self.peak, self.peak_pss, self.samples = pid, 0, 0, []
@@ -315,9 +344,11 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
     rss_task = asyncio.create_task(sampler.run())
     results: list[dict[str, Any]] = []
     picked = scenarios(args.sessions)
+    cpu0 = server_cpu(pid)
     start = time.monotonic()
     await asyncio.gather(*(one_student(url, sc, args.moves, args.timeout, results) for sc in picked))
     wall = time.monotonic() - start
+    cpu1 = server_cpu(pid)
     memory = sampler.summary()
     rss_task.cancel()
     # the cards against the library's numbers (computed after the load, not during it)
@@ -352,6 +383,7 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
         "cards_checked": checked, "cards_wrong": wrong[:10],
         "first_numbers_s": summary(first), "slider_run_s": summary(slider),
         "rss_mb": memory,
+        "cpu_per_run": cpu_per_run(cpu0, cpu1, len(runs)),
     }
 
 
