@@ -26,6 +26,7 @@ MIN_EXPLORE_CHARTS = 6
 N_CARDS = 5  # accuracy, size, energy, non-zero params, latency
 
 SEL_METRIC = '[data-testid="stMetric"]'
+SEL_CARD = '.st-key-cards [data-testid="stMetric"]'  # the headline cards (other sections draw metrics too)
 SEL_METRIC_VALUE = '[data-testid="stMetricValue"]'
 SEL_ALERT = '[data-testid="stAlert"]'
 SEL_SIDEBAR = '[data-testid="stSidebar"]'
@@ -149,7 +150,7 @@ def test_explore_loads_with_charts_and_cards(page, app_server):
                     re.compile("^Accuracy vs bit-width")):
         assert any(pattern.search(t) for t in titles), f"no chart {pattern.pattern!r} in {titles}"
 
-    expect(page.locator(SEL_METRIC)).to_have_count(N_CARDS)
+    expect(page.locator(SEL_CARD)).to_have_count(N_CARDS)
     for label in ("Accuracy", "Size", "Energy", "Non-zero params", "Latency"):
         assert card_value(page, label), f"{label} card has no value"
     assert re.fullmatch(r"\d{1,3}\.\d %", card_value(page, "Accuracy")), card_value(page, "Accuracy")
@@ -252,7 +253,7 @@ def test_bad_url_warns_and_still_renders(page, app_server):
     for name in ("sparsity", "bits", "model"):
         assert name in text, f"warning does not name {name!r}: {text}"
     assert page.locator(bl.SEL_CHART).count() >= MIN_EXPLORE_CHARTS
-    expect(page.locator(SEL_METRIC)).to_have_count(N_CARDS)
+    expect(page.locator(SEL_CARD)).to_have_count(N_CARDS)
     # Fell back to the defaults, and the URL was cleaned of the bad values.
     assert slider_text(page, SPARSITY) == "0 %"
     assert slider_text(page, BITS) == "32 (float)"

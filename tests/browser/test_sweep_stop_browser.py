@@ -14,10 +14,12 @@ def test_one_press_of_stop_ends_the_sweep_with_the_config_in_flight_dropped(page
     try:
         # fine-tuning kept: every pruned config trains 30 epochs (seconds each), the unpruned ones do not
         page.goto(f"{url}/tradeoffs?model=mlp-digits&sparsity=0.5&finetune_epochs=30")
-        run = page.locator(".st-key-sweep_run button")
-        stop = page.locator(".st-key-sweep_stop button")
-        expect(run).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+        # a button with a help line is drawn twice by Streamlit 1.67 (one copy hidden, for sizing)
+        run = page.locator(".st-key-sweep_run button >> visible=true")
+        stop = page.locator(".st-key-sweep_stop button >> visible=true")
+        # idle first: while the first run draws, the previous render's button is still on the page
         bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
+        expect(run).to_be_visible(timeout=LOAD_TIMEOUT_MS)
         page.locator(".st-key-sweep_train label").click()
         bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
         expect(run).to_have_text(re.compile(r"Run sweep \(16 configs\)"))
