@@ -393,11 +393,21 @@ def assert_no_exception(page) -> None:
         raise AssertionError(f"'Traceback' appears on the page: {tb.first.inner_text()[:2000]}")
 
 
-def new_instrumented_page(browser, viewport=None):
+def new_instrumented_page(browser, viewport=None, device_scale_factor=1):
     """A fresh context + page with the probe installed before any page script."""
-    context = browser.new_context(viewport=viewport or VIEWPORT)
+    context = browser.new_context(viewport=viewport or VIEWPORT, device_scale_factor=device_scale_factor)
     context.add_init_script(INSTRUMENT_JS)
     return context, context.new_page()
+
+
+# 150 % browser zoom on a 1280x720 projector: 853x480 CSS pixels at device scale 1.5.
+PROJECTOR_VIEWPORT = {"width": 853, "height": 480}
+PROJECTOR_SCALE = 1.5
+
+
+def new_projector_page(browser):
+    """new_instrumented_page as a projector shows it (1280x720 at 150 % zoom)."""
+    return new_instrumented_page(browser, PROJECTOR_VIEWPORT, PROJECTOR_SCALE)
 
 
 # --------------------------------------------------------------- redraw timing

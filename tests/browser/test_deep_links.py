@@ -111,9 +111,7 @@ CONTRAST_JS = r"""
 
 def test_projector_at_1280x720_and_150_percent_zoom(browser, app_server):
     # 150 % browser zoom on a 1280x720 screen: 853x480 CSS pixels at device scale 1.5.
-    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
-    context.add_init_script(bl.INSTRUMENT_JS)
-    page = context.new_page()
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/?sparsity=0.9&bits=4")
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)

@@ -16,9 +16,7 @@ CUT_JS = """(sel) => Array.from(document.querySelectorAll(sel)).flatMap((e) =>
 
 
 def test_distill_at_projector_zoom_is_not_cut(browser, app_server):
-    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
-    context.add_init_script(bl.INSTRUMENT_JS)
-    page = context.new_page()
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/distill?fraction=0.05&leave_out=3&epochs=1")
         page.wait_for_selector('[data-testid="stSelectbox"]', timeout=LOAD_TIMEOUT_MS)

@@ -20,9 +20,7 @@ TITLE_HAS = """(text) => Array.from(document.querySelectorAll('.js-plotly-plot .
 
 
 def test_dragging_the_group_size_redraws_the_grid_charts(browser, app_server):
-    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
-    context.add_init_script(bl.INSTRUMENT_JS)
-    page = context.new_page()
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/?model=lenet300-mnist&bits=4&granularity=group")
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)

@@ -13,9 +13,7 @@ CUT_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] b
 
 
 def test_projector_first_screen_has_a_chart_and_whole_labels(browser, app_server):
-    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
-    context.add_init_script(bl.INSTRUMENT_JS)
-    page = context.new_page()
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/?sparsity=0.9&bits=4")
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=1, timeout_ms=LOAD_TIMEOUT_MS)
@@ -39,18 +37,12 @@ def test_projector_first_screen_has_a_chart_and_whole_labels(browser, app_server
         context.close()
 
 
-def _projector(browser):
-    context = browser.new_context(viewport={"width": 853, "height": 480}, device_scale_factor=1.5)
-    context.add_init_script(bl.INSTRUMENT_JS)
-    return context, context.new_page()
-
-
 HEADER_JS = """() => [document.querySelector('[data-testid=stHeader]').getBoundingClientRect().bottom,
   document.querySelector('[data-testid=stMain] h1').getBoundingClientRect().top]"""
 
 
 def test_the_header_never_covers_the_title_on_a_projector_nor_in_presentation_mode(browser, app_server):
-    context, page = _projector(browser)
+    context, page = bl.new_projector_page(browser)
     try:
         for query in ("", "?view=present"):
             page.goto(f"{app_server}/{query}")
@@ -74,7 +66,7 @@ STAR_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flat
 def test_the_cards_star_label_is_whole_at_high_sparsity_on_a_projector(browser, app_server):
     # 90 % pruned and fine-tuned: the one-shot curve's star sits near the right edge; its label
     # "★ the card (fine-tuned)" ran off the plot to the right
-    context, page = _projector(browser)
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/?preset=prune-90")
         bl.wait_for_app_idle(page, timeout_ms=LOAD_TIMEOUT_MS)
@@ -103,7 +95,7 @@ CHIPS_JS = """() => Array.from(document.querySelectorAll('[data-testid=stMultiSe
 
 def test_every_picked_value_of_a_multiselect_is_visible_on_a_projector(browser, app_server):
     # Trade-offs' sweep grid picks 4 sparsities and 4 bit-widths: the fourth chip was cut ("9…")
-    context, page = _projector(browser)
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/tradeoffs")
         page.locator('[data-testid="stMultiSelectTagsContainer"]').first.wait_for()
@@ -126,7 +118,7 @@ CHART_TEXT_CUT_JS = """() => Array.from(document.querySelectorAll('.js-plotly-pl
 def test_no_chart_title_subtitle_or_label_runs_off_its_chart_on_a_projector(browser, app_server):
     # a Plotly subtitle or annotation does not wrap: the 4-bit formats' panel labels and subtitle,
     # the energy chart's subtitle were cut at 1280×720 and 150 % zoom
-    context, page = _projector(browser)
+    context, page = bl.new_projector_page(browser)
     try:
         page.goto(f"{app_server}/?sparsity=0.5&bits=4")
         bl.wait_for_page_usable(page, min_sliders=3, min_charts=6, timeout_ms=LOAD_TIMEOUT_MS)
