@@ -24,13 +24,6 @@ def own(tmp_path_factory):
     return {kind: own_models.build(kind, folder)[1:] for kind in ("attn-only", "attn", "rescnn")}
 
 
-@pytest.fixture(autouse=True)
-def _in_process(monkeypatch):
-    # backend calls in this test's own thread: worker processes (ui.backend.pool) started by an
-    # earlier test keep that test's COMPRESSION_LAB_CACHE and do not see this test's uploads
-    monkeypatch.setenv("COMPRESSION_LAB_WORKERS", "0")
-
-
 def _word(own, kind: str) -> str:
     """The upload's word, the files put in this test's own cache (conftest gives each test one)."""
     program, npz = own[kind]
