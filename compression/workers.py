@@ -252,10 +252,12 @@ class Pool:
             future = self._pool().submit(_run, job, fn, args, kwargs, progress is not None)
             if progress is not None:
                 future.add_done_callback(lambda _: inbox.put(None))
-                while (item := inbox.get()) is not None:
+                done = False
+                while not done and (item := inbox.get()) is not None:
                     while not inbox.empty():  # behind: draw only the latest
                         newer = inbox.get()
-                        if newer is None:
+                        if newer is None:  # the end came with them: no further get (it would wait forever)
+                            done = True
                             break
                         item = newer
                     progress(*item)
