@@ -252,6 +252,12 @@ def served(args: argparse.Namespace):
         yield url, proc.pid
     finally:
         browserlib.stop_streamlit(proc)
+        # the server's tracebacks (a page shows one sentence; the log keeps the cause)
+        log = Path(getattr(proc, "log_path", "") or "/nonexistent")
+        if log.is_file():
+            text = log.read_text(errors="replace")
+            for block in re.findall(r"Traceback \(most recent call last\):.*?\n\S[^\n]*", text, re.S)[:3]:
+                print(block[-3000:], file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- the numbers
@@ -376,6 +382,8 @@ async def distinct(args: argparse.Namespace, url: str, pid: int | None) -> dict[
         "exception_texts": sorted({t for run in runs for t in run.exceptions})[:5],
         "error_boxes": sum(len(run.errors) for run in runs),
         "error_texts": sorted({t for run in runs for t in run.errors})[:5],
+        "error_scenarios": sorted({(r["scenario"][0], sparsity, r["scenario"][2])
+                                   for r in results for sparsity, run in r["runs"] if run.errors}),
         "timeouts": sum(run.status == "timeout" for run in runs),
         "runs": len(runs), "runs_without_numbers": sum(run.first_card is None for run in runs),
         "not_finished_ok": sorted({run.status or "none" for run in runs} - {"ok"}),

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from compression import data
-from compression.layers import Layer, LayerKind, compressible
+from compression.layers import Layer, LayerKind, compressible, private
 
 # Calibration images of the calibrated methods. GPTQ's H has rank at most the number of
 # samples: with fewer samples than inputs (784 for LeNet-300-100) it fits the calibration
@@ -77,6 +77,7 @@ def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, Tensor]]:
 
 def inputs(model: nn.Module, x: Tensor, names: list[str] | None = None) -> dict[str, Tensor]:
     """{layer: input matrix (features, samples)} of the supported layers on one forward pass of x."""
+    model = private(model)  # hooks never go on a model that other threads may run
     layers = compressible(model)
     wanted = [n for n in (names if names is not None else list(layers)) if supported(layers[n])]
     with capture(model, wanted) as out, torch.no_grad():

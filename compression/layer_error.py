@@ -21,14 +21,15 @@ import torch
 from torch import Tensor, nn
 
 from compression import measure
-from compression.layers import LayerKind, compressible
+from compression.layers import LayerKind, compressible, private
 from compression.report import Report
 
 HIST_BINS = 40
 
 
 def _outputs(model: nn.Module, x: Tensor, names: list[str]) -> tuple[dict[str, Tensor], dict[str, tuple]]:
-    """Each named layer's output and its positional inputs on one forward pass of x."""
+    """Each named layer's output and its positional inputs on one forward pass of x (hooks on a copy)."""
+    model = private(model)
     layers = compressible(model)
     outs: dict[str, Tensor] = {}
     ins: dict[str, tuple] = {}

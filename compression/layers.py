@@ -15,6 +15,7 @@ A layer is addressed by its name as in the user's module; its masks are keyed
 """
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import dataclass
 
@@ -75,6 +76,17 @@ def compressible(model: nn.Module) -> dict[str, Layer]:
                                     weight_attr="in_proj_weight", bias_attr="in_proj_bias")
     # named_modules visits the attention module before its out_proj child: module order holds
     return out
+
+
+def private(model: nn.Module) -> nn.Module:
+    """A copy of `model` to put forward hooks on: a zoo model is shared by every session's thread.
+
+    A hook on the shared module fires on every thread's forward: a view once caught another
+    session's batch-1 pass in its own dictionary (issue 15, 30 concurrent sessions: "inconsistent
+    tensor size, expected [65536] and src [512]"). Rule: hooks only ever go on a model the caller
+    made, so a shared model never carries one and its copies never inherit a foreign hook.
+    """
+    return copy.deepcopy(model)
 
 
 def layer_params(layers: dict[str, Layer]) -> set[str]:

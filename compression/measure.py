@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from compression import isolation
-from compression.layers import Layer, LayerKind
+from compression.layers import Layer, LayerKind, private
 from compression.models import layers
 
 Z95 = 1.959964  # two-sided 95 % normal quantile
@@ -152,6 +152,7 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSh
                                     args[0].numel(), output.numel(), fan_in))
         return record
 
+    model = private(model)  # hooks never go on a model that other threads may run
     all_layers = layers(model)
     handles = [layer.module.register_forward_hook(hook(layer), with_kwargs=True) for layer in all_layers.values()]
     try:
