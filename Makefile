@@ -42,7 +42,7 @@ mypy-baseline: setup
 	$(PY) .ci/mypy_check.py --update
 
 test: setup browser lint
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -q --ignore=tests/browser

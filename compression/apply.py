@@ -138,6 +138,10 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         ranges = quantize.calibrate_activations(model, ds.x_calib)
         quantize.quantize_activations(model, ranges, config.act_bits)
     smoothquant.finish(model, smoothed)
+    for name, s in smoothed.items():  # the file divides the decoded weights by s as finish did
+        if name in quant:
+            q = quant[name]
+            quant[name] = Quantized(q.codec.with_column_scale(s), q.before, q.codes_used)
     return model.eval(), masks, quant
 
 

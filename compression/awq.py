@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from compression import calibration
-from compression.quantizers import Granularity, Quantizer
+from compression.quantizers import Granularity, Quantizer, float16_scale
 
 ALPHAS = tuple(float(a) for a in torch.linspace(0, 1, 20))
 MAX_SAMPLES = 8192  # input columns the search scores (every k-th): a conv's patches run to 10^5
@@ -41,6 +41,7 @@ def search(w: Tensor, x: Tensor, record: Quantizer, bits: int, scheme: str, gran
     for alpha in alphas:
         s = a ** alpha
         s = s / (s.max() * s.min()).sqrt()    # centred around 1, as the authors' implementation
+        s = float16_scale(s)                  # as the file stores it (Codec.column_scales)
         w_hat = record.fake(flat * s, bits, scheme, granularity) / s
         err = calibration.reconstruction_error(flat, w_hat, x)
         if best is None or err < best[0]:

@@ -55,10 +55,13 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
                           else _pack(codec.encode(values, positions), codec.bits))
         # exactly the side information theory charges, each value in its stored dtype
         side = quantizers.side_to_bytes(codec.side, codec.side_layout)
+        # AWQ's / SmoothQuant's per-input-channel s, float16, in the order the weights were divided
+        side += b"".join(s.half().numpy().tobytes() for s in codec.column_scales)
         entry = {"name": name, "param": layer.param, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
                  "bits": codec.bits, "scheme": codec.scheme,
                  "granularity": _grain_word(codec.granularity), "side_entries": int(codec.side.numel()),
-                 "entries": int(positions.numel()), "index_bits": index_bits}
+                 "entries": int(positions.numel()), "index_bits": index_bits,
+                 **({"column_scales": [int(s.numel()) for s in codec.column_scales]} if codec.column_scales else {})}
         blobs.extend((index_blob, value_blob, side))
         entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
         header["layers"].append(entry)
@@ -100,8 +103,14 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
         record = lookup(e["quantizer"])  # an unknown quantizer: one ValueError naming it, before decoding
         grain = _grain(e["granularity"])
         layout = record.side_layout(e["scheme"], grain, e["side_entries"])
+        scales, start = [], sum(count * quantizers.SIDE_DTYPES[dtype] // 8 for count, dtype in layout)
+        for n in e.get("column_scales", []):
+            scales.append(torch.from_numpy(np.frombuffer(side[start:start + 2 * n], dtype=np.float16).copy()).float())
+            start += 2 * n
+        if start != len(side):
+            raise ValueError(f"layer {e['name']!r} is corrupt: its side information has {len(side)} bytes, not {start}")
         codec = Codec(e["quantizer"], e["bits"], e["scheme"], grain, e["shape"][0], max(1, numel // e["shape"][0]),
-                      quantizers.side_from_bytes(side, layout))
+                      quantizers.side_from_bytes(side, layout), tuple(scales))
         if codec.is_float:
             values = torch.from_numpy(np.frombuffer(value_blob, dtype=np.float32).copy())
         else:

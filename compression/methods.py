@@ -43,7 +43,8 @@ def _awq(layer: Layer, w: Tensor, x: Tensor, lp, mask: Tensor | None) -> tuple[T
     w_hat, _, s = awq.search(w, x, lp.quantizer, lp.bits, lp.scheme, lp.granularity, in_channels)
     # the codes are those of W·diag(s) on the record's grid; errors are measured against W itself
     _, q = lp.quantizer.quantize(w.reshape(w.shape[0], -1) * s.to(w.dtype), lp.bits, lp.scheme, lp.granularity)
-    return w_hat, Quantized(q.codec, w.detach().clone(), q.codes_used)
+    per_channel = s.reshape(in_channels or s.numel(), -1)[:, 0]  # a conv's taps share their channel's s
+    return w_hat, Quantized(q.codec.with_column_scale(per_channel), w.detach().clone(), q.codes_used)
 
 
 RTN = Method("rtn", "round to nearest", "Each weight to its nearest level of the grid (no calibration).", None)

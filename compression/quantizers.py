@@ -18,6 +18,7 @@ own (MXFP4's blocks of 32 are the format).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -129,6 +130,15 @@ def blocks(w: Tensor, g: Granularity) -> tuple[Tensor, Callable[[Tensor], Tensor
 # how side information is stored: (count, dtype) segments of the codec's float32 `side`
 
 SIDE_DTYPES = {"float32": 32, "float16": 16, "e4m3": 8, "e8m0": 8}
+
+
+def float16_scale(s: Tensor) -> Tensor:
+    """A per-channel scale as the file stores it: float16's normal range, rounded to float16 (float32 values).
+
+    AWQ and SmoothQuant divide a layer's weights by such an s; rounding s first makes the
+    layer's weights and the file's decoded weights the same float32 numbers.
+    """
+    return s.float().clamp(2.0 ** -14, 65504.0).half().float()
 SideLayout = tuple[tuple[int, str], ...]
 
 
@@ -260,6 +270,11 @@ class Codec:
     channels: int              # rows of the weight (output channels)
     columns: int               # weights per row (the input dimension, kernel taps included)
     side: Tensor
+    # AWQ / SmoothQuant: the codes are those of W·diag(s) and the layer holds Q(W·diag s)·diag(s)⁻¹;
+    # each s is one float16 value per input channel (a conv's kernel taps share their channel's),
+    # stored beside the side information so the file decodes to exactly the weights that were
+    # scored. Divided out in this order (AWQ's inside SmoothQuant's when both ran).
+    column_scales: tuple[Tensor, ...] = ()
 
     @property
     def record(self) -> Quantizer:
@@ -284,8 +299,17 @@ class Codec:
 
     @property
     def side_bits(self) -> int:
-        """Theoretical side-information bits: every stored side value at its dtype's width."""
-        return sum(count * SIDE_DTYPES[dtype] for count, dtype in self.side_layout)
+        """Theoretical side-information bits: every stored side value at its dtype's width (and s, float16)."""
+        scale_bits = sum(s.numel() for s in self.column_scales) * SIDE_DTYPES["float16"]
+        return sum(count * SIDE_DTYPES[dtype] for count, dtype in self.side_layout) + scale_bits
+
+    def with_column_scale(self, s: Tensor) -> Codec:
+        """This codec after its layer's weights were divided by s (per input channel, float16-exact)."""
+        return dataclasses.replace(self, column_scales=(*self.column_scales, s.detach().float().clone()))
+
+    def _per_position(self, s: Tensor, positions: Tensor) -> Tensor:
+        per_column = s.float().repeat_interleave(max(1, self.columns // max(1, s.numel())))
+        return per_column[positions % self.columns]
 
     @property
     def bits_per_weight(self) -> float:
@@ -302,10 +326,15 @@ class Codec:
 
     def encode(self, values: Tensor, positions: Tensor) -> np.ndarray:
         """Codes of already-quantized `values` at flattened weight `positions`."""
+        for s in reversed(self.column_scales):  # back on the grid of W·diag(s): within an ulp of a level
+            values = values * self._per_position(s, positions)
         return self.grid.encode(values, self.groups(positions))
 
     def decode(self, codes: np.ndarray, positions: Tensor) -> Tensor:
-        return self.grid.decode(codes, self.groups(positions))
+        values = self.grid.decode(codes, self.groups(positions))
+        for s in self.column_scales:  # the same float32 divisions the layer's weights went through
+            values = values / self._per_position(s, positions)
+        return values
 
     def levels(self) -> Tensor:
         return self.grid.levels()

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from compression import calibration
 from compression.layers import Layer, LayerKind, compressible
+from compression.quantizers import float16_scale
 
 EPS = 1e-5
 
@@ -70,7 +71,7 @@ def migrate(model: nn.Module, x: Tensor, alpha: float) -> dict[str, Tensor]:
     out = {}
     for name, a in acts.items():
         layer = layers[name]
-        s = scales(a, weight_max(layer), alpha)
+        s = float16_scale(scales(a, weight_max(layer), alpha))  # as the file stores it (Codec.column_scales)
         with torch.no_grad():
             w = layer.weight
             w.mul_(s.reshape(1, -1, *[1] * (w.dim() - 2)))

@@ -34,6 +34,16 @@ RECORD_CONFIGS = {
     "nvfp4": CompressionConfig(sparsity=0.5, bits=4, quantizer="nvfp4"),
 }
 
+# Methods that divide a per-input-channel s back out (issue 16): the file stores s beside the codes.
+METHOD_CONFIGS = {
+    "awq": CompressionConfig(bits=4, per_channel=True, method="awq"),
+    "awq-nf4-pruned": CompressionConfig(sparsity=0.5, bits=4, quantizer="nf4", method="awq"),
+    "awq-g32": CompressionConfig(bits=3, granularity="group", group_size=32, method="awq"),
+    "smoothquant": CompressionConfig(bits=8, act_bits=8, per_channel=True, smooth_alpha=0.5),
+    "smoothquant-gptq": CompressionConfig(bits=4, act_bits=8, per_channel=True, smooth_alpha=0.5, method="gptq"),
+    "awq+smoothquant": CompressionConfig(bits=4, act_bits=8, per_channel=True, smooth_alpha=0.5, method="awq"),
+}
+
 
 def test_the_configs_cover_every_quantizer_record():
     base = models.load(MODEL)
@@ -42,11 +52,12 @@ def test_the_configs_cover_every_quantizer_record():
 
 
 @pytest.mark.parametrize("huffman", [False, True], ids=["fixed-width", "huffman"])
-@pytest.mark.parametrize("record", list(RECORD_CONFIGS))
+@pytest.mark.parametrize("record", list(RECORD_CONFIGS) + list(METHOD_CONFIGS))
 def test_download_is_the_counted_file(record, huffman, monkeypatch):
     # Before the plan the download wrote the fixed-width file while size_bytes['file'] counted
     # the Huffman-coded one (8,041 B served vs 6,957 B counted at sparsity 0.9, 4 bits, huffman).
-    cfg = RECORD_CONFIGS[record].replace(huffman=huffman)
+    # AWQ's and SmoothQuant's files re-rounded Q(W·s)/s onto the grid of W·s before s was stored.
+    cfg = {**RECORD_CONFIGS, **METHOD_CONFIGS}[record].replace(huffman=huffman)
     written: list[bytes] = []
     real = downloads.file_of
     monkeypatch.setattr(downloads, "file_of", lambda *a: written.append(real(*a)) or written[-1])
@@ -55,6 +66,7 @@ def test_download_is_the_counted_file(record, huffman, monkeypatch):
     assert served == written[0]  # byte for byte the file evaluate counted
     assert len(served) == report.size_bytes["file"]
     assert served.startswith(export.MAGIC_HUFFMAN if huffman and record != "float" else export.MAGIC)
+    assert (record in METHOD_CONFIGS) == any(q.codec.column_scales for q in downloads.compressed(MODEL, cfg).quant.values())
     # and it decodes to the weights that were scored
     model = downloads.compressed(MODEL, cfg).model
     state = export.from_bytes(served)
