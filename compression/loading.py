@@ -476,6 +476,15 @@ class ImageFolderInfo:
         return ", ".join(parts)
 
 
+def decoded_images(sha256: str) -> tuple[int, ImageFolderInfo] | None:
+    """(images, what was read) of the image folder with this hash if this process decoded it, else None."""
+    for key in reversed(_DECODED_IMAGES):
+        if key.startswith(sha256):
+            x, _, info = _DECODED_IMAGES[key]
+            return len(x), info
+    return None
+
+
 def image_options(meta: Mapping[str, str], name: str = "the image folder") -> dict[str, object]:
     """The decoding options of an image folder from its stored meta: resize (bool), mean and std (floats or None)."""
     resize = str(meta.get("resize", "")).lower() in ("1", "true", "yes")
