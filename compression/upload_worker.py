@@ -1,4 +1,4 @@
-"""The upload worker: checks (and for `.npz`, decodes) one user file in a process of its own.
+"""The upload worker: checks (and for `.npz` and image folders, decodes) one user file in a process of its own.
 
 Run as `python -m compression.upload_worker KIND PATH OUTDIR [MEMORY_BYTES [OPTIONS_JSON]]` by
 `compression.loading`.
@@ -138,7 +138,8 @@ def _image_layout(names: list[str]) -> tuple[list[str], list[tuple[str, int]], d
             picked.append((rel[0], name))
     classes = sorted({c for c, _ in picked})
     index = {c: i for i, c in enumerate(classes)}
-    order = sorted(picked, key=lambda cn: (cn[0], *PurePosixPath(cn[1]).parent.parts, PurePosixPath(cn[1]).name))
+    # ImageFolder: for each class, sorted(os.walk(class folder)), i.e. by folder path string, then file name
+    order = sorted(picked, key=lambda cn: (cn[0], str(PurePosixPath(cn[1]).parent), PurePosixPath(cn[1]).name))
     return classes, [(n, index[c]) for c, n in order], skipped
 
 
@@ -235,6 +236,8 @@ def check_images(path: str, outdir: str, options: dict) -> dict:
     if mean is not None and std is not None:  # as torchvision's Normalize: (x - mean) / std in float32
         x -= np.float32(mean)
         x /= np.float32(std)
+        if not np.isfinite(x).all():
+            raise Refused(f"normalizing by ({mean:g}, {std:g}) gives values beyond float32's range")
     np.save(os.path.join(outdir, "x.npy"), x, allow_pickle=False)
     np.save(os.path.join(outdir, "y.npy"), y, allow_pickle=False)
     return {"rows": n, "classes": classes, "skipped": skipped, "sha256": hashlib.sha256(content).hexdigest()}

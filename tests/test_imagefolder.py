@@ -106,7 +106,10 @@ def test_rgb_jpegs_resized_and_normalized_as_torchvision_does(tmp_path):
 
 def test_a_zipped_folder_with_one_enclosing_folder_reads_the_same(tmp_path):
     root = folder(tmp_path / "pets")
+    folder(root / "bee" / "sub", classes=("deeper",), n=2, seed=3)  # nested folders count for their class
+    (root / "bee" / "zz.png").write_bytes((root / "ant" / "00-ant.png").read_bytes())  # after sub/ as os.walk
     want_x, want_y, _ = oracle(root)
+    assert len(want_y) == 15 and want_y.tolist().count(1) == 7
     path = tmp_path / "wrapped.zip"
     with zipfile.ZipFile(path, "w") as z:  # as "Compress folder" makes it: pets/ant/00-ant.png …
         for p in sorted(root.rglob("*.png")):
