@@ -86,11 +86,15 @@ def uploads_dir() -> Path:
     return Path(root) / "uploads"
 
 
-def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None) -> StoredFile:
+def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None,
+          variant: Mapping[str, str] | None = None) -> StoredFile:
     """Keep an uploaded file under its SHA-256 (suffix from `filename`); `meta` goes in a JSON beside it.
 
     The user's own file name is kept in that JSON (as "name"), so messages can say it
-    instead of the hash. The folder is then trimmed to UPLOADS_CAP, oldest use first.
+    instead of the hash. `variant` (how the file is read: an image folder's resize and
+    normalization) is kept there too and is part of the name: the SHA-256 of the content
+    followed by the variant's JSON, so the same zip read two ways is two links, each
+    reopening its own way. The folder is then trimmed to UPLOADS_CAP, oldest use first.
     """
     filename = printable(Path(str(filename)).name, 120) or "the uploaded file"
     suffix = Path(filename).suffix.lower()
@@ -98,8 +102,9 @@ def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None) 
         raise FileRejected(f"{filename}: unsupported file type {suffix or '(none)'}; give one of "
                            f"{', '.join((*MODEL_SUFFIXES, *DATA_SUFFIXES))}")
     check_size(len(content), filename)
-    meta = {**(meta or {}), "name": filename}
-    digest = hashlib.sha256(content).hexdigest()
+    meta = {**(meta or {}), **(variant or {}), "name": filename}
+    digest = hashlib.sha256(content + (b"\0" + json.dumps(dict(variant), sort_keys=True).encode()
+                                       if variant else b"")).hexdigest()
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}{suffix}"

@@ -123,7 +123,7 @@ def upload(model_file: str | Path, arch: str | None = None, data_file: str | Pat
             raise loading.FileRejected(f"{dname}: resizing and normalization apply to image folders (.zip "
                                        f"or a folder), not to .npz arrays")
         loading.image_options(options, dname)  # a bad MEAN,STD is one sentence before anything is stored
-        data_hash = loading.store(dblob, dname, options).short
+        data_hash = loading.store(dblob, dname, variant=options).short
     source = ModelSource("upload", stored.short, arch=arch, data=data_hash)
     load(source)  # refuse a bad file now, with its one sentence, not at first use
     return source

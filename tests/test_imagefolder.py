@@ -162,11 +162,19 @@ def test_layouts_that_cannot_be_a_test_set_give_one_sentence(tmp_path, layout, s
     assert not [p for p in loading.uploads_dir().glob("*.zip")]  # a refused test set is deleted
 
 
-def test_resize_makes_other_sizes_fit(tmp_path):
+def test_resize_makes_other_sizes_fit_and_each_way_of_reading_is_its_own_link(tmp_path):
     root = folder(tmp_path / "big", size=(16, 12))
     want_x, want_y, _ = oracle(root, tv.transforms.Resize((8, 8)))
-    ds = source.load(zoo_upload(root, resize="1")).dataset
+    resized = zoo_upload(root, resize="1")
+    ds = source.load(resized).dataset
     assert ds is not None and torch.equal(ds.x_test, want_x) and torch.equal(ds.y_test, want_y)
+    norm_x, _, _ = oracle(root, tv.transforms.Resize((8, 8)), tv.transforms.Normalize([0.5], [0.5]))
+    normalized = zoo_upload(root, resize="1", normalize="0.5,0.5")
+    assert normalized.data != resized.data  # the same zip, read another way: another hash
+    loading._DECODED_IMAGES.clear()  # as a fresh server process opening both links
+    for src, want in ((resized, want_x), (normalized, norm_x)):
+        ds = source.load(source.parse(str(src))).dataset
+        assert ds is not None and torch.equal(ds.x_test, want)
     with pytest.raises(loading.FileRejected, match="not MEAN,STD"):
         zoo_upload(root, normalize="0.5")
 
