@@ -162,10 +162,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.file and not args.onnx:
         raise ValueError("export needs --file OUT (the compressed model file) or --onnx OUT.onnx, or both")
     config = config_from_args(args)
-    model = (source.upload(args.model_file, arch=args.arch, data_file=args.data) if args.model_file
-             else args.model)
-    if args.model_file is None and (args.arch or args.data):
-        raise ValueError("--arch and --data go with --model-file PATH")
+    model = model_from_args(args)
     outputs = []
     if args.file:
         outputs.append((args.file, pipeline.file_bytes(model, config, data_dir=args.data_dir), "compressed model file"))
@@ -368,13 +365,30 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def model_from_args(args: argparse.Namespace) -> str:
-    """The model word: --model, or --model-file [--arch] [--data] stored as an upload (checked once)."""
-    model_file = getattr(args, "model_file", None)
-    if model_file is None and (getattr(args, "arch", None) or getattr(args, "data", None)):
+    """The model word: --model, or --model-file [--arch] [--data] stored as an upload (checked once).
+
+    --data with a zoo --model (no --model-file) scores the zoo checkpoint on the user's data:
+    the checkpoint is stored as an upload of that architecture, so every command and page
+    sees the same upload:<model>.<data> word a page upload gives.
+    """
+    model_file, arch, data_file = (getattr(args, k, None) for k in ("model_file", "arch", "data"))
+    options = {"resize": "1" if getattr(args, "resize", False) else "",
+               "normalize": getattr(args, "normalize", None) or ""}
+    if any(options.values()) and data_file is None:
+        raise ValueError("--resize and --normalize go with --data (an image folder)")
+    if model_file is None and arch:
         raise ValueError("--arch and --data go with --model-file PATH")
-    if model_file is None:
+    if model_file is None and data_file is None:
         return args.model
-    return str(source.upload(model_file, arch=args.arch, data_file=args.data))
+    if model_file is None:
+        if args.model not in models.ZOO:
+            raise ValueError("--data goes with a zoo --model or with --model-file PATH")
+        model_file, arch = models.ensure(args.model, data_dir=args.data_dir), args.model
+    word = source.upload(model_file, arch=arch, data_file=data_file, data_options=options)
+    if data_file is not None and not str(data_file).lower().endswith(".npz"):  # an image folder: what was read
+        ds = source.load(word).dataset
+        print(f"data: {ds.source if ds else 'none'}", file=sys.stderr)
+    return str(word)
 
 
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> CompressionConfig:
@@ -466,7 +480,8 @@ def build_parser() -> Parser:
     _model_arg(p, archs=True)
     p.add_argument("--model-file", metavar="PATH", help="your model instead of --model (as for evaluate)")
     p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to (as for evaluate)")
-    p.add_argument("--data", metavar="PATH.npz", help="data for --model-file (calibrates int8; as for evaluate)")
+    p.add_argument("--data", metavar="PATH.npz|DIR", help="test data (calibrates int8; as for evaluate)")
+    _image_args(p)
     _config_args(p)
     p.add_argument("--file", metavar="OUT", help="write the compressed model file (Huffman-coded with --huffman)")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX model ONNX Runtime times "
@@ -562,9 +577,20 @@ def _upload_args(p: argparse.ArgumentParser, needs_data: bool = False) -> None:
                    "program (.pt2) or a state dict (.pt/.pth/.safetensors, with --arch)")
     p.add_argument("--arch", metavar="ID", help="the architecture a state dict belongs to: a zoo id or "
                    f"one of {', '.join(source.ARCHITECTURES)}")
-    p.add_argument("--data", metavar="PATH.npz", help="test data for --model-file: x (float inputs) and "
-                   "y (integer labels); " + ("needed here (every curve is an accuracy)" if needs_data
-                                             else "without it accuracy is n/a"))
+    p.add_argument("--data", metavar="PATH.npz|DIR", help="test data for --model-file or a zoo --model: an .npz "
+                   "with x (float inputs) and y (integer labels), or an image folder (DIR or DIR.zip, one "
+                   "folder of PNG/JPEG per class, class index = sorted folder position, pixels / 255); "
+                   + ("needed here (every curve is an accuracy)" if needs_data
+                      else "without it a --model-file has accuracy n/a"))
+    _image_args(p)
+
+
+def _image_args(p: argparse.ArgumentParser) -> None:
+    """--resize, --normalize: how an image-folder --data is read."""
+    p.add_argument("--resize", action="store_true", help="resize the images of an image-folder --data to the "
+                   "model's input height x width (bilinear, as torchvision's Resize)")
+    p.add_argument("--normalize", metavar="MEAN,STD", help="after pixels / 255, (x - MEAN) / STD for every "
+                   "channel of an image-folder --data (e.g. 0.5,0.5)")
 
 
 HELP = {

@@ -2,11 +2,12 @@
 
 Every reader here refuses rather than trusts. Before torch sees a byte, a worker process
 with a memory and CPU limit (compression.upload_worker) reads the zip headers of `.npz`,
-`.pt2` and `.pt` files (sizes, ratio, member count, names: compression.safe_zip) and, for
-`.pt2`, checks every entry, JSON field, operator and symbolic expression against an
-allow-list (compression.safe_pt2), because `torch.export.load` evaluates expressions with
-sympy, `ExportedProgram.module()` executes `guards_code`, and pickled parts fall back to
-`weights_only=False`. `.npz` arrays are decoded in that worker only, and come back as
+`.pt2`, `.pt` and image-folder `.zip` files (sizes, ratio, member count, names:
+compression.safe_zip) and, for `.pt2`, checks every entry, JSON field, operator and
+symbolic expression against an allow-list (compression.safe_pt2), because
+`torch.export.load` evaluates expressions with sympy, `ExportedProgram.module()` executes
+`guards_code`, and pickled parts fall back to `weights_only=False`. `.npz` arrays and
+image folders (PNG/JPEG through Pillow) are decoded in that worker only, and come back as
 float32/int64 `.npy` files it wrote. Pickle is only ever read by
 `torch.load(weights_only=True)`; `.safetensors` holds no code at all. Files are kept in
 the user cache under their SHA-256, in a folder with a size cap (least recently used
@@ -43,7 +44,7 @@ MAX_BYTES = UPLOAD_LIMIT  # one limit for files and for their unpacked content; 
 MAX_ROWS = upload_worker.MAX_ROWS  # rows of an uploaded test set (checked from the .npy header)
 UPLOADS_CAP = 2_000 * MB  # the uploads folder; least recently used files are evicted beyond it
 MODEL_SUFFIXES = (".pt2", ".pt", ".pth", ".safetensors")
-DATA_SUFFIX = ".npz"
+DATA_SUFFIXES = (".npz", ".zip")  # arrays x and y, or a zipped torchvision ImageFolder layout
 N_CALIB = 128  # calibration rows: a seeded stratified sample (a copy) of an uploaded test set
 HASH_CHARS = 16  # hex digits of the SHA-256 that name an upload in a URL (64 bits)
 WORKER_TIMEOUT_S = 300  # wall clock for the worker; its CPU time is limited to 120 s inside
@@ -85,20 +86,25 @@ def uploads_dir() -> Path:
     return Path(root) / "uploads"
 
 
-def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None) -> StoredFile:
+def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None,
+          variant: Mapping[str, str] | None = None) -> StoredFile:
     """Keep an uploaded file under its SHA-256 (suffix from `filename`); `meta` goes in a JSON beside it.
 
     The user's own file name is kept in that JSON (as "name"), so messages can say it
-    instead of the hash. The folder is then trimmed to UPLOADS_CAP, oldest use first.
+    instead of the hash. `variant` (how the file is read: an image folder's resize and
+    normalization) is kept there too and is part of the name: the SHA-256 of the content
+    followed by the variant's JSON, so the same zip read two ways is two links, each
+    reopening its own way. The folder is then trimmed to UPLOADS_CAP, oldest use first.
     """
     filename = printable(Path(str(filename)).name, 120) or "the uploaded file"
     suffix = Path(filename).suffix.lower()
-    if suffix not in (*MODEL_SUFFIXES, DATA_SUFFIX):
+    if suffix not in (*MODEL_SUFFIXES, *DATA_SUFFIXES):
         raise FileRejected(f"{filename}: unsupported file type {suffix or '(none)'}; give one of "
-                           f"{', '.join((*MODEL_SUFFIXES, DATA_SUFFIX))}")
+                           f"{', '.join((*MODEL_SUFFIXES, *DATA_SUFFIXES))}")
     check_size(len(content), filename)
-    meta = {**(meta or {}), "name": filename}
-    digest = hashlib.sha256(content).hexdigest()
+    meta = {**(meta or {}), **(variant or {}), "name": filename}
+    digest = hashlib.sha256(content + (b"\0" + json.dumps(dict(variant), sort_keys=True).encode()
+                                       if variant else b"")).hexdigest()
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}{suffix}"
@@ -116,7 +122,7 @@ def store(content: bytes, filename: str, meta: Mapping[str, str] | None = None) 
 def _evict(folder: Path, keep: Path, cap: int | None = None) -> None:
     """Delete least recently used uploads until the folder holds at most `cap` bytes (never `keep`)."""
     cap = UPLOADS_CAP if cap is None else cap
-    files = [p for p in folder.iterdir() if p.suffix in (*MODEL_SUFFIXES, DATA_SUFFIX) and p.is_file()]
+    files = [p for p in folder.iterdir() if p.suffix in (*MODEL_SUFFIXES, *DATA_SUFFIXES) and p.is_file()]
     total = sum(p.stat().st_size for p in files)
     for p in sorted(files, key=lambda p: p.stat().st_mtime):
         if total <= cap:
@@ -148,7 +154,7 @@ def find(prefix: str) -> StoredFile:
     if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
         raise FileRejected(f"upload:{prefix} is not a content hash (hex digits expected)")
     folder = uploads_dir()
-    hits = sorted(p for p in folder.glob(f"{prefix.lower()}*") if p.suffix in (*MODEL_SUFFIXES, DATA_SUFFIX))
+    hits = sorted(p for p in folder.glob(f"{prefix.lower()}*") if p.suffix in (*MODEL_SUFFIXES, *DATA_SUFFIXES))
     if not hits:
         raise FileRejected(f"upload:{prefix} is not on this server (uploads live in {folder}): "
                            f"upload the file again")
@@ -421,22 +427,133 @@ def read_npz(path: Path, name: str | None = None) -> tuple[torch.Tensor, torch.T
     return x, y
 
 
+def read_images(path: Path, name: str | None = None, shape: tuple[int, ...] = (),
+                options: Mapping[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor, ImageFolderInfo]:
+    """(x float32 (N, C, H, W), y int64, what was read) from a zip of a torchvision ImageFolder layout.
+
+    Decoded in the worker with Pillow after the same zip-header checks as `.npz` (member
+    count, sizes, ratio, plain names): class index = position of the folder name in sorted
+    order, pixels / 255 with the image's own channels (grey 1, colour 3) as ToTensor gives
+    them. `shape` is the model's input (C, H, W) when known: images must fit it. `options`
+    (an upload's stored meta) may hold "resize" ("1": to the model's H×W, bilinear, as
+    torchvision's Resize) and "normalize" ("MEAN,STD": (x - MEAN) / STD after the division).
+    Unreadable images are skipped and counted; everything else is one sentence.
+    """
+    path = Path(path)
+    name = name or path.name
+    check_size(path.stat().st_size, name)
+    opts = image_options(options or {}, name)
+    job = {"shape": [int(n) for n in shape], **opts}
+    content = path.read_bytes()
+    key = hashlib.sha256(content).hexdigest() + json.dumps(job, sort_keys=True)
+    if key in _DECODED_IMAGES:
+        _DECODED_IMAGES.move_to_end(key)
+        return _DECODED_IMAGES[key]
+    with tempfile.TemporaryDirectory(prefix="upload-") as out:
+        answer = checked("images", path, content, name, out, remember=False, options=job)
+        x = torch.from_numpy(np.load(Path(out) / "x.npy", allow_pickle=False))
+        y = torch.from_numpy(np.load(Path(out) / "y.npy", allow_pickle=False))
+    skipped = {str(k): int(v) for k, v in dict(answer.get("skipped") or {}).items()}
+    info = ImageFolderInfo(tuple(printable(str(c), 60) for c in answer.get("classes", [])),
+                           upload_worker.skipped_text(skipped), opts)
+    _DECODED_IMAGES[key] = (x, y, info)
+    while len(_DECODED_IMAGES) > 2:
+        _DECODED_IMAGES.popitem(last=False)
+    return x, y, info
+
+
+@dataclass(frozen=True)
+class ImageFolderInfo:
+    """What an image folder held beside its pixels: class (folder) names, the skipped-files
+    sentence ('' if none), and the options it was read with."""
+
+    classes: tuple[str, ...]
+    skipped: str
+    options: Mapping[str, object]
+
+    def describe(self) -> str:
+        """'resized to the model's input, normalized (x - 0.5) / 0.25', or 'pixels / 255'."""
+        parts = ["pixels / 255"]
+        if self.options.get("resize"):
+            parts.append("resized to the model's input (bilinear)")
+        if self.options.get("mean") is not None:
+            parts.append(f"normalized (x - {self.options['mean']:g}) / {self.options['std']:g}")
+        return ", ".join(parts)
+
+
+def decoded_images(sha256: str) -> tuple[int, ImageFolderInfo] | None:
+    """(images, what was read) of the image folder with this hash if this process decoded it, else None."""
+    for key in reversed(_DECODED_IMAGES):
+        if key.startswith(sha256):
+            x, _, info = _DECODED_IMAGES[key]
+            return len(x), info
+    return None
+
+
+def image_options(meta: Mapping[str, str], name: str = "the image folder") -> dict[str, object]:
+    """The decoding options of an image folder from its stored meta: resize (bool), mean and std (floats or None)."""
+    resize = str(meta.get("resize", "")).lower() in ("1", "true", "yes")
+    mean = std = None
+    text = str(meta.get("normalize", "") or "").strip()
+    if text:
+        mean, std = parse_normalize(text, name)
+    return {"resize": resize, "mean": mean, "std": std}
+
+
+def parse_normalize(text: str, name: str = "--normalize") -> tuple[float, float]:
+    """'MEAN,STD' as two finite floats with STD > 0; one sentence otherwise."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        mean, std = (float(p) for p in parts) if len(parts) == 2 else (float("nan"), 0.0)
+    except ValueError:
+        mean, std = float("nan"), 0.0
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        raise FileRejected(f"{name}: normalization {printable(text, 40)!r} is not MEAN,STD with two numbers "
+                           f"and STD > 0 (e.g. 0.5,0.5)")
+    return mean, std
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A folder's files as a zip (names relative to it, sorted, fixed dates), so that the same
+    folder always gives the same bytes and hence the same upload hash. Symbolic links are
+    not followed; the size limit is checked as files are added."""
+    folder = Path(folder)
+    name = folder.name or "the folder"
+    if not folder.is_dir():
+        raise FileRejected(f"{name} is not a folder")
+    paths = []
+    for root, dirs, files in os.walk(folder):  # followlinks=False: a linked folder is not entered
+        dirs.sort()
+        paths += [Path(root) / f for f in files if not (Path(root) / f).is_symlink()]
+    out = io.BytesIO()
+    total = 0
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for p in sorted(paths):
+            total += p.stat().st_size
+            check_size(total, name)
+            info = zipfile.ZipInfo(p.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            zout.writestr(info, p.read_bytes())
+    return out.getvalue()
+
+
 # What the worker accepted in this process, by the SHA-256 of the bytes it checked. The
 # checks are a pure function of the bytes, so reopening an upload (every slider move runs
 # source.load) costs one hash instead of a worker, while a link to a stored file that this
 # process never checked, or whose bytes changed, always goes through the worker.
 _ACCEPTED: collections.OrderedDict[tuple[str, str], dict] = collections.OrderedDict()
 _DECODED: collections.OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = collections.OrderedDict()
+_DECODED_IMAGES: collections.OrderedDict[str, tuple[torch.Tensor, torch.Tensor, ImageFolderInfo]] = (
+    collections.OrderedDict())
 
 
 def checked(kind: str, path: Path, content: bytes, name: str, outdir: str | None = None,
-            remember: bool = True) -> dict:
+            remember: bool = True, options: Mapping[str, object] | None = None) -> dict:
     """The worker's answer for `content` (the bytes the caller will read, which lie at `path`)."""
     digest = hashlib.sha256(content).hexdigest()
     if remember and (kind, digest) in _ACCEPTED:
         _ACCEPTED.move_to_end((kind, digest))
         return _ACCEPTED[(kind, digest)]
-    answer = run_worker(kind, path, name, outdir)
+    answer = run_worker(kind, path, name, outdir, options)
     if answer.get("sha256") != digest:  # the file changed between the two reads
         raise FileRejected(f"{name} changed while it was being checked: upload it again")
     if remember:
@@ -446,7 +563,8 @@ def checked(kind: str, path: Path, content: bytes, name: str, outdir: str | None
     return answer
 
 
-def run_worker(kind: str, path: Path, name: str, outdir: str | None = None) -> dict:
+def run_worker(kind: str, path: Path, name: str, outdir: str | None = None,
+               options: Mapping[str, object] | None = None) -> dict:
     """Run compression.upload_worker on `path` (a fresh interpreter, memory- and CPU-limited).
 
     A fresh interpreter rather than fork: forking a process that runs torch threads can
@@ -460,7 +578,7 @@ def run_worker(kind: str, path: Path, name: str, outdir: str | None = None) -> d
                    PYTHONPATH=str(Path(__file__).resolve().parent.parent))
         try:
             proc = subprocess.run([sys.executable, "-m", "compression.upload_worker", kind, str(path), outdir,
-                                   str(WORKER_MEMORY)],
+                                   str(WORKER_MEMORY), *([json.dumps(dict(options))] if options else [])],
                                   capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             raise FileRejected(f"{name} was refused: checking it took over {WORKER_TIMEOUT_S} s") from None

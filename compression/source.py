@@ -90,9 +90,13 @@ def parse(text: str, arch: str | None = None, data_hash: str | None = None) -> M
 
 
 def upload(model_file: str | Path, arch: str | None = None, data_file: str | Path | None = None,
-           content: bytes | None = None, data_content: bytes | None = None) -> ModelSource:
-    """Store a model file (and optional `.npz` data) in the cache and return its source.
+           content: bytes | None = None, data_content: bytes | None = None,
+           data_options: dict[str, str] | None = None) -> ModelSource:
+    """Store a model file (and optional test data) in the cache and return its source.
 
+    Test data is an `.npz` (x, y), a `.zip` of a torchvision ImageFolder layout, or a folder
+    of that layout (zipped here, always to the same bytes). `data_options` ("resize": "1",
+    "normalize": "MEAN,STD") say how images are read; they are kept beside the stored zip.
     `content`/`data_content` give the bytes directly (a page upload); else the paths are read.
     A state dict (.pt/.pth/.safetensors) needs `arch`; the file is checked by loading it once.
     """
@@ -110,8 +114,16 @@ def upload(model_file: str | Path, arch: str | None = None, data_file: str | Pat
     data_hash = None
     if data_file is not None or data_content is not None:
         dname = Path(data_file).name if data_file is not None else "data.npz"
-        dblob = data_content if data_content is not None else _read(Path(data_file or ""))
-        data_hash = loading.store(dblob, dname).short
+        if data_content is None and data_file is not None and Path(data_file).is_dir():
+            dblob, dname = loading.zip_folder(Path(data_file)), f"{Path(data_file).resolve().name}.zip"
+        else:
+            dblob = data_content if data_content is not None else _read(Path(data_file or ""))
+        options = {k: str(v) for k, v in (data_options or {}).items() if v not in (None, "", False)}
+        if options and not dname.lower().endswith(".zip"):
+            raise loading.FileRejected(f"{dname}: resizing and normalization apply to image folders (.zip "
+                                       f"or a folder), not to .npz arrays")
+        loading.image_options(options, dname)  # a bad MEAN,STD is one sentence before anything is stored
+        data_hash = loading.store(dblob, dname, variant=options).short
     source = ModelSource("upload", stored.short, arch=arch, data=data_hash)
     load(source)  # refuse a bad file now, with its one sentence, not at first use
     return source
@@ -143,10 +155,14 @@ def load(source: ModelSource, data_dir: str | Path | None = None) -> Loaded:
         return Loaded(model, shape or (), None, NO_DATA)
     stored_data = loading.find(source.data)
     data_name = loading.display_name(stored_data)
+    images = None
     with _forget_if_refused(stored_data):
-        x, y = loading.read_npz(stored_data.path, data_name)
+        if stored_data.path.suffix == ".zip":  # an ImageFolder layout; its options lie beside it
+            x, y, images = loading.read_images(stored_data.path, data_name, shape or (), loading.meta(stored_data))
+        else:
+            x, y = loading.read_npz(stored_data.path, data_name)
         loading.check_fits(model, x, y, data_name)
-    return Loaded(model, tuple(x.shape[1:]), _dataset(data_name, source.data, x, y), None)
+    return Loaded(model, tuple(x.shape[1:]), _dataset(data_name, source.data, x, y, images), None)
 
 
 @contextlib.contextmanager
@@ -185,8 +201,10 @@ def _check_arch(arch: str) -> None:
                                 f"or one of {', '.join(ARCHITECTURES)}")
 
 
-def _dataset(name: str, digest: str, x: torch.Tensor, y: torch.Tensor) -> data.Dataset:
-    """An uploaded test set as a Dataset: every row the user gave is scored.
+def _dataset(name: str, digest: str, x: torch.Tensor, y: torch.Tensor,
+             images: loading.ImageFolderInfo | None = None) -> data.Dataset:
+    """An uploaded test set as a Dataset: every row the user gave is scored (for an image
+    folder: every image read; the class names are its folder names).
 
     Calibration (int8 observer ranges, and the few rows fine-tuning or distillation use)
     needs rows too; taking them out of the test set would make the score depend on row
@@ -195,12 +213,13 @@ def _dataset(name: str, digest: str, x: torch.Tensor, y: torch.Tensor) -> data.D
     """
     n_calib = min(loading.N_CALIB, len(x))
     idx = _stratified(y, n_calib, seed=0)
-    classes = tuple(str(c) for c in range(int(y.max()) + 1))
+    classes = images.classes if images else tuple(str(c) for c in range(int(y.max()) + 1))
+    rows = (f"all {len(x)} images ({images.describe()}) in {len(classes)} class folders are the test set"
+            + (f" ({images.skipped})" if images.skipped else "") if images else f"all {len(x)} rows are the test set")
     return data.Dataset(
         name=f"upload:{digest}", x_train=x[idx].clone(), y_train=y[idx].clone(), x_test=x, y_test=y,
         x_calib=x[idx].clone(), classes=classes, input_shape=tuple(x.shape[1:]),  # type: ignore[arg-type]
-        source=f"uploaded {name}: all {len(x)} rows are the test set; calibration uses a copy of {n_calib} "
-               f"of them (a seeded stratified sample)",
+        source=f"uploaded {name}: {rows}; calibration uses a copy of {n_calib} of them (a seeded stratified sample)",
     )
 
 

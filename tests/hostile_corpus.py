@@ -28,7 +28,7 @@ class Case:
     name: str
     filename: str
     build: Callable[[Path], bytes]
-    role: str = "model"  # "model": the model file; "data": an .npz beside a good model
+    role: str = "model"  # "model": the model file; "data": an .npz or image-folder .zip beside a good model
     arch: str | None = None
     says: str = "refused"
 
@@ -377,6 +377,50 @@ def pt2_path_traversal(marker: Path) -> bytes:
     return edit_zip(program(), extra={"../../tmp/evil.json": b"{}"})
 
 
+def _png(seed: int = 0, mode: str = "L", size: tuple[int, int] = (8, 8)) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _image_zip(extra: Callable[[zipfile.ZipFile], None]) -> bytes:
+    """A good two-class grey 8x8 image folder, zipped, with hostile members added by `extra`."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zout:
+        for i in range(4):
+            zout.writestr(f"a/{i}.png", _png(i))
+            zout.writestr(f"b/{i}.png", _png(10 + i))
+        extra(zout)
+    return out.getvalue()
+
+
+def images_path_traversal(marker: Path) -> bytes:
+    return _image_zip(lambda z: z.writestr(f"a/../../{marker.name}.png", _png(99)))
+
+
+def images_many_members(marker: Path) -> bytes:
+    def extra(zout: zipfile.ZipFile) -> None:
+        for i in range(20_001):
+            zout.writestr(f"b/x{i}.png", b"")
+    return _image_zip(extra)
+
+
+def images_zip_bomb(marker: Path) -> bytes:
+    """A "PNG" member that inflates to 151 MB of zeros (under the member limit; the ratio refuses it)."""
+    def extra(zout: zipfile.ZipFile) -> None:
+        info = zipfile.ZipInfo("b/huge.png")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zout.open(info, "w", force_zip64=True) as f:
+            chunk = bytes(16 * 2**20)
+            for _ in range(9):
+                f.write(chunk)
+    return _image_zip(extra)
+
+
 # ---- values -------------------------------------------------------------------------------
 
 def _npz(x: np.ndarray, y: np.ndarray) -> bytes:
@@ -442,6 +486,10 @@ CASES: tuple[Case, ...] = (
     Case("npz lying npy header", "lyingnpy.npz", npz_lying_npy_header, role="data", says="states shape"),
     Case("npz path traversal member", "trav.npz", npz_path_traversal, role="data", says="not a plain relative path"),
     Case("pt2 path traversal member", "trav.pt2", pt2_path_traversal, says="not a plain relative path"),
+    Case("image folder path traversal member", "trav.zip", images_path_traversal, role="data",
+         says="not a plain relative path"),
+    Case("image folder 20,009 members", "many.zip", images_many_members, role="data", says="members"),
+    Case("image folder zip bomb 151 MB member", "bomb.zip", images_zip_bomb, role="data", says="zip bomb"),
     Case("npz float64 1e300 (inf as float32)", "overflow.npz", npz_float64_overflow, role="data", says="float32"),
     Case("npz complex x", "complex.npz", npz_complex, role="data", says="complex"),
     Case("npz uint64 labels", "uint64.npz", npz_uint64_labels, role="data", says=str(2**63 + 5)),

@@ -250,9 +250,12 @@ def test_cli_refuses_an_unsliceable_graph_with_one_line_and_exit_2(own, cli_env)
     assert len(p.stderr.strip().splitlines()) == 1 and "rows pruning cannot slice" in p.stderr
 
 
-def test_cli_sensitivity_arch_and_data_need_model_file(cli_env):
-    p = _cli("sensitivity", "--data", "x.npz", env=cli_env)
+def test_cli_sensitivity_arch_needs_model_file_and_data_names_a_missing_file(cli_env):
+    p = _cli("sensitivity", "--arch", "cnn-digits", env=cli_env)
     assert p.returncode == 2 and "--model-file" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    # --data goes with a zoo --model too (issue 17: the zoo model scored on the user's data)
+    p = _cli("sensitivity", "--data", "x.npz", env=cli_env)
+    assert p.returncode == 2 and "x.npz does not exist" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_tradeoffs_page_measures_sensitivity_and_mixed_precision_of_an_upload(own):

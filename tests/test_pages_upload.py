@@ -62,3 +62,27 @@ def test_the_upload_entry_asks_for_a_file_instead_of_failing():
     assert not at.exception, [e.value for e in at.exception]
     assert any("Upload a model file" in i.value for i in at.info)
     assert "resnet18 · random init: accuracy n/a" in at.selectbox(key="model").options
+
+
+def test_a_link_to_a_zoo_model_with_an_image_folder_scores_the_folder(tmp_path):
+    """The Dataset of an image-folder upload is the one an .npz gives: Explore draws its cards unchanged,
+    with the accuracy torchvision's own ImageFolder + ToTensor tensors give, and says what was skipped."""
+    import torch
+
+    from compression import models, source
+    from tests.test_imagefolder import digits_folder
+
+    root, x, y = digits_folder(tmp_path / "digits", n=30)
+    (root / "5" / "broken.png").write_bytes(b"junk")
+    src = source.upload(models.ensure("mlp-digits"), arch="mlp-digits", data_file=root)
+    with torch.no_grad():
+        want = int((models.load("mlp-digits")(x).argmax(1) == y).sum()) / len(y)
+    at = start({"model": str(src)})
+    if any(b.key == "run_link" for b in at.button):
+        at.button(key="run_link").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {m.label.split(" (")[0]: m.value for m in at.metric}
+    assert cards["Accuracy"] == charts.pct(want), cards
+    captions = " ".join(c.value for c in at.caption)
+    assert "test set digits.zip: 30 images in 10 class folders (pixels / 255); 1 image skipped: not readable" \
+        in captions, captions

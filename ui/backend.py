@@ -119,7 +119,7 @@ def stop_if_unavailable(model: str | ModelSource | None, role: str = "This model
     mid = UPLOAD_PLACEHOLDER if model is None else str(model)
     reason = unavailable(mid)
     if mid == UPLOAD_PLACEHOLDER:  # nothing chosen yet, not a failure
-        st.info("Upload a model file in the sidebar (and, for accuracy, a .npz test set), then press "
+        st.info("Upload a model file in the sidebar (and, for accuracy, a test set: .npz or image-folder .zip), then press "
                 "Use this model.", icon=":material/upload:")
         st.stop()
     if reason:

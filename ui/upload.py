@@ -46,7 +46,8 @@ def label(word: str) -> str:
 def caption(word: str) -> str:
     if word == UPLOAD:
         return (f"A torch.export program (.pt2), or a state dict (.pt/.pth/.safetensors) of a named "
-                f"architecture; optional .npz test set (x float, y int). At most {loading.limit_text()} each; "
+                f"architecture; optional test set: .npz (x float, y int) or a .zip of image folders (one per "
+                f"class). At most {loading.limit_text()} each; "
                 "no code from any file is ever run.")
     if word in source.ARCHITECTURES:
         return (f"torchvision {word} at 3×224×224, randomly initialised (no weights can be downloaded "
@@ -55,7 +56,22 @@ def caption(word: str) -> str:
     arch = loading.meta(loading.find(word[7:].split(".")[0])).get("arch") if not unavailable(word) else None
     return (f"Your {arch + ' state dict' if arch else 'torch.export program'}, kept on this server under "
             f"its content hash {short(word[7:], 40)}"
-            + ("" if has_data else f" · accuracy {source.NO_DATA}: add a .npz test set to measure it"))
+            + (_data_note(word.split(".", 1)[1]) if has_data and not unavailable(word) else "")
+            + ("" if has_data else f" · accuracy {source.NO_DATA}: add a test set (.npz or image-folder .zip) "
+                                   "to measure it"))
+
+
+def _data_note(data_hash: str) -> str:
+    """' · test set pets.zip: 12 images in 3 class folders (3 images skipped: not readable)' for an image
+    folder this process has read, ' · test set NAME' otherwise."""
+    stored = loading.find(data_hash)
+    text = f" · test set {short(loading.display_name(stored), 40)}"
+    got = loading.decoded_images(stored.sha256) if stored.path.suffix == ".zip" else None
+    if got is None:
+        return text
+    n, info = got
+    return (text + f": {n} images in {len(info.classes)} class folders ({info.describe()})"
+            + (f"; {info.skipped}" if info.skipped else ""))
 
 
 def unavailable(word: str) -> str | None:
@@ -101,10 +117,21 @@ def panel() -> None:
     if f is not None and not f.name.lower().endswith(".pt2"):
         st.selectbox("Architecture of the state dict", [*models.ZOO, *source.ARCHITECTURES], key="upload_arch",
                      help="The network the state dict's tensors belong to: a zoo id or a torchvision model.")
-    st.file_uploader("Test data (optional .npz)", type=["npz"], key="upload_data",
-                     help="x: inputs (float, N × input shape), y: integer labels (N). Without it, "
-                          f"accuracy is {source.NO_DATA}. Every row is scored; int8 "
-                          "calibration uses a copy of a stratified sample of them.")
+    st.file_uploader("Test data (optional .npz or image-folder .zip)", type=["npz", "zip"], key="upload_data",
+                     help=".npz: x inputs (float, N × input shape), y integer labels (N). .zip: a torchvision "
+                          "ImageFolder layout, one folder of PNG/JPEG images per class (class index = position "
+                          "of the folder name in sorted order), read as pixels / 255 with the image's own "
+                          "channels; unreadable images are skipped and counted. Without a test set, accuracy "
+                          f"is {source.NO_DATA}. Every row is scored; int8 calibration uses a copy of a "
+                          "stratified sample of them.")
+    d = ss.get("upload_data")
+    if d is not None and d.name.lower().endswith(".zip"):
+        st.checkbox("Resize images to the model's input", key="upload_resize",
+                    help="Bilinear resize of every image to the model's input height × width (as torchvision's "
+                         "Resize); without it, every image must already have that size.")
+        st.text_input("Normalize (MEAN,STD)", key="upload_normalize", placeholder="e.g. 0.5,0.5",
+                      help="Optional: after pixels / 255, (x - MEAN) / STD on every channel, as the model was "
+                           "trained (torchvision's Normalize). Empty: no normalization.")
     st.button("Use this model", key="upload_go", type="primary", icon=":material/upload:",
               disabled=f is None, on_click=_use_upload,
               help="Checks the files (no code is run from them) and makes them the sidebar's model.")
@@ -124,9 +151,12 @@ def _use_upload() -> None:
         for up in (f, d):
             if up is not None:
                 loading.check_size(up.size, up.name)
+        images = d is not None and d.name.lower().endswith(".zip")
+        options = ({"resize": "1" if ss.get("upload_resize") else "",
+                    "normalize": str(ss.get("upload_normalize") or "").strip()} if images else None)
         src = source.upload(f.name, arch, content=f.getvalue(),
                             data_file=d.name if d is not None else None,
-                            data_content=d.getvalue() if d is not None else None)
+                            data_content=d.getvalue() if d is not None else None, data_options=options)
     except (loading.FileRejected, models.ModelError, ValueError) as e:
         ss["_upload_error"] = literal(without_paths(str(e).splitlines()[0] if str(e) else type(e).__name__), 300)
         return
@@ -143,7 +173,8 @@ def no_accuracy(col, r) -> None:
     why = r.accuracy_note or source.NO_DATA
     col.metric("Accuracy", why.split(" (")[0], help=f"Accuracy is {why}: " + (
         "this architecture is randomly initialised (no trained weights can be downloaded here)."
-        if why == source.NO_WEIGHTS else "no test set was uploaded with this model (add a .npz with x and y).")
+        if why == source.NO_WEIGHTS else "no test set was uploaded with this model (add a .npz with x and y, "
+                                         "or a .zip of image folders).")
         + " Size, energy and latency below are measured on the model as it is.")
     col.caption(why.split("(", 1)[-1].rstrip(")") if "(" in why else why)
 
@@ -152,7 +183,7 @@ def why_no_curves(r) -> str:
     """One line in place of the accuracy curves when there is nothing to measure accuracy on."""
     return (f"No accuracy curves: accuracy is {r.accuracy_note or source.NO_DATA}"
             + (" — these are random weights, so any curve would be noise." if r.accuracy_note == source.NO_WEIGHTS
-               else " — upload a .npz test set with the model to draw them."))
+               else " — upload a test set (.npz or image-folder .zip) with the model to draw them."))
 
 
 def rows_left_whole(r, config) -> str | None:
