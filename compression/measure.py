@@ -1,9 +1,12 @@
 """Measurements: accuracy with its confidence interval, parameters, MACs, sizes, latency."""
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +32,44 @@ def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH)
     if len(x) == 0:
         return torch.zeros(0, dtype=torch.long)
     return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+# The uncompressed model's predictions, remembered per (weights, test images): every config of a
+# model scores the same baseline, which was half of a Fashion-MNIST evaluate (1.7 of 3.4 s for
+# resnet-fashion). Keyed on a digest of the weights (a caller may change its model) and on the
+# test tensor itself (held weakly: data sets are cached and read-only; a new one is a new key).
+_REFERENCE: dict[int, tuple[weakref.ref, dict[str, torch.Tensor]]] = {}
+_REFERENCE_LOCK = threading.Lock()
+_REFERENCE_SIZE = 8
+
+
+def state_digest(model: nn.Module) -> str:
+    """SHA-1 of every parameter and buffer (names, dtypes, shapes, bytes): the model's identity as weights."""
+    h = hashlib.sha1()
+    for name, t in model.state_dict().items():
+        t = t.detach().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def reference_predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """predictions(model, x) for an uncompressed model, computed once per (weights, x) in this process."""
+    digest = state_digest(model)
+    with _REFERENCE_LOCK:
+        entry = _REFERENCE.get(id(x))
+        if entry is not None and entry[0]() is x and digest in entry[1]:
+            return entry[1][digest]
+    preds = predictions(model, x)
+    with _REFERENCE_LOCK:
+        entry = _REFERENCE.get(id(x))
+        if entry is None or entry[0]() is not x:
+            while len(_REFERENCE) >= _REFERENCE_SIZE:
+                _REFERENCE.pop(next(iter(_REFERENCE)))
+            entry = (weakref.ref(x), {})
+            _REFERENCE[id(x)] = entry
+        entry[1][digest] = preds
+    return preds
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH) -> float:

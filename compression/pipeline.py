@@ -240,7 +240,7 @@ def _shapes(base: nn.Module, layers: dict[str, Layer], input_shape: tuple[int, .
 def _accuracy(base: nn.Module, model: nn.Module, ds: data.Dataset, config: CompressionConfig) -> dict[str, Any]:
     """Accuracy of both models on the test split, their Wilson intervals and the paired change."""
     correct = measure.predictions(model, ds.x_test) == ds.y_test
-    correct_base = measure.predictions(base, ds.x_test) == ds.y_test
+    correct_base = measure.reference_predictions(base, ds.x_test) == ds.y_test
     n = len(ds.y_test)
     acc, acc_base = int(correct.sum()) / n, int(correct_base.sum()) / n
     # The uncompressed config is the baseline model itself: its change is zero by construction.

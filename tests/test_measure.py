@@ -123,3 +123,18 @@ def test_interleaved_runs_every_path_in_every_round():
     assert len(rounds) == 6 and all(sorted(r) == list("abc") for r in rounds)
     # the order turns: each path comes first in some round
     assert {r[0] for r in rounds} == set("abc")
+
+
+def test_reference_predictions_are_the_models_and_follow_its_weights():
+    # remembered per (weights, test images): a changed model or other images are computed anew
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3)).eval()
+    x = torch.randn(50, 4)
+    first = measure.reference_predictions(model, x)
+    assert torch.equal(first, model(x).argmax(1))
+    assert measure.reference_predictions(model, x) is first  # the same weights: not recomputed
+    with torch.no_grad():
+        model[0].weight.neg_()
+    assert torch.equal(measure.reference_predictions(model, x), model(x).argmax(1))
+    y = x[:20].clone()
+    assert torch.equal(measure.reference_predictions(model, y), model(y).argmax(1))
