@@ -249,7 +249,7 @@ ZOO: dict[str, ModelSpec] = {s.id: s for s in [
     # second or two; figures in the README.
     ModelSpec("lenet5-fashion", "fashion-mnist", "LeNet-5 CNN (Caffe: 20-50 conv, 500 fc) on Fashion-MNIST",
               lambda: lenet5(1, 28, 5, 0, (20, 50), (500,)), epochs=6, lr=2e-3, batch_size=128),
-    ModelSpec("resnet-fashion", "fashion-mnist", "ResNet-10 (BatchNorm, identity + projection shortcuts) "
+    ModelSpec("resnet-fashion", "fashion-mnist", "ResNet-8 (BatchNorm, identity + projection shortcuts) "
               "on Fashion-MNIST", small_resnet, epochs=8, lr=4e-3, batch_size=128),
     ModelSpec("mobilenet-fashion", "fashion-mnist", "MobileNetV2-style (inverted residuals, depthwise "
               "convs) on Fashion-MNIST", small_mobilenet, epochs=4, lr=4e-3, batch_size=128),

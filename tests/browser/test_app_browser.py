@@ -289,3 +289,21 @@ def test_fast_key_presses_end_on_the_last_value(page, app_server):
     assert slider_text(page, BITS) == "4"
     assert "4-bit" in chart(page, WEIGHTS_TITLE)[0]
     assert_healthy(page)
+
+
+def test_resnet_fashion_rows_sparsity_changes_size_latency_and_accuracy(page, app_server):
+    # issue 17: a trained residual net with BatchNorm on 10,000 test images, channels really
+    # removed (Torch-Pruning's dependency graph): size, latency and accuracy cards all follow
+    page.goto(app_server + "?model=resnet-fashion&structure=rows&sparsity=0.3")
+    bl.wait_for_page_usable(page, min_sliders=3, min_charts=MIN_EXPLORE_CHARTS, timeout_ms=LOAD_TIMEOUT_MS)
+    wait_for_app_idle(page, timeout_ms=REDRAW_TIMEOUT_MS)
+    assert_healthy(page)
+    before = {k: card_value(page, k) for k in ("Accuracy", "Size", "Latency")}
+    assert slider_text(page, SPARSITY) == "30 %"
+    move_slider(page, SPARSITY, "PageUp", 1, re.compile(r"[?&]sparsity=0\.4(&|$)"))
+    assert slider_text(page, SPARSITY) == "40 %"
+    after = {k: card_value(page, k) for k in ("Accuracy", "Size", "Latency")}
+    for k in before:
+        assert after[k] != before[k], f"{k} card still {before[k]} at 40 % rows on resnet-fashion"
+    assert "ms" in after["Latency"] and "%" in after["Accuracy"]
+    assert_healthy(page)
