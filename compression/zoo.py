@@ -255,6 +255,9 @@ ZOO: dict[str, ModelSpec] = {s.id: s for s in [
               "convs) on Fashion-MNIST", small_mobilenet, epochs=4, lr=4e-3, batch_size=128),
     ModelSpec("vit-fashion", "fashion-mnist", "Vision transformer (7x7 patches, 6 blocks, 4 heads, "
               "LayerNorm) on Fashion-MNIST", SmallViT, epochs=12, lr=2e-3, batch_size=128),
+    # the Fashion pair of the Distill page: resnet-fashion (or any Fashion net) teaches it
+    ModelSpec("mlp-fashion", "fashion-mnist", "784-64-10 MLP on Fashion-MNIST (distillation student)",
+              lambda: mlp([784, 64, 10]), epochs=10, lr=3e-3, batch_size=128),
 ]}
 DEFAULT_MODEL = "mlp-digits"
 

@@ -27,7 +27,8 @@ DEFAULT_MODEL = models.DEFAULT_MODEL
 DEFAULT_TEMPERATURE = 4.0
 DEFAULT_ALPHA = 0.7
 DEFAULT_TEACHER = "mlp800-mnist"  # the Distill pickers open on a pair sharing a data set
-DEFAULT_STUDENTS = {"mlp800-mnist": "mlp30-mnist", "mlp-digits": "mlp-small-digits"}
+DEFAULT_STUDENTS = {"mlp800-mnist": "mlp30-mnist", "mlp-digits": "mlp-small-digits",
+                    **{t: "mlp-fashion" for t in ("resnet-fashion", "mobilenet-fashion", "lenet5-fashion", "vit-fashion")}}
 T_MIN, T_MAX, T_STEP = 1.0, 20.0, 0.5
 ALPHA_STEP = 0.05
 CUSTOM = "custom"
