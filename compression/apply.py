@@ -115,7 +115,8 @@ def criteria_need_data(criterion: str, graph_rows: bool) -> bool:
 
 
 def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
-             progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None, *, codes: bool = True
+             progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None, *, codes: bool = True,
+             scores: heads.HeadScores | None = None
              ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
     """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
 
@@ -125,6 +126,8 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     without pruning, fine-tuning runs on the float weights, which are then quantized.
     Returns (model, masks, {layer: Quantized}). Activation quantization is installed as
     forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
+
+    scores: structure "heads" removes the heads these say (head_scores(base, ds, config); computed when None).
 
     codes=False: the same weights without the per-layer codes and statistics a Report needs
     (the quantizer's `fake`, the same kernel): 20x cheaper per layer, for accuracy-only curves.
@@ -136,7 +139,7 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     penalty = train.regularizer(config.regularize, config.reg_strength)
     if lp.masks_by_heads:
         # whole attention heads (Michel et al. 2019), scored on the float model, then fine-tuned with them held
-        masks = heads.masks(model, heads.removed_of(head_scores(model, ds, config)))
+        masks = heads.masks(model, heads.removed_of(scores or head_scores(model, ds, config)))
         prune.apply_masks(model, masks)
         if config.finetune_epochs and len(ds.x_train):
             train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR, cosine=True,

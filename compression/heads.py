@@ -17,6 +17,7 @@ Works on the zoo's `Attention` (compression.zoo: `qkv`, `proj`, `heads`, `head_d
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -133,12 +134,14 @@ def select(scores: dict[str, Tensor], sparsity: float, scope: str = "global") ->
 
 
 def masks(model: nn.Module, removed: dict[str, Tensor]) -> dict[str, Tensor]:
-    """{mask key: kept positions}: each removed head's q, k, v rows of `qkv` and its columns of `proj`."""
+    """{mask key: kept positions}: each removed head's q, k, v rows of `qkv` and its columns of `proj`.
+
+    Every attention's projections get a mask (all kept where no head goes), so the report's sparsity
+    is the fraction of attention-projection weights removed.
+    """
     out = {}
     for name, attn in attentions(model).items():
-        gone = removed.get(name)
-        if gone is None or not gone.any():
-            continue
+        gone = removed.get(name, torch.zeros(attn.heads, dtype=torch.bool))
         per_head = gone.repeat_interleave(attn.head_dim)           # (heads * head_dim,)
         rows = per_head.repeat(3)                                  # q, k, v blocks in qkv's output order
         prefix = f"{name}." if name else ""
@@ -172,11 +175,12 @@ def removed_of(scores: HeadScores) -> dict[str, Tensor]:
 
 
 def remove(model: nn.Module) -> nn.Module:
-    """Cut out, in place, every head whose columns of `proj` are all zero (its output reaches nothing).
+    """A copy of `model` without every head whose columns of `proj` are all zero (its output reaches nothing).
 
     The head's q, k, v rows and biases and its `proj` columns go, and `heads` shrinks: the smaller
-    model computes exactly what the masked one does. A layer keeps at least one head. Returns `model`.
+    model computes exactly what the masked one does. A layer keeps at least one head.
     """
+    model = copy.deepcopy(model)
     with torch.no_grad():
         for attn in attentions(model).values():
             d = attn.head_dim

@@ -11,6 +11,7 @@ from compression import (
     data,
     measure,
     runtime,
+    structures,
 )
 from compression.accounting import _params
 from compression.config import CompressionConfig
@@ -67,7 +68,8 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
             notes.append(f"int8 kernels not timed: {e}; the compressed latency is float32 in PyTorch.")
             target, path = runnable, prefix + "float32 in PyTorch (ONNX Runtime unavailable)"
     elif sliced:
-        path, target = "float32, pruned rows sliced out (a smaller dense model)", runnable
+        what = "heads" if structures.structure(config.structure).slices_heads else "rows"
+        path, target = f"float32, pruned {what} sliced out (a smaller dense model)", runnable
     else:
         path, target = "float32 dense (fake quantization and zeros run at float speed)", runnable
     # a big model gets fewer repeats: its single pass already spans the time budget
