@@ -87,14 +87,14 @@ def _heads_applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Modu
     if not heads.has_heads(base):
         changes.update(sparsity=0.0, layer_sparsity=())
         notes.append(heads.NO_HEADS)
-    elif config.criterion != "random" and not len(ds.x_train):
+    elif not len(ds.x_train):
         changes.update(sparsity=0.0, layer_sparsity=())
         notes.append("Head pruning not applied: head importance is scored on training images and this "
                      "model has none; nothing was pruned.")
     else:
-        if config.criterion not in ("magnitude", "random"):
+        if config.criterion != "magnitude":
             notes.append(f"Criterion '{config.criterion}' not applied: heads are ranked by "
-                         f"{structures.structure(config.structure).ranked_by} ('random' gives the baseline).")
+                         f"{structures.structure(config.structure).ranked_by}.")
         if config.layer_sparsity:
             changes["layer_sparsity"] = ()
             notes.append("Per-layer sparsity does not apply to heads: one fraction of all heads is removed.")
@@ -105,8 +105,7 @@ def _heads_applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Modu
 
 def head_scores(base: nn.Module, ds: data.Dataset, config: CompressionConfig) -> heads.HeadScores:
     """The head scores and removed heads that `compress` uses for this config (structure 'heads')."""
-    return heads.score(base, ds, config.sparsity, scope=str(config.scope),
-                       criterion="random" if config.criterion == "random" else "importance", seed=config.seed)
+    return heads.score(base, ds, config.sparsity, scope=str(config.scope), seed=config.seed)
 
 
 def criteria_need_data(criterion: str, graph_rows: bool) -> bool:

@@ -282,6 +282,20 @@ def accuracy_section() -> None:
 ui.section(accuracy_section)
 
 
+# --------------------------------------------------------------------------- attention heads
+
+def heads_section() -> None:
+    """Structure 'heads': every head's score and the heads removed (Michel et al. 2019)."""
+    st.subheader("Attention heads", anchor=False)
+    ui.plot(st, ui.figure(("head_scores", *fig_key), lambda: charts.head_scores(report.heads)))
+    st.caption(structures.structure("heads").help + f" The smaller model has {report.params_sliced:,} of "
+               f"{report.params_total:,} parameters and computes exactly what the gated one does.")
+
+
+if report.heads:
+    ui.section(heads_section)
+
+
 # --------------------------------------------------------------------------- size
 
 def size_section() -> None:

@@ -152,3 +152,26 @@ def test_cli_evaluates_vit_fashion_with_heads(tmp_path, capsys):
     full = sum(p.numel() for p in models.shared("vit-fashion").parameters())
     per_head = 3 * 16 * 64 + 3 * 16 + 64 * 16
     assert f"{full - 6 * per_head:,} of {full:,} parameters left" in out
+
+
+def test_head_scores_chart_marks_the_removed_heads():
+    import json
+
+    import plotly.graph_objects as go
+
+    from compression import charts
+    m, (x, y) = _tiny(depth=2, n_heads=4), _images(8)
+
+    class DS:  # the two fields heads.score reads
+        x_train, y_train, x_calib = x, y, x
+    s = heads.score(m, DS(), 0.25)  # type: ignore[arg-type]
+    import dataclasses
+    fig = charts.head_scores(dataclasses.asdict(s))
+    assert json.loads(fig.to_json()) == json.loads(go.Figure(fig.to_dict(), skip_invalid=False).to_json())
+    bars = fig.data[0]
+    amber = charts.PALETTE["accent"]
+    assert [c == amber for c in bars.marker.color] == [g for row in s.removed for g in row]
+    assert sum(c == amber for c in bars.marker.color) == 2  # round(0.25 * 8)
+    assert list(bars.y) == [v for row in s.normalized for v in row]
+    assert "2 of 8 heads removed" in fig.layout.title.subtitle.text
+    assert list(bars.x[0])[:5] == ["layer 0"] * 4 + ["layer 1"]
