@@ -175,3 +175,5 @@ def test_head_scores_chart_marks_the_removed_heads():
     assert list(bars.y) == [v for row in s.normalized for v in row]
     assert "2 of 8 heads removed" in fig.layout.title.subtitle.text
     assert list(bars.x[0])[:5] == ["layer 0"] * 4 + ["layer 1"]
+    from ui.plots import summary  # the screen-reader line reads the two-level axis
+    assert "at layer 0 h0" in summary(fig) and "at layer 1 h3" in summary(fig)
