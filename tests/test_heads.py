@@ -177,3 +177,21 @@ def test_head_scores_chart_marks_the_removed_heads():
     assert list(bars.x[0])[:5] == ["layer 0"] * 4 + ["layer 1"]
     from ui.plots import summary  # the screen-reader line reads the two-level axis
     assert "at layer 0 h0" in summary(fig) and "at layer 1 h3" in summary(fig)
+
+
+def test_fine_tuned_heads_stay_removed_and_the_cut_is_still_exact():
+    """Fine-tuning holds the masks: the removed heads' proj columns stay zero, so the smaller model
+    still computes what the compressed (masked, fine-tuned) one does."""
+    from compression import apply, data
+    m, (x, y) = _tiny(depth=2, n_heads=4), _images(64)
+    ds = data.Dataset(name="tiny", x_train=x, y_train=y, x_test=x[:16], y_test=y[:16], x_calib=x[:32],
+                      classes=tuple(str(i) for i in range(10)), input_shape=(1, 8, 8), source="test")
+    config = CompressionConfig(structure="heads", sparsity=0.25, finetune_epochs=1)
+    lp = plan.make(m, config)
+    model, masks, _ = apply.compress(m, ds, config, layer_plan=lp)
+    assert set(masks) == {f"blocks.{i}.attn.{p}.weight" for i in range(2) for p in ("qkv", "proj")}
+    assert not torch.equal(model.blocks[0].fc1.weight, m.blocks[0].fc1.weight)  # it did train
+    small = lp.runnable(model, ds.input_shape)
+    assert sum(a.heads for a in heads.attentions(small).values()) == 6  # round(0.25 * 8) = 2 removed
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), model(x), rtol=1e-5, atol=1e-6)
