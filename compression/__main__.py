@@ -403,6 +403,8 @@ def _head_lines(r: pipeline.Report) -> list[str]:
     n_heads = sum(len(row) for row in h["removed"])
     by = (f"I_h = E|dL/dxi_h| on {h['n_images']} training images" if h["criterion"] == "importance"
           else "random scores (baseline)")
+    if h.get("steps", 1) > 1:
+        by += f", {h['steps']} rounds, rescored with the removed heads gated off"
     lines = [f"heads      {n_removed} of {n_heads} attention heads removed ({h['scope']}; {by})"]
     for name, raw, gone in zip(h["layers"], h["raw"], h["removed"]):
         lines.append(f"  {name}: " + "  ".join(f"{v:.4f}{'*' if g else ' '}" for v, g in zip(raw, gone)))

@@ -98,14 +98,12 @@ def _heads_applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Modu
         if config.layer_sparsity:
             changes["layer_sparsity"] = ()
             notes.append("Per-layer sparsity does not apply to heads: one fraction of all heads is removed.")
-        if config.prune_steps > 1:
-            notes.append("Heads are removed in one step (scored once, then fine-tuned): prune steps do not apply.")
     return (config.replace(**changes) if changes else config), notes
 
 
 def head_scores(base: nn.Module, ds: data.Dataset, config: CompressionConfig) -> heads.HeadScores:
     """The head scores and removed heads that `compress` uses for this config (structure 'heads')."""
-    return heads.score(base, ds, config.sparsity, scope=str(config.scope), seed=config.seed)
+    return heads.score(base, ds, config.sparsity, scope=str(config.scope), seed=config.seed, steps=config.prune_steps)
 
 
 def criteria_need_data(criterion: str, graph_rows: bool) -> bool:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from compression import calibration, data
+from compression import calibration, data, prune
 from compression.layers import private
 from compression.zoo import Attention
 
@@ -46,6 +46,7 @@ class HeadScores:
     scope: str                                 # global or layer
     criterion: str                             # "importance" (Michel et al.) or "random"
     n_images: int
+    steps: int = 1                             # rounds of scoring (each rescored with the removed heads gated off)
 
     @property
     def n_removed(self) -> int:
@@ -151,23 +152,41 @@ def masks(model: nn.Module, removed: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def score(model: nn.Module, ds: data.Dataset, sparsity: float, scope: str = "global",
-          criterion: str = "importance", seed: int = 0, n: int = N_IMAGES) -> HeadScores:
-    """Every head's score on the first n calibration images (training split) and the heads that go."""
+          criterion: str = "importance", seed: int = 0, n: int = N_IMAGES, steps: int = 1) -> HeadScores:
+    """Every head's score on the first n calibration images (training split) and the heads that go.
+
+    steps > 1: removed in rounds, s·i/steps of the heads after round i, the model rescored each round
+    with the heads removed so far gated off (their gradient is then exactly 0: they stay removed).
+    On vit-fashion one shot at 50 % keeps 61 % accuracy, four rounds 82 % (benchmarks/heads.py).
+    A removed head shows the score it had in the round that removed it.
+    """
     attns = attentions(model)
     x = calibration.batch(ds, n)
     y = ds.y_train[:n]
     if criterion == "random":
         raw = random_scores(model, seed)
+        removed = select(raw, sparsity, scope)
+        shown = raw
     elif len(x) == 0 or len(y) != len(x):
         raise ValueError("Head importance needs labelled training images and this data set has none.")
     else:
-        raw = importance(model, x, y)
-    removed = select(raw, sparsity, scope)
+        removed = {a: torch.zeros(m.heads, dtype=torch.bool) for a, m in attns.items()}
+        shown = {a: torch.zeros(m.heads) for a, m in attns.items()}
+        for i in range(1, max(steps, 1) + 1):
+            gated = private(model)
+            prune.apply_masks(gated, masks(gated, removed))
+            raw = importance(gated, x, y)
+            now = select(raw, sparsity * i / max(steps, 1), scope)
+            for a in attns:
+                fresh = now[a] & ~removed[a]
+                keep = ~(now[a] | removed[a])
+                shown[a] = torch.where(fresh | keep, raw[a], shown[a])
+                removed[a] = removed[a] | now[a]
     return HeadScores(
-        layers=tuple(attns), raw=tuple(tuple(float(v) for v in raw[a]) for a in attns),
-        normalized=tuple(tuple(float(v) for v in _normalize(raw[a])) for a in attns),
+        layers=tuple(attns), raw=tuple(tuple(float(v) for v in shown[a]) for a in attns),
+        normalized=tuple(tuple(float(v) for v in _normalize(shown[a])) for a in attns),
         removed=tuple(tuple(bool(v) for v in removed[a]) for a in attns),
-        scope=scope, criterion=criterion, n_images=0 if criterion == "random" else len(x))
+        scope=scope, criterion=criterion, n_images=0 if criterion == "random" else len(x), steps=max(steps, 1))
 
 
 def removed_of(scores: HeadScores) -> dict[str, Tensor]:

@@ -195,3 +195,25 @@ def test_fine_tuned_heads_stay_removed_and_the_cut_is_still_exact():
     assert sum(a.heads for a in heads.attentions(small).values()) == 6  # round(0.25 * 8) = 2 removed
     with torch.no_grad():
         torch.testing.assert_close(small(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_rounds_rescore_with_the_removed_heads_gated_off():
+    """steps=2: round 1 is the one-shot selection at s/2; round 2 scores the model with those heads
+    gated off (hand forward, gate 0), and the kept heads show that round's scores."""
+    m, (x, y) = _tiny(depth=2, n_heads=4), _images(16)
+
+    class DS:
+        x_train, y_train, x_calib = x, y, x
+    got = heads.score(m, DS(), 0.5, steps=2)  # type: ignore[arg-type]
+    first = heads.select(heads.importance(m, x, y), 0.25)
+    assert all(bool((got_r >= f).all()) for got_r, f in zip(heads.removed_of(got).values(), first.values()))
+    assert got.n_removed == 4
+    gates = [(~first[f"blocks.{i}.attn"]).float() for i in range(2)]
+    want = torch.zeros(2, 4)
+    for i in range(len(x)):
+        g = [t.clone().requires_grad_(True) for t in gates]
+        loss = F.cross_entropy(hand_forward(m, x[i:i + 1], g), y[i:i + 1])
+        want += torch.stack([t.abs() for t in torch.autograd.grad(loss, g)]) / len(x)
+    for li in range(2):
+        kept = [h for h in range(4) if not got.removed[li][h]]
+        torch.testing.assert_close(torch.tensor([got.raw[li][h] for h in kept]), want[li, kept], rtol=1e-4, atol=1e-7)

@@ -529,6 +529,8 @@ def head_scores(heads: dict[str, Any]) -> go.Figure:
     n_removed = sum(sum(r) for r in heads["removed"])
     n_heads = sum(len(r) for r in heads["removed"])
     on = "" if random else f" on {heads['n_images']} training images"
+    if heads.get("steps", 1) > 1:
+        on += f", in {heads['steps']} rounds (a removed head: its score when removed)"
     rank = "lowest across all layers" if global_rank else "lowest in each layer"
     return _figure(data, dict(bargap=0.15, xaxis=dict(type="multicategory")),
                    "Attention-head scores", "layer and head", what,
