@@ -157,7 +157,8 @@ def score(model: nn.Module, ds: data.Dataset, sparsity: float, scope: str = "glo
 
     steps > 1: removed in rounds, s·i/steps of the heads after round i, the model rescored each round
     with the heads removed so far gated off (their gradient is then exactly 0: they stay removed).
-    On vit-fashion one shot at 50 % keeps 61 % accuracy, four rounds 82 % (benchmarks/heads.py).
+    On vit-fashion (88.6 %) half the heads removed in one shot leave 61.4 %, in four rounds 82.8 %
+    (10,000 test images, no fine-tuning: benchmarks/heads.py).
     A removed head shows the score it had in the round that removed it.
     """
     attns = attentions(model)
