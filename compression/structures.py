@@ -53,7 +53,7 @@ HEADS = Structure(
     "with respect to a gate on its output, on training images; the lowest fraction of all heads "
     "(scope global: scores divided by their layer's L2 norm; scope layer: the same fraction per layer) "
     "is cut out of q, k, v and the output projection; with prune steps above 1, in rounds, rescored "
-    "each round. Applies to models with multi-head attention.",
+    "each round (fine-tuning runs once, after the last). Applies to models with multi-head attention.",
     slices_rows=False, slices_heads=True, ranked_by="head importance (Michel et al. 2019)")
 
 STRUCTURES: dict[str, Structure] = {s.name: s for s in (UNSTRUCTURED, ROWS, TWO_FOUR, HEADS)}

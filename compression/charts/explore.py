@@ -528,13 +528,13 @@ def head_scores(heads: dict[str, Any]) -> go.Figure:
                          marker=dict(symbol="square", size=12, color=color)))
     n_removed = sum(sum(r) for r in heads["removed"])
     n_heads = sum(len(r) for r in heads["removed"])
-    on = "" if random else f" on {heads['n_images']} training images"
-    if heads.get("steps", 1) > 1:
-        on += f", in {heads['steps']} rounds (a removed head: its score when removed)"
-    rank = "lowest across all layers" if global_rank else "lowest in each layer"
+    on = "" if random else f"; {heads['n_images']} images"
+    if heads.get("steps", 1) > 1:  # a removed head shows its score in the round that removed it
+        on += f", {heads['steps']} rounds"
+    rank = "lowest across layers" if global_rank else "lowest per layer"
     return _figure(data, dict(bargap=0.15, xaxis=dict(type="multicategory")),
                    "Attention-head scores", "layer and head", what,
-                   f"amber: the {n_removed} of {n_heads} heads removed ({rank}){on}")
+                   f"amber: {n_removed} of {n_heads} heads removed ({rank}{on})")
 
 
 # --------------------------------------------------------------------------- number formats
