@@ -148,11 +148,15 @@ def formulas(c) -> None:
     if c.regularizes and c.finetune_epochs > 0:
         st.markdown(f"**Sparsity regularization** ({c.regularize}, λ = {c.reg_strength:g}), while fine-tuning")
         st.latex(structures.regularizer(c.regularize).formula)
-    if c.prunes:
+    kind = structures.structure(c.structure)
+    if c.prunes and kind.ranked_by:  # the structure ranks by its own score (heads): no criterion formula
+        st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{kind.ranked_by}**: {kind.help}")
+        st.latex(kind.formula)
+    elif c.prunes:
         crit = criteria.lookup(c.criterion)
         st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{crit.label}**: {crit.help}")
         st.latex(crit.formula)
-        st.latex(structures.structure(c.structure).formula)
+        st.latex(kind.formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
         grain = q.grain(c.grain).label
