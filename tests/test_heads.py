@@ -217,3 +217,17 @@ def test_rounds_rescore_with_the_removed_heads_gated_off():
     for li in range(2):
         kept = [h for h in range(4) if not got.removed[li][h]]
         torch.testing.assert_close(torch.tensor([got.raw[li][h] for h in kept]), want[li, kept], rtol=1e-4, atol=1e-7)
+
+
+def test_the_html_report_draws_the_head_scores(tmp_path):
+    """The one-file report carries the head-score chart when heads were pruned (a tiny ViT, its own data)."""
+    from compression import data, report_html
+    m, (x, y) = _tiny(depth=2, n_heads=4), _images(64)
+    ds = data.Dataset(name="tiny", x_train=x, y_train=y, x_test=x[:32], y_test=y[:32], x_calib=x[:32],
+                      classes=tuple(str(i) for i in range(10)), input_shape=(1, 8, 8), source="test")
+    r = pipeline.evaluate_model(m, ds, CompressionConfig(structure="heads", sparsity=0.5), latency=False)
+    assert r.heads is not None and sum(map(sum, r.heads["removed"])) == 4
+    assert r.params_sliced == sum(p.numel() for p in m.parameters()) - 4 * (3 * 2 * 8 + 3 * 2 + 8 * 2)
+    assert "head-scores" in [i for i, _ in report_html.figures(r)]
+    plain = pipeline.evaluate_model(m, ds, CompressionConfig(sparsity=0.5), latency=False)
+    assert plain.heads is None and "head-scores" not in [i for i, _ in report_html.figures(plain)]
