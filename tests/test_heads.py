@@ -231,3 +231,20 @@ def test_the_html_report_draws_the_head_scores(tmp_path):
     assert "head-scores" in [i for i, _ in report_html.figures(r)]
     plain = pipeline.evaluate_model(m, ds, CompressionConfig(sparsity=0.5), latency=False)
     assert plain.heads is None and "head-scores" not in [i for i, _ in report_html.figures(plain)]
+
+
+def test_neuron_criteria_score_a_vits_features_not_its_tokens():
+    """APoZ / entropy on a Linear applied to tokens: one score per output feature (Explore's neuron view)."""
+    from compression import criteria
+    m, (x, _) = _tiny(depth=1, n_heads=2), _images(8)
+    acts = criteria.activations(m, x)
+    assert acts["blocks.0.fc1.weight"].shape == (8, 16, 4)  # (images, features, tokens)
+    seen = []
+    twin = _tiny(depth=1, n_heads=2)
+    twin.blocks[0].fc1.register_forward_hook(lambda mod, a, o: seen.append(torch.relu(o.detach())))
+    with torch.no_grad():
+        twin(x)
+    hand = (seen[0] == 0).double().mean((0, 1))  # share of zeros per feature over images and tokens
+    torch.testing.assert_close(criteria.apoz(acts["blocks.0.fc1.weight"]), hand)
+    masks = prune.masks(m, 0.5, structure="rows", criterion="apoz", data=(x, torch.zeros(8, dtype=torch.long)))
+    assert masks["blocks.0.fc1.weight"].shape == m.blocks[0].fc1.weight.shape
