@@ -426,8 +426,8 @@ def summary(r: pipeline.Report) -> str:
             f"change     {r.accuracy_delta * 100:+.1f} pts (paired 95% CI {dlo * 100:+.1f} to {dhi * 100:+.1f}): "
             f"{measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95)}"]
     lines += [
-        f"sparsity   {r.sparsity:.1%} of prunable weights pruned; {r.zeros_from_rounding:.1%} of the kept "
-        f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
+        f"sparsity   {r.sparsity:.1%} of {'attention-projection' if r.heads else 'prunable'} weights pruned; "
+        f"{r.zeros_from_rounding:.1%} of the kept weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
         *([f"sliced     {r.params_sliced:,} of {r.params_total:,} parameters left once the pruned "
            f"{'heads' if r.heads else 'rows'} are cut out (measured on the smaller model)"]
           if r.params_sliced is not None else []),

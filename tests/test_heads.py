@@ -149,6 +149,7 @@ def test_cli_evaluates_vit_fashion_with_heads(tmp_path, capsys):
                  "--structure", "heads", "--sparsity", "0.25"]) == 0
     out = capsys.readouterr().out
     assert "accuracy " in out and "6 of 24 attention heads removed" in out
+    assert "25.0% of attention-projection weights pruned" in out
     full = sum(p.numel() for p in models.shared("vit-fashion").parameters())
     per_head = 3 * 16 * 64 + 3 * 16 + 64 * 16
     assert f"{full - 6 * per_head:,} of {full:,} parameters left" in out
