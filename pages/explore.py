@@ -92,6 +92,10 @@ def headline(r) -> None:
                         "rounding small kept weights are counted apart.")
     rounding = (f" · {r.zeros_from_rounding * 100:.1f} % of kept weights rounded to 0 (quantization)"
                 if r.zeros_from_rounding > 0 else "")
+    if r.heads:  # the delta is then of the attention projections' weights, which the head masks cover
+        gone = sum(map(sum, r.heads["removed"]))
+        rounding += (f" · {gone} of {sum(map(len, r.heads['removed']))} attention heads removed "
+                     f"({r.sparsity * 100:.1f} % of the attention projections), {r.params_sliced:,} params once cut out")
     _caption(cols[3], "Non-zero params", f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
 
     lat = r.latency_ms

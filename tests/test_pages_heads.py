@@ -48,6 +48,7 @@ def test_heads_on_vit_fashion_draws_the_head_scores(small_fashion):
     at = _explore({"model": "vit-fashion", "structure": "heads", "sparsity": "0.25"}, timeout=600)
     assert any(s.value == "Attention heads" for s in at.subheader), [s.value for s in at.subheader]
     assert "computes exactly what the gated one does" in _texts(at)
+    assert "6 of 24 attention heads removed (25.0 % of the attention projections), 180,970 params" in _texts(at)
     assert any(m.value.startswith("**Pruning** (heads, global) by **head importance") for m in at.markdown)
     assert "Heads are ranked by head importance (Michel et al. 2019): the criterion does not apply." in _texts(at)
     assert not at.error, [e.value for e in at.error]  # the neuron view too (a ViT's features, not its tokens)
