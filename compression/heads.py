@@ -32,8 +32,8 @@ from compression.zoo import Attention
 # keep a slider move on vit-fashion (24 heads) near a second of backward passes on one thread.
 N_IMAGES = 128
 BATCH = 128
-NO_HEADS = ("Head pruning does not apply: this model has no multi-head attention (the zoo's "
-            "vit-fashion has); nothing was pruned.")
+NO_HEADS = ("Head pruning does not apply: this model has no attention whose heads can be cut out (the zoo's "
+            "vit-fashion has; nn.MultiheadAttention not yet); nothing was pruned.")
 
 
 @dataclass(frozen=True)
