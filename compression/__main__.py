@@ -408,6 +408,23 @@ def _methods(r: pipeline.Report) -> str:
     return methods.pop() if len(methods) == 1 else "per-layer settings"
 
 
+def _head_lines(r: pipeline.Report) -> list[str]:
+    """Structure 'heads': how many heads went and each layer's scores, removed ones marked with *."""
+    h = r.heads
+    if not h:
+        return []
+    n_removed = sum(sum(row) for row in h["removed"])
+    n_heads = sum(len(row) for row in h["removed"])
+    by = (f"I_h = E|dL/dxi_h| on {h['n_images']} training images" if h["criterion"] == "importance"
+          else "random scores (baseline)")
+    if h.get("steps", 1) > 1:
+        by += f", {h['steps']} rounds, rescored with the removed heads gated off"
+    lines = [f"heads      {n_removed} of {n_heads} attention heads removed ({h['scope']}; {by})"]
+    for name, raw, gone in zip(h["layers"], h["raw"], h["removed"]):
+        lines.append(f"  {name}: " + "  ".join(f"{v:.4f}{'*' if g else ' '}" for v, g in zip(raw, gone)))
+    return lines
+
+
 def summary(r: pipeline.Report) -> str:
     """A human-readable report: the headline numbers, each with its kind."""
     f, a = r.energy_factors, r.energy_assumptions
@@ -423,8 +440,12 @@ def summary(r: pipeline.Report) -> str:
             f"change     {r.accuracy_delta * 100:+.1f} pts (paired 95% CI {dlo * 100:+.1f} to {dhi * 100:+.1f}): "
             f"{measure.noise_verdict(r.accuracy_delta, r.accuracy_delta_ci95)}"]
     lines += [
-        f"sparsity   {r.sparsity:.1%} of prunable weights pruned; {r.zeros_from_rounding:.1%} of the kept "
-        f"weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
+        f"sparsity   {r.sparsity:.1%} of {'attention-projection' if r.heads else 'prunable'} weights pruned; "
+        f"{r.zeros_from_rounding:.1%} of the kept weights rounded to zero; {r.params_nonzero:,} of {r.params_total:,} parameters non-zero",
+        *([f"sliced     {r.params_sliced:,} of {r.params_total:,} parameters left once the pruned "
+           f"{'heads' if r.heads else 'rows'} are cut out (measured on the smaller model)"]
+          if r.params_sliced is not None else []),
+        *_head_lines(r),
         f"size       fp32 {r.size_bytes['fp32']:,.0f} B -> compressed {r.size_bytes['compressed']:,.0f} B "
         f"({r.compression_ratio:.1f}x, theoretical); file {r.size_bytes['file']:,.0f} B (measured)",
         *([f"format     {_methods(r)}: {r.bits_per_weight:.3f} bits per weight including scales (theoretical)"]

@@ -12,8 +12,10 @@ from compression import (
     calibration,
     criteria,
     data,
+    heads,
     methods,
     models,
+    prune,
     quantize,
     smoothquant,
     structure,
@@ -60,6 +62,8 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
         changes["smooth_alpha"] = 0.0
         notes.append("SmoothQuant not applied: it moves activation outliers into the weights for "
                      "quantized activations (act_bits below 32) calibrated on training images.")
+    if config.prunes and structures.structure(config.structure).slices_heads:
+        return _heads_applicable(config, ds, base, changes, notes)
     graph_rows = config.prunes and structures.structure(config.structure).slices_rows and not isinstance(base, nn.Sequential)
     if config.prunes and (graph_rows or not has_data) and criteria_need_data(config.criterion, graph_rows):
         changes["criterion"] = "magnitude"
@@ -77,13 +81,39 @@ def _applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module
     return (config.replace(**changes) if changes else config), notes
 
 
+def _heads_applicable(config: CompressionConfig, ds: data.Dataset, base: nn.Module, changes: dict[str, Any],
+                      notes: list[str]) -> tuple[CompressionConfig, list[str]]:
+    """What structure 'heads' can run: a model with attention heads, scored on labelled training images."""
+    if not heads.has_heads(base):
+        changes.update(sparsity=0.0, layer_sparsity=())
+        notes.append(heads.NO_HEADS)
+    elif not len(ds.x_train):
+        changes.update(sparsity=0.0, layer_sparsity=())
+        notes.append("Head pruning not applied: head importance is scored on training images and this "
+                     "model has none; nothing was pruned.")
+    else:
+        if config.criterion != "magnitude":
+            notes.append(f"Criterion '{config.criterion}' not applied: heads are ranked by "
+                         f"{structures.structure(config.structure).ranked_by}.")
+        if config.layer_sparsity:
+            changes["layer_sparsity"] = ()
+            notes.append("Per-layer sparsity does not apply to heads: one fraction of all heads is removed.")
+    return (config.replace(**changes) if changes else config), notes
+
+
+def head_scores(base: nn.Module, ds: data.Dataset, config: CompressionConfig) -> heads.HeadScores:
+    """The head scores and removed heads that `compress` uses for this config (structure 'heads')."""
+    return heads.score(base, ds, config.sparsity, scope=str(config.scope), seed=config.seed, steps=config.prune_steps)
+
+
 def criteria_need_data(criterion: str, graph_rows: bool) -> bool:
     """Whether `criterion` cannot run here: any but magnitude on a graph, a data criterion without data."""
     return criterion != "magnitude" and (graph_rows or criteria.lookup(criterion).needs_data)
 
 
 def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
-             progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None, *, codes: bool = True
+             progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None, *, codes: bool = True,
+             scores: heads.HeadScores | None = None
              ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
     """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
 
@@ -94,6 +124,8 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     Returns (model, masks, {layer: Quantized}). Activation quantization is installed as
     forward pre-hooks on the copy, with ranges calibrated on ds.x_calib.
 
+    scores: structure "heads" removes the heads these say (head_scores(base, ds, config); computed when None).
+
     codes=False: the same weights without the per-layer codes and statistics a Report needs
     (the quantizer's `fake`, the same kernel): 20x cheaper per layer, for accuracy-only curves.
     """
@@ -102,7 +134,14 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     masks: dict[str, torch.Tensor] = {}
     fake = _fake_quant(lp) if config.qat and lp.quantizes_weights else None
     penalty = train.regularizer(config.regularize, config.reg_strength)
-    if lp.masks_by_graph:
+    if lp.masks_by_heads:
+        # whole attention heads (Michel et al. 2019), scored on the float model, then fine-tuned with them held
+        masks = heads.masks(model, heads.removed_of(scores or head_scores(model, ds, config)))
+        prune.apply_masks(model, masks)
+        if config.finetune_epochs and len(ds.x_train):
+            train.fit(model, ds.x_train, ds.y_train, config.finetune_epochs, lr=train.FINETUNE_LR, cosine=True,
+                      seed=config.seed, masks=masks, fake_quant=fake, penalty=penalty, progress=progress)
+    elif lp.masks_by_graph:
         # Residual adds, BatchNorm and depthwise convs couple channels across layers: a
         # filter can only go with every coupled filter, input column and BatchNorm channel.
         masks = structure.channel_masks(model, tuple(ds.input_shape), config.sparsity)

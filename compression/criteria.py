@@ -170,7 +170,10 @@ def activations(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     out: dict[str, Tensor] = {}
 
     def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-        out[names[module]] = torch.relu(output.detach())
+        a = output.detach()
+        if isinstance(module, nn.Linear) and a.dim() > 2:  # tokens (a ViT's): features second, as a conv's channels
+            a = a.movedim(-1, 1)
+        out[names[module]] = torch.relu(a)
 
     handles = [m.register_forward_hook(hook) for m in names]
     try:

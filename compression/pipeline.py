@@ -1,6 +1,7 @@
 """Compress a model by a config and measure everything a page shows: the Report."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from compression.accounting import (
     _zeros_from_rounding,
     energy_curve,
 )
-from compression.apply import _applicable, _without_hooks, compress, inputs_only
+from compression.apply import _applicable, _without_hooks, compress, head_scores, inputs_only
 from compression.config import CompressionConfig
 from compression.curves import accuracy_points, sparsity_path
 from compression.downloads import file_bytes, onnx_bytes
@@ -89,7 +90,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         why_no_accuracy = why_no_accuracy or source.NO_DATA
     run_config, skipped = _applicable(config, ds, base)
     lp = plan.make(base, run_config)
-    model, masks, quant = compress(base, ds, run_config, progress=progress, layer_plan=lp)
+    scores = head_scores(base, ds, run_config) if lp.masks_by_heads else None
+    model, masks, quant = compress(base, ds, run_config, progress=progress, layer_plan=lp, scores=scores)
     originals = compressible(base)
     compressed = compressible(model)
     # traced on our own copy: `base` may be the process's shared model, which is never hooked
@@ -191,6 +193,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
         lat, lat_notes = dict(lat), list(lat_notes)  # the store's copy stays as it was
 
     report = Report(
+        params_sliced=sum(p.numel() for p in runnable.parameters()) if sliced else None,
+        heads=dataclasses.asdict(scores) if scores is not None else None,
         model=name, dataset=ds.name, config=config.to_dict(),
         **(acc or dict.fromkeys(("accuracy", "accuracy_baseline", "accuracy_ci95", "accuracy_baseline_ci95",
                                  "accuracy_delta", "accuracy_delta_ci95"))),

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compression import export, size, slim, structure, structures
+from compression import export, heads, size, slim, structure, structures
 from compression.config import CompressionConfig, ConfigError
 from compression.layers import Layer, LayerKind, compressible
 from compression.quantizers import (
@@ -104,6 +104,7 @@ class Plan:
     act_bits: int
     skip_zeros: bool
     masks_by_graph: bool       # rows of a residual/BatchNorm graph: coupled channels go together
+    masks_by_heads: bool = False  # whole attention heads go (compression.heads), sliced out for real
 
     @property
     def quantizes_weights(self) -> bool:
@@ -159,6 +160,8 @@ class Plan:
         """
         if not self.sliced:
             return model
+        if self.masks_by_heads:
+            return heads.remove(model)
         if isinstance(model, nn.Sequential):
             return slim.slim(model)
         return structure.remove_zero_channels(model, input_shape)
@@ -187,8 +190,13 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
             # a float operand (activations at 32 bits) makes every multiply a float one
             energy_op="float" if config.act_bits >= FLOAT_BITS else record.energy_op,
             act_bits=config.act_bits)
-    sliced = config.prunes and kind.slices_rows
-    graph_rows = sliced and coupled(model)
+    by_heads = config.prunes and kind.slices_heads
+    if by_heads and own:
+        raise ConfigError(f"layer_sparsity with structure 'heads' does not apply: heads are removed by one "
+                          f"fraction of all heads (or of each layer's, scope 'layer'), not per weight layer "
+                          f"({', '.join(own)}); use one global sparsity")
+    sliced = config.prunes and (kind.slices_rows or by_heads)
+    graph_rows = config.prunes and kind.slices_rows and coupled(model)
     if graph_rows and own:
         # structure.channel_masks prunes coupled channel groups to one global sparsity; a layer's
         # own sparsity would be silently ignored (nothing pruned at a global 0).
@@ -198,7 +206,7 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
                           f"'unstructured'")
     return Plan(layers=out, prunes=config.prunes, sliced=sliced,
                 huffman=config.huffman, act_bits=config.act_bits, skip_zeros=config.skip_zeros,
-                masks_by_graph=graph_rows)
+                masks_by_graph=graph_rows, masks_by_heads=by_heads)
 
 
 def coupled(model: nn.Module) -> bool:

@@ -17,14 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from compression import criteria
+from compression import criteria, structures
 from compression.config import (  # one list of choices: config's
     CRITERIA,
     SCOPES,
-    STRUCTURES,
 )
+from compression.config import STRUCTURES as _ALL_STRUCTURES
 from compression.criteria import prunable
 from compression.layers import LayerKind, compressible
+
+# the structures weight masks express (heads go by compression.heads, through apply.compress)
+STRUCTURES = tuple(s for s in _ALL_STRUCTURES if not structures.structure(s).slices_heads)
 
 # -----------------------------------------------------------------------------
 # what can be pruned
@@ -182,6 +185,9 @@ def masks(
     """
     _check_sparsity(sparsity)
     _check_choice("scope", scope, SCOPES)
+    if structure in _ALL_STRUCTURES and structures.structure(structure).slices_heads:
+        raise ValueError("structure='heads' removes whole attention heads by their own score: "
+                         "compression.heads (through apply.compress) prunes it, not weight masks")
     _check_choice("structure", structure, STRUCTURES)
     _check_choice("criterion", criterion, CRITERIA)
     record = criteria.lookup(criterion)

@@ -90,6 +90,10 @@ class Report:
     accuracy_note: str | None = None  # why accuracy is null, e.g. "n/a (no trained weights)"
     onnx_kind: str = "fp32"        # the timed and exported ONNX model: int8 when the plan runs int8 kernels
     bits_per_weight: float | None = None  # over the quantized layers: code bits + scales (and zero points) per weight
+    params_sliced: int | None = None  # parameters of the timed model once pruned rows / heads are cut out (None: not sliced)
+    # structure "heads": every attention layer's head scores and the removed heads (compression.heads.HeadScores
+    # as plain lists: layers, raw, normalized, removed, scope, criterion, n_images); None otherwise
+    heads: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (infinite SQNR becomes null)."""

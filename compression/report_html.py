@@ -185,7 +185,8 @@ def figures(report: Report, curves: dict[str, tuple[list[dict], bool]] | None = 
            ("energy-breakdown", charts.energy_breakdown(report)),
            ("energy-vs-memory", charts.energy_vs_sram(pipeline.energy_curve(report), report.config.get("sram_kb", 32.0),
                                                       a["weight_bits"] / 8 / 1024, a["baseline_weight_bits"] / 8 / 1024)),
-           ("quant-error", charts.quant_error_bars(report))]
+           ("quant-error", charts.quant_error_bars(report)),
+           *([("head-scores", charts.head_scores(report.heads))] if report.heads else [])]
     for i, layer in enumerate(report.layers):
         out.append((f"weights-{i}", charts.weight_histogram(report, layer.name)))
         out.append((f"error-{i}", charts.error_distribution(report, layer.name)))

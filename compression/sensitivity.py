@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from compression import measure, models, pipeline, plan, source
+from compression import measure, models, pipeline, plan, source, structures
 from compression.config import CompressionConfig, ConfigError
 from compression.models import Progress
 
@@ -33,7 +33,12 @@ def reference_config(base_config: CompressionConfig | None = None) -> Compressio
     """The config every layer is measured against: the base's choices, nothing pruned or quantized."""
     base = base_config or CompressionConfig()
     return base.replace(sparsity=0.0, bits=32, layer_bits=(), layer_sparsity=(),
-                        structure="unstructured" if base.structure == "2:4" else base.structure)
+                        structure="unstructured" if base.structure == "2:4" or _by_heads(base) else base.structure)
+
+
+def _by_heads(config: CompressionConfig) -> bool:
+    """Heads go by one ranking of all heads, never one weight layer alone: per layer, weights are pruned instead."""
+    return structures.structure(config.structure).slices_heads
 
 
 def load(model_id: str | source.ModelSource, data_dir: str | Path | None = None) -> source.Loaded:

@@ -21,6 +21,8 @@ class Structure:
     help: str
     slices_rows: bool          # whole rows go: they can be cut out of the model for real
     fixed_sparsity: float | None = None  # the pattern sets the sparsity (2:4: one half); None: the config's
+    slices_heads: bool = False  # whole attention heads go (compression.heads), cut out of the model for real
+    ranked_by: str | None = None  # the structure ranks by its own score (the criterion does not apply): its name
 
 
 UNSTRUCTURED = Structure(
@@ -42,7 +44,19 @@ TWO_FOUR = Structure(
     "always 50 % of full groups, whatever the sparsity setting.",
     slices_rows=False, fixed_sparsity=0.5)
 
-STRUCTURES: dict[str, Structure] = {s.name: s for s in (UNSTRUCTURED, ROWS, TWO_FOUR)}
+HEADS = Structure(
+    "heads", "attention heads",
+    # Michel et al. 2019 (arXiv:1905.10650): a gate xi_h = 1 on each head's output
+    r"I_h = \mathbb{E}_x \left| \frac{\partial L(x)}{\partial \xi_h} \right|,\quad "
+    r"\text{remove the } \operatorname{round}(s\,n_\text{heads}) \text{ heads of lowest } I_h / \lVert I_\text{layer} \rVert_2",
+    "Whole attention heads go (Michel et al. 2019): each head is scored by the mean |gradient of the loss| "
+    "with respect to a gate on its output, on training images; the lowest fraction of all heads "
+    "(scope global: scores divided by their layer's L2 norm; scope layer: the same fraction per layer) "
+    "is cut out of q, k, v and the output projection; with prune steps above 1, in rounds, rescored "
+    "each round (fine-tuning runs once, after the last). Applies to models with multi-head attention.",
+    slices_rows=False, slices_heads=True, ranked_by="head importance (Michel et al. 2019)")
+
+STRUCTURES: dict[str, Structure] = {s.name: s for s in (UNSTRUCTURED, ROWS, TWO_FOUR, HEADS)}
 STRUCTURE_CHOICES: tuple[str, ...] = tuple(STRUCTURES)
 
 

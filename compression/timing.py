@@ -11,6 +11,7 @@ from compression import (
     data,
     measure,
     runtime,
+    structures,
 )
 from compression.accounting import _params
 from compression.config import CompressionConfig
@@ -48,7 +49,8 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
     x = ds.x_test[:1] if len(ds.x_test) else torch.rand(1, *ds.input_shape, generator=gen)
     notes: list[str] = []
     sliced = _params(runnable) < _params(base)
-    prefix = "rows sliced out, then " if sliced else ""
+    what = "heads" if structures.structure(config.structure).slices_heads else "rows"
+    prefix = f"{what} sliced out, then " if sliced else ""
     ort_fp32 = None
     if int8:
         try:
@@ -67,7 +69,7 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
             notes.append(f"int8 kernels not timed: {e}; the compressed latency is float32 in PyTorch.")
             target, path = runnable, prefix + "float32 in PyTorch (ONNX Runtime unavailable)"
     elif sliced:
-        path, target = "float32, pruned rows sliced out (a smaller dense model)", runnable
+        path, target = f"float32, pruned {what} sliced out (a smaller dense model)", runnable
     else:
         path, target = "float32 dense (fake quantization and zeros run at float speed)", runnable
     # a big model gets fewer repeats: its single pass already spans the time budget
@@ -91,7 +93,7 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
         same = pruned or fp32  # the model ONNX Runtime runs, in PyTorch
         int8_alone = measure.speed_verdict(ort.median, compressed.median, ort.iqr, compressed.iqr)
         runtime_alone = measure.speed_verdict(same.median, ort.median, same.iqr, ort.iqr)
-        factors = ([f"pruning (rows sliced out, PyTorch fp32) {fp32.median / pruned.median:.2f}x"] if pruned else [])
+        factors = ([f"pruning ({what} sliced out, PyTorch fp32) {fp32.median / pruned.median:.2f}x"] if pruned else [])
         factors += [f"runtime (PyTorch -> ONNX Runtime fp32, the same model) {same.median / ort.median:.2f}x",
                     f"int8 (ONNX Runtime fp32 -> int8, the same model) {ort.median / compressed.median:.2f}x"]
         measured = (f"ONNX Runtime int8 {compressed.median:.3f} ms (IQR {compressed.iqr:.3f}), ONNX Runtime "

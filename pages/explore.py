@@ -92,6 +92,10 @@ def headline(r) -> None:
                         "rounding small kept weights are counted apart.")
     rounding = (f" · {r.zeros_from_rounding * 100:.1f} % of kept weights rounded to 0 (quantization)"
                 if r.zeros_from_rounding > 0 else "")
+    if r.heads:  # the delta is then of the attention projections' weights, which the head masks cover
+        gone = sum(map(sum, r.heads["removed"]))
+        rounding += (f" · {gone} of {sum(map(len, r.heads['removed']))} attention heads removed "
+                     f"({r.sparsity * 100:.1f} % of the attention projections), {r.params_sliced:,} params once cut out")
     _caption(cols[3], "Non-zero params", f"of {r.params_total:,} · MACs {r.macs_effective:,} charged (theoretical){rounding}")
 
     lat = r.latency_ms
@@ -148,11 +152,15 @@ def formulas(c) -> None:
     if c.regularizes and c.finetune_epochs > 0:
         st.markdown(f"**Sparsity regularization** ({c.regularize}, λ = {c.reg_strength:g}), while fine-tuning")
         st.latex(structures.regularizer(c.regularize).formula)
-    if c.prunes:
+    kind = structures.structure(c.structure)
+    if c.prunes and kind.ranked_by:  # the structure ranks by its own score (heads): no criterion formula
+        st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{kind.ranked_by}**: {kind.help}")
+        st.latex(kind.formula)
+    elif c.prunes:
         crit = criteria.lookup(c.criterion)
         st.markdown(f"**Pruning** ({c.structure}, {c.scope}) by **{crit.label}**: {crit.help}")
         st.latex(crit.formula)
-        st.latex(structures.structure(c.structure).formula)
+        st.latex(kind.formula)
     if c.quantizes_weights:
         q = quantizers.resolve(c.quantizer, c.bits)
         grain = q.grain(c.grain).label
@@ -280,6 +288,20 @@ def accuracy_section() -> None:
 
 
 ui.section(accuracy_section)
+
+
+# --------------------------------------------------------------------------- attention heads
+
+def heads_section() -> None:
+    """Structure 'heads': every head's score and the heads removed (Michel et al. 2019)."""
+    st.subheader("Attention heads", anchor=False)
+    ui.plot(st, ui.figure(("head_scores", *fig_key), lambda: charts.head_scores(report.heads)))
+    st.caption(structures.structure("heads").help + f" The smaller model has {report.params_sliced:,} of "
+               f"{report.params_total:,} parameters and computes exactly what the gated one does.")
+
+
+if report.heads:
+    ui.section(heads_section)
 
 
 # --------------------------------------------------------------------------- size

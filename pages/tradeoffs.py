@@ -209,6 +209,9 @@ if asked or stored:
             st.caption("This model's channels are coupled across layers (residual adds, normalisations or "
                        "attention), so one layer cannot lose rows alone: each layer's sparsity curve prunes "
                        "single weights (unstructured) instead.")
+        elif sens_base.structure == "heads":
+            st.caption("Attention heads are removed by one ranking of the model's heads, not one weight layer "
+                       "alone: each layer's sparsity curve prunes single weights (unstructured) instead.")
         s1, s2 = st.columns(2)
         ui.plot(s1, ui.figure(("sens", *sens_key, "sparsity"), lambda: charts.sensitivity_chart(sens, "sparsity")))
         ui.plot(s2, ui.figure(("sens", *sens_key, "bits"), lambda: charts.sensitivity_chart(sens, "bits")))

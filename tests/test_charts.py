@@ -440,6 +440,12 @@ def _builders(r: pipeline.Report) -> dict:
             4.0, 0),  # the true class under the legend: its label must still clear it
         "distill_history": lambda: charts.distill_history(
             [{"epoch": i, "distilled": 0.8 + 0.015 * i, "hard_labels": 0.78 + 0.012 * i} for i in range(1, 11)]),
+        "head_scores": lambda: charts.head_scores(  # vit-fashion's 6 x 4 heads, a quarter removed in 4 rounds
+            {"layers": [f"blocks.{i}.attn" for i in range(6)], "raw": [[.02 * (1 + (i * 4 + h) % 5) for h in range(4)]
+                                                                     for i in range(6)],
+             "normalized": [[.3 + .1 * ((i * 4 + h) % 5) for h in range(4)] for i in range(6)],
+             "removed": [[(i * 4 + h) % 4 == 3 and i % 2 == 0 for h in range(4)] for i in range(6)],
+             "scope": "global", "criterion": "importance", "n_images": 128, "steps": 4}),
         "temperature_curve": lambda: charts.temperature_curve(
             [{"temperature": t, "accuracy": a, "lo": a - .03, "hi": a + .02, "accuracy_hard_labels": .9}
              for t, a in ((1, .91), (2, .94), (4, .95), (8, .93), (16, .92))], current=4),
@@ -463,8 +469,8 @@ def test_every_figure_is_what_validation_gives(report):
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 HALF_WIDTHS = (600, 450)    # two charts side by side: a laptop, a small laptop
 FULL_WIDTHS = (1200, 600)   # one chart across the page
-FULL_WIDTH_CHARTS = ("quant_error_bars", "energy_breakdown")
-REPORT_FREE_CHARTS = ("accuracy_curve", "soft_targets_chart", "distill_history", "temperature_curve")  # drawn once
+FULL_WIDTH_CHARTS = ("quant_error_bars", "energy_breakdown", "head_scores")
+REPORT_FREE_CHARTS = ("accuracy_curve", "soft_targets_chart", "distill_history", "temperature_curve", "head_scores")  # drawn once
 
 # Runs in a child process: the browser tests' Playwright may hold this process's event loop.
 _PROBE = r"""
@@ -577,7 +583,7 @@ def drawn(reports) -> list[dict]:
 
 
 def test_layout_nothing_overlaps_or_is_cut_off(drawn):
-    assert len(drawn) == 2 * (len(CONFIGS) * 8 + 5)  # 8 charts per report, 5 drawn once, each at two widths
+    assert len(drawn) == 2 * (len(CONFIGS) * 8 + 6)  # 8 charts per report, 6 drawn once, each at two widths
     problems = [p for m in drawn for p in _layout_problems(m)]
     assert not problems, "\n".join(problems)
 

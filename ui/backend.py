@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 import torch
 
-from compression import data, distill, loading, measure, models, pipeline, qat, reproduce, workers
+from compression import data, distill, heads, loading, measure, models, pipeline, qat, reproduce, workers
 from compression.config import CompressionConfig, ConfigError
 from compression.source import ModelSource
 from ui.fmt import literal, pct, short, without_paths
@@ -61,8 +61,10 @@ def model_info() -> dict[str, dict[str, Any]]:
     """
     info = {}
     for mid, spec in models.ZOO.items():
+        built = models.build(mid)
         row: dict[str, Any] = {"dataset": spec.dataset, "description": spec.description,
-                               "params": sum(p.numel() for p in models.build(mid).parameters()),
+                               "params": sum(p.numel() for p in built.parameters()),
+                               "heads": heads.has_heads(built),  # structure 'heads' applies
                                "accuracy": None, "ready": False, "reason": None}
         try:
             ds = data.load(spec.dataset, download=False)
@@ -78,6 +80,11 @@ def model_info() -> dict[str, dict[str, Any]]:
             row["ready"], row["reason"] = False, "its checkpoint cannot be read here"
         info[mid] = row
     return info
+
+
+def has_heads(mid: str) -> bool | None:
+    """Whether a zoo model has attention heads to remove (None: an upload, not known before it runs)."""
+    return model_info()[mid]["heads"] if mid in models.ZOO else None
 
 
 def unavailable(mid: str) -> str | None:

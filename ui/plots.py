@@ -52,6 +52,8 @@ def summary(fig: Any, max_traces: int = 3) -> str:
         if getattr(trace, "fill", None) == "toself":  # an interval band drawn as a closed outline
             continue
         xs = list(trace.x) if getattr(trace, "x", None) is not None else list(range(len(ys)))
+        if xs and isinstance(xs[0], (list, tuple)):  # a multicategory axis: one list per level
+            xs = [" ".join(str(level[i]) for level in xs) for i in range(len(xs[0]))]
         xs = [ticks.get(x, x) for x in xs]
         if len(ys) == 1:
             parts.append(f"{trace.name}: {_num(ys[0], percent)}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import config as cfgmod
-from compression import criteria, energy, methods, quantizers
+from compression import criteria, energy, heads, methods, quantizers, structures
 from compression.config import PRESETS, CompressionConfig, ConfigError
 from ui import present, upload
-from ui.backend import model_caption, model_label
+from ui.backend import has_heads, model_caption, model_label
 from ui.state import (
     ACT_BIT_OPTIONS,
     BIT_OPTIONS,
@@ -34,8 +34,9 @@ HELP = {
             "ŵ = scale·round(w/scale); 32 = float (no quantization).",
     "temperature": "Distillation temperature T (used on the Distill page): soft targets "
                    "p = softmax(z / T); higher T spreads probability onto the wrong classes.",
-    "structure": "What is removed: single weights, whole rows (neurons/filters, by L2 norm), or "
-                 "2 of every 4 weights (2:4, the pattern sparse tensor cores run).",
+    "structure": "What is removed: single weights, whole rows (neurons/filters, by L2 norm), "
+                 "2 of every 4 weights (2:4, the pattern sparse tensor cores run), or whole attention heads "
+                 "(heads: the sparsity is the fraction of heads, ranked by Michel et al.'s gate-gradient importance).",
     "scope": "Global: one threshold across all layers; layer: each layer pruned to the same sparsity.",
     "criterion": "Which weights (or neurons) go first. " + " ".join(
         f"{c.label}: {c.help}" for c in criteria.RECORDS.values()),
@@ -130,12 +131,19 @@ def sidebar(page: str = "Explore") -> Scenario:
                          help=HELP["structure"], **changed)
             st.selectbox("Pruning scope", cfgmod.SCOPES, key="scope", help=HELP["scope"], **changed)
             structure = value("structure")
-            allowed = tuple(c for c in criteria.CHOICES if structure in criteria.lookup(c).structures)
+            ranked_by = structures.structure(structure).ranked_by
+            if structures.structure(structure).slices_heads and has_heads(value("model")) is False:
+                st.caption(heads.NO_HEADS)
+            # a structure with its own score (heads) leaves the criterion showing, disabled
+            allowed = (criteria.CHOICES if ranked_by else
+                       tuple(c for c in criteria.CHOICES if structure in criteria.lookup(c).structures))
             if value("criterion") not in allowed:  # neuron criteria score rows only
                 ss["criterion"] = allowed[0]
-            st.selectbox("Pruning criterion", allowed, key="criterion",
+            st.selectbox("Pruning criterion", allowed, key="criterion", disabled=ranked_by is not None,
                          format_func=lambda c: criteria.lookup(c).label, help=HELP["criterion"], **changed)
-            if len(allowed) < len(criteria.CHOICES):
+            if ranked_by:
+                st.caption(f"Heads are ranked by {ranked_by}: the criterion does not apply.")
+            elif len(allowed) < len(criteria.CHOICES):
                 rows_only = ", ".join(criteria.lookup(c).label for c in criteria.CHOICES if c not in allowed)
                 st.caption(f"{rows_only}: score whole neurons, so they need the 'rows' structure.")
             st.number_input("Prune steps", 1, 10, step=1, key="prune_steps",

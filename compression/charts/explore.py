@@ -499,6 +499,44 @@ def neuron_scores(scores: list[float], pruned: list[bool], layer: str, label: st
                    label, f"amber: the {n_pruned} of {len(scores)} neurons pruning removes")
 
 
+def head_scores(heads: dict[str, Any]) -> go.Figure:
+    """Every attention head's score (structure 'heads', Report.heads), grouped by layer, removed heads amber.
+
+    The bars show what the ranking compares: each layer's scores divided by their L2 norm for a
+    global ranking (Michel et al. 2019), the raw E|dL/dξ| within each layer for scope 'layer'.
+    """
+    global_rank = heads["scope"] != "layer"
+    values = heads["normalized"] if global_rank else heads["raw"]
+    blocks, names, ys, colors, custom = [], [], [], [], []
+    for li, (layer, row, raw, gone) in enumerate(zip(heads["layers"], values, heads["raw"], heads["removed"])):
+        for h, (v, r, g) in enumerate(zip(row, raw, gone)):
+            blocks.append(f"layer {li}")
+            names.append(f"h{h}")
+            ys.append(v)
+            colors.append(PALETTE["accent"] if g else PALETTE["compressed"])
+            custom.append([layer, h, r, "removed" if g else "kept"])
+    random = heads["criterion"] == "random"
+    what = "random score (baseline)" if random else (
+        "I_h / ‖I_layer‖₂" if global_rank else "I_h = E|∂L/∂ξ_h|")
+    data = [dict(type="bar", x=[blocks, names], y=ys, name="score", showlegend=False,
+                 marker=dict(color=colors, line=dict(width=0)), customdata=custom,
+                 hovertemplate=("%{customdata[0]} head %{customdata[1]}: " + what + " %{y:.3g}"
+                                + ("" if random else ", E|∂L/∂ξ| %{customdata[2]:.3g}")
+                                + " (%{customdata[3]})<extra></extra>"))]
+    for name, color in (("removed", PALETTE["accent"]), ("kept", PALETTE["compressed"])):
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=name,
+                         marker=dict(symbol="square", size=12, color=color)))
+    n_removed = sum(sum(r) for r in heads["removed"])
+    n_heads = sum(len(r) for r in heads["removed"])
+    on = "" if random else f"; {heads['n_images']} images"
+    if heads.get("steps", 1) > 1:  # a removed head shows its score in the round that removed it
+        on += f", {heads['steps']} rounds"
+    rank = "lowest across layers" if global_rank else "lowest per layer"
+    return _figure(data, dict(bargap=0.15, xaxis=dict(type="multicategory")),
+                   "Attention-head scores", "layer and head", what,
+                   f"amber: {n_removed} of {n_heads} heads removed ({rank}{on})")
+
+
 # --------------------------------------------------------------------------- number formats
 
 FORMAT_PANEL_HEIGHT = 92  # px per format: four formats and the header fit a projector's 480 px
