@@ -90,3 +90,18 @@ def test_every_fraction_chart_and_a_verdict_per_fraction():
                      "distilled: left-out 7", "hard labels: left-out 7"]
     assert len(fig[0]["data"][0]["x"]) == 3  # 5 %, 10 %, 100 %
     assert len(_verdicts(at)) == 2 + 2 * 3  # the trained setting, then each fraction, overall and on the 7s
+
+
+def test_a_fashion_teacher_opens_on_the_fashion_student_and_trains_both(monkeypatch):
+    # issue 17: the Fashion-MNIST pair (resnet-fashion -> the 784-64-10 mlp-fashion), same controls
+    at = _distill_page({"teacher": "resnet-fashion", "fraction": "0.05", "epochs": "1"})
+    assert at.selectbox(key="teacher").value == "resnet-fashion"
+    assert at.selectbox(key="student").value == "mlp-fashion"
+    at.button(key="train_student").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    ds = data.load("fashion-mnist")
+    for label in ("Student, distilled", "Student, hard labels only"):
+        assert metric(at, label).endswith(" %"), label
+    (found,) = _verdicts(at)
+    assert found[3] == len(ds.y_test)  # the 10,000 test images, paired
