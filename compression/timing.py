@@ -93,9 +93,9 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
         same = pruned or fp32  # the model ONNX Runtime runs, in PyTorch
         int8_alone = measure.speed_verdict(ort.median, compressed.median, ort.iqr, compressed.iqr)
         runtime_alone = measure.speed_verdict(same.median, ort.median, same.iqr, ort.iqr)
-        factors = ([f"pruning ({what} sliced out, PyTorch fp32) {fp32.median / pruned.median:.2f}x"] if pruned else [])
-        factors += [f"runtime (PyTorch -> ONNX Runtime fp32, the same model) {same.median / ort.median:.2f}x",
-                    f"int8 (ONNX Runtime fp32 -> int8, the same model) {ort.median / compressed.median:.2f}x"]
+        factors = ([f"pruning ({what} sliced out, PyTorch fp32) {fp32.median / pruned.median:.2f}×"] if pruned else [])
+        factors += [f"runtime (PyTorch → ONNX Runtime fp32, the same model) {same.median / ort.median:.2f}×",
+                    f"int8 (ONNX Runtime fp32 → int8, the same model) {ort.median / compressed.median:.2f}×"]
         measured = (f"ONNX Runtime int8 {compressed.median:.3f} ms (IQR {compressed.iqr:.3f}), ONNX Runtime "
                     f"fp32 {ort.median:.3f} ms (IQR {ort.iqr:.3f}), "
                     + (f"PyTorch fp32 sliced {pruned.median:.3f} ms (IQR {pruned.iqr:.3f}), " if pruned else "")
@@ -104,8 +104,8 @@ def _latency(base: nn.Module, runnable: nn.Module, config: CompressionConfig, ds
             notes.append(f"Why no speed-up from int8 (ONNX Runtime int8 vs fp32 on the same model: {int8_alone}): "
                          f"at this size ({_params(runnable):,} parameters) quantizing activations and kernel "
                          f"dispatch cost more than the integer arithmetic saves.")
-        notes.append(f"Latency apart (every path timed in the same rounds): PyTorch fp32 -> ONNX Runtime int8 "
-                     f"{verdict}, {fp32.median / compressed.median:.2f}x = {' x '.join(factors)}; the runtime "
+        notes.append(f"Latency apart (every path timed in the same rounds): PyTorch fp32 → ONNX Runtime int8 "
+                     f"{verdict}, {fp32.median / compressed.median:.2f}× = {' × '.join(factors)}; the runtime "
                      f"alone {runtime_alone}, int8 alone {int8_alone}; measured {measured}.")
     elif int8 and verdict.word != "faster":
         notes.append(f"Why no speed-up ({verdict}): no int8 kernel ran; measured {compressed.median:.3f} ms "

@@ -26,10 +26,10 @@ def test_factors_compare_the_same_model_and_multiply_to_the_total(monkeypatch):
     assert seen == [sorted(known)]  # all four paths in one interleaved measurement
     note = next(n for n in r.notes if n.startswith("Latency apart"))
     # by hand: 4/2 = 2 (pruning), 2/1 = 2 (the runtime, on the sliced model), 1/0.5 = 2 (int8); 8 in all
-    assert re.search(r"pruning \(rows sliced out, PyTorch fp32\) 2\.00x", note)
-    assert re.search(r"runtime \(PyTorch -> ONNX Runtime fp32, the same model\) 2\.00x", note)
-    assert re.search(r"int8 \(ONNX Runtime fp32 -> int8, the same model\) 2\.00x", note)
-    assert "8.00x =" in note
+    assert re.search(r"pruning \(rows sliced out, PyTorch fp32\) 2\.00×", note)
+    assert re.search(r"runtime \(PyTorch → ONNX Runtime fp32, the same model\) 2\.00×", note)
+    assert re.search(r"int8 \(ONNX Runtime fp32 → int8, the same model\) 2\.00×", note)
+    assert "8.00× =" in note
     assert r.latency_ms["pruned_fp32"] == 2.0 and r.latency_ms["ort_fp32"] == 1.0
 
 
@@ -38,5 +38,5 @@ def test_unsliced_model_has_no_pruning_factor(monkeypatch):
     monkeypatch.setattr(measure, "interleaved", lambda calls, **kw: {k: Timing(known[k], 0.0, 15) for k in calls})
     r = pipeline.evaluate("mlp-digits", CompressionConfig(bits=8))
     note = next(n for n in r.notes if n.startswith("Latency apart"))
-    assert "pruning" not in note and "the same model) 2.00x" in note and "1.50x" in note
+    assert "pruning" not in note and "the same model) 2.00×" in note and "1.50×" in note
     assert r.latency_ms["pruned_fp32"] is None
