@@ -74,8 +74,21 @@ def compressible(model: nn.Module) -> dict[str, Layer]:
             layer_name = prefix + "in_proj"
             out[layer_name] = Layer(layer_name, m, LayerKind.ATTENTION, prefix + "in_proj_weight",
                                     weight_attr="in_proj_weight", bias_attr="in_proj_bias")
+        elif _packed_in_proj(m):
+            # an uploaded torch.export program keeps the attention's parameters on a plain module
+            # whose graph reads them (unflatten does not rebuild nn.MultiheadAttention): the same layer
+            layer_name = prefix + "in_proj"
+            out[layer_name] = Layer(layer_name, m, LayerKind.ATTENTION, prefix + "in_proj_weight",
+                                    weight_attr="in_proj_weight", bias_attr="in_proj_bias")
     # named_modules visits the attention module before its out_proj child: module order holds
     return out
+
+
+def _packed_in_proj(m: nn.Module) -> bool:
+    """A module (not nn.MultiheadAttention) that owns a packed (3E, E) `in_proj_weight` parameter itself."""
+    w = m._parameters.get("in_proj_weight")
+    return (not isinstance(m, nn.MultiheadAttention) and w is not None and w.dim() == 2
+            and w.shape[0] == 3 * w.shape[1])
 
 
 def private(model: nn.Module) -> nn.Module:

@@ -214,7 +214,26 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSh
     finally:
         for h in handles:
             h.remove()
-    return found
+    return _uncalled_in_projections(found, all_layers)
+
+
+def _uncalled_in_projections(found: list[LayerShape], all_layers: dict[str, Layer]) -> list[LayerShape]:
+    """An exported program's attention reads its packed in-projection in its own graph (no module is
+    called): counted from its output projection, which is called, as self-attention's q, k and v of
+    the same tokens (3 E x E products per token), placed just before it in forward order."""
+    seen = {s.name for s in found}
+    out: list[LayerShape] = []
+    for s in found:
+        name = s.name.removesuffix("out_proj") + "in_proj"
+        layer = all_layers.get(name)
+        if s.name.endswith("out_proj") and layer is not None and layer.kind is LayerKind.ATTENTION and name not in seen:
+            e = layer.weight.shape[1]
+            tokens = s.in_elems // e
+            out.append(LayerShape(name, str(layer.kind), tuple(layer.weight.shape), 3 * tokens * e * e,
+                                  tokens * e, 3 * tokens * e, e))
+            seen.add(name)
+        out.append(s)
+    return out
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

@@ -20,7 +20,8 @@ import pytest
 import torch
 from torch import nn
 
-from compression import measure, models, pipeline, sensitivity, source
+from compression import downloads, measure, models, pipeline, sensitivity, source
+from compression.layers import compressible as layers_of
 from compression.config import CompressionConfig, ConfigError
 from tests import own_models
 
@@ -147,18 +148,36 @@ def test_unstructured_and_4_bits_on_an_upload(own, kind):
     src, x, y = _upload(own, kind)
     r = pipeline.evaluate(src, CompressionConfig(sparsity=0.5), latency=False)
     assert r.accuracy is not None and abs(r.sparsity - 0.5) < 0.01
-    if kind != "attn":  # which attention weights count as layers is the layer definition's call
-        # global magnitude pruning by PyTorch's own torch.nn.utils.prune on the eager module
-        import copy
+    # global magnitude pruning by PyTorch's own torch.nn.utils.prune on the eager module, over
+    # every Linear/Conv2d weight and nn.MultiheadAttention's packed in_proj_weight
+    import copy
 
-        from torch.nn.utils import prune as torch_prune
-        ref = copy.deepcopy(eager)
-        layers = [m for m in ref.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-        torch_prune.global_unstructured([(m, "weight") for m in layers], torch_prune.L1Unstructured, amount=0.5)
-        assert r.accuracy == measure.accuracy(ref, x, y)
+    from torch.nn.utils import prune as torch_prune
+    ref = copy.deepcopy(eager)
+    params = [(m, "weight") for m in ref.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    params += [(m, "in_proj_weight") for m in ref.modules() if isinstance(m, nn.MultiheadAttention)]
+    torch_prune.global_unstructured(params, torch_prune.L1Unstructured, amount=0.5)
+    assert r.accuracy == measure.accuracy(ref, x, y)
     q = pipeline.evaluate(src, CompressionConfig(bits=4), latency=False)
-    assert q.accuracy is not None and q.compression_ratio > (4 if kind != "attn" else 1)  # attention: in_proj is not yet a layer
+    assert q.accuracy is not None and q.compression_ratio > 4
     assert all(layer.bits == 4 for layer in q.layers)
+
+
+def test_an_uploaded_attention_lists_compresses_and_counts_its_in_projection(own):
+    # issue 15: the exported program keeps in_proj_weight on a plain module its graph reads; it was
+    # counted in the size but neither compressed nor listed, and its MACs were missing
+    eager = own["attn"][0].eval()
+    src, _, _ = _upload(own, "attn")
+    loaded = source.load(src).model
+    assert sorted(layers_of(loaded)) == sorted(layers_of(eager))  # the user's own names
+    shape = tuple(source.load(src).input_shape)
+    assert [(s.name, s.macs) for s in measure.layer_shapes(loaded, shape)] == \
+        [(s.name, s.macs) for s in measure.layer_shapes(eager, shape)]
+    q = pipeline.evaluate(src, CompressionConfig(bits=4), latency=False)
+    in_proj = next(layer for layer in q.layers if layer.name == "attn.in_proj")
+    assert in_proj.bits == 4
+    w = downloads.compressed(src, CompressionConfig(bits=4)).model.get_submodule("attn").in_proj_weight
+    assert max(len(torch.unique(row)) for row in w) <= 16  # on the 4-bit grid
 
 
 def test_a_state_dict_upload_of_resnet18_prunes_rows_through_its_batchnorms(own, tmp_path):
