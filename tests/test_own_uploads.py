@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from compression import downloads, measure, models, pipeline, sensitivity, source
-from compression.layers import compressible as layers_of
 from compression.config import CompressionConfig, ConfigError
+from compression.layers import compressible as layers_of
 from tests import own_models
 
 pytest.importorskip("torch_pruning")
