@@ -48,7 +48,7 @@ def test_an_upload_rows_can_cut_only_in_part_names_the_layers_left_whole(own):
     notes = [i.value.replace("\\", "") for i in at.info if "left" in i.value]
     assert len(notes) == 1, [i.value for i in at.info]
     # the embedding and the attention's output projection feed the attention: their groups stay whole
-    assert "2 of 3 layers whole (embed, attn.out_proj)" in notes[0], notes
+    assert "3 of 4 layers whole (embed, attn.in_proj, attn.out_proj)" in notes[0], notes
 
 
 def test_tradeoffs_sensitivity_of_a_coupled_graph_is_unstructured_and_says_so(own):
