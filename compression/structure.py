@@ -35,7 +35,6 @@ from types import ModuleType
 
 import torch
 from torch import fx, nn
-from torch.nn import functional as F
 
 from compression.config import ConfigError
 
