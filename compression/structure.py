@@ -25,7 +25,7 @@ heads) says so with `reshapes_channels = True`, and its model is trial-sliced th
 
 LayerNorm normalises over every feature, so zeroing a feature is not removing it: the
 masked model's LayerNorms average over the kept features only (`_KeptLayerNorm`), which
-is exactly what the sliced model computes.
+is what the sliced model computes (to float rounding: the statistics are summed in another order).
 """
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def channel_masks(model: nn.Module, input_shape: tuple[int, ...], sparsity: floa
     Every coupled layer loses the same channels: producers their filters (rows), consumers
     their input columns, BatchNorm its scale and shift, LayerNorm the feature (it then
     normalises over the kept ones). The model keeps its shapes (so histograms and sizes
-    compare weight for weight) and computes exactly what the physically smaller model
-    computes; `remove_zero_channels` then cuts the zeros out. ConfigError in one sentence
+    compare weight for weight) and computes what the physically smaller model computes (to
+    float rounding where a LayerNorm lost features); `remove_zero_channels` then cuts the zeros out. ConfigError in one sentence
     for an uploaded program none of whose channel groups can be sliced.
     """
     if not 0 <= sparsity < 1:
