@@ -84,6 +84,13 @@ class WorkerLost(RuntimeError):
 _worker: dict[str, Any] = {}  # in a worker process only: its queue, the cancelled list, its latency store
 
 
+# Data sets a worker loads before its first job: the small ones. Fashion-MNIST as float32 is
+# 220 MB per process; warmed in both workers (and loaded by the server for the model picker) it
+# was 660 MB of a 30-session server's 2.2 GB (benchmarks/classroom_load.py). A worker now
+# reads it at its first Fashion job (about 1.4 s, once).
+WARM_DATASETS = ("digits", "mnist-5k")
+
+
 def _start(progress_queue: Any, cancelled: Any, warm: tuple[str, ...]) -> None:
     """A worker's initialiser: one torch thread, exit with the server, the zoo models loaded."""
     import torch
@@ -102,7 +109,8 @@ def _start(progress_queue: Any, cancelled: Any, warm: tuple[str, ...]) -> None:
     for mid in warm:
         try:
             models.shared(mid)
-            data.load(models.spec(mid).dataset, download=False)
+            if models.spec(mid).dataset in WARM_DATASETS:
+                data.load(models.spec(mid).dataset, download=False)
         except Exception as e:  # the call that needs it will say why
             log.info("warm %s: %s", mid, e)
 
@@ -123,6 +131,36 @@ def _run(job: int, fn: Callable[..., Any], args: tuple, kwargs: dict, progress: 
 
         kwargs = {**kwargs, "progress": report}
     return fn(*args, **kwargs)
+
+
+def zoo_rows() -> dict[str, dict[str, Any]]:
+    """Per zoo id: dataset, description, parameter count, whether it has attention heads, test
+    accuracy of the shipped or trained checkpoint (None without one), whether it runs here and
+    why not (the model picker's rows).
+
+    Data sets that are not on disk are not downloaded (that would stall the first page).
+    """
+    from compression import data, heads, measure, models
+    info: dict[str, dict[str, Any]] = {}
+    for mid, spec in models.ZOO.items():
+        built = models.build(mid)
+        row: dict[str, Any] = {"dataset": spec.dataset, "description": spec.description,
+                               "params": sum(p.numel() for p in built.parameters()),
+                               "heads": heads.has_heads(built),  # structure 'heads' applies
+                               "accuracy": None, "ready": False, "reason": None}
+        try:
+            ds = data.load(spec.dataset, download=False)
+            row["ready"] = True  # a missing checkpoint is trained on first use
+            if models.checkpoint_path(mid).exists():
+                row["accuracy"] = measure.accuracy(models.load(mid), ds.x_test, ds.y_test)
+        except data.DataUnavailable as e:
+            log.info("zoo_rows(%s): %s", mid, e)
+            row["reason"] = f"its data set ({spec.dataset}) is not on this server"
+        except Exception as e:  # unreadable checkpoint: no accuracy in the label
+            log.info("zoo_rows(%s): %s", mid, e)
+            row["ready"], row["reason"] = False, "its checkpoint cannot be read here"
+        info[mid] = row
+    return info
 
 
 def ping() -> int:
@@ -218,6 +256,12 @@ class Pool:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_start,
                                                      initargs=(self._queue, self._cancelled, self.warm))
             return self._executor
+
+    def apart(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args) in a process of its own, forked from the same fork server, that exits after:
+        whatever it loads (a whole data set to score a checkpoint once) is freed with it."""
+        with ProcessPoolExecutor(1, mp_context=self._ctx) as one:
+            return one.submit(fn, *args).result()
 
     def start(self) -> None:
         """Start the workers now (a ping each), so the first session does not wait for them."""

@@ -122,3 +122,16 @@ def test_the_latency_memo_times_each_key_once():
     assert memo(("a",), lambda: calls.append(1) or (1.0,)) == (1.0,)
     assert memo(("a",), lambda: calls.append(1) or (2.0,)) == (1.0,)
     assert len(calls) == 1
+
+
+def test_apart_runs_in_a_process_that_exits_and_the_picker_rows_match_the_library(pool):
+    # the model picker's accuracies are scored apart, so the server never holds every data set
+    import os
+
+    from compression import data, measure, models
+    assert pool.apart(os.getpid) != os.getpid()
+    rows = pool.apart(workers.zoo_rows)
+    ds = data.load("digits")
+    assert rows["mlp-digits"]["accuracy"] == measure.accuracy(models.load("mlp-digits"), ds.x_test, ds.y_test)
+    assert rows["vit-fashion"]["heads"] and not rows["mlp-digits"]["heads"]
+    assert "fashion-mnist" not in workers.WARM_DATASETS  # 220 MB as float32: read at first use

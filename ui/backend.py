@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 import torch
 
-from compression import data, distill, heads, loading, measure, models, pipeline, qat, reproduce, workers
+from compression import data, distill, loading, measure, models, pipeline, qat, reproduce, workers
 from compression.config import CompressionConfig, ConfigError
 from compression.source import ModelSource
 from ui.fmt import literal, pct, short, without_paths
@@ -59,27 +59,10 @@ def model_info() -> dict[str, dict[str, Any]]:
     not on disk are not downloaded or trained here (that would stall the first page): they
     are "unavailable", with a short reason for the picker.
     """
-    info = {}
-    for mid, spec in models.ZOO.items():
-        built = models.build(mid)
-        row: dict[str, Any] = {"dataset": spec.dataset, "description": spec.description,
-                               "params": sum(p.numel() for p in built.parameters()),
-                               "heads": heads.has_heads(built),  # structure 'heads' applies
-                               "accuracy": None, "ready": False, "reason": None}
-        try:
-            ds = data.load(spec.dataset, download=False)
-            row["ready"] = True  # a missing checkpoint is trained on first use
-            if models.checkpoint_path(mid).exists():
-                from compression import measure
-                row["accuracy"] = measure.accuracy(models.load(mid), ds.x_test, ds.y_test)
-        except data.DataUnavailable as e:
-            log.info("model_info(%s): %s", mid, e)
-            row["reason"] = f"its data set ({spec.dataset}) is not on this server"
-        except Exception as e:  # unreadable checkpoint: no accuracy in the label
-            log.info("model_info(%s): %s", mid, e)
-            row["ready"], row["reason"] = False, "its checkpoint cannot be read here"
-        info[mid] = row
-    return info
+    # scored in a process of its own: loading every data set here (Fashion-MNIST is 220 MB as
+    # float32) would keep them in the server for good, for one number per model
+    p = pool()
+    return workers.zoo_rows() if p is None else p.apart(workers.zoo_rows)
 
 
 def has_heads(mid: str) -> bool | None:
