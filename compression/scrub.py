@@ -95,8 +95,8 @@ def grid(model: str | source.ModelSource | nn.Module, ds: data.Dataset | None, c
             edges = point.pop("edges")
             points.append({"sparsity": s, "bits": b, **point})
             if progress is not None:
-                progress(f"scrubbing grid: {i * len(bits) + j + 1} of {total} points",
-                         (i * len(bits) + j + 1) / total)
+                done = i * len(bits) + j + 1
+                progress(done / total, f"scrubbing grid: {done} of {total} points")
     return {"model": getattr(model, "name", None) if not isinstance(model, str) else model,
             "layer": layer, "sparsities": list(sparsities), "bits": list(bits), "n_test": n,
             "edges": edges, "error_edges": err_edges.tolist(), "config": config.to_dict(), "points": points}
