@@ -320,6 +320,25 @@ def size_section() -> None:
 ui.section(size_section)
 
 
+# --------------------------------------------------------------------------- live scrubbing (issue 19)
+
+def scrub_section() -> None:
+    import streamlit.components.v1 as components
+
+    from ui import scrubber
+    st.subheader("Live scrubbing", anchor=False)
+    items = ui.config_items(cfg.replace(sparsity=0.0, bits=32))
+    if not computed_on_click(("scrub", sc.model, items), "scrub_grid", items, "Compute the scrubbing grid"):
+        return
+    grid = ui.with_progress(ui.scrub_grid, sc.model, items, label="Scrubbing grid",
+                            show=not ui.is_done(("scrub", sc.model, items)))
+    components.html(scrubber.html(grid, cfg.sparsity, cfg.bits), height=scrubber.HEIGHT)
+
+
+if report.accuracy is not None:
+    ui.section(scrub_section)
+
+
 # --------------------------------------------------------------------------- techniques (teaching views)
 
 

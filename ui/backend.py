@@ -526,3 +526,18 @@ def within_drop(src: ModelSource, config_items: tuple, max_drop: float, _progres
     result = sensitivity.within_drop(src, max_drop, config_of(config_items), progress=_progress)
     _done(("teaching", "within_drop", src, config_items, max_drop))
     return result
+
+
+# --------------------------------------------------------------------------- scrubbing grid (issue 19)
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def scrub_grid(model: ModelSource, config_items: tuple, _progress=None) -> dict[str, Any]:
+    """compression.scrub.grid for the scenario with sparsity and bits at their defaults (they are the axes).
+
+    An exception propagates, so st.cache_data keeps nothing for a failure."""
+    from compression import scrub
+
+    config = config_of(config_items).replace(sparsity=0.0, bits=32)
+    grid = scrub.grid(model, None, config, progress=_progress)
+    _done(("scrub", model, config_items))
+    return grid

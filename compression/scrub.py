@@ -1,0 +1,160 @@
+"""The scrubbing grid (issue 19): every (sparsity, bits) point of one scenario, precomputed.
+
+A browser-side scrubber redraws from this grid while a slider is dragged, with no server round
+trip. The fast path prunes once per sparsity and quantizes that pruned copy once per bit-width;
+accuracy, size and energy are computed the way pipeline.evaluate_model computes them (the same
+plan, quantizer records, size layouts and energy model), so at a grid point the numbers are
+evaluate's (tests/test_scrub.py checks). Configs whose quantization depends on more than the
+pruned weights (QAT, GPTQ/AWQ, SmoothQuant) or whose pruned rows are sliced out run the full
+compress() per point: exact, slower.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from compression import data, energy, measure, models, plan, quantize, size, source
+from compression.accounting import _energy_totals, _histograms
+from compression.apply import _applicable, compress
+from compression.config import BITS, FLOAT_BITS, CompressionConfig
+from compression.layers import compressible, layer_params
+from compression.models import Progress
+from compression.quantizers import Quantized, lookup
+
+SPARSITIES: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(20))  # 0 .. 0.95
+UNIFORM_BITS = (2, 3, 4, 5, 6, 8, 16, FLOAT_BITS)
+ERROR_BINS = 60
+
+
+def bits_range(quantizer: str) -> tuple[int, ...]:
+    """The bit-widths the grid spans: a number format's own width and float, else 2..8, 16, 32."""
+    record = lookup(quantizer)
+    if record.width is not None:
+        return (record.width, FLOAT_BITS)
+    return tuple(b for b in UNIFORM_BITS if b in BITS)
+
+
+def _exact_only(config: CompressionConfig) -> bool:
+    """Quantization that depends on more than the pruned weights: every point runs compress()."""
+    return config.qat or config.method != "rtn" or config.smooth_alpha > 0
+
+
+def grid(model: str | source.ModelSource | nn.Module, ds: data.Dataset | None, config: CompressionConfig,
+         layer: str | None = None, *, sparsities: tuple[float, ...] = SPARSITIES, bits: tuple[int, ...] | None = None,
+         data_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """The grid as plain JSON-able values: axes, the layer's shared bin edges, one record per point.
+
+    `model`: a source (or its word) loaded here with its own test data, or a module with `ds`.
+    `layer`: the layer whose weight and error histograms are kept (default: the first compressible).
+    Each point: accuracy with its Wilson interval, size in bytes (compressed, without writing
+    the file), energy in pJ, the layer's non-zero histogram on the shared edges with the zero
+    count apart, and its quantization-error histogram on shared edges.
+    """
+    if not isinstance(model, nn.Module):
+        src = source.parse(model) if isinstance(model, str) else model
+        if src.kind == "zoo":
+            models.ensure(src.name, data_dir=data_dir, progress=progress)
+        loaded = source.load(src, data_dir=data_dir)
+        base, ds = loaded.model, loaded.dataset
+    else:
+        base = model
+    if ds is None or len(ds.y_test) == 0:
+        raise ValueError("the scrubbing grid needs test data: this model has none")
+    bits = bits or bits_range(config.quantizer)
+    originals = compressible(base)
+    layer = layer or next(iter(originals))
+    if layer not in originals:
+        raise ValueError(f"unknown layer '{layer}': compressible layers are {', '.join(originals)}")
+    w0 = originals[layer].weight.detach()
+    # error edges shared by all points: the largest rounding error of a symmetric 2-bit grid is
+    # half its step, max|w|/2; anything beyond (asymmetric, k-means outliers) lands in the end bins
+    e_max = max(float(w0.abs().max()) / 2, 1e-8)
+    err_edges = torch.linspace(-e_max, e_max, ERROR_BINS + 1)
+    shapes = measure.layer_shapes(copy.deepcopy(base), ds.input_shape)  # traced on a copy: base may be shared
+    n = len(ds.y_test)
+    points: list[dict[str, Any]] = []
+    edges: list[float] = []
+    total = len(sparsities) * len(bits)
+    for i, s in enumerate(sparsities):
+        pruned_cfg = config.replace(sparsity=s, bits=FLOAT_BITS, layer_bits=(), act_bits=FLOAT_BITS)
+        run_pruned, _ = _applicable(pruned_cfg, ds, base)
+        pruned, masks, _ = compress(base, ds, run_pruned)
+        for j, b in enumerate(bits):
+            cfg = config.replace(sparsity=s, bits=b)
+            run_cfg, _ = _applicable(cfg, ds, base)
+            lp = plan.make(base, run_cfg)
+            if _exact_only(run_cfg) or lp.sliced or lp.masks_by_heads:
+                m, _, quant = compress(base, ds, run_cfg, layer_plan=lp)
+            else:
+                m, quant = _quantized(pruned, ds, run_cfg, lp)
+            point = _point(base, m, masks, quant, lp, run_cfg, shapes, n, ds, layer, w0, err_edges)
+            edges = point.pop("edges")
+            points.append({"sparsity": s, "bits": b, **point})
+            if progress is not None:
+                done = i * len(bits) + j + 1
+                progress(done / total, f"scrubbing grid: {done} of {total} points")
+    return {"model": getattr(model, "name", None) if not isinstance(model, str) else model,
+            "layer": layer, "sparsities": list(sparsities), "bits": list(bits), "n_test": n,
+            "edges": edges, "error_edges": err_edges.tolist(), "config": config.to_dict(), "points": points}
+
+
+def _quantized(pruned: nn.Module, ds: data.Dataset, config: CompressionConfig, lp: plan.Plan
+               ) -> tuple[nn.Module, dict[str, Quantized]]:
+    """compress()'s round-to-nearest and activation stages on a copy of the pruned model."""
+    model = copy.deepcopy(pruned)
+    quant: dict[str, Quantized] = {}
+    if lp.quantizes_weights:
+        with torch.no_grad():
+            for name, layer in compressible(model).items():
+                st = lp.layers[name]
+                if st.quantized:
+                    w_q, quant[name] = st.quantizer.quantize(layer.weight, st.bits, st.scheme, st.granularity)
+                    layer.weight.copy_(w_q)
+    if config.quantizes_activations:
+        ranges = quantize.calibrate_activations(model, ds.x_calib)
+        quantize.quantize_activations(model, ranges, config.act_bits)
+    return model.eval(), quant
+
+
+def _point(base: nn.Module, model: nn.Module, masks: dict[str, torch.Tensor], quant: dict[str, Quantized],
+           lp: plan.Plan, config: CompressionConfig, shapes: list[measure.LayerShape], n: int,
+           ds: data.Dataset, layer: str, w0: torch.Tensor, err_edges: torch.Tensor) -> dict[str, Any]:
+    """One grid point's numbers, each as evaluate_model computes it."""
+    compressed = compressible(model)
+    correct = int((measure.predictions(model, ds.x_test) == ds.y_test).sum())
+    acc = correct / n
+    layouts = lp.store(compressed, quant)
+    owned = layer_params(compressed)
+    other_bits = sum(p.numel() for nm, p in model.named_parameters() if nm not in owned) * size.FLOAT_BITS
+    compressed_bits = sum(lay.plain.total for lay in layouts.values()) + other_bits
+    profile = energy.profile(config.profile, config.sram_kb)
+    on_chip = energy.weights_on_chip(profile, compressed_bits / 8)
+    compute = 0.0
+    for shape in shapes:
+        st = lp.layers[shape.name]
+        w = compressed[shape.name].weight.detach()
+        macs_eff = round(shape.macs * float(torch.count_nonzero(w)) / w.numel()) if config.skip_zeros else shape.macs
+        compute += macs_eff * energy.mac_pj(profile, st.bits, st.act_bits, shape.fan_in, st.energy_op)
+        if macs_eff:
+            compute += shape.out_elems * energy.output_pj(profile, st.bits, st.act_bits, st.energy_op)
+    act_bits = sum((s.in_elems + s.out_elems) * lp.layers[s.name].act_bits for s in shapes)
+    e = _energy_totals(profile, compute, compressed_bits, act_bits, on_chip)
+    w = compressed[layer].weight.detach()
+    hist = _histograms(w0, w)
+    mask = masks.get(layer + ".weight")
+    before = quant[layer].before if layer in quant else w
+    err = (w - before)[mask] if mask is not None else (w - before).flatten()
+    lo, hi = float(err_edges[0]), float(err_edges[-1])
+    err_counts = torch.histc(err.double().clamp(lo, hi), ERROR_BINS, lo, hi).long().tolist() if err.numel() else \
+        [0] * ERROR_BINS
+    ci = measure.wilson_interval(acc, n)
+    return {"edges": hist["edges"], "accuracy": acc, "accuracy_ci95": [ci[0], ci[1]],
+            "size_bytes": compressed_bits / 8, "energy_pj": e["total"],
+            "hist": hist["compressed"], "zeros": hist["zeros_compressed"], "error_hist": err_counts}
+
+
+__all__ = ["SPARSITIES", "bits_range", "grid"]
