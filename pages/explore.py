@@ -335,10 +335,6 @@ def scrub_section() -> None:
     components.html(scrubber.html(grid, cfg.sparsity, cfg.bits), height=scrubber.HEIGHT)
 
 
-if report.accuracy is not None:
-    ui.section(scrub_section)
-
-
 # --------------------------------------------------------------------------- techniques (teaching views)
 
 
@@ -354,6 +350,10 @@ def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
     st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
               help="Runs this view's training once; then it is cached for everyone on this server.")
     return False
+
+
+if report.accuracy is not None:
+    ui.section(scrub_section)
 
 
 def qat_view(c) -> None:
