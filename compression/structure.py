@@ -169,7 +169,8 @@ def _plans(model: nn.Module, input_shape: tuple[int, ...], choose: Chooser) -> t
             root = group[0].dep.target.module
             plans.append((root, group[0].dep.handler, drop.tolist()))
     if plans and (_is_program(model) or _reshapes_channels(model)):
-        sliceable = [p for p in plans if _slices_exactly_memo(model, graph, p, input_shape)]
+        key, names = (_structure_key(model), tuple(input_shape)), {m: n for n, m in model.named_modules()}
+        sliceable = [p for p in plans if _slices_exactly_memo(model, graph, p, input_shape, key, names)]
         if not sliceable:
             raise ConfigError("rows pruning cannot slice this model: none of its channel groups can be cut "
                              "out without changing what it computes (its graph reshapes with fixed sizes); "
@@ -220,10 +221,11 @@ def _structure_key(model: nn.Module) -> tuple:
                                  for name, m in model.named_modules()))
 
 
-def _slices_exactly_memo(model: nn.Module, graph: object, plan: tuple, input_shape: tuple[int, ...]) -> bool:
+def _slices_exactly_memo(model: nn.Module, graph: object, plan: tuple, input_shape: tuple[int, ...],
+                         key: tuple, names: dict[nn.Module, str]) -> bool:
+    """_slices_exactly, remembered in _TRIALS; key: (_structure_key(model), input shape), names: module -> name."""
     root, handler, drop = plan
-    names = {m: n for n, m in model.named_modules()}
-    base = (_structure_key(model), tuple(input_shape), names.get(root), getattr(handler, "__name__", str(handler)))
+    base = (*key, names.get(root), getattr(handler, "__name__", str(handler)))
     chosen = (*base, tuple(sorted(drop)))
     with _TRIALS_LOCK:
         if _TRIALS.get(base) is False or _TRIALS.get(chosen):
