@@ -9,17 +9,12 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import data, heads  # noqa: E402
-from tests.apptest import APP, forget_results  # noqa: E402
+from tests.apptest import forget_results, start  # noqa: E402
 
 
 def _explore(query: dict[str, str], timeout: float = 300) -> AppTest:
     forget_results()
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return start(query=query, timeout=timeout)
 
 
 def _texts(at: AppTest) -> str:

@@ -2,26 +2,19 @@
 an upload this server lacks (AppTest). Each test uses a cache folder of its own."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import charts  # noqa: E402
+from tests import apptest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120
 
 
 def start(query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return apptest.start(query=query, timeout=TIMEOUT)
 
 
 def test_architecture_without_weights_shows_na_accuracy_with_its_reason():
