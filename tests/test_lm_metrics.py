@@ -1,0 +1,75 @@
+"""Language-model metrics against torch's own functions and hand computations."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from compression.lm import metrics
+
+
+def _scored(logits, targets):
+    return metrics.Scored(F.log_softmax(logits, dim=-1), targets)
+
+
+@pytest.fixture
+def pair():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(12, 16, 7, generator=g)
+    noisy = logits + 0.3 * torch.randn(12, 16, 7, generator=g)
+    targets = torch.randint(0, 7, (12, 16), generator=g)
+    return _scored(logits, targets), _scored(noisy, targets), logits, noisy, targets
+
+
+def test_perplexity_is_exp_of_torchs_cross_entropy(pair):
+    ref, _, logits, _, targets = pair
+    ce = F.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1))
+    assert metrics.perplexity(ref.nll) == pytest.approx(math.exp(float(ce)), rel=1e-6)
+
+
+def test_kl_matches_torchs_kl_div(pair):
+    ref, cmp, logits, noisy, _ = pair
+    expected = F.kl_div(F.log_softmax(noisy, -1).reshape(-1, 7), F.log_softmax(logits, -1).reshape(-1, 7),
+                        log_target=True, reduction="batchmean")
+    assert metrics.kl_divergence(ref, cmp) == pytest.approx(float(expected), rel=1e-5)
+    assert metrics.kl_divergence(ref, ref) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_accuracy_and_agreement_by_hand(pair):
+    ref, cmp, logits, noisy, targets = pair
+    acc, ci = metrics.token_accuracy(ref)
+    hand = sum(int(logits[i, j].argmax() == targets[i, j]) for i in range(12) for j in range(16)) / 192
+    assert acc == pytest.approx(hand)
+    assert ci[0] < acc < ci[1]
+    agree = sum(int(logits[i, j].argmax() == noisy[i, j].argmax()) for i in range(12) for j in range(16)) / 192
+    assert metrics.top1_agreement(ref, cmp) == pytest.approx(agree)
+
+
+def test_bootstrap_intervals_resample_chunks_the_same_way_for_both_models(pair):
+    ref, cmp, *_ = pair
+    idx = metrics.resamples(12, count=200)
+    # by hand: each resample's perplexity is exp(mean over its chunks of the chunk's mean NLL)
+    per_chunk = ref.nll.double().mean(1)
+    hand = torch.tensor([math.exp(float(per_chunk[r].mean())) for r in idx], dtype=torch.float64)
+    lo, hi = metrics.perplexity_ci(ref.nll, idx)
+    assert (lo, hi) == pytest.approx((float(torch.quantile(hand, 0.025)), float(torch.quantile(hand, 0.975))))
+    assert lo <= metrics.perplexity(ref.nll) <= hi
+    assert metrics.perplexity_delta_ci(ref.nll, ref.nll, idx) == (0.0, 0.0)  # paired: identical models differ by 0
+    c = metrics.compare(ref, cmp)
+    assert c.perplexity_delta_ci95[0] <= c.perplexity - c.perplexity_baseline <= c.perplexity_delta_ci95[1]
+    assert c.tokens == 192 and c.chunks == 12
+
+
+def test_greedy_appends_each_argmax_from_the_last_context_tokens():
+    class Next(nn.Module):  # predicts (last token + 1) mod 5, and remembers how much it saw
+        seen: list[int] = []
+
+        def forward(self, idx):
+            self.seen.append(idx.shape[1])
+            return F.one_hot((idx + 1) % 5, 5).float()
+
+    m = Next()
+    out = metrics.greedy(m, torch.tensor([3]), 6, context=4)
+    assert out.tolist() == [3, 4, 0, 1, 2, 3, 4]
+    assert max(m.seen) == 4
