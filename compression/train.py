@@ -198,11 +198,26 @@ def train_zoo_model(model_id: str, path: Path, data_dir: str | Path | None = Non
                     progress: Progress | None = None) -> nn.Module:
     """Train a zoo model from its fixed seed and save its checkpoint at `path`: bit-identical on a rebuild."""
     spec = zoo.spec(model_id)
+    if spec.language:
+        return _train_language_model(model_id, path, progress)
     ds = data.load(spec.dataset, data_dir=data_dir)
     with deterministic():
         model = zoo.build(model_id, seed=0)
         fit(model, ds.x_train, ds.y_train, spec.epochs, lr=spec.lr, batch_size=spec.batch_size,
             seed=0, progress=progress, one_cycle=True)
+    zoo.save(model, path)
+    return model
+
+
+def _train_language_model(model_id: str, path: Path, progress: Progress | None) -> nn.Module:
+    """A zoo language model on its corpus's training split (compression.lm), same seed rule."""
+    from compression.lm import text, tinygpt  # deferred: only this recipe reads the corpus
+    spec = zoo.spec(model_id)
+    with deterministic():
+        model = zoo.build(model_id, seed=0)
+        context = model.config.context if isinstance(model, tinygpt.TinyGPT) else 128
+        tinygpt.train_lm(model, text.tokens("train"), spec.steps, context=context,
+                         batch_size=spec.batch_size, lr=spec.lr, seed=0, warmup=50, progress=progress)
     zoo.save(model, path)
     return model
 

@@ -15,8 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from compression import isolation
+from compression.lm import tinygpt
 
 Progress = Callable[[float, str], None]  # (fraction done, message)
+
+
+LM_DATASETS = ("pydoc",)  # compression.lm.text: CPython's documentation topics, byte tokens
 
 
 class ModelError(RuntimeError):
@@ -33,6 +37,12 @@ class ModelSpec:
     lr: float = 2e-3        # peak of AdamW's one-cycle schedule
     batch_size: int = 32
     shipped: bool = True    # checkpoint lives in assets/ (else trained on first use, user cache)
+    steps: int = 0          # a language model's recipe counts optimizer steps, not epochs
+
+    @property
+    def language(self) -> bool:
+        """A next-token model on text (compression.lm), not an image classifier."""
+        return self.dataset in LM_DATASETS
 
 
 def mlp(sizes: list[int]) -> nn.Module:
@@ -258,6 +268,10 @@ ZOO: dict[str, ModelSpec] = {s.id: s for s in [
     # the Fashion pair of the Distill page: resnet-fashion (or any Fashion net) teaches it
     ModelSpec("mlp-fashion", "fashion-mnist", "784-64-10 MLP on Fashion-MNIST (distillation student)",
               lambda: mlp([784, 64, 10]), epochs=10, lr=3e-3, batch_size=128),
+    # Language model (issue 18): byte-level next-token prediction on CPython's documentation
+    # (compression.lm.text), 700 AdamW steps of 32 windows x 128 tokens, about 7 minutes on one thread.
+    ModelSpec("tinygpt-pydoc", "pydoc", "nanoGPT-style decoder (4 blocks, d=160, 4 heads, byte tokens) "
+              "on CPython's documentation text", tinygpt.TinyGPT, lr=1.5e-3, batch_size=32, steps=700),
 ]}
 DEFAULT_MODEL = "mlp-digits"
 

@@ -7,7 +7,7 @@ import torch
 from compression import calibration, gptq, models, source
 from compression.layers import compressible
 
-TRAINED = [m for m, spec in models.ZOO.items() if spec.shipped]
+TRAINED = [m for m, spec in models.ZOO.items() if spec.shipped and not spec.language]
 
 
 def layers_with_inputs(model_id: str) -> Iterator[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:

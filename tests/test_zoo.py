@@ -10,7 +10,7 @@ from compression import data, measure, models, pipeline
 from compression.config import CompressionConfig
 
 CONFIG = CompressionConfig(sparsity=0.5, bits=4)
-SHIPPED = [m for m, s in models.ZOO.items() if s.shipped]
+SHIPPED = [m for m, s in models.ZOO.items() if s.shipped and not s.language]
 UNSHIPPED = [m for m, s in models.ZOO.items() if not s.shipped]
 
 
