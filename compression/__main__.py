@@ -35,6 +35,7 @@ from compression import (  # studio
     train,
 )
 from compression.config import CompressionConfig, ConfigError
+from compression.lm import evaluate as lm_evaluate
 
 TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
 SEED_MAX = 2**31 - 1         # torch.manual_seed and NumPy both take this range
@@ -75,7 +76,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for spec in models.ZOO.values():
         row: dict[str, Any] = {"id": spec.id, "dataset": spec.dataset, "description": spec.description}
-        if models.checkpoint_path(spec.id).exists():
+        if spec.language:  # no class accuracy: perplexity, from `evaluate --model ID`
+            row.update(params=sum(p.numel() for p in models.build(spec.id).parameters()), accuracy=None,
+                       note="language model: `evaluate` gives perplexity")
+        elif models.checkpoint_path(spec.id).exists():
             model = models.load(spec.id)
             ds = data.load(spec.dataset, data_dir=args.data_dir)
             acc = measure.accuracy(model, ds.x_test, ds.y_test)
@@ -132,6 +136,8 @@ def cmd_formats(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     model = model_from_args(args)
+    if lm_evaluate.is_language_model(model):
+        return _evaluate_language_model(args, model, config)
     report = pipeline.evaluate(model, config, data_dir=args.data_dir,
                                progress=_stderr_progress if config.finetune_epochs else None)
     _record(args, report)
@@ -139,6 +145,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(report.to_json(indent=2))
         return 0
     print(summary(report))
+    return 0
+
+
+def _evaluate_language_model(args: argparse.Namespace, model: str, config: CompressionConfig) -> int:
+    """A zoo language model (compression.lm): perplexity, token accuracy, KL and agreement, with intervals."""
+    r = lm_evaluate.evaluate(model, config)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    lo, hi = r["perplexity_ci95"]
+    dlo, dhi = r["perplexity_delta_ci95"]
+    alo, ahi = r["token_accuracy_ci95"]
+    bpw = r["bits_per_weight"]
+    print(f"{model}  {' '.join(f'{k}={v}' for k, v in cfg.to_query(config).items()) or 'float32'}")
+    print(f"perplexity      {r['perplexity']:.3f} [{lo:.3f}, {hi:.3f}]  float {r['perplexity_baseline']:.3f}, "
+          f"change {r['perplexity'] - r['perplexity_baseline']:+.3f} [{dlo:+.3f}, {dhi:+.3f}] (paired)")
+    print(f"token accuracy  {r['token_accuracy']:.1%} [{alo:.1%}, {ahi:.1%}]  float {r['token_accuracy_baseline']:.1%}")
+    print(f"KL(float||this) {r['kl_divergence']:.4f} nats/token, top-1 agreement {r['top1_agreement']:.1%}")
+    print(f"size            {r['size_bytes']['compressed']:,.0f} B (file {r['size_bytes']['file']:,} B, "
+          f"fp32 {r['size_bytes']['fp32']:,.0f} B), " + (f"{bpw:.2f} bits/weight" if bpw else "float weights"))
+    print(f"MACs per token  {r['macs_per_token_effective']:,} nonzero of {r['macs_per_token']:,}")
+    print(f"sample          {r['sample_prompt']!r} -> {r['sample']!r}")
+    print(f"float sample    {r['sample_prompt']!r} -> {r['sample_baseline']!r}")
+    for note in r["notes"]:
+        print(f"note: {note}")
     return 0
 
 
@@ -245,6 +276,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     model = train.train_zoo_model(args.model, models.checkpoint_path(args.model), data_dir=args.data_dir,
                                   progress=_stderr_progress)
+    if models.spec(args.model).language:
+        from compression.lm import metrics, text  # deferred: only a language model reads the corpus
+        nll = metrics.score(model, text.chunks("test", lm_evaluate.CONTEXT)).nll
+        lo, hi = metrics.perplexity_ci(nll)
+        print(f"{args.model}: test perplexity {metrics.perplexity(nll):.3f} [{lo:.3f}, {hi:.3f}] "
+              f"({nll.numel():,} tokens), saved to {models.checkpoint_path(args.model)}")
+        return 0
     ds = data.load(models.spec(args.model).dataset, data_dir=args.data_dir)
     print(f"{args.model}: test accuracy {measure.accuracy(model, ds.x_test, ds.y_test):.1%}, "
           f"saved to {models.checkpoint_path(args.model)}")

@@ -131,6 +131,10 @@ def upload(model_file: str | Path, arch: str | None = None, data_file: str | Pat
 
 def load(source: ModelSource, data_dir: str | Path | None = None) -> Loaded:
     """The model, its input shape, its test data (or None) and why accuracy is n/a (or None)."""
+    if source.kind == "zoo" and models.spec(source.name).language:
+        raise models.ModelError(f"{source.name} is a language model: it is measured by perplexity "
+                                f"(`python -m compression evaluate --model {source.name}`, compression.lm.evaluate), "
+                                f"not by this image-classifier view")
     if source.kind == "zoo":
         model = models.shared(source.name, data_dir=data_dir)  # read only: compress() copies it
         loading.check_finite(model.state_dict(), f"checkpoint of {source.name}")
