@@ -148,6 +148,10 @@ def zoo_rows() -> dict[str, dict[str, Any]]:
                                "params": sum(p.numel() for p in built.parameters()),
                                "heads": heads.has_heads(built),  # structure 'heads' applies
                                "accuracy": None, "ready": False, "reason": None}
+        if spec.language:  # measured by perplexity (compression.lm), not by the image pages
+            row["reason"] = "a language model: `python -m compression evaluate` measures it, no page does yet"
+            info[mid] = row
+            continue
         try:
             ds = data.load(spec.dataset, download=False)
             row["ready"] = True  # a missing checkpoint is trained on first use

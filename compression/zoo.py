@@ -270,7 +270,7 @@ ZOO: dict[str, ModelSpec] = {s.id: s for s in [
               lambda: mlp([784, 64, 10]), epochs=10, lr=3e-3, batch_size=128),
     # Language model (issue 18): byte-level next-token prediction on CPython's documentation
     # (compression.lm.text), 700 AdamW steps of 32 windows x 128 tokens, about 7 minutes on one thread.
-    ModelSpec("tinygpt-pydoc", "pydoc", "nanoGPT-style decoder (4 blocks, d=160, 4 heads, byte tokens) "
+    ModelSpec("tinygpt-pydoc", "pydoc", "nanoGPT-style decoder (4 blocks, d=144, 4 heads, byte tokens) "
               "on CPython's documentation text", tinygpt.TinyGPT, lr=1.5e-3, batch_size=32, steps=700),
 ]}
 DEFAULT_MODEL = "mlp-digits"

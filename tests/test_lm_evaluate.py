@@ -62,3 +62,20 @@ def test_the_cli_prints_every_language_key(capsys):
     assert r["perplexity_baseline"] < r["perplexity"] < 2 * r["perplexity_baseline"]
     assert cli.main(["evaluate", "--model", MODEL, "--sparsity", "0.5", "--criterion", "taylor"]) == 2
     assert "criterion 'taylor' does not apply" in capsys.readouterr().err
+
+
+def test_calibration_reads_train_chunks_never_held_out_text():
+    from compression import calibration
+    from compression.lm import text
+    ds = lm.dataset()
+    assert torch.equal(calibration.batch(ds), text.chunks("train", lm.CONTEXT)[:lm.CALIB_CHUNKS, :-1])
+    assert torch.equal(ds.x_test, lm._chunks()[:, :-1])
+
+
+def test_gptq_3_bit_beats_rounding_to_nearest_by_a_paired_interval():
+    from compression.lm import metrics
+    base = models.shared(MODEL)
+    rtn = lm.scores(base, CompressionConfig(bits=3, granularity="channel"))
+    gptq = lm.scores(base, CompressionConfig(bits=3, granularity="channel", method="gptq"))
+    lo, _ = metrics.perplexity_delta_ci(rtn.nll, gptq.nll)
+    assert lo > 0  # RTN's perplexity minus GPTQ's, on the same resamples of held-out chunks

@@ -19,10 +19,10 @@ from torch import nn
 class GPTConfig:
     vocab: int = 256
     context: int = 128
-    dim: int = 160
+    dim: int = 144
     depth: int = 4
     heads: int = 4
-    hidden: int = 640
+    hidden: int = 576
 
 
 class CausalSelfAttention(nn.Module):
