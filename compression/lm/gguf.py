@@ -217,14 +217,27 @@ class GGUFFile:
         """The stored bytes (or values, for float types) as the reader maps them."""
         return np.asarray(self._tensors[name].data)
 
-    def tensor(self, name: str) -> torch.Tensor:
-        """The tensor dequantized to float32, torch order ((out, in) for a matrix), a fresh copy."""
+    def tensor(self, name: str, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The tensor dequantized to float32, torch order ((out, in) for a matrix), a fresh copy.
+
+        With `out` (a float32 tensor of that shape) the values are written into it, 4,096 rows at a
+        time, so a large matrix never has more than a slice of temporaries beside it.
+        """
         from gguf import quants
 
         t = self._tensors[name]
-        values = quants.dequantize(np.asarray(t.data), t.tensor_type)
         shape = tuple(int(n) for n in reversed(t.shape.tolist()))
-        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32).reshape(shape))
+        if out is None:
+            out = torch.empty(shape, dtype=torch.float32)
+        elif tuple(out.shape) != shape or out.dtype != torch.float32:
+            raise ValueError(f"{name}: the file holds float32 {shape}, the target is {out.dtype} {tuple(out.shape)}")
+        data = np.asarray(t.data)
+        target = out.numpy().reshape(-1, shape[-1]) if len(shape) > 1 else out.numpy().reshape(1, -1)
+        stored = data.reshape(target.shape[0], -1)
+        for start in range(0, target.shape[0], 4096):
+            rows = slice(start, start + 4096)
+            target[rows] = quants.dequantize(stored[rows], t.tensor_type).reshape(target[rows].shape)
+        return out
 
     @cached_property
     def info(self) -> GGUFInfo:
