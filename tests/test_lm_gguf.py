@@ -117,3 +117,55 @@ def test_missing_package_is_data_unavailable(monkeypatch) -> None:
 
 def test_fp16_helper_matches_numpy() -> None:
     assert _f16(np.float16(0.3).tobytes()) == float(np.float16(0.3))
+
+
+def _float_min_rtn(w: torch.Tensor, bits: int, scale_dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    """Hand min–max RTN with a float minimum (llama.cpp / HQQ form), groups of 32 along the input dim."""
+    b = w.reshape(-1, 32)
+    lo, hi = b.amin(1, keepdim=True), b.amax(1, keepdim=True)
+    s = ((hi - lo) / (2**bits - 1)).to(scale_dtype).float()
+    m = lo.to(scale_dtype).float()
+    return (torch.round((b - m) / s).clamp(0, 2**bits - 1) * s + m).reshape(w.shape)
+
+
+def test_containment_flags_follow_the_reasoning() -> None:
+    from compression.quantizers import PER_CHANNEL, PerGroup
+
+    g32 = PerGroup(32)
+    yes = lmgguf.q4_1_contained("uniform", 4, "asymmetric", g32, zero_point="float")
+    assert yes.contained and yes.label == "cannot lose anything by construction"
+    assert lmgguf.q4_1_contained("float", 32, "symmetric", PER_CHANNEL).contained
+    assert lmgguf.q4_1_contained("uniform", 4, "asymmetric", g32, zero_point="float", scale_dtype="float32").contained
+    no = [
+        lmgguf.q4_1_contained("uniform", 4, "asymmetric", g32),  # integer zero point: the project's record
+        lmgguf.q4_1_contained("uniform", 4, "symmetric", g32),
+        lmgguf.q4_1_contained("uniform", 4, "asymmetric", PerGroup(128), zero_point="float"),
+        lmgguf.q4_1_contained("uniform", 4, "asymmetric", PerGroup(16), zero_point="float"),
+        lmgguf.q4_1_contained("uniform", 8, "asymmetric", PER_CHANNEL, zero_point="float"),
+        lmgguf.q4_1_contained("uniform", 5, "asymmetric", g32, zero_point="float"),  # 31 steps do not hold 15
+        lmgguf.q4_1_contained("uniform", 8, "asymmetric", g32, zero_point="float"),  # step d/17 is not exact
+        lmgguf.q4_1_contained("uniform", 4, "asymmetric", g32, zero_point="float", scale_dtype="bfloat16"),
+        lmgguf.q4_1_contained("nf4", 4, "symmetric", PerGroup(64)),
+    ]
+    assert not any(c.contained for c in no), [c.reason for c in no if c.contained]
+    assert "more bits is not a superset" in no[5].reason
+    assert lmgguf.grid_contained("Q8_0", "uniform", 8, "symmetric", g32).contained
+    assert not lmgguf.grid_contained("Q8_0", "uniform", 8, "asymmetric", g32).contained
+    assert not lmgguf.grid_contained("Q8_0", "uniform", 4, "symmetric", g32).contained
+
+
+@needs_file
+def test_containment_flags_match_quantizing_the_reference(f: lmgguf.GGUFFile) -> None:
+    """Each verdict checked by quantizing the real dequantized weights (reference: the weights themselves)."""
+    from compression.quantizers import UNIFORM, PerGroup
+
+    w = f.tensor("blk.3.attn_q.weight")
+    assert torch.equal(_float_min_rtn(w, 4), w)  # contained: bit-for-bit the reference
+    assert torch.equal(_float_min_rtn(w, 4, torch.float32), w)
+    assert not torch.equal(_float_min_rtn(w, 5, torch.float32), w)  # 5 bits loses
+    assert not torch.equal(_float_min_rtn(w, 8, torch.float32), w)  # 8 bits: off by the scale's rounding
+    q = UNIFORM.fake(w, 4, "asymmetric", PerGroup(32))  # the project's integer-zero-point record
+    assert (q != w).float().mean() > 0.5
+    emb = f.tensor("token_embd.weight")[:2048]
+    assert torch.equal(UNIFORM.fake(emb, 8, "symmetric", PerGroup(32)), emb)  # Q8_0 inside symmetric INT8 g32
+    assert not torch.equal(UNIFORM.fake(emb, 8, "symmetric", PerGroup(64)), emb)

@@ -253,3 +253,94 @@ class GGUFFile:
 def open_gguf(path: str | Path | None = None) -> GGUFFile:
     """Open a GGUF file (SmolLM2's from the installed package when no path is given)."""
     return GGUFFile(smollm2_path() if path is None else path)
+
+
+# ---------------------------------------------------------------------------------------------
+# does a weight format contain the reference's grid?
+
+
+@dataclass(frozen=True)
+class Containment:
+    """Whether quantizing the dequantized reference with a format gives the reference back exactly."""
+
+    contained: bool
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return "cannot lose anything by construction" if self.contained else "may lose accuracy against the reference"
+
+
+# GGUF block formats read here: (block size, levels - 1 of the codes, affine with a free minimum?)
+_BLOCK_FORMATS = {"Q4_1": (32, 15, True), "Q8_0": (32, 127, False)}
+# dtypes that hold every float16 value exactly (a block's d and m are float16)
+_HOLDS_FLOAT16 = ("float16", "float32", "float64")
+
+
+def grid_contained(reference: str, quantizer: str, bits: int, scheme: str, granularity: Any,
+                   zero_point: str = "integer", scale_dtype: str = "float16") -> Containment:
+    """Whether round-to-nearest with this weight format reproduces every block of a GGUF reference.
+
+    The reference's weights are already on a grid: a Q4_1 block of 32 (along the input dimension)
+    holds x = d·q + m, q ∈ {0..15}, d and m float16, with q = 0 and q = 15 both used (llama.cpp sets
+    m = min, d = (max − min)/15), so the block's min is m and its max m + 15d; a Q8_0 block holds
+    x = d·q, q ∈ {−127..127}, with max |q| = 127 (d = max|x|/127). A format "contains" the reference
+    when its min–max (RTN) quantization of each such block returns the block unchanged: then RTN,
+    GPTQ (zero error at every column, so nothing to compensate) and AWQ (its search includes
+    α = 0, s = 1, whose error is zero) all give the reference back, and the page may say the format
+    "cannot lose anything by construction". Conditions, each necessary:
+
+    - a uniform grid (k-means, NF4, FP4/FP8, MX/NV formats, powers of two have no 16 equally spaced
+      levels with a free offset per block); float32 weights (no quantization) trivially contain it;
+    - groups of exactly the block size along the input dimension: a scale shared by several blocks
+      (per tensor, per channel, g > 32) has one step for blocks of different steps d, and a smaller
+      group's min–max spans only part of a block's range, which is in general not a whole number
+      of its steps;
+    - Q4_1 (free minimum): an asymmetric grid whose minimum is stored as a float
+      (`zero_point="float"`, llama.cpp's and HQQ's form). The integer zero point of torch / GPTQ
+      (levels s·(k − z), 0 exactly representable, what this project's uniform record does) puts the
+      levels at whole multiples of s, and m/d is an integer in about 0.3 % of the blocks of a SmolLM2 matrix: at
+      4 bits, g = 32 it changes 99.7 % of the weights. Q8_0 (no offset): a symmetric grid;
+    - a level spacing that divides the reference's: the format's step is (range)/(its levels − 1),
+      so its levels − 1 must be a multiple of the reference's (15 for Q4_1: 4, 8, 12, 16 bits; 127
+      for Q8_0: 8, 15 bits). More bits is not a superset: 5-bit g32 with a float minimum has
+      steps of 15d/31 and moves Q4_1 weights by up to half of one (≈ 0.24 d);
+    - a step that the stored scale holds exactly: at equal levels the step is d itself (float16,
+      so float16 or float32 scales hold it; bfloat16, E8M0, E4M3 do not); at more levels it is
+      d/17 (Q4_1 at 8 bits) or d/129 (Q8_0 at 15 bits), which no binary float holds exactly:
+      float32 scales lose ≈ 1e-7 relative, float16 ones ≈ 5e-4, so these are not claimed.
+    """
+    from compression.quantizers import PerGroup
+
+    if reference not in _BLOCK_FORMATS:
+        return Containment(False, f"the reference type {reference} has no known grid")
+    size, steps, free_min = _BLOCK_FORMATS[reference]
+    if quantizer == "float" or bits >= 32:
+        return Containment(True, f"float32 weights hold the dequantized {reference} values exactly")
+    if quantizer != "uniform":
+        return Containment(False, f"{quantizer} levels are not {reference}'s equally spaced levels per block of {size}")
+    if not (isinstance(granularity, PerGroup) and granularity.size == size):
+        return Containment(False, f"{reference} has its own scale per block of {size} weights; only groups of exactly {size} "
+                                  "along the input dimension share its blocks")
+    if free_min and not (scheme == "asymmetric" and zero_point == "float"):
+        why = ("an integer zero point puts the levels on whole multiples of the step, and a Q4_1 block's minimum is "
+               "a free float16 value" if scheme == "asymmetric" else "a symmetric grid cannot follow a Q4_1 block's free minimum")
+        return Containment(False, why)
+    if not free_min and scheme != "symmetric":
+        return Containment(False, f"an asymmetric grid's range is widened to hold 0 and split into 2^b − 1 steps, not {reference}'s")
+    levels = 2**bits - 1 if free_min else 2 ** (bits - 1) - 1
+    if levels % steps:
+        return Containment(False, f"{bits}-bit steps ((range)/{levels}) do not divide {reference}'s ((range)/{steps}): "
+                                  "more bits is not a superset here")
+    if levels != steps:
+        return Containment(False, f"the {bits}-bit step is d/{levels // steps}, which a binary float scale cannot hold exactly")
+    if scale_dtype not in _HOLDS_FLOAT16:
+        return Containment(False, f"{scale_dtype} scales cannot hold every float16 step d exactly")
+    return Containment(True, f"{bits}-bit groups of {size} recompute each block's step d"
+                             f"{' and minimum m' if free_min else ''} exactly and round every weight to its own level")
+
+
+def q4_1_contained(quantizer: str, bits: int, scheme: str, granularity: Any,
+                   zero_point: str = "integer", scale_dtype: str = "float16") -> Containment:
+    """`grid_contained` for the SmolLM2 file's block matrices (Q4_1); see its docstring for the reasoning."""
+    return grid_contained("Q4_1", quantizer, bits, scheme, granularity, zero_point, scale_dtype)
