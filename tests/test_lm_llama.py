@@ -108,6 +108,18 @@ def test_cache_gives_the_full_forward_logits() -> None:
     torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-4)
 
 
+def test_token_nll_equals_cross_entropy_per_chunk() -> None:
+    m = _tiny_model()
+    ids = torch.randint(0, 50, (21,))
+    seen: list[tuple[int, int]] = []
+    nll = llama.token_nll(m, ids, chunk=8, progress=lambda done, total: seen.append((done, total)))
+    assert nll.shape == (3, 7) and seen == [(1, 3), (2, 3), (3, 3)]
+    for c, window in enumerate((ids[0:8], ids[8:16], ids[16:21])):
+        want = F.cross_entropy(m(window[None])[0, :-1], window[1:], reduction="none")
+        torch.testing.assert_close(nll[c, :len(want)], want)
+    assert nll[2, 4:].isnan().all()
+
+
 def test_every_projection_is_a_compressible_linear() -> None:
     names = set(compressible(_tiny_model()))
     assert "lm_head" in names and "model.layers.1.self_attn.q_proj" in names and "model.layers.0.mlp.down_proj" in names
@@ -158,6 +170,7 @@ def test_smollm2_perplexity_and_rope_convention(smol) -> None:
             for q, k in qk:
                 q.copy_(llama.unpermute_rows(q, 9))
                 k.copy_(llama.unpermute_rows(k, 3))
+    print(f"perplexity {ppl:.1f}, raw llama.cpp q/k rows under half-split rope {wrong:.0f}")
     assert wrong > 5 * ppl, (wrong, ppl)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -260,12 +260,14 @@ def load_smollm2(path: str | Path | None = None) -> tuple[LlamaForCausalLM, BPET
 
 
 @torch.no_grad()
-def token_nll(model: nn.Module, ids: Sequence[int] | torch.Tensor, chunk: int = 512) -> torch.Tensor:
+def token_nll(model: nn.Module, ids: Sequence[int] | torch.Tensor, chunk: int = 512,
+              progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Negative log-likelihood (nats) of every token after the first of each chunk, chunk by chunk.
 
     The text is cut into non-overlapping windows of `chunk` tokens (the last may be shorter); in
     each, token j is predicted from tokens 0..j-1 of its window. Returns a (chunks, chunk-1) tensor,
-    NaN-padded in the last row, so a bootstrap can resample whole chunks.
+    NaN-padded in the last row, so a bootstrap can resample whole chunks. `progress(done, total)`
+    is called after each chunk (a caller's Stop raises from it).
     """
     seq = torch.as_tensor(ids, dtype=torch.long).flatten()
     n_chunks = max(1, math.ceil(seq.numel() / chunk))
@@ -276,6 +278,8 @@ def token_nll(model: nn.Module, ids: Sequence[int] | torch.Tensor, chunk: int = 
             continue
         logits = model(window[None])[0, :-1]
         out[c, :window.numel() - 1] = F.cross_entropy(logits, window[1:], reduction="none")
+        if progress is not None:
+            progress(c + 1, n_chunks)
     return out
 
 
