@@ -186,6 +186,23 @@ def evaluate(model: Any, config: Any, progress: Callable[[float, str], None] | N
     return history.evaluate(model, config, store, progress=progress, latency_memo=memo)
 
 
+def scrub_grid(model: Any, config: Any, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """scrub.grid, kept in the history (kind "scrub", keyed by the model, the config and the code
+    version): computed once per scenario and reused by every session and server start."""
+    import sqlite3
+
+    from compression import history, scrub
+
+    def compute() -> dict[str, Any]:
+        return scrub.grid(model, None, config, progress=progress)
+    try:
+        store = history.History()
+    except (OSError, sqlite3.Error) as e:
+        log.warning("history unavailable: %s", e)
+        return compute()
+    return store.cached("scrub", str(model), config.to_dict(), compute)
+
+
 def accuracy_points(model: Any, config: Any, field: str, values: tuple,
                     progress: Callable[[float, str], None] | None = None) -> list[dict[str, Any]]:
     """pipeline.accuracy_points; with `progress`, one value at a time to report it (each may fine-tune)."""

@@ -535,9 +535,7 @@ def scrub_grid(model: ModelSource, config_items: tuple, _progress=None) -> dict[
     """compression.scrub.grid for the scenario with sparsity and bits at their defaults (they are the axes).
 
     An exception propagates, so st.cache_data keeps nothing for a failure."""
-    from compression import scrub
-
     config = config_of(config_items).replace(sparsity=0.0, bits=32)
-    grid = scrub.grid(model, None, config, progress=_progress)
+    grid = offload(workers.scrub_grid, model, config, progress=_progress)
     _done(("scrub", model, config_items))
     return grid
