@@ -104,7 +104,8 @@ def grid(model: str | source.ModelSource | nn.Module, ds: data.Dataset | None, c
                 progress(done / total, f"scrubbing grid: {done} of {total} points")
     return {"model": getattr(model, "name", None) if not isinstance(model, str) else model,
             "layer": layer, "sparsities": list(sparsities), "bits": list(bits), "n_test": n,
-            "edges": edges, "error_edges": err_edges.tolist(), "config": config.to_dict(), "points": points}
+            "edges": edges, "error_edges": err_edges.tolist(), "points": points,
+            "config": json.loads(json.dumps(config.to_dict()))}  # plain JSON: equal after the history's round trip
 
 
 def _quantized(pruned: nn.Module, ds: data.Dataset, config: CompressionConfig, lp: plan.Plan

@@ -15,7 +15,7 @@ from ui.state import _control_changed
 
 KEY = "scrubber"
 RELEASE = ("On release the sidebar takes this point and the cards above show the exact result for it "
-           "(the numbers `python -m compression evaluate` prints).")
+           "(the numbers python -m compression evaluate prints).")
 
 _markup, _css, _js = scrub.page_parts()
 # mountScrubber(root, grid, onRelease) is the report's function too; the component's entry point wraps it

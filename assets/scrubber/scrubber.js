@@ -13,7 +13,7 @@ function mountScrubber(root, G, onRelease) {
   sp.value = Math.max(0, S.indexOf(G.start_sparsity)); bt.value = Math.max(0, B.indexOf(G.start_bits));
   sp.disabled = S.length < 2; bt.disabled = B.length < 2;
   q("help").textContent = G.help;
-  const W = 820, X0 = 90, T = 40;  // plot width, left edge and top in viewBox units
+  const W = 800, X0 = 110, T = 44;  // plot width, left edge and top in viewBox units
 
   function ticks(lo, hi) {  // five round ticks across [lo, hi]
     const out = [];
@@ -36,10 +36,10 @@ function mountScrubber(root, G, onRelease) {
     const lo = edges[0], hi = edges[edges.length - 1];
     for (const t of ticks(lo, hi)) {
       const x = X0 + W * (t - lo) / (hi - lo || 1);
-      parts.push(`<text x="${x.toFixed(1)}" y="${T + H + 26}" font-size="20" text-anchor="middle" fill="#111">${num(t)}</text>`);
+      parts.push(`<text x="${x.toFixed(1)}" y="${T + H + 28}" font-size="24" text-anchor="middle" fill="#111">${num(t)}</text>`);
     }
-    parts.push(`<text x="${X0 - 8}" y="${T + 12}" font-size="20" text-anchor="end" fill="#111">${top.toLocaleString("en")}</text>`);
-    parts.push(`<text x="${X0 - 8}" y="${T + H}" font-size="20" text-anchor="end" fill="#111">0</text>`);
+    parts.push(`<text x="${X0 - 8}" y="${T + 12}" font-size="24" text-anchor="end" fill="#111">${top.toLocaleString("en")}</text>`);
+    parts.push(`<text x="${X0 - 8}" y="${T + H}" font-size="24" text-anchor="end" fill="#111">0</text>`);
     return parts.concat(extra || []).join("");
   }
 
@@ -63,22 +63,22 @@ function mountScrubber(root, G, onRelease) {
     const frac = n ? p.zeros / n : 0, zy = H * frac, zx = X0 + W + 40;
     const svg = q("hist");
     svg.setAttribute("aria-label", `Weights of ${G.layer}: ${p.zeros.toLocaleString("en")} zeros`);
-    svg.innerHTML = `<text x="${X0}" y="24" font-size="20" font-weight="600" fill="#111">Weights of ${G.layer}` +
+    svg.innerHTML = `<text x="${X0}" y="24" font-size="24" font-weight="600" fill="#111">Weights of ${G.layer}` +
       ` (non-zero, blue) and the zero fraction (orange)</text>` + bars(p.hist, G.edges, top, "#0b4f9c", [
       `<rect x="${zx}" y="${T}" width="44" height="${H}" fill="none" stroke="#111" stroke-width="1.5"/>`,
       `<rect data-testid="scrubber-zero-bar" x="${zx}" y="${(T + H - zy).toFixed(2)}" width="44" ` +
       `height="${zy.toFixed(2)}" fill="#b3470b"/>`,
-      `<text x="${zx + 22}" y="${T + H + 26}" font-size="20" text-anchor="middle" fill="#111">` +
+      `<text x="${zx + 22}" y="${T + H + 28}" font-size="24" text-anchor="middle" fill="#111">` +
       `${Math.round(frac * 100)} %</text>`,
-      `<text x="${zx + 22}" y="${T - 6}" font-size="18" text-anchor="middle" fill="#111">zeros</text>`], H);
+      `<text x="${zx + 22}" y="${T - 8}" font-size="22" text-anchor="middle" fill="#111">zeros</text>`], H);
     // quantization error (rounded − kept weight) of the same layer, on shared bins
     const err = q("err");
     err.setAttribute("aria-label", `Quantization error of ${G.layer}`);
     if (b >= 32) {
-      err.innerHTML = `<text x="${X0}" y="30" font-size="20" fill="#111">Quantization error: none at 32-bit float ` +
+      err.innerHTML = `<text x="${X0}" y="30" font-size="24" fill="#111">Quantization error: none at 32-bit float ` +
         "weights (nothing is rounded).</text>";
     } else {
-      err.innerHTML = `<text x="${X0}" y="24" font-size="20" font-weight="600" fill="#111">Quantization error ` +
+      err.innerHTML = `<text x="${X0}" y="24" font-size="24" font-weight="600" fill="#111">Quantization error ` +
         `of ${G.layer} (rounded − kept weight)</text>` +
         bars(p.error_hist, G.error_edges, Math.max(1, ...p.error_hist), "#5b2a86", [], 180);
     }
