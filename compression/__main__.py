@@ -356,11 +356,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                   if report.accuracy is not None else {})
         views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
         formats = report_html.format_views(args.model, config.group_size)
-        grid = None
-        if report.accuracy is not None and not args.no_scrub:
-            axes = config.replace(sparsity=0.0, bits=32)  # the scrubber's axes: the rest of the scenario fixed
-            grid = _history(args).cached("scrub", args.model, axes.to_dict(), lambda: scrub.grid(
-                args.model, None, axes, data_dir=args.data_dir))
+        grid = (scrub.kept_grid(args.model, config, _history(args), data_dir=args.data_dir)
+                if report.accuracy is not None and not args.no_scrub else None)
         _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views,
                                                                                         formats, grid)))
     finally:

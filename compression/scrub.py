@@ -40,6 +40,23 @@ def bits_range(quantizer: str) -> tuple[int, ...]:
     return tuple(b for b in UNIFORM_BITS if b in BITS)
 
 
+def axes(config: CompressionConfig) -> CompressionConfig:
+    """The scenario a grid is made for: sparsity and bits are its axes, everything else stays as set."""
+    return config.replace(sparsity=0.0, bits=FLOAT_BITS)
+
+
+def kept_grid(model: str | source.ModelSource, config: CompressionConfig, store: Any | None, *,
+              data_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """grid() for `config`'s axes, kept in `store` (a history.History, kind "scrub", keyed by the model,
+    those axes and the code version): computed once per scenario, then read back by every session,
+    the report and the CLI. `store` None: computed, not kept (a history that cannot be opened)."""
+    scenario = axes(config)
+
+    def compute() -> dict[str, Any]:
+        return grid(model, None, scenario, data_dir=data_dir, progress=progress)
+    return compute() if store is None else store.cached("scrub", str(model), scenario.to_dict(), compute)
+
+
 def _exact_only(config: CompressionConfig) -> bool:
     """Quantization that depends on more than the pruned weights: every point runs compress()."""
     return config.qat or config.method != "rtn" or config.smooth_alpha > 0
@@ -204,4 +221,4 @@ def standalone_html(grid_: dict[str, Any], sparsity: float = 0.0, bits: int = FL
             "</script>")
 
 
-__all__ = ["SPARSITIES", "bits_range", "grid", "page_parts", "payload", "standalone_html"]
+__all__ = ["SPARSITIES", "axes", "bits_range", "grid", "kept_grid", "page_parts", "payload", "standalone_html"]

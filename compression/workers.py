@@ -187,20 +187,16 @@ def evaluate(model: Any, config: Any, progress: Callable[[float, str], None] | N
 
 
 def scrub_grid(model: Any, config: Any, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-    """scrub.grid, kept in the history (kind "scrub", keyed by the model, the config and the code
-    version): computed once per scenario and reused by every session and server start."""
+    """scrub.kept_grid in this user's history (computed, not kept, when it cannot be opened)."""
     import sqlite3
 
     from compression import history, scrub
-
-    def compute() -> dict[str, Any]:
-        return scrub.grid(model, None, config, progress=progress)
     try:
         store = history.History()
     except (OSError, sqlite3.Error) as e:
         log.warning("history unavailable: %s", e)
-        return compute()
-    return store.cached("scrub", str(model), config.to_dict(), compute)
+        store = None
+    return scrub.kept_grid(model, config, store, progress=progress)
 
 
 def accuracy_points(model: Any, config: Any, field: str, values: tuple,

@@ -143,9 +143,10 @@ ui.section(card_details)
 # --------------------------------------------------------------------------- live scrubbing (issue 19)
 
 def scrub_section() -> None:
+    from compression import scrub
     from ui import scrubber
     st.subheader("Live scrubbing", anchor=False)
-    items = ui.config_items(cfg.replace(sparsity=0.0, bits=32))
+    items = ui.config_items(scrub.axes(cfg))
     st.caption("Every sparsity × bit-width point of this scenario computed once (kept in the history for every "
                "session); dragging redraws in the browser, and the release sets the sidebar to that point.")
     # a presenter drags live: presentation mode computes the grid without asking (seconds on the zoo's nets)

@@ -64,12 +64,13 @@ def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url:
 
 def _scrub_grid(model: ModelSource, items: tuple, report: pipeline.Report) -> dict | None:
     """The scenario's scrubbing grid (the page's cached one; the history keeps it), for the report's scrubber."""
+    from compression import scrub
     from ui.backend import scrub_grid
     from ui.state import config_items
     if report.accuracy is None:
         return None
     try:
-        return scrub_grid(model, config_items(config_of(items).replace(sparsity=0.0, bits=32)))
+        return scrub_grid(model, config_items(scrub.axes(config_of(items))))
     except Exception as e:  # the report without its scrubber is still the report
         log.warning("report without the scrubber: %s", e)
         return None

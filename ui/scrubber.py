@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from compression import scrub
-from ui.state import _control_changed
+from compression import scrub, structures
+from ui.state import _control_changed, value
 
 KEY = "scrubber"
 RELEASE = ("On release the sidebar takes this point and the cards above show the exact result for it "
@@ -35,7 +35,7 @@ def _released() -> None:
     except (KeyError, TypeError, ValueError):
         return
     ss = st.session_state
-    if ss.get("structure") != "2:4":  # 2:4 fixes the sparsity (the sidebar's slider is disabled too)
+    if structures.structure(value("structure", "unstructured")).fixed_sparsity is None:  # 2:4 sets its own
         ss["sparsity"] = int(round(sparsity * 100))
     ss["bits"] = bits
     _control_changed()
