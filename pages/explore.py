@@ -150,8 +150,10 @@ def scrub_section() -> None:
     st.caption("Every sparsity × bit-width point of this scenario computed once (kept in the history for every "
                "session); dragging redraws in the browser, and the release sets the sidebar to that point.")
     # a presenter drags live: presentation mode computes the grid without asking (seconds on the zoo's nets)
-    if not (present.active() or computed_on_click(("scrub", sc.model, items), "scrub_grid", items,
-                                                  "Compute the scrubbing grid")):
+    if not (present.active() or computed_on_click(
+            ("scrub", sc.model, items), "scrub_grid", items, "Compute the scrubbing grid",
+            help="Evaluates every sparsity × bit-width point of this scenario once (no training unless the "
+                 "scenario fine-tunes); then it is kept in the history for every session.")):
         return
     grid = ui.with_progress(ui.scrub_grid, sc.model, items, label="Scrubbing grid",
                             show=not ui.is_done(("scrub", sc.model, items)))
@@ -165,13 +167,15 @@ def _on_click(flag: str, value) -> None:
     st.session_state[flag] = value
 
 
-def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
+def computed_on_click(key: tuple, flag: str, value, button: str,
+                      help: str = "Runs this view's training once; then it is cached for everyone on this server.",
+                      ) -> bool:
     """True when the view's result is cached or its button was pressed; else draws the button."""
     value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
     if ui.is_done(key) or st.session_state.get(flag) == value:
         return True
     st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
-              help="Runs this view's training once; then it is cached for everyone on this server.")
+              help=help)
     return False
 
 
