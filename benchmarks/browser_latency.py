@@ -2,6 +2,7 @@
 
     python benchmarks/browser_latency.py [--app app.py] [--runs 30] [--page URLPATH]
                                          [--json out.json] [--check]
+    python benchmarks/browser_latency.py --scrubber      # issue 19: the live scrubber vs the bare floor
 
 Starts the bare baseline page (benchmarks/bare_app.py: one slider, six 150-bar Plotly
 charts, no computation) and the target app (default: the project's app.py; when it does
@@ -22,6 +23,12 @@ Measured (DESIGN.md, Performance targets):
     content, and would add ~200 ms of animation to every sample. Bare and target moves
     are interleaved (order alternating), so both see the same machine load.
 
+(c) with ``--scrubber`` (issue 19): Explore on mlp-digits, its scrubbing grid computed, then
+    ``--runs`` mouse-drag steps on the scrubber's sparsity input (the button held down, one grid
+    notch per step, right then back): the time from the input event to the scrubber's last DOM
+    change (a MutationObserver on the component's shadow root), beside the bare page's slider
+    floor measured in the same run. Targets: median <= 50 ms, p95 <= 100 ms.
+
 Both times come from the page's own clock (performance.now(); a capture-phase keydown
 listener stamps the press), so the Playwright round trip is not part of the figure.
 Alternating between two values means a cached app (st.cache_data) is measured mostly on
@@ -41,6 +48,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browserlib as bl  # noqa: E402
+
+SCRUB_TARGETS = {"median_ms": 50.0, "p95_ms": 100.0}
+
+# On the scrubber (inside the v2 component's shadow root): stamp each input event, and the last
+# mutation of its DOM after it. Idempotent.
+SCRUB_PROBE_JS = r"""
+() => {
+  if (window.__scrub) return true;
+  const host = document.querySelector('.st-key-scrubber');
+  if (!host) return false;
+  const find = (node) => {  // through open shadow roots
+    const hit = node.querySelector('[data-testid="scrubber-sparsity"]');
+    if (hit) return hit;
+    for (const e of node.querySelectorAll('*')) if (e.shadowRoot) { const h = find(e.shadowRoot); if (h) return h; }
+    return null;
+  };
+  const input = find(host);
+  if (!input) return false;
+  let root = input.getRootNode();
+  const S = window.__scrub = { inputT: null, last: null, n: 0 };
+  input.addEventListener('input', () => { S.inputT = performance.now(); S.last = null; }, true);
+  new MutationObserver(() => { S.last = performance.now(); S.n++; }).observe(root,
+    { subtree: true, childList: true, attributes: true, characterData: true });
+  return true;
+}
+"""
+
+# The step is drawn: a mutation after the input, then `quiet` ms without one.
+SCRUB_DONE_JS = r"""
+(quiet) => { const S = window.__scrub;
+  return S.inputT !== null && S.last !== null && performance.now() - S.last >= quiet; }
+"""
 
 TARGETS = {
     "median_ms": 500.0,
@@ -142,6 +181,86 @@ def verdict(value, limit):
     return "ok" if value <= limit else "MISSED"
 
 
+def scrub_steps(page, runs: int, quiet_ms: int, timeout_ms: int) -> list[float]:
+    """Drag the scrubber's sparsity input one grid notch per step (button held), `runs` steps;
+    each step's input event -> last DOM change of the scrubber, in ms."""
+    host = page.locator(".st-key-scrubber")
+    sp = host.locator('[data-testid="scrubber-sparsity"]')
+    sp.scroll_into_view_if_needed()
+    page.wait_for_function(SCRUB_PROBE_JS, timeout=timeout_ms)
+    n = int(sp.get_attribute("max")) + 1
+    box = sp.bounding_box()
+    y = box["y"] + box["height"] / 2
+    thumb = 8.0  # half of Chromium's range thumb: notch k sits at x0 + thumb + (w - 2·thumb)·k/(n−1)
+
+    def x_of(k: int) -> float:
+        return box["x"] + thumb + (box["width"] - 2 * thumb) * k / (n - 1)
+    page.mouse.move(x_of(0), y)
+    page.mouse.down()
+    out: list[float] = []
+    k, step = 0, 1
+    while len(out) < runs:
+        if not 0 <= k + step < n:
+            step = -step
+        k += step
+        page.evaluate("() => { window.__scrub.inputT = null; }")  # a step without an input event times out
+        page.mouse.move(x_of(k), y)
+        page.wait_for_function(SCRUB_DONE_JS, arg=quiet_ms, polling=10, timeout=timeout_ms)
+        t = page.evaluate("() => window.__scrub.last - window.__scrub.inputT")
+        out.append(t)
+    page.mouse.up()
+    return out
+
+
+def main_scrubber(args) -> int:
+    """(c): the scrubber's drag steps beside the bare page's slider floor, in the same run."""
+    from playwright.sync_api import sync_playwright
+    bare = App("bare", bl.BARE_APP, "", 6, 0)
+    load0 = os.getloadavg()
+    with sync_playwright() as pw:
+        browser = bl.launch_browser(pw)
+        proc = None
+        try:
+            bare.start_and_open(browser, args)
+            proc, url = bl.start_streamlit(bl.PROJECT_APP, timeout=args.start_timeout)
+            context, page = bl.new_instrumented_page(browser)
+            page.goto(url + "/?model=mlp-digits")
+            bl.wait_for_page_usable(page, min_sliders=3, min_charts=6, timeout_ms=int(args.start_timeout * 1000))
+            page.get_by_role("button", name="Compute the scrubbing grid").click()
+            page.locator('.st-key-scrubber [data-testid="scrubber-sparsity"]').wait_for(
+                timeout=int(args.start_timeout * 1000))
+            bl.wait_for_app_idle(page)
+            for i in range(args.warmup + args.runs):  # the floor first, then the scrubber: same machine, minutes apart
+                r = bare.move(args)
+                if i >= args.warmup:
+                    bare.samples.append(r)
+            scrub_steps(page, args.warmup, 50, int(args.move_timeout * 1000))
+            scrub = scrub_steps(page, args.runs, 50, int(args.move_timeout * 1000))
+            bl.wait_for_app_idle(page)
+            bl.assert_no_exception(page)
+            context.close()
+        finally:
+            bare.stop()
+            if proc is not None:
+                bl.stop_streamlit(proc)
+            browser.close()
+    floor = summary([s_["last"] for s_ in bare.samples])
+    ours = summary(scrub)
+    print(f"Scrubber (issue 19): {args.runs} drag steps on Explore's scrubber (mlp-digits, 1400x1000) vs "
+          f"the bare page's slider, load avg {load0[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(f"  scrubber  input -> last DOM change  median {ours['median']:.1f} ms  p95 {ours['p95']:.1f} ms  "
+          f"(targets <= {SCRUB_TARGETS['median_ms']:.0f} / <= {SCRUB_TARGETS['p95_ms']:.0f} ms)  "
+          f"{verdict(ours['median'], SCRUB_TARGETS['median_ms'])} / {verdict(ours['p95'], SCRUB_TARGETS['p95_ms'])}")
+    print(f"  bare page slider key -> last DOM change  median {floor['median']:.0f} ms  p95 {floor['p95']:.0f} ms")
+    print(f"  floor / scrubber: median {floor['median'] / ours['median']:.0f}x, p95 {floor['p95'] / ours['p95']:.0f}x "
+          "(target >= 10x)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"scrubber_ms": scrub, "bare": bare.samples, "summary": {
+            "scrubber": ours, "bare": floor}}, indent=2))
+    missed = ours["median"] > SCRUB_TARGETS["median_ms"] or ours["p95"] > SCRUB_TARGETS["p95_ms"]
+    return 1 if args.check and missed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--app", default=str(bl.PROJECT_APP), help="target Streamlit script")
@@ -157,12 +276,16 @@ def main(argv=None) -> int:
     ap.add_argument("--move-timeout", type=float, default=60.0, help="seconds")
     ap.add_argument("--json", help="write raw samples and summary to this path")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--scrubber", action="store_true",
+                    help="measure the live scrubber's drag steps (issue 19) beside the bare page's floor")
     args = ap.parse_args(argv)
 
     if bl.chromium_path() is None:
         print(f"{bl.CHROMIUM_MISSING_MSG} (looked for {bl.CHROMIUM_PATH})", file=sys.stderr)
         return 2
 
+    if args.scrubber:
+        return main_scrubber(args)
     from playwright.sync_api import sync_playwright
 
     apps = [App("bare", bl.BARE_APP, "", 6, 0)]

@@ -29,6 +29,7 @@ from compression import (  # studio
     models,
     pipeline,
     report_html,
+    scrub,
     sensitivity,
     source,
     sweep,
@@ -393,8 +394,10 @@ def cmd_report(args: argparse.Namespace) -> int:
                   if report.accuracy is not None else {})
         views = report_html.layer_views(args.model, config, data_dir=args.data_dir) if report.accuracy is not None else None
         formats = report_html.format_views(args.model, config.group_size)
+        grid = (scrub.kept_grid(args.model, config, _history(args), data_dir=args.data_dir)
+                if report.accuracy is not None and not args.no_scrub else None)
         _write_atomic(tmp, args.html, lambda out: _write_text(out, report_html.to_html(report, link, curves, views,
-                                                                                        formats)))
+                                                                                        formats, grid)))
     finally:
         Path(tmp).unlink(missing_ok=True)
     print(f"wrote {args.html}", file=sys.stderr)
@@ -618,6 +621,9 @@ def build_parser() -> Parser:
     p.add_argument("--html", required=True, metavar="PATH", help="the HTML file to write")
     p.add_argument("--app-url", default="http://localhost:8501/",
                    help="where the dashboard runs, for the link that reopens the scenario")
+    p.add_argument("--no-scrub", action="store_true",
+                   help="leave out the live scrubber (its grid evaluates every sparsity × bit-width point once, "
+                        "kept in the history)")
     p.set_defaults(run=cmd_report)
     return parser
 

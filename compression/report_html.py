@@ -251,12 +251,15 @@ def _formats_section(report: Report, views: dict[str, Any]) -> list[str]:
 
 
 def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], bool]] | None = None,
-            views: dict[str, Any] | None = None, formats: dict[str, Any] | None = None) -> str:
+            views: dict[str, Any] | None = None, formats: dict[str, Any] | None = None,
+            scrub_grid: dict[str, Any] | None = None) -> str:
     """A single HTML page: the scenario, every card with its kind, the figures, the notes, the config, the link.
 
     `curves`: the accuracy curves' points ({field: (points, one_shot)}, see accuracy_curves);
     `views`: the layer-by-layer views (layer_views), drawn in a section of their own;
-    `formats`: the number-format views' data (format_views); None leaves that section out.
+    `formats`: the number-format views' data (format_views); None leaves that section out;
+    `scrub_grid`: the scenario's scrubbing grid (compression.scrub.grid), drawn as the live scrubber
+    (the page's own script, inlined: it scrubs offline, with no server); None leaves it out.
     """
     e = html.escape
     config = dict(report.config)
@@ -292,6 +295,13 @@ def to_html(report: Report, link: str = "", curves: dict[str, tuple[list[dict], 
                 config={"displaylogo": False, "responsive": True}) + "</div>")
     if formats is not None:
         parts += _formats_section(report, formats)
+    if scrub_grid is not None:
+        from compression import scrub
+        parts.append("<h2>Live scrubbing</h2><p class='sub'>Every sparsity × bit-width point of this scenario, "
+                     "computed when the report was written; drag a slider (or use the arrow keys) to move "
+                     "between them. The headline numbers above are the exact scenario's.</p>")
+        parts.append(scrub.standalone_html(scrub_grid, float(config.get("sparsity", 0.0)),
+                                           int(config.get("bits", 32))))
     parts.append("<h2>Scenario</h2>")
     if link:
         if link.startswith("?"):  # the server's address was not known: say where the query goes

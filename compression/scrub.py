@@ -11,13 +11,15 @@ compress() per point: exact, slower.
 from __future__ import annotations
 
 import copy
+import html as html_lib
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from compression import data, energy, measure, models, plan, quantize, size, source
+from compression import data, energy, measure, models, plan, quantize, size, source, structures
 from compression.accounting import _energy_totals, _histograms
 from compression.apply import _applicable, compress
 from compression.config import BITS, FLOAT_BITS, CompressionConfig
@@ -36,6 +38,23 @@ def bits_range(quantizer: str) -> tuple[int, ...]:
     if record.width is not None:
         return (record.width, FLOAT_BITS)
     return tuple(b for b in UNIFORM_BITS if b in BITS)
+
+
+def axes(config: CompressionConfig) -> CompressionConfig:
+    """The scenario a grid is made for: sparsity and bits are its axes, everything else stays as set."""
+    return config.replace(sparsity=0.0, bits=FLOAT_BITS)
+
+
+def kept_grid(model: str | source.ModelSource, config: CompressionConfig, store: Any | None, *,
+              data_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """grid() for `config`'s axes, kept in `store` (a history.History, kind "scrub", keyed by the model,
+    those axes and the code version): computed once per scenario, then read back by every session,
+    the report and the CLI. `store` None: computed, not kept (a history that cannot be opened)."""
+    scenario = axes(config)
+
+    def compute() -> dict[str, Any]:
+        return grid(model, None, scenario, data_dir=data_dir, progress=progress)
+    return compute() if store is None else store.cached("scrub", str(model), scenario.to_dict(), compute)
 
 
 def _exact_only(config: CompressionConfig) -> bool:
@@ -65,6 +84,9 @@ def grid(model: str | source.ModelSource | nn.Module, ds: data.Dataset | None, c
     if ds is None or len(ds.y_test) == 0:
         raise ValueError("the scrubbing grid needs test data: this model has none")
     bits = bits or bits_range(config.quantizer)
+    fixed = structures.structure(config.structure).fixed_sparsity
+    if fixed is not None:  # 2:4 sets the sparsity itself: one row, the slider says so
+        sparsities = (fixed,)
     originals = compressible(base)
     layer = layer or next(iter(originals))
     if layer not in originals:
@@ -99,7 +121,8 @@ def grid(model: str | source.ModelSource | nn.Module, ds: data.Dataset | None, c
                 progress(done / total, f"scrubbing grid: {done} of {total} points")
     return {"model": getattr(model, "name", None) if not isinstance(model, str) else model,
             "layer": layer, "sparsities": list(sparsities), "bits": list(bits), "n_test": n,
-            "edges": edges, "error_edges": err_edges.tolist(), "config": config.to_dict(), "points": points}
+            "edges": edges, "error_edges": err_edges.tolist(), "points": points,
+            "config": json.loads(json.dumps(config.to_dict()))}  # plain JSON: equal after the history's round trip
 
 
 def _quantized(pruned: nn.Module, ds: data.Dataset, config: CompressionConfig, lp: plan.Plan
@@ -157,4 +180,45 @@ def _point(base: nn.Module, model: nn.Module, masks: dict[str, torch.Tensor], qu
             "hist": hist["compressed"], "zeros": hist["zeros_compressed"], "error_hist": err_counts}
 
 
-__all__ = ["SPARSITIES", "bits_range", "grid"]
+# --------------------------------------------------------------------------- drawn in the browser
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "scrubber"
+
+
+def page_parts() -> tuple[str, str, str]:
+    """The scrubber's markup, style and script (assets/scrubber/): one source for the page and the report."""
+    return tuple((ASSETS / f"scrubber.{ext}").read_text(encoding="utf-8") for ext in ("html", "css", "js"))  # type: ignore[return-value]
+
+
+def payload(grid_: dict[str, Any], sparsity: float = 0.0, bits: int = FLOAT_BITS, *,
+            release_text: str = "") -> dict[str, Any]:
+    """The grid as the browser draws it: each point's readouts formatted as the cards format them
+    (charts.pct / fmt_bytes / fmt_energy), the start at the point nearest (sparsity, bits), a help line."""
+    from compression import charts  # plotly: only when drawing
+    points = [{**p, "sparsity_text": f"{round(p['sparsity'] * 100)} %",
+               "accuracy_text": f"{charts.pct(p['accuracy'])} [{charts.pct(p['accuracy_ci95'][0])}, "
+                                f"{charts.pct(p['accuracy_ci95'][1])}]",
+               "size_text": charts.fmt_bytes(p["size_bytes"]), "energy_text": charts.fmt_energy(p["energy_pj"])}
+              for p in grid_["points"]]
+    sp, bt = grid_["sparsities"], grid_["bits"]
+    fixed = " The structure fixes the sparsity at " + points[0]["sparsity_text"] + "." if len(sp) == 1 else ""
+    only = " This number format has one width (and float)." if len(bt) == 2 and bt[0] != 2 else ""
+    help_line = (f"Drag or use the arrow keys: every one of the {len(points)} points ({len(sp)} sparsities × "
+                 f"{len(bt)} bit-widths) was computed once on {grid_['n_test']:,} test images; the charts "
+                 "redraw in the browser, with no server round trip." + fixed + only)
+    return {**grid_, "points": points, "help": help_line, "release_text": release_text,
+            "start_sparsity": min(sp, key=lambda s: abs(s - sparsity)),
+            "start_bits": min(bt, key=lambda b: abs(b - bits))}
+
+
+def standalone_html(grid_: dict[str, Any], sparsity: float = 0.0, bits: int = FLOAT_BITS) -> str:
+    """The scrubber as one HTML fragment (style, markup, script, the grid inlined): the offline report's."""
+    markup, css, js = page_parts()
+    data_ = json.dumps(payload(grid_, sparsity, bits, release_text="The report holds the grid's points only."),
+                       separators=(",", ":")).replace("</", "<\\/")  # "</" cannot close the script element
+    return (f"<style>{css}</style><div id='scrubber' data-model='{html_lib.escape(str(grid_.get('model')))}'>"
+            f"{markup}</div><script>{js}\nmountScrubber(document.getElementById('scrubber'), {data_}, null);"
+            "</script>")
+
+
+__all__ = ["SPARSITIES", "axes", "bits_range", "grid", "kept_grid", "page_parts", "payload", "standalone_html"]

@@ -190,6 +190,19 @@ def evaluate(model: Any, config: Any, progress: Callable[[float, str], None] | N
     return history.evaluate(model, config, store, progress=progress, latency_memo=memo)
 
 
+def scrub_grid(model: Any, config: Any, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """scrub.kept_grid in this user's history (computed, not kept, when it cannot be opened)."""
+    import sqlite3
+
+    from compression import history, scrub
+    try:
+        store = history.History()
+    except (OSError, sqlite3.Error) as e:
+        log.warning("history unavailable: %s", e)
+        store = None
+    return scrub.kept_grid(model, config, store, progress=progress)
+
+
 def accuracy_points(model: Any, config: Any, field: str, values: tuple,
                     progress: Callable[[float, str], None] | None = None) -> list[dict[str, Any]]:
     """pipeline.accuracy_points; with `progress`, one value at a time to report it (each may fine-tune)."""

@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from compression import charts, criteria, energy, layer_error, measure, pipeline, quantizers, reproduce, structures
 from compression.source import ModelSource
+from ui import present
 from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
@@ -137,6 +138,50 @@ def card_details() -> None:
 
 
 ui.section(card_details)
+
+
+# --------------------------------------------------------------------------- live scrubbing (issue 19)
+
+def scrub_section() -> None:
+    from compression import scrub
+    from ui import scrubber
+    st.subheader("Live scrubbing", anchor=False)
+    items = ui.config_items(scrub.axes(cfg))
+    st.caption("Every sparsity × bit-width point of this scenario computed once (kept in the history for every "
+               "session); dragging redraws in the browser, and the release sets the sidebar to that point.")
+    # a presenter drags live: presentation mode computes the grid without asking (seconds on the zoo's nets)
+    if not (present.active() or computed_on_click(
+            ("scrub", sc.model, items), "scrub_grid", items, "Compute the scrubbing grid",
+            help="Evaluates every sparsity × bit-width point of this scenario once (no training unless the "
+                 "scenario fine-tunes); then it is kept in the history for every session.")):
+        return
+    grid = ui.with_progress(ui.scrub_grid, sc.model, items, label="Scrubbing grid",
+                            show=not ui.is_done(("scrub", sc.model, items)))
+    scrubber.draw(grid, cfg.sparsity, cfg.bits)
+
+
+# --------------------------------------------------------------------------- techniques (teaching views)
+
+
+def _on_click(flag: str, value) -> None:
+    st.session_state[flag] = value
+
+
+def computed_on_click(key: tuple, flag: str, value, button: str,
+                      help: str = "Runs this view's training once; then it is cached for everyone on this server.",
+                      ) -> bool:
+    """True when the view's result is cached or its button was pressed; else draws the button."""
+    value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
+    if ui.is_done(key) or st.session_state.get(flag) == value:
+        return True
+    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
+              help=help)
+    return False
+
+
+if report.accuracy is not None and present.active():  # the presenter drags live, under the cards
+    ui.section(scrub_section)
+
 if sc.model.kind == "upload":
     partial = ui.upload.rows_left_whole(report, cfg)
     if partial:
@@ -320,39 +365,7 @@ def size_section() -> None:
 ui.section(size_section)
 
 
-# --------------------------------------------------------------------------- live scrubbing (issue 19)
-
-def scrub_section() -> None:
-    import streamlit.components.v1 as components
-
-    from ui import scrubber
-    st.subheader("Live scrubbing", anchor=False)
-    items = ui.config_items(cfg.replace(sparsity=0.0, bits=32))
-    if not computed_on_click(("scrub", sc.model, items), "scrub_grid", items, "Compute the scrubbing grid"):
-        return
-    grid = ui.with_progress(ui.scrub_grid, sc.model, items, label="Scrubbing grid",
-                            show=not ui.is_done(("scrub", sc.model, items)))
-    components.html(scrubber.html(grid, cfg.sparsity, cfg.bits), height=scrubber.HEIGHT)
-
-
-# --------------------------------------------------------------------------- techniques (teaching views)
-
-
-def _on_click(flag: str, value) -> None:
-    st.session_state[flag] = value
-
-
-def computed_on_click(key: tuple, flag: str, value, button: str) -> bool:
-    """True when the view's result is cached or its button was pressed; else draws the button."""
-    value = repr(value)  # session state keeps plain values (the key holds a ModelSource)
-    if ui.is_done(key) or st.session_state.get(flag) == value:
-        return True
-    st.button(button, key=f"btn{flag}", icon=":material/play_arrow:", on_click=_on_click, args=(flag, value),
-              help="Runs this view's training once; then it is cached for everyone on this server.")
-    return False
-
-
-if report.accuracy is not None:
+if report.accuracy is not None and not present.active():  # presentation mode draws it under the cards
     ui.section(scrub_section)
 
 

@@ -198,7 +198,8 @@ def test_report_replaces_the_file_when_done(tmp_path, capsys):
     assert main(["report", "--html", str(out), "--sparsity", "0.5"]) == 0
     assert out.read_text().lstrip().lower().startswith("<!doctype html")
     assert out.stat().st_mode & 0o777 == mode  # not the temporary file's private 0600
-    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+    # no temporary file left beside it (the test's cache folder holds the history the scrubber's grid is kept in)
+    assert [p.name for p in tmp_path.iterdir() if p.name != "cache"] == ["r.html"]
 
 
 @pytest.mark.parametrize("command", [["sweep", "--sparsity", "0.5", "--bits", "4", "--csv"], ["report", "--html"]])

@@ -58,3 +58,37 @@ def test_zero_count_is_the_hand_count(digits_grid: dict) -> None:
 
 def test_json_size(digits_grid: dict) -> None:
     assert len(json.dumps(digits_grid).encode()) <= 5 * 1024 * 1024
+
+
+def test_payload_readouts_are_the_cards_texts(digits_grid: dict) -> None:
+    from compression import charts, report_html
+    report = pipeline.evaluate("mlp-digits", CompressionConfig(sparsity=0.5, bits=4), latency=False)
+    data = scrub.payload(digits_grid, 0.52, 5)  # nearest grid point: 0.5 and 5 bits
+    assert (data["start_sparsity"], data["start_bits"]) == (0.5, 5)
+    point = next(p for p in data["points"] if p["sparsity"] == 0.5 and p["bits"] == 4)
+    card = {c["label"]: c["value"] for c in report_html.cards(report)}
+    assert point["accuracy_text"] == card["Accuracy"]
+    assert point["size_text"] == charts.fmt_bytes(report.size_bytes["compressed"])
+    assert point["energy_text"] == charts.fmt_energy(report.energy_pj["total"])
+
+
+def test_standalone_html_cannot_be_closed_by_the_data(digits_grid: dict) -> None:
+    hostile = {**digits_grid, "layer": "</script><script>alert(1)</script>"}
+    text = scrub.standalone_html(hostile)
+    assert text.count("</script>") == 1  # only the fragment's own closing tag
+    assert "mountScrubber(" in text and "http" not in text.replace("http://www.w3.org", "")
+
+
+def test_two_four_has_one_sparsity_row() -> None:
+    g = scrub.grid("mlp-small-digits", None, CompressionConfig(structure="2:4"), bits=(4, 32))
+    assert g["sparsities"] == [0.5] and len(g["points"]) == 2
+
+
+def test_worker_grid_is_kept_in_the_history(monkeypatch) -> None:
+    from compression import workers
+    calls = []
+    real = scrub.grid
+    monkeypatch.setattr(scrub, "grid", lambda *a, **k: calls.append(1) or real(*a, **k, bits=(32,)))
+    first = workers.scrub_grid("mlp-small-digits", CompressionConfig())
+    second = workers.scrub_grid("mlp-small-digits", CompressionConfig())
+    assert calls == [1] and first == second

@@ -532,12 +532,10 @@ def within_drop(src: ModelSource, config_items: tuple, max_drop: float, _progres
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def scrub_grid(model: ModelSource, config_items: tuple, _progress=None) -> dict[str, Any]:
-    """compression.scrub.grid for the scenario with sparsity and bits at their defaults (they are the axes).
+    """The scenario's scrubbing grid (compression.scrub.kept_grid, in a worker); pass the items of
+    scrub.axes(config), so every sparsity and bits of one scenario share this cache entry.
 
     An exception propagates, so st.cache_data keeps nothing for a failure."""
-    from compression import scrub
-
-    config = config_of(config_items).replace(sparsity=0.0, bits=32)
-    grid = scrub.grid(model, None, config, progress=_progress)
+    grid = offload(workers.scrub_grid, model, config_of(config_items), progress=_progress)
     _done(("scrub", model, config_items))
     return grid

@@ -58,7 +58,22 @@ def report_file(model: ModelSource, items: tuple, _report: pipeline.Report, url:
         from ui.backend import layer_views
         views = layer_views(model, items)
     formats = report_html.format_views(str(model), dict(items).get("group_size", 128))
-    return report_html.to_html(_report, url, curves=_curves(model, items, _report), views=views, formats=formats)
+    return report_html.to_html(_report, url, curves=_curves(model, items, _report), views=views, formats=formats,
+                               scrub_grid=_scrub_grid(model, items, _report))
+
+
+def _scrub_grid(model: ModelSource, items: tuple, report: pipeline.Report) -> dict | None:
+    """The scenario's scrubbing grid (the page's cached one; the history keeps it), for the report's scrubber."""
+    from compression import scrub
+    from ui.backend import scrub_grid
+    from ui.state import config_items
+    if report.accuracy is None:
+        return None
+    try:
+        return scrub_grid(model, config_items(scrub.axes(config_of(items))))
+    except Exception as e:  # the report without its scrubber is still the report
+        log.warning("report without the scrubber: %s", e)
+        return None
 
 
 def _curves(model: ModelSource, items: tuple, report: pipeline.Report) -> dict:

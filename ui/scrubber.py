@@ -1,23 +1,47 @@
-"""The client-side scrubber (issue 19): the grid drawn in the browser, redrawn on every input event.
-
-One self-contained HTML string (assets/scrubber.html, the grid inlined as JSON): no CDN, nothing
-from the network, so it also works offline.
+"""The client-side scrubber (issue 19) on a page: a Streamlit v2 component (mounted in the page's own
+DOM, no iframe) whose markup, style and script are the package's (compression.scrub.page_parts:
+assets/scrubber/, nothing from a CDN). Every input event redraws in the browser; the release sends
+the dragged point back, which becomes the sidebar's sparsity and bits, so the cards then show
+evaluate's exact numbers for it (the CLI's).
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "scrubber.html"
-HEIGHT = 560  # px of the component's frame: sliders, readouts and the histogram
+import streamlit as st
+
+from compression import scrub, structures
+from ui.state import _control_changed, value
+
+KEY = "scrubber"
+RELEASE = ("On release the sidebar takes this point and the cards above show the exact result for it "
+           "(the numbers python -m compression evaluate prints).")
+
+_markup, _css, _js = scrub.page_parts()
+# mountScrubber(root, grid, onRelease) is the report's function too; the component's entry point wraps it
+_COMPONENT = st.components.v2.component(
+    "compression_lab_scrubber", html=_markup, css=_css,
+    js=_js + "\nexport default function(c) {\n  return mountScrubber(c.parentElement, c.data, "
+             "(v) => c.setTriggerValue('release', v));\n}\n")
 
 
-def html(grid: dict[str, Any], sparsity: float = 0.0, bits: int = 32) -> str:
-    """The scrubber page for `grid`, starting at the grid point nearest (sparsity, bits)."""
-    start_s = min(grid["sparsities"], key=lambda s: abs(s - sparsity))
-    start_b = min(grid["bits"], key=lambda b: abs(b - bits))
-    payload = {**grid, "start_sparsity": start_s, "start_bits": start_b}
-    # "</" cannot close the script element from inside the JSON
-    text = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
-    return TEMPLATE.read_text(encoding="utf-8").replace("__GRID__", text)
+def _released() -> None:
+    """The scrubber's release: its point becomes the sidebar's sparsity (whole percent) and bits."""
+    point = (st.session_state.get(KEY) or {}).get("release")
+    if not isinstance(point, dict):
+        return
+    try:
+        sparsity, bits = float(point["sparsity"]), int(point["bits"])
+    except (KeyError, TypeError, ValueError):
+        return
+    ss = st.session_state
+    if structures.structure(value("structure", "unstructured")).fixed_sparsity is None:  # 2:4 sets its own
+        ss["sparsity"] = int(round(sparsity * 100))
+    ss["bits"] = bits
+    _control_changed()
+
+
+def draw(grid: dict[str, Any], sparsity: float, bits: int) -> None:
+    """The scrubber for `grid`, starting at the grid point nearest the sidebar's (sparsity, bits)."""
+    _COMPONENT(data=scrub.payload(grid, sparsity, bits, release_text=RELEASE), key=KEY,
+               on_release_change=_released)
