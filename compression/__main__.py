@@ -37,6 +37,8 @@ from compression import (  # studio
 )
 from compression.config import CompressionConfig, ConfigError
 from compression.lm import evaluate as lm_evaluate
+from compression.lm import kvcache
+from compression.lm import registry as lm_registry
 
 TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
 SEED_MAX = 2**31 - 1         # torch.manual_seed and NumPy both take this range
@@ -90,6 +92,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             row.update(params=sum(p.numel() for p in models.build(spec.id).parameters()),
                        accuracy=None, note="trained on first use (needs the data set)")
         rows.append(row)
+    for lm in lm_registry.MODELS.values():
+        if lm.id not in models.ZOO:  # read from a package's file, not trained here
+            why = lm.available()
+            rows.append({"id": lm.id, "dataset": "pydoc", "description": lm.description, "params": None,
+                         "accuracy": None, "note": why or f"language model: `evaluate` gives perplexity against the "
+                                                          f"{lm.reference} reference"})
     for arch in source.ARCHITECTURES:
         rows.append({"id": arch, "dataset": "none", "description": f"torchvision {arch}, random init, "
                      f"input {'x'.join(map(str, source.IMAGENET_SHAPE))}",
@@ -103,7 +111,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         acc_text = (f"{r['accuracy']:.1%} [{r['accuracy_ci95'][0]:.1%}, {r['accuracy_ci95'][1]:.1%}]"
                     if r["accuracy"] is not None else r["note"])
-        print(f"{r['id']:{width}} {r['dataset']:8} {r['params']:>10,}  {acc_text:24} {r['description']}")
+        params = f"{r['params']:,}" if r["params"] is not None else "-"
+        print(f"{r['id']:{width}} {r['dataset']:8} {params:>10}  {acc_text:24} {r['description']}")
     return 0
 
 
@@ -151,7 +160,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_language_model(args: argparse.Namespace, model: str, config: CompressionConfig) -> int:
     """A zoo language model (compression.lm): perplexity, token accuracy, KL and agreement, with intervals."""
-    r = lm_evaluate.evaluate(model, config)
+    r = lm_evaluate.evaluate(model, config, kv_bits=args.kv_bits, kv_context=args.kv_context, kv_batch=args.kv_batch,
+                             progress=_stderr_progress)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
@@ -160,15 +170,22 @@ def _evaluate_language_model(args: argparse.Namespace, model: str, config: Compr
     alo, ahi = r["token_accuracy_ci95"]
     bpw = r["bits_per_weight"]
     print(f"{model}  {' '.join(f'{k}={v}' for k, v in cfg.to_query(config).items()) or 'float32'}")
-    print(f"perplexity      {r['perplexity']:.3f} [{lo:.3f}, {hi:.3f}]  float {r['perplexity_baseline']:.3f}, "
+    print(f"reference       {r['reference']}")
+    if r["contained"]:
+        print(f"note            this format {r['contained']}")
+    print(f"perplexity      {r['perplexity']:.3f} [{lo:.3f}, {hi:.3f}]  reference {r['perplexity_baseline']:.3f}, "
           f"change {r['perplexity'] - r['perplexity_baseline']:+.3f} [{dlo:+.3f}, {dhi:+.3f}] (paired)")
-    print(f"token accuracy  {r['token_accuracy']:.1%} [{alo:.1%}, {ahi:.1%}]  float {r['token_accuracy_baseline']:.1%}")
-    print(f"KL(float||this) {r['kl_divergence']:.4f} nats/token, top-1 agreement {r['top1_agreement']:.1%}")
+    print(f"token accuracy  {r['token_accuracy']:.1%} [{alo:.1%}, {ahi:.1%}]  reference {r['token_accuracy_baseline']:.1%}")
+    print(f"KL(ref||this)   {r['kl_divergence']:.4f} nats/token, top-1 agreement {r['top1_agreement']:.1%}")
     print(f"size            {r['size_bytes']['compressed']:,.0f} B (file {r['size_bytes']['file']:,} B, "
           f"fp32 {r['size_bytes']['fp32']:,.0f} B), " + (f"{bpw:.2f} bits/weight" if bpw else "float weights"))
     print(f"MACs per token  {r['macs_per_token_effective']:,} nonzero of {r['macs_per_token']:,}")
+    kv, e = r["kv_cache"], r["energy_per_token"]
+    print(f"KV cache        {kv['bytes']:,.0f} B at {kv['bits']} bits, context {kv['context']:,}, batch {kv['batch']} "
+          f"(float16 {kv['bytes_fp16']:,.0f} B)")
+    print(f"energy / token  {e['pj'] / 1e6:,.1f} µJ ({e['kind']}: {'; '.join(e['assumptions'][1:])})")
     print(f"sample          {r['sample_prompt']!r} -> {r['sample']!r}")
-    print(f"float sample    {r['sample_prompt']!r} -> {r['sample_baseline']!r}")
+    print(f"reference       {r['sample_prompt']!r} -> {r['sample_baseline']!r}")
     for note in r["notes"]:
         print(f"note: {note}")
     return 0
@@ -279,7 +296,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   progress=_stderr_progress)
     if models.spec(args.model).language:
         from compression.lm import metrics, text  # deferred: only a language model reads the corpus
-        nll = metrics.score(model, text.chunks("test", lm_evaluate.CONTEXT)).nll
+        nll = metrics.score(model, text.chunks("test", lm_registry.lookup(args.model).context)).nll
         lo, hi = metrics.perplexity_ci(nll)
         print(f"{args.model}: test perplexity {metrics.perplexity(nll):.3f} [{lo:.3f}, {hi:.3f}] "
               f"({nll.numel():,} tokens), saved to {models.checkpoint_path(args.model)}")
@@ -531,10 +548,18 @@ def build_parser() -> Parser:
     p.set_defaults(run=cmd_formats)
 
     p = sub.add_parser("evaluate", help="compress one model by one config and measure it")
-    _model_arg(p, archs=True)
+    _model_arg(p, archs=True, languages=True)
     _upload_args(p)
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print the full report as one JSON object")
+    p.add_argument("--kv-bits", type=int, default=16, choices=kvcache.BITS,
+                   help="language models: the KV cache's bits while scoring (16 = float16; 8, 4 = groups of 32 "
+                        "with a float16 scale)")
+    p.add_argument("--kv-context", type=_positive_int, default=None, metavar="TOKENS",
+                   help="language models: the context length the KV-cache memory is given at (default: the "
+                        "model's longest, up to 2,048)")
+    p.add_argument("--kv-batch", type=_positive_int, default=1, metavar="N",
+                   help="language models: the batch the KV-cache memory is given at")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("export", help="write the compressed model file and/or its ONNX export "
@@ -628,9 +653,12 @@ def build_parser() -> Parser:
     return parser
 
 
-def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_MODEL, archs: bool = False) -> None:
-    """--model: a zoo id, or (archs) also a torchvision architecture without trained weights."""
-    known = [*models.ZOO, *(source.ARCHITECTURES if archs else ())]
+def _model_arg(p: argparse.ArgumentParser, default: str | None = models.DEFAULT_MODEL, archs: bool = False,
+               languages: bool = False) -> None:
+    """--model: a zoo id, or (archs) also a torchvision architecture without trained weights, or
+    (languages) a language model that is not in the zoo (SmolLM2, read from its GGUF file)."""
+    known = [*models.ZOO, *(m for m in lm_registry.MODELS if languages and m not in models.ZOO),
+             *(source.ARCHITECTURES if archs else ())]
     p.add_argument("--model", default=default, required=default is None, choices=known,
                    metavar="ID", help=f"one of {', '.join(known)}"
                    + (f" (default {default})" if default else ""))
@@ -795,6 +823,16 @@ def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], None], newline:
     # mkstemp's file is private (0600); the result gets the old file's mode, else the usual 0644
     os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
     os.replace(tmp, path)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
 
 
 def _stderr_progress(fraction: float, message: str) -> None:

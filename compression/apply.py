@@ -113,7 +113,7 @@ def criteria_need_data(criterion: str, graph_rows: bool) -> bool:
 
 def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
              progress: Progress | None = None, layer_plan: plan_mod.Plan | None = None, *, codes: bool = True,
-             scores: heads.HeadScores | None = None
+             scores: heads.HeadScores | None = None, keep_before: bool = True
              ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Quantized]]:
     """A compressed copy of `base`: pruned (and fine-tuned), then weights and activations quantized.
 
@@ -128,6 +128,9 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
 
     codes=False: the same weights without the per-layer codes and statistics a Report needs
     (the quantizer's `fake`, the same kernel): 20x cheaper per layer, for accuracy-only curves.
+    keep_before=False: each Quantized's `before` (a copy of the weights, for error statistics)
+    is dropped as soon as its layer is done: a language model's evaluation never reads it, and
+    for SmolLM2 it is 0.5 GB.
     """
     lp = layer_plan or plan_mod.make(base, config)
     model = copy.deepcopy(base)
@@ -161,7 +164,7 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                 if config.smooth_alpha > 0 and config.quantizes_activations and len(ds.x_calib) else {})
     if lp.quantizes_weights and config.method != "rtn" and len(ds.x_train):
         # calibrated rounding (GPTQ / AWQ) on training images; codes=False makes no difference here
-        quant = methods.quantize(model, lp, calibration.batch(ds), config.method, masks)
+        quant = methods.quantize(model, lp, calibration.batch(ds), config.method, masks, progress, keep_before)
     elif lp.quantizes_weights:
         with torch.no_grad():
             for name, layer in compressible(model).items():
@@ -170,8 +173,9 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                     layer.weight.copy_(settings.quantizer.fake(layer.weight, settings.bits, settings.scheme,
                                                                settings.granularity))
                 elif settings.quantized:
-                    w_q, quant[name] = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
-                                                                   settings.granularity)
+                    w_q, q = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
+                                                         settings.granularity)
+                    quant[name] = q if keep_before else Quantized(q.codec, _NOTHING, q.codes_used)
                     layer.weight.copy_(w_q)
     if config.quantizes_activations:
         ranges = quantize.calibrate_activations(model, ds.x_calib)
@@ -182,6 +186,9 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             q = quant[name]
             quant[name] = Quantized(q.codec.with_column_scale(s), q.before, q.codes_used)
     return model.eval(), masks, quant
+
+
+_NOTHING = torch.empty(0)  # a Quantized's `before` when the caller does not keep it
 
 
 def _fake_quant(lp: plan_mod.Plan) -> train.FakeQuant:

@@ -124,12 +124,12 @@ def _wanda(model: nn.Module, data: Batch | None, seed: int) -> dict[str, Tensor]
     # calibration tokens (here images, and a conv's patch positions); a layer whose input is
     # not a matrix product (attention's in-projection) falls back to |W|
     assert data is not None
-    x = calibration.inputs(copy.deepcopy(model).eval(), data[0])
+    norms = calibration.input_stats(model, data[0], lambda m: m.norm(dim=1), eval_mode=True)
     out = {}
     for layer in compressible(model).values():
         w = layer.weight.detach().abs()
-        if layer.name in x:
-            out[layer.key] = (w.reshape(w.shape[0], -1) * x[layer.name].norm(dim=1).unsqueeze(0)).reshape(w.shape)
+        if layer.name in norms:
+            out[layer.key] = (w.reshape(w.shape[0], -1) * norms[layer.name].unsqueeze(0)).reshape(w.shape)
         else:
             out[layer.key] = w
     return out

@@ -65,7 +65,8 @@ def lookup(name: str) -> Method:
 
 
 def quantize(model: nn.Module, plan, x: Tensor, method: str,
-             masks: dict[str, Tensor] | None = None) -> dict[str, Quantized]:
+             masks: dict[str, Tensor] | None = None, progress: Progress | None = None,
+             keep_before: bool = True) -> dict[str, Quantized]:
     """Quantize every quantized layer of `model` in place by `method`, on calibration images x.
 
     plan: compression.plan.Plan. Layers the method cannot write as W @ X (attention's
@@ -73,14 +74,18 @@ def quantize(model: nn.Module, plan, x: Tensor, method: str,
     """
     record = lookup(method)
     out: dict[str, Quantized] = {}
-    for name, layer in compressible(model).items():
+    layers = compressible(model)
+    layer_inputs = calibration.LayerInputs(model, x)
+    for k, (name, layer) in enumerate(layers.items()):
         lp = plan.layers[name]
         if not lp.quantized:
             continue
+        if progress is not None:  # a caller's Stop raises from here
+            progress(k / len(layers), f"{record.label}: {name}")
         w = layer.weight.detach().clone()
         with torch.no_grad():
             if record.layer is not None and calibration.supported(layer) and len(x):
-                xm = calibration.inputs(model, x, [name])[name]
+                xm = layer_inputs(name)
                 mask = (masks or {}).get(layer.key)
                 if mask is None and bool((w == 0).any()):
                     mask = w != 0
@@ -88,6 +93,9 @@ def quantize(model: nn.Module, plan, x: Tensor, method: str,
             else:
                 w_q, out[name] = lp.quantizer.quantize(w, lp.bits, lp.scheme, lp.granularity)
             layer.weight.copy_(w_q.reshape(w.shape))
+        if not keep_before:  # the caller reads no error statistics: drop the copy of the weights now
+            q = out[name]
+            out[name] = Quantized(q.codec, torch.empty(0), q.codes_used)
     return out
 
 

@@ -35,7 +35,8 @@ def _per_channel(v: Tensor, layer: Layer) -> Tensor:
 def activation_max(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """{layer: max |x_j| per input channel} on calibration images x."""
     layers = compressible(model)
-    return {n: _per_channel(m.abs().amax(1), layers[n]) for n, m in calibration.inputs(model, x).items()}
+    return {n: _per_channel(m, layers[n])
+            for n, m in calibration.input_stats(model, x, lambda m: m.abs().amax(1)).items()}
 
 
 def weight_max(layer: Layer) -> Tensor:

@@ -74,12 +74,13 @@ def prune_model(model: nn.Module, sparsity: float, structure: str, x: Tensor,
     own = layer_sparsity or {}
     masks: dict[str, Tensor] = {}
     two_four = structure == "2:4"
+    layer_inputs = calibration.LayerInputs(model, x)
     for name, layer in compressible(model).items():
         w = layer.weight.detach()
         amount = own.get(layer.key, sparsity)
         with torch.no_grad():
             if calibration.supported(layer) and len(x):
-                h = hessian(calibration.inputs(model, x, [name])[name])
+                h = hessian(layer_inputs(name))
                 w_new, keep = prune_weight(w, h, amount, two_four)
             else:
                 from compression import prune  # deferred: prune imports criteria, which imports this module

@@ -18,33 +18,33 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import apply, criteria, data, downloads, models, plan, prune, size
+from compression import apply, criteria, data, downloads, energy, plan, prune, size
 from compression.config import CompressionConfig, ConfigError
 from compression.layers import compressible, layer_params
-from compression.lm import metrics, text
+from compression.lm import gguf, kvcache, metrics, registry
+from compression.zoo import Progress
 
-CONTEXT = 128
-EVAL_TOKENS = 8192          # held-out test tokens scored per evaluation (64 chunks of 128)
-CALIB_CHUNKS = 32           # train chunks read by calibrated methods: 4,096 tokens > every layer's inputs (640)
 HEAD = "lm_head"
 HEAD_BITS = 8
-PROMPT = "If the exception "
-SAMPLE_TOKENS = 80
 CRITERIA = ("magnitude", "random", "wanda", "sparsegpt")
 STRUCTURES = ("unstructured", "2:4")
+ERROR_CHUNKS = 2            # held-out chunks on which each layer's output error is measured
+KV_CONTEXT = 2048           # default context length and batch of the KV-cache memory
+CONTAINED = ("cannot lose anything by construction: its grid contains the reference's Q4_1 grid, so every "
+             "reference weight is representable exactly. This is no evidence that {bits}-bit is free for the "
+             "original bf16 model.")
 
 
-def dataset(context: int = CONTEXT) -> data.Dataset:
+def dataset(lm: registry.LanguageModel) -> data.Dataset:
     """Token chunks as the pipeline's Dataset: x_* are inputs (chunks, context), y_* next tokens.
 
-    x_train holds only the calibration chunks (the first CALIB_CHUNKS windows of the train
+    x_train holds only the calibration chunks (the first calib_chunks windows of the train
     split), so calibration.batch, criteria and activation ranges all read training text.
     """
-    train = text.chunks("train", context)[:CALIB_CHUNKS]
-    test = text.chunks("test", context, max_tokens=EVAL_TOKENS)
+    train, test = lm.calibration_chunks(), lm.test_chunks()
     return data.Dataset(name="pydoc", x_train=train[:, :-1], y_train=train[:, 1:], x_test=test[:, :-1],
-                        y_test=test[:, 1:], x_calib=train[:, :-1], classes=(), input_shape=(context,),  # type: ignore[arg-type]
-                        source="CPython documentation topics (pydoc_data.topics), byte tokens; sorted topic i: "
+                        y_test=test[:, 1:], x_calib=train[:, :-1], classes=(), input_shape=(lm.context,),  # type: ignore[arg-type]
+                        source="CPython documentation topics (pydoc_data.topics); sorted topic i: "
                                "validation if i % 10 == 0, test if i % 10 == 1, else train")
 
 
@@ -70,20 +70,20 @@ def lm_config(config: CompressionConfig, model: nn.Module) -> CompressionConfig:
 
 
 @functools.lru_cache(maxsize=2)
-def _reference(model_id: str) -> tuple[metrics.Scored, str]:
-    """The float model's scores and sample (the shared model is read, never modified)."""
-    base = models.shared(model_id)
-    return metrics.score(base, _chunks()), _sample(base)
+def _reference_sample(model_id: str) -> str:
+    lm = registry.lookup(model_id)
+    return lm.sample(lm.load())
 
 
-@functools.lru_cache(maxsize=1)
-def _chunks() -> torch.Tensor:
-    return text.chunks("test", CONTEXT, max_tokens=EVAL_TOKENS)
+_REFERENCES: dict[str, metrics.ReferenceLogp] = {}
 
 
-def _sample(model: nn.Module) -> str:
-    out = metrics.greedy(model, text.encode(PROMPT), SAMPLE_TOKENS, CONTEXT)
-    return text.decode(out[len(text.encode(PROMPT)):])
+def reference(model_id: str, progress: Progress | None = None) -> metrics.ReferenceLogp:
+    """The reference's log-probabilities on the model's held-out chunks, computed once per process."""
+    if model_id not in _REFERENCES:
+        lm = registry.lookup(model_id)
+        _REFERENCES[model_id] = metrics.ReferenceLogp(lm.load(), lm.test_chunks(), progress)
+    return _REFERENCES[model_id]
 
 
 def macs_per_token(model: nn.Module) -> tuple[int, int]:
@@ -95,43 +95,89 @@ def macs_per_token(model: nn.Module) -> tuple[int, int]:
     return dense, sum(int(torch.count_nonzero(lay.weight)) for lay in layers.values())
 
 
-def evaluate(model_id: str, config: CompressionConfig = CompressionConfig()) -> dict[str, Any]:
-    """Compress a copy of the zoo language model by `config` and measure it: a plain JSON dict."""
-    return evaluate_model(models.shared(model_id), config, name=model_id, reference=_reference(model_id))
+def _stage(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """A progress callback for one stage, mapped onto [lo, hi] of the whole evaluation."""
+    if progress is None:
+        return None
+    return lambda f, message: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), message)
 
 
-def evaluate_model(base: nn.Module, config: CompressionConfig, *, name: str = "custom",
-                   reference: tuple[metrics.Scored, str] | None = None) -> dict[str, Any]:
-    """The engine of evaluate() on any next-token model (base left untouched); `reference`: the
-    float model's (scores, sample) when already known."""
-    run, lp, (model, masks, quant) = _compress(base, config)
-    ds = dataset()
-    reference_scores, sample_baseline = reference or (metrics.score(base, _chunks()), _sample(base))
-    compressed_scores = metrics.score(model, _chunks())
-    comparison = metrics.compare(reference_scores, compressed_scores)
+def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, kv_bits: int = 16,
+             kv_context: int | None = None, kv_batch: int = 1, progress: Progress | None = None) -> dict[str, Any]:
+    """Compress a copy of a language model (compression.lm.registry) by `config` and measure it
+    against its reference on held-out text: a plain JSON dict (the `evaluate --json` shape).
 
+    kv_bits: the key/value cache's format (16, 8 or 4; compression.lm.kvcache), applied while
+    scoring; kv_context (default: the model's longest, up to 2,048), kv_batch: the context and
+    batch its memory is given at.
+    progress(fraction, message): called through every long stage; a Stop raises from it.
+    """
+    lm = registry.lookup(model_id)
+    why = lm.available()
+    if why:
+        raise data.DataUnavailable(why)
+    if kv_bits not in kvcache.BITS:
+        raise ConfigError(f"KV-cache bits must be one of {', '.join(map(str, kvcache.BITS))}; got {kv_bits}")
+    base = lm.load()
+    longest = max_context(base)
+    kv_context = min(longest, KV_CONTEXT) if kv_context is None else kv_context
+    if not 1 <= kv_context <= longest or kv_batch < 1:
+        raise ConfigError(f"the KV cache's context must be 1 to {longest:,} tokens ({model_id}'s longest) and "
+                          "its batch at least 1")
+    run = lm_config(config, base)
+    lp = plan.make(base, run)
+    ds = dataset(lm)
+    if progress:
+        progress(0.0, f"compressing {model_id}")
+    ref = reference(model_id, _stage(progress, 0.0, 0.2))
+    model, masks, quant = apply.compress(base, ds, run, progress=_stage(progress, 0.2, 0.6), layer_plan=lp,
+                                         keep_before=False)
     layers = compressible(model)
     layouts = lp.store(layers, quant)
+    if progress:
+        progress(0.6, "writing the compressed file")
+    file_bytes = len(downloads.file_of(_without_hooks(model), layouts))
+    if kv_bits < 16:
+        kvcache.install(model, kv_bits)
+    scored = metrics.score(model, lm.test_chunks(), reference=ref, progress=_stage(progress, 0.65, 0.9))
+    comparison = metrics.compare(ref.scored, scored)
+    if progress:
+        progress(0.9, "per-layer output error and the greedy samples")
+    errors = layer_output_error(base, model, lm.test_chunks()[:ERROR_CHUNKS, :-1])
+    sample, sample_baseline = lm.sample(model), _reference_sample(model_id)
+
     owned = layer_params(layers)
     other_params = sum(p.numel() for n, p in model.named_parameters() if n not in owned)
     compressed_bits = sum(lay.plain.total for lay in layouts.values()) + other_params * size.FLOAT_BITS
     params_total = sum(p.numel() for p in model.parameters())
     quantized = [q.codec for q in quant.values()]
     weights = sum(c.channels * c.columns for c in quantized)
-    file_bytes = len(downloads.file_of(_without_hooks(model), layouts))
     dense, nonzero = macs_per_token(model)
-    notes = [f"Perplexity on {comparison.tokens:,} held-out test tokens ({comparison.chunks} chunks of "
-             f"{CONTEXT}); interval: 95 % bootstrap over chunks ({metrics.RESAMPLES} resamples, seed "
-             f"{metrics.SEED}), the same resamples for the change against the float model.",
-             "Token and position embeddings are kept in float32 (not compressible layers)."]
+    kv = kvcache.memory(model, kv_bits, kv_context, kv_batch)
+    per_token = energy_per_token(model, lp, layouts, run, kv_bits, kv_context)
+    notes = [f"Reference: {lm.reference}.",
+             f"Perplexity on {comparison.tokens:,} held-out test tokens ({comparison.chunks} chunks of "
+             f"{lm.context}); interval: 95 % bootstrap over chunks ({metrics.RESAMPLES} resamples, seed "
+             f"{metrics.SEED}), the same resamples for the change against the reference.",
+             "Embeddings are kept in float32 (nn.Embedding tables are not compressible layers)."]
     if dict(run.layer_bits).get(HEAD) == HEAD_BITS and HEAD not in dict(config.layer_bits):
         notes.append(f"The LM head is kept at {HEAD_BITS} bits (set it with --layer-bits {HEAD}=B).")
     if run.method != "rtn" or run.smooth_alpha or (run.prunes and criteria.lookup(run.criterion).needs_data):
-        notes.append(f"Calibrated on {CALIB_CHUNKS} chunks ({CALIB_CHUNKS * CONTEXT:,} tokens) of the train split.")
+        notes.append(f"Calibrated on {lm.calib_chunks} chunks ({lm.calib_chunks * lm.context:,} tokens) of the "
+                     "train split.")
+    if kv_bits < 16:
+        group = kvcache.group_of(model.kv_projections()[0][2])  # type: ignore[operator]
+        notes.append(f"KV cache at {kv_bits} bits (groups of {group}, float16 scales) while scoring"
+                     + ("; keys quantized before the rotary embedding." if hasattr(model, "forward_with_cache")
+                        else "."))
+    contained = contained_sentence(model_id, run)
+    if contained:
+        notes.append(f"This format {contained}")
     return {
-        "model": name, "dataset": ds.name, "config": config.to_dict(),
+        "model": model_id, "dataset": ds.name, "config": config.to_dict(), "reference": lm.reference,
+        "contained": contained,
         **comparison.to_dict(),
-        "sample_prompt": PROMPT, "sample": _sample(model), "sample_baseline": sample_baseline,
+        "sample_prompt": lm.prompt, "sample": sample, "sample_baseline": sample_baseline,
         "params_total": params_total, "params_nonzero": sum(int(torch.count_nonzero(p)) for p in model.parameters()),
         "sparsity": prune.sparsity_of(masks),
         "size_bytes": {"fp32": params_total * size.FLOAT_BITS / 8, "compressed": compressed_bits / 8, "file": file_bytes},
@@ -139,30 +185,162 @@ def evaluate_model(base: nn.Module, config: CompressionConfig, *, name: str = "c
         "bits_per_weight": (sum(c.bits * c.channels * c.columns + c.side_bits for c in quantized) / weights
                             if weights else None),
         "macs_per_token": dense, "macs_per_token_effective": nonzero,
+        "kv_cache": kv.to_dict(),
+        "bytes_moved_per_token": {"weights": sum(lay.plain.total for lay in layouts.values()) / 8,
+                                  "kv_cache": kv.bytes / kv_batch},
+        "energy_per_token": per_token,
         "layers": [{"name": n, "shape": list(layers[n].weight.shape), "bits": lp.layers[n].bits,
                     "label": lp.layers[n].label, "method": lp.layers[n].method,
                     "bits_per_weight": quant[n].codec.bits_per_weight if n in quant else None,
-                    "size_bits": layouts[n].plain.total} for n in layers],
+                    "size_bits": layouts[n].plain.total, "output_error": errors.get(n)} for n in layers],
         "notes": notes,
     }
 
 
-def _compress(base: nn.Module, config: CompressionConfig
-              ) -> tuple[CompressionConfig, plan.Plan, tuple[nn.Module, dict[str, torch.Tensor], dict]]:
+def max_context(model: nn.Module) -> int:
+    """The longest sequence the model takes (positions it has embeddings or rotary tables for)."""
+    spec = getattr(model, "spec", None)
+    return int(spec.context_length) if spec is not None else int(model.config.context)  # type: ignore[union-attr]
+
+
+def contained_sentence(model_id: str, run: CompressionConfig) -> str | None:
+    """For SmolLM2 (its reference is already quantized): the sentence saying that this format
+    cannot lose anything by construction, when every layer's grid contains the reference's
+    (Q4_1 for the block matrices, Q8_0 for the LM head copied from the embedding;
+    compression.lm.gguf.grid_contained), else None."""
+    if registry.lookup(model_id).tokens != "gguf" or not run.quantizes_weights or run.prunes:
+        return None
+    lp = plan.make(registry.lookup(model_id).load(), run)
+    for name, s in lp.layers.items():
+        if not s.quantized:
+            continue
+        reference = "Q8_0" if name == HEAD else "Q4_1"
+        # the uniform record's zero point is an integer and its group scales are float16
+        if not gguf.grid_contained(reference, s.quantizer.name, s.bits, s.scheme, s.granularity,
+                                   zero_point="integer", scale_dtype="float16").contained:
+            return None
+    return CONTAINED.format(bits=run.bits)
+
+
+@torch.no_grad()
+def layer_output_error(base: nn.Module, model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """{layer: ||(W − Ŵ) x||² / ||W x||²} on the inputs each layer receives in the compressed
+    model, W the reference's weights, one forward pass (hooks on `model`, the caller's own
+    compressed copy, removed after; its training mode is left as it was)."""
+    copy = model
+    originals = compressible(base)
+    sums: dict[str, list[float]] = {}
+    handles = []
+    for name, layer in compressible(copy).items():
+        w0 = originals[name].weight.detach()
+
+        def hook(module: nn.Module, args: tuple, name: str = name, w0: torch.Tensor = w0) -> None:
+            inp = args[0].reshape(-1, args[0].shape[-1]).float()
+            ref = inp @ w0.T.float()
+            diff = inp @ (w0 - module.weight).T.float()
+            acc = sums.setdefault(name, [0.0, 0.0])
+            acc[0] += float(diff.pow(2).sum())
+            acc[1] += float(ref.pow(2).sum())
+        handles.append(layer.module.register_forward_pre_hook(hook))
+    was_training = copy.training
+    try:
+        copy.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+        copy.train(was_training)
+    return {n: (e / r if r else 0.0) for n, (e, r) in sums.items()}
+
+
+def energy_per_token(model: nn.Module, lp: plan.Plan, layouts: dict[str, plan.Layout], run: CompressionConfig,
+                     kv_bits: int, kv_context: int) -> dict[str, Any]:
+    """Energy of generating one token at batch 1, an estimate (compression.energy's constants):
+    every weight layer's MACs at its arithmetic, every layer's weights read once (from DRAM when
+    the model does not fit on chip), and the whole KV cache at `kv_context` read once."""
+    p = energy.profile(run.profile, run.sram_kb)
+    layers = compressible(model)
+    weight_bits = sum(lay.plain.total for lay in layouts.values())
+    on_chip = energy.weights_on_chip(p, weight_bits / 8)
+    compute = memory = 0.0
+    for name, layer in layers.items():
+        s = lp.layers[name]
+        macs = int(torch.count_nonzero(layer.weight)) if run.skip_zeros else layer.weight.numel()
+        fan_in = layer.weight.shape[1]
+        compute += macs * energy.mac_pj(p, s.bits, s.act_bits, fan_in, s.energy_op)
+        memory += energy.memory_pj(p, layouts[name].plain.total, (fan_in + layer.weight.shape[0]) * s.act_bits, on_chip)
+    kv_bits_read = kvcache.memory(model, kv_bits, kv_context, 1).bytes * 8
+    kv = energy.memory_pj(p, kv_bits_read, 0.0, energy.weights_on_chip(p, kv_bits_read / 8))
+    return {"kind": "estimate", "pj": compute + memory + kv, "compute_pj": compute, "weights_pj": memory,
+            "kv_cache_pj": kv,
+            "assumptions": [f"{p.name}: {p.source}",
+                            f"batch 1: every weight read once per token from "
+                            f"{'on-chip SRAM' if on_chip else 'DRAM'} ({p.dram_32:g} pJ per 32 bits from DRAM)",
+                            f"the KV cache of {kv_context:,} past tokens read once per token",
+                            "attention's score products and softmax, embeddings and norms not counted"]}
+
+
+def grid(model_id: str, base: CompressionConfig = CompressionConfig(granularity="channel"),
+         bits: tuple[int, ...] = (2, 3, 4, 8), methods: tuple[str, ...] = ("rtn", "gptq", "awq"),
+         progress: Progress | None = None) -> dict[str, Any]:
+    """Perplexity of every (bits, method) on the held-out chunks, each with its 95 % interval and
+    the paired interval of its change against rounding-to-nearest at the same bits."""
+    lm = registry.lookup(model_id)
+    why = lm.available()
+    if why:
+        raise data.DataUnavailable(why)
+    ref = lm.load()
+    chunks = lm.test_chunks()
+    logp = reference(model_id)
+    out: dict[str, Any] = {"model": model_id, "reference": lm.reference, "bits": list(bits), "methods": list(methods),
+                           "config": base.to_dict(), "tokens": int(chunks[:, 1:].numel()),
+                           **{k: {m: [] for m in methods} for k in ("perplexity", "perplexity_ci95",
+                                                                   "delta_vs_rtn_ci95", "kl_divergence",
+                                                                   "top1_agreement")}}
+    reference_scores = logp.scored
+    out["perplexity_baseline"] = metrics.perplexity(reference_scores.nll)
+    steps = len(bits) * len(methods)
+    for i, b in enumerate(bits):
+        nll: dict[str, torch.Tensor] = {}
+        for j, m in enumerate(methods):
+            stage = _stage(progress, (i * len(methods) + j) / steps, (i * len(methods) + j + 1) / steps)
+            if stage:
+                stage(0.0, f"{m} at {b} bits")
+            compressed = compressed_model(ref, lm, base.replace(bits=b, method=m), stage)
+            scored = metrics.score(compressed, chunks, reference=logp)
+            c = metrics.compare(reference_scores, scored)
+            nll[m] = scored.nll
+            out["perplexity"][m].append(c.perplexity)
+            out["perplexity_ci95"][m].append(list(c.perplexity_ci95))
+            out["kl_divergence"][m].append(c.kl_divergence)
+            out["top1_agreement"][m].append(c.top1_agreement)
+        for m in methods:
+            lo_hi = (metrics.perplexity_delta_ci(nll[m], nll["rtn"]) if "rtn" in nll and m != "rtn" else (0.0, 0.0))
+            out["delta_vs_rtn_ci95"][m].append(list(lo_hi))
+    if progress:
+        progress(1.0, "done")
+    return out
+
+
+def compressed_model(base: nn.Module, lm: registry.LanguageModel, config: CompressionConfig,
+                     progress: Progress | None = None) -> nn.Module:
+    """The compressed copy evaluate() scores (calibrated on lm's train chunks)."""
     run = lm_config(config, base)
-    lp = plan.make(base, run)
-    return run, lp, apply.compress(base, dataset(), run, layer_plan=lp)
+    return apply.compress(base, dataset(lm), run, progress=progress, layer_plan=plan.make(base, run),
+                          keep_before=False)[0]
 
 
-def scores(base: nn.Module, config: CompressionConfig) -> metrics.Scored:
-    """The compressed copy's scores on the held-out chunks (for paired comparisons of two configs)."""
-    return metrics.score(_compress(base, config)[2][0], _chunks())
+def scores(model_id: str, config: CompressionConfig) -> metrics.Scored:
+    """The compressed copy's scores on the held-out chunks, beside the reference (for paired
+    comparisons of two configs on the same chunks)."""
+    lm = registry.lookup(model_id)
+    base = lm.load()
+    return metrics.score(compressed_model(base, lm, config), lm.test_chunks(), reference=reference(model_id))
 
 
 def _without_hooks(model: nn.Module) -> nn.Module:
-    return apply._without_hooks(model) if any(m._forward_pre_hooks for m in model.modules()) else model
+    return apply._without_hooks(model) if any(m._forward_pre_hooks or m._forward_hooks
+                                              for m in model.modules()) else model
 
 
 def is_language_model(model_id: str) -> bool:
-    return model_id in models.ZOO and models.spec(model_id).language
-
+    return model_id in registry.MODELS

@@ -189,6 +189,26 @@ class LlamaForCausalLM(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.forward_with_cache(ids)[0]
 
+    # compression.calibration.Blockwise: layer-by-layer methods (GPTQ, SparseGPT) run one block
+    # at a time on the cached hidden state instead of the whole model per layer
+    def block_stack(self) -> tuple[str, nn.ModuleList]:
+        return "model.layers", self.model.layers
+
+    def block_inputs(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        t = ids.shape[1]
+        cos, sin = rope_tables(self.spec.head_dim, self.spec.rope_theta, torch.arange(t))
+        return self.model.embed_tokens(ids), (cos, sin)
+
+    def run_block(self, block: nn.Module, hidden: torch.Tensor, extra: tuple) -> torch.Tensor:
+        return block(hidden, *extra)[0]
+
+    def kv_projections(self) -> list[tuple[nn.Module, tuple[slice, ...], int]]:
+        """(projection, the slice of its output cached, head size) for K and V of every block."""
+        whole = (slice(None),)
+        return [pair for layer in self.model.layers
+                for pair in ((layer.self_attn.k_proj, whole, self.spec.head_dim),
+                             (layer.self_attn.v_proj, whole, self.spec.head_dim))]
+
 
 @dataclass(frozen=True)
 class ModelInfo:

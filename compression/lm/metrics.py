@@ -11,7 +11,10 @@
 """
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,29 +28,110 @@ SEED = 0
 
 @dataclass(frozen=True)
 class Scored:
-    """One model on the chunks (rows of length + 1 tokens): each position's log-probabilities."""
-    logp: torch.Tensor      # (chunks, length, vocab) log-softmax of the next token
+    """One model on the chunks (rows of length + 1 tokens): per position, what the metrics read.
+
+    The log-probabilities themselves are not kept: SmolLM2's on 4,096 tokens are 0.8 GB (vocab
+    49,152). The KL against a reference is summed while both models' log-probabilities exist.
+    """
+    nll: torch.Tensor       # (chunks, length) negative log-likelihood of each target token, nats
+    top1: torch.Tensor      # (chunks, length) argmax next token
     targets: torch.Tensor   # (chunks, length) the next tokens
+    kl: torch.Tensor | None = None  # (chunks, length) KL(reference || this model), when scored beside one
 
-    @property
-    def nll(self) -> torch.Tensor:
-        """(chunks, length) negative log-likelihood of each target token, nats."""
-        return -self.logp.gather(-1, self.targets.unsqueeze(-1)).squeeze(-1)
-
-    @property
-    def top1(self) -> torch.Tensor:
-        return self.logp.argmax(dim=-1)
+    @classmethod
+    def of(cls, logp: torch.Tensor, targets: torch.Tensor, reference_logp: torch.Tensor | None = None) -> Scored:
+        """From log-probabilities (chunks, length, vocab), and the reference's for the KL."""
+        nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        kl = None if reference_logp is None else (reference_logp.exp() * (reference_logp - logp)).sum(dim=-1)
+        return cls(nll, logp.argmax(dim=-1), targets, kl)
 
 
-@torch.no_grad()
-def score(model: nn.Module, chunks: torch.Tensor, batch_size: int = 32) -> Scored:
-    """The model's next-token log-probabilities on every chunk (model in eval mode, no grad)."""
+LOGIT_BUDGET = 2 ** 23  # floats of logits per forward batch (32 MB): batch size = budget / (length x vocab)
+IN_MEMORY = 2 ** 26     # reference log-probabilities up to this many floats (256 MB) stay in memory, more go to a file
+
+
+def _batch_size(length: int, vocab: int) -> int:
+    return max(1, LOGIT_BUDGET // (length * vocab))
+
+
+class ReferenceLogp:
+    """A reference model's log-probabilities on fixed chunks, computed once and read back per batch.
+
+    Every compressed model's KL is against the same reference on the same chunks, so its forward
+    runs once, not once per evaluation (SmolLM2: 18 s each). Small ones stay in memory; large
+    ones (SmolLM2 on 4,096 tokens: 0.8 GB) go to an anonymous temporary file, read one batch at
+    a time, so they never sit in memory.
+    """
+
+    def __init__(self, model: nn.Module, chunks: torch.Tensor,
+                 progress: Callable[[float, str], None] | None = None) -> None:
+        self.chunks = chunks
+        self._memory: list[torch.Tensor] = []
+        self._file: Any = None
+        parts: list[Scored] = []
+        for i, logp in _batches(model, chunks, progress):
+            parts.append(Scored.of(logp, chunks[i:i + len(logp), 1:]))
+            if self._file is None and not self._memory and logp.numel() * len(chunks) // len(logp) > IN_MEMORY:
+                self._file = tempfile.TemporaryFile()
+            if self._file is not None:
+                self._file.write(logp.contiguous().numpy().tobytes())
+            else:
+                self._memory.append(logp)
+        self.scored = _cat(parts, chunks)
+        self.vocab = int(logp.shape[-1]) if len(chunks) else 0
+        self._whole = torch.cat(self._memory) if self._memory else None
+
+    def logp(self, i: int, j: int) -> torch.Tensor:
+        """Log-probabilities of chunks i:j, (j − i, length, vocab)."""
+        if self._whole is not None:
+            return self._whole[i:j]
+        length = self.chunks.shape[1] - 1
+        row = length * self.vocab * 4
+        self._file.seek(i * row)
+        data = self._file.read((j - i) * row)
+        return torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(j - i, length, self.vocab)
+
+
+def _batches(model: nn.Module, chunks: torch.Tensor, progress: Callable[[float, str], None] | None
+             ) -> Iterator[tuple[int, torch.Tensor]]:
+    """(first chunk index, log-probabilities) batch by batch; the model in eval mode meanwhile."""
+    length = chunks.shape[1] - 1
     was_training = model.training
     model.eval()
-    out = [F.log_softmax(model(chunks[i:i + batch_size, :-1]).float(), dim=-1)
-           for i in range(0, len(chunks), batch_size)]
-    model.train(was_training)
-    return Scored(torch.cat(out), chunks[:, 1:])
+    try:
+        with torch.no_grad():
+            i, batch_size = 0, 1  # after the first chunk the vocabulary, so the batch size, is known
+            while i < len(chunks):
+                logp = F.log_softmax(model(chunks[i:i + batch_size, :-1]).float(), dim=-1)
+                yield i, logp
+                i += len(logp)
+                batch_size = _batch_size(length, logp.shape[-1])
+                if progress is not None:
+                    progress(i / len(chunks), f"scored {i} of {len(chunks)} held-out chunks")
+    finally:
+        model.train(was_training)
+
+
+def score(model: nn.Module, chunks: torch.Tensor, reference: ReferenceLogp | None = None,
+          progress: Callable[[float, str], None] | None = None) -> Scored:
+    """The model's scores on every chunk; with the reference's log-probabilities on the same
+    chunks, the KL per token too. `progress(fraction, message)` after each batch (a Stop raises)."""
+    if reference is not None and reference.chunks is not chunks and not torch.equal(reference.chunks, chunks):
+        raise ValueError("the reference was scored on other chunks")
+    parts = [Scored.of(logp, chunks[i:i + len(logp), 1:],
+                       reference.logp(i, i + len(logp)) if reference is not None else None)
+             for i, logp in _batches(model, chunks, progress)]
+    return _cat(parts, chunks)
+
+
+def _cat(parts: list[Scored], chunks: torch.Tensor) -> Scored:
+    if not parts:
+        empty = chunks.new_zeros((0, chunks.shape[1] - 1))
+        return Scored(empty.float(), empty, empty)
+    kl = [p.kl for p in parts]
+    return Scored(torch.cat([p.nll for p in parts]), torch.cat([p.top1 for p in parts]),
+                  torch.cat([p.targets for p in parts]),
+                  torch.cat(kl) if all(k is not None for k in kl) else None)  # type: ignore[arg-type]
 
 
 def perplexity(nll: torch.Tensor) -> float:
@@ -90,10 +174,12 @@ def token_accuracy(scored: Scored) -> tuple[float, tuple[float, float]]:
     return p, wilson_interval(p, n)
 
 
-def kl_divergence(reference: Scored, compressed: Scored) -> float:
-    """Mean over tokens of KL(reference || compressed) = Σ_v p_ref (log p_ref − log p_cmp), nats."""
-    kl = (reference.logp.exp() * (reference.logp - compressed.logp)).sum(dim=-1)
-    return float(kl.double().mean())
+def kl_divergence(compressed: Scored) -> float:
+    """Mean over tokens of KL(reference || compressed) = Σ_v p_ref (log p_ref − log p_cmp), nats
+    (`compressed` scored beside its reference)."""
+    if compressed.kl is None:
+        raise ValueError("KL needs the model scored beside its reference (score(model, chunks, reference))")
+    return float(compressed.kl.double().mean())
 
 
 def top1_agreement(reference: Scored, compressed: Scored) -> float:
@@ -142,5 +228,5 @@ def compare(reference: Scored, compressed: Scored) -> Comparison:
         perplexity_baseline=perplexity(reference.nll), perplexity_baseline_ci95=perplexity_ci(reference.nll, idx),
         perplexity_delta_ci95=perplexity_delta_ci(compressed.nll, reference.nll, idx),
         token_accuracy=acc, token_accuracy_ci95=acc_ci, token_accuracy_baseline=token_accuracy(reference)[0],
-        kl_divergence=kl_divergence(reference, compressed), top1_agreement=top1_agreement(reference, compressed),
+        kl_divergence=kl_divergence(compressed), top1_agreement=top1_agreement(reference, compressed),
         tokens=int(reference.targets.numel()), chunks=len(reference.targets))

@@ -91,9 +91,24 @@ class TinyGPT(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        n = idx.shape[1]
-        x = self.tok(idx) + self.pos(torch.arange(n, device=idx.device))
+        x, _ = self.block_inputs(idx)
         return self.lm_head(self.norm(self.blocks(x)))
+
+    # compression.calibration.Blockwise: layer-by-layer methods run one block at a time
+    def block_stack(self) -> tuple[str, nn.Sequential]:
+        return "blocks", self.blocks
+
+    def block_inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        n = idx.shape[1]
+        return self.tok(idx) + self.pos(torch.arange(n, device=idx.device)), ()
+
+    def run_block(self, block: nn.Module, hidden: torch.Tensor, extra: tuple) -> torch.Tensor:
+        return block(hidden)
+
+    def kv_projections(self) -> list[tuple[nn.Module, tuple[slice, ...], int]]:
+        """(projection, the slices of its output that are K and V, head size) per block, for the KV cache."""
+        d = self.config.dim
+        return [(b.attn.qkv, (slice(d, 2 * d), slice(2 * d, 3 * d)), b.attn.head_dim) for b in self.blocks]
 
 
 def train_lm(model: nn.Module, train_tokens: torch.Tensor, steps: int, *, context: int, batch_size: int,
