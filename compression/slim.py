@@ -33,7 +33,7 @@ def slim(model: nn.Sequential) -> nn.Sequential:
                 continue
             if not dead.any() or dead.all():
                 continue  # nothing to remove, or removing all would leave an empty layer
-            constant = producer.bias[dead] if producer.bias is not None else torch.zeros(int(dead.sum()))
+            constant = producer.bias[dead] if producer.bias is not None else torch.zeros(int(dead.sum()))  # type: ignore[index]
             if any(isinstance(m, nn.ReLU) for m in between):
                 constant = constant.clamp_min(0)
             per_unit = _consumer_inputs_per_unit(producer, consumer)
