@@ -10,8 +10,10 @@ from compression import __main__ as cli
 from compression import apply, models, plan
 from compression.config import CompressionConfig, ConfigError
 from compression.lm import evaluate as lm
+from compression.lm import registry
 
 MODEL = "tinygpt-pydoc"
+TINY = registry.lookup(MODEL)
 KEYS = ("perplexity", "perplexity_ci95", "perplexity_baseline", "perplexity_delta_ci95", "token_accuracy",
         "token_accuracy_ci95", "kl_divergence", "top1_agreement", "sample", "sample_baseline")
 
@@ -26,7 +28,7 @@ def test_the_float_config_is_its_own_baseline():
     assert r["perplexity"] == r["perplexity_baseline"]
     assert r["perplexity_delta_ci95"] == [0.0, 0.0] and r["top1_agreement"] == 1.0
     assert r["kl_divergence"] == pytest.approx(0.0, abs=1e-9) and r["sample"] == r["sample_baseline"]
-    assert r["perplexity"] == pytest.approx(_ppl(models.load(MODEL), lm._chunks()), rel=1e-5)
+    assert r["perplexity"] == pytest.approx(_ppl(models.load(MODEL), TINY.test_chunks()), rel=1e-5)
 
 
 def test_four_bit_groups_match_the_plans_own_compressed_model_and_keep_the_head_at_8_bits():
@@ -34,8 +36,8 @@ def test_four_bit_groups_match_the_plans_own_compressed_model_and_keep_the_head_
     r = lm.evaluate(MODEL, config)
     base = models.load(MODEL)
     run = lm.lm_config(config, base)
-    compressed, _, _ = apply.compress(base, lm.dataset(), run, layer_plan=plan.make(base, run))
-    assert r["perplexity"] == pytest.approx(_ppl(compressed, lm._chunks()), rel=1e-5)
+    compressed, _, _ = apply.compress(base, lm.dataset(TINY), run, layer_plan=plan.make(base, run))
+    assert r["perplexity"] == pytest.approx(_ppl(compressed, TINY.test_chunks()), rel=1e-5)
     assert r["perplexity_ci95"][0] <= r["perplexity"] <= r["perplexity_ci95"][1]
     bits = {row["name"]: row["bits"] for row in r["layers"]}
     assert bits["lm_head"] == 8 and bits["blocks.0.fc1"] == 4
@@ -67,15 +69,78 @@ def test_the_cli_prints_every_language_key(capsys):
 def test_calibration_reads_train_chunks_never_held_out_text():
     from compression import calibration
     from compression.lm import text
-    ds = lm.dataset()
-    assert torch.equal(calibration.batch(ds), text.chunks("train", lm.CONTEXT)[:lm.CALIB_CHUNKS, :-1])
-    assert torch.equal(ds.x_test, lm._chunks()[:, :-1])
+    ds = lm.dataset(TINY)
+    assert torch.equal(calibration.batch(ds), text.chunks("train", TINY.context)[:TINY.calib_chunks, :-1])
+    assert torch.equal(ds.x_test, TINY.test_chunks()[:, :-1])
 
 
 def test_gptq_3_bit_beats_rounding_to_nearest_by_a_paired_interval():
     from compression.lm import metrics
-    base = models.shared(MODEL)
-    rtn = lm.scores(base, CompressionConfig(bits=3, granularity="channel"))
-    gptq = lm.scores(base, CompressionConfig(bits=3, granularity="channel", method="gptq"))
+    rtn = lm.scores(MODEL, CompressionConfig(bits=3, granularity="channel"))
+    gptq = lm.scores(MODEL, CompressionConfig(bits=3, granularity="channel", method="gptq"))
     lo, _ = metrics.perplexity_delta_ci(rtn.nll, gptq.nll)
     assert lo > 0  # RTN's perplexity minus GPTQ's, on the same resamples of held-out chunks
+
+
+def test_each_layers_output_error_is_the_hand_ratio_on_its_compressed_inputs():
+    from compression import calibration
+    config = CompressionConfig(bits=3, granularity="channel")
+    r = lm.evaluate(MODEL, config)
+    base = models.load(MODEL)
+    run = lm.lm_config(config, base)
+    compressed, _, _ = apply.compress(base, lm.dataset(TINY), run, layer_plan=plan.make(base, run))
+    x = TINY.test_chunks()[:lm.ERROR_CHUNKS, :-1]
+    for name in ("blocks.0.attn.qkv", "blocks.3.fc2", "lm_head"):
+        inp = calibration.inputs(compressed, x, [name])[name]  # (in features, tokens)
+        w, w_hat = base.get_submodule(name).weight, compressed.get_submodule(name).weight
+        hand = float(((w - w_hat) @ inp).pow(2).sum() / (w @ inp).pow(2).sum())
+        row = next(row for row in r["layers"] if row["name"] == name)
+        assert row["output_error"] == pytest.approx(hand, rel=1e-4)
+    assert 0 < r["layers"][0]["output_error"] < 1
+
+
+def test_kv_cache_bits_memory_and_energy_by_hand():
+    r16 = lm.evaluate(MODEL, CompressionConfig(bits=4, granularity="group", group_size=32))
+    r8 = lm.evaluate(MODEL, CompressionConfig(bits=4, granularity="group", group_size=32), kv_bits=8, kv_batch=4)
+    values = 4 * 2 * 144  # blocks x (K, V) x width, per token; head 36 -> groups of 18 with a float16 scale
+    assert r8["kv_cache"]["context"] == 128  # the model's longest context
+    assert r8["kv_cache"]["bytes"] == pytest.approx(values * 128 * 4 * (8 + 16 / 18) / 8)
+    assert r16["kv_cache"]["bytes"] == r16["kv_cache"]["bytes_fp16"] == values * 128 * 2
+    assert r8["bytes_moved_per_token"]["kv_cache"] == pytest.approx(r8["kv_cache"]["bytes"] / 4)
+    assert r8["perplexity"] != r16["perplexity"]  # scored through the 8-bit cache
+    assert abs(r8["perplexity"] - r16["perplexity"]) < 0.05 * r16["perplexity"]
+    e = r8["energy_per_token"]
+    assert e["kind"] == "estimate" and e["assumptions"]
+    assert e["pj"] == pytest.approx(e["compute_pj"] + e["weights_pj"] + e["kv_cache_pj"])
+    assert e["kv_cache_pj"] < r16["energy_per_token"]["kv_cache_pj"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"kv_bits": 3}, "KV-cache bits must be one of 16, 8, 4"),
+    ({"kv_context": 129}, "1 to 128 tokens"),
+    ({"kv_batch": 0}, "batch at least 1"),
+])
+def test_kv_settings_out_of_range_give_one_sentence(kwargs, words):
+    with pytest.raises(ConfigError, match=words):
+        lm.evaluate(MODEL, CompressionConfig(), **kwargs)
+
+
+def test_progress_rises_from_zero_to_one():
+    seen = []
+    lm.evaluate(MODEL, CompressionConfig(bits=3, method="gptq", granularity="channel"),
+                progress=lambda f, message: seen.append((f, message)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and 0.9 <= fractions[-1] <= 1.0
+    assert all(isinstance(m, str) and m for _, m in seen)
+
+
+def test_the_cli_takes_kv_bits_and_refuses_bad_ones_in_one_sentence(capsys):
+    assert cli.main(["evaluate", "--model", MODEL, "--kv-bits", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kv_cache"]["bits"] == 4
+    for args in (["--kv-bits", "3"], ["--kv-context", "0"], ["--kv-context", "500"]):
+        try:  # argparse's own refusals exit; the model's limits are a ConfigError the CLI returns 2 for
+            code = cli.main(["evaluate", "--model", MODEL, *args])
+        except SystemExit as e:
+            code = e.code
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err

@@ -74,3 +74,39 @@ def test_greedy_appends_each_argmax_from_the_last_context_tokens():
     out = metrics.greedy(m, torch.tensor([3]), 6, context=4)
     assert out.tolist() == [3, 4, 0, 1, 2, 3, 4]
     assert max(m.seen) == 4
+
+
+class _Bigram(nn.Module):
+    """logits = table[token]: a model whose log-probabilities are known by hand."""
+
+    def __init__(self, vocab: int = 11, seed: int = 2) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(seed)))
+
+    def forward(self, x):
+        return self.table[x]
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_streamed_scores_equal_torchs_cross_entropy_and_kl_div(monkeypatch, in_memory):
+    # small budgets: several forward batches, and (in_memory False) the reference spilled to its file
+    monkeypatch.setattr(metrics, "LOGIT_BUDGET", 3 * 9 * 11)
+    if not in_memory:
+        monkeypatch.setattr(metrics, "IN_MEMORY", 10)
+    chunks = torch.randint(0, 11, (10, 10), generator=torch.Generator().manual_seed(3))
+    ref_model, model = _Bigram(seed=2), _Bigram(seed=4)
+    reference = metrics.ReferenceLogp(ref_model, chunks)
+    assert (reference._file is None) == in_memory
+    scored = metrics.score(model, chunks, reference=reference)
+    x, y = chunks[:, :-1], chunks[:, 1:]
+    with torch.no_grad():
+        logp, ref_logp = F.log_softmax(model(x), -1), F.log_softmax(ref_model(x), -1)
+        ce = F.cross_entropy(model(x).reshape(-1, 11), y.reshape(-1), reduction="none").reshape(10, 9)
+        kl = F.kl_div(logp, ref_logp, log_target=True, reduction="none").sum(-1)
+    assert torch.allclose(scored.nll, ce, atol=1e-6) and torch.equal(scored.targets, y)
+    assert torch.allclose(scored.kl, kl, atol=1e-6)
+    assert torch.equal(scored.top1, logp.argmax(-1))
+    assert torch.allclose(reference.logp(2, 7), ref_logp[2:7], atol=1e-7)
+    assert torch.allclose(reference.scored.nll, -ref_logp.gather(-1, y.unsqueeze(-1)).squeeze(-1), atol=1e-6)
+    with pytest.raises(ValueError, match="other chunks"):
+        metrics.score(model, chunks.flip(0), reference=reference)

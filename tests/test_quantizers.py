@@ -400,3 +400,26 @@ def test_records_that_cannot_group_run_their_nearest_granularity():
     assert quantizers.KMEANS.grain(quantizers.PER_CHANNEL) == quantizers.PER_TENSOR
     assert quantizers.MXFP4.grain(quantizers.PER_CHANNEL) == G(32)
     assert quantizers.resolve("mxfp4", 1) is quantizers.MXFP4 and quantizers.resolve("nf4", 32) is quantizers.FLOAT
+
+
+@pytest.mark.parametrize("bits", [3, 4, 8])
+def test_pack_in_steps_is_the_hand_bit_string(monkeypatch, bits):
+    from compression import export
+    codes = np.random.default_rng(bits).integers(0, 2 ** bits, 37)
+    hand = "".join(format(int(c), f"0{bits}b") for c in codes)
+    hand += "0" * (-len(hand) % 8)
+    expected = int(hand, 2).to_bytes(len(hand) // 8, "big")
+    monkeypatch.setattr(export, "PACK_CHUNK", 8)  # five steps of 8 codes, the last one short
+    assert export._pack(codes, bits) == expected
+    assert np.array_equal(export._unpack(expected, bits, len(codes)), codes)
+
+
+def test_codes_used_in_steps_counts_the_codes_of_all_kept_weights_at_once(digits, monkeypatch):
+    base, ds = digits
+    model, _, quant = pipeline.compress(base, ds, CompressionConfig(bits=3, sparsity=0.5))
+    monkeypatch.setattr(quantizers, "USED_CHUNK", 7)
+    for n, q in quant.items():
+        w_q = model.get_submodule(n).weight.detach()
+        kept = torch.nonzero(q.before.flatten() != 0).flatten()
+        at_once = len(np.unique(q.codec.encode(w_q.flatten()[kept].float(), kept)))
+        assert quantizers.codes_used(q.codec, w_q, q.before) == at_once == q.codes_used
