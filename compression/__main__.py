@@ -269,6 +269,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
+    if models.spec(args.teacher).language:
+        return _distill_language(args)
+    args.student = args.student or "mlp-small-digits"
+    args.epochs = args.epochs or 30
     teacher, student = models.spec(args.teacher), models.spec(args.student)
     if teacher.dataset != student.dataset:
         raise ValueError(f"--teacher {args.teacher} ({teacher.dataset}) and --student "
@@ -288,6 +292,28 @@ def cmd_distill(args: argparse.Namespace) -> int:
           f"{result.accuracy:.1%} [{ci[0][0]:.1%}, {ci[0][1]:.1%}]")
     print(f"student {args.student}, hard labels only: "
           f"{result.accuracy_baseline:.1%} [{ci[1][0]:.1%}, {ci[1][1]:.1%}]")
+    return 0
+
+
+def _distill_language(args: argparse.Namespace) -> int:
+    from compression.lm import distill as lm_distill  # deferred: only a language teacher reads the corpus
+    if args.student is not None or args.epochs is not None:
+        raise ValueError(f"--teacher {args.teacher} distils into its own smaller tiny GPT, counted in steps: "
+                         "--student and --epochs do not apply (use --steps)")
+    out = lm_distill.distill(args.temperature, args.alpha, args.steps or lm_distill.STEPS, seed=args.seed,
+                             teacher_id=args.teacher, progress=_stderr_progress)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    lo, hi = out["perplexity_delta_ci95"]
+    print(f"teacher {args.teacher} ({out['teacher_params']:,} parameters): validation perplexity "
+          f"{out['perplexity_teacher']:.3f}")
+    for key, label in (("", f"distilled at T={args.temperature:g}, alpha={args.alpha:g}"), ("_hard_labels", "hard labels only")):
+        ci = out[f"perplexity{key}_ci95"]
+        print(f"student ({out['student_params']:,} parameters, {out['steps']} steps), {label}: "
+              f"{out['perplexity' + key]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+    print(f"distilled minus hard labels: {out['perplexity'] - out['perplexity_hard_labels']:+.3f} "
+          f"[{lo:+.3f}, {hi:+.3f}] (paired 95 %, {out['tokens']:,} validation tokens)")
     return 0
 
 
@@ -595,13 +621,16 @@ def build_parser() -> Parser:
                        "beside the same student on hard labels")
     p.add_argument("--teacher", default="mlp-digits", choices=list(models.ZOO), metavar="ID",
                    help="teacher model id (default mlp-digits)")
-    p.add_argument("--student", default="mlp-small-digits", choices=list(models.ZOO), metavar="ID",
-                   help="student architecture id, trained from scratch (default mlp-small-digits)")
+    p.add_argument("--student", default=None, choices=list(models.ZOO), metavar="ID",
+                   help="student architecture id, trained from scratch (default mlp-small-digits; a language "
+                        "teacher has its own student)")
     p.add_argument("--temperature", type=_number_in(float, *TEMPERATURE), default=4.0,
                    help=f"softmax temperature T, {TEMPERATURE[0]:g}..{TEMPERATURE[1]:g} (default 4)")
     p.add_argument("--alpha", type=_number_in(float, 0.0, 1.0), default=0.7,
                    help="weight of the soft-target loss, 0..1 (default 0.7)")
-    p.add_argument("--epochs", type=_number_in(int, 1, 200), default=30, help="training epochs (default 30)")
+    p.add_argument("--epochs", type=_number_in(int, 1, 200), default=None, help="training epochs (default 30)")
+    p.add_argument("--steps", type=_number_in(int, 1, 5000), default=None,
+                   help="optimizer steps per student for a language teacher (default 200)")
     p.add_argument("--seed", type=_number_in(int, 0, SEED_MAX), default=0,
                    help=f"random seed, 0..{SEED_MAX} (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")

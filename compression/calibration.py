@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -143,16 +143,17 @@ class LayerInputs:
         block = self._block_of(name)
         if block is None:
             return self._whole_forward(name)
-        prefix, stack = self.model.block_stack()  # type: ignore[union-attr]
+        blocks = cast(Blockwise, self.model)
+        prefix, stack = blocks.block_stack()
         if self._at is None or self._at[0] > block:
             with torch.no_grad():
-                self._at = (0, *self.model.block_inputs(self.x))  # type: ignore[union-attr]
+                self._at = (0, *blocks.block_inputs(self.x))
         with torch.no_grad():
             while self._at[0] < block:
                 i, hidden, extra = self._at
-                self._at = (i + 1, self.model.run_block(stack[i], hidden, extra), extra)  # type: ignore[union-attr]
+                self._at = (i + 1, blocks.run_block(stack[i], hidden, extra), extra)
         i, hidden, extra = self._at
-        return self._first_input(name, lambda: self.model.run_block(stack[i], hidden, extra))  # type: ignore[union-attr]
+        return self._first_input(name, lambda: blocks.run_block(stack[i], hidden, extra))
 
     def _block_of(self, name: str) -> int | None:
         if not self._blockwise:

@@ -22,11 +22,21 @@ from compression.quantizers import Quantized
 from compression.timing import N_RANDOM_CALIB
 
 
+def _file_args(layouts: dict[str, plan.Layout]) -> tuple:
+    return ({n: lay.written for n, lay in layouts.items()}, {n: lay.codec for n, lay in layouts.items()},
+            {n: lay.codes for n, lay in layouts.items() if lay.codes is not None})
+
+
 def file_of(model: nn.Module, layouts: dict[str, plan.Layout]) -> bytes:
     """The file of a compressed model in the layouts its plan chose: what size_bytes['file'] counts."""
-    return export.to_bytes(model, {n: lay.written for n, lay in layouts.items()},
-                           {n: lay.codec for n, lay in layouts.items()},
-                           codes={n: lay.codes for n, lay in layouts.items() if lay.codes is not None})
+    sizes, codecs, codes = _file_args(layouts)
+    return export.to_bytes(model, sizes, codecs, codes=codes)
+
+
+def file_size(model: nn.Module, layouts: dict[str, plan.Layout]) -> int:
+    """len(file_of(model, layouts)), without holding the file (export.file_bytes)."""
+    sizes, codecs, codes = _file_args(layouts)
+    return export.file_bytes(model, sizes, codecs, codes=codes)
 
 
 @dataclass(frozen=True, eq=False)

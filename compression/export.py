@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,33 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
     """
     header: dict[str, Any] = {"layers": [], "other": []}
     blobs: list[bytes] = []
+    for kind, entry, parts in _entries(model, sizes, codecs, codes):
+        header[kind].append(entry)
+        blobs.extend(parts)
+    return b"".join([_preamble(header), *blobs])  # one join: the file is built once, not copied again
+
+
+def file_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
+               codecs: dict[str, Codec], codes: dict[str, np.ndarray] | None = None) -> int:
+    """len(to_bytes(...)), one layer's blobs at a time: a float32 SmolLM2 file is 0.65 GB, and
+    holding it (and its parts) only to count it was most of an evaluation's peak memory."""
+    header: dict[str, Any] = {"layers": [], "other": []}
+    total = 0
+    for kind, entry, parts in _entries(model, sizes, codecs, codes):
+        header[kind].append(entry)
+        total += sum(len(b) for b in parts)
+    return len(_preamble(header)) + total
+
+
+def _preamble(header: dict[str, Any]) -> bytes:
+    head = json.dumps(header, separators=(",", ":")).encode()
+    coded = any(e["format"].endswith("-huffman") for e in header["layers"])
+    return (MAGIC_HUFFMAN if coded else MAGIC) + struct.pack("<I", len(head)) + head
+
+
+def _entries(model: nn.Module, sizes: dict[str, size.LayerSize], codecs: dict[str, Codec],
+             codes: dict[str, np.ndarray] | None) -> Iterator[tuple[str, dict[str, Any], tuple[bytes, ...]]]:
+    """("layers" | "other", header entry, its blobs in file order), tensor by tensor."""
     layers = models.layers(model)
     for name, layer in layers.items():
         w = layer.weight.detach()
@@ -62,20 +90,15 @@ def to_bytes(model: nn.Module, sizes: dict[str, size.LayerSize],
                  "bits": codec.bits, "scheme": codec.scheme,
                  "granularity": _grain_word(codec.granularity), "side_entries": int(codec.side.numel()),
                  "entries": int(positions.numel()), "index_bits": index_bits,
-                 **({"column_scales": [int(s.numel()) for s in codec.column_scales]} if codec.column_scales else {})}
-        blobs.extend((index_blob, value_blob, side))
-        entry["sizes"] = [len(index_blob), len(value_blob), len(side)]
-        header["layers"].append(entry)
+                 **({"column_scales": [int(s.numel()) for s in codec.column_scales]} if codec.column_scales else {}),
+                 "sizes": [len(index_blob), len(value_blob), len(side)]}
+        yield "layers", entry, (index_blob, value_blob, side)
     weights = {layer.param for layer in layers.values()}
     for pname, p in model.named_parameters():
         if pname in weights:
             continue
         blob = p.detach().float().numpy().tobytes()
-        header["other"].append({"name": pname, "shape": list(p.shape), "size": len(blob)})
-        blobs.append(blob)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    coded = any(e["format"].endswith("-huffman") for e in header["layers"])
-    return (MAGIC_HUFFMAN if coded else MAGIC) + struct.pack("<I", len(head)) + head + b"".join(blobs)
+        yield "other", {"name": pname, "shape": list(p.shape), "size": len(blob)}, (blob,)
 
 
 def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:

@@ -39,15 +39,29 @@ def layer_grid(record: Quantizer, w: Tensor, bits: int, scheme: str, granularity
 
 def position_levels(codec: Codec, rows: int, cols: int) -> tuple[Tensor, Tensor | None]:
     """(levels (groups, k) or (k,), the group of every weight (rows, cols) or None for one shared grid)."""
-    levels = codec.levels().double()
+    levels = codec.levels().double().sort(dim=-1).values  # ascending, for nearest's binary search
     if levels.dim() == 1:
         return levels, None
     return levels, codec.groups(torch.arange(rows * cols)).reshape(rows, cols)
 
 
 def nearest(column: Tensor, levels: Tensor) -> Tensor:
-    """Each entry of `column` (rows,) rounded to the nearest of its row's levels (rows, k)."""
-    return levels.gather(1, (column.unsqueeze(1) - levels).abs().argmin(1, keepdim=True)).squeeze(1)
+    """Each entry of `column` (rows,) rounded to the nearest of its row's levels (rows, k) or of
+    one shared set (k,), levels ascending; a tie goes to the lower level.
+
+    By binary search, O(rows log k): the distance to every level, (rows, k) per column, took
+    most of an 8-bit LM head's time (49,152 rows x 255 levels, for each of 576 columns)."""
+    shared = levels.dim() == 1
+    k = levels.shape[-1]
+    if k == 1:
+        return levels[0].expand_as(column) if shared else levels[:, 0]
+    if shared:
+        hi = torch.searchsorted(levels, column).clamp(1, k - 1)
+        below, above = levels[hi - 1], levels[hi]
+    else:
+        hi = torch.searchsorted(levels, column.unsqueeze(1).contiguous()).clamp(1, k - 1)
+        below, above = levels.gather(1, hi - 1).squeeze(1), levels.gather(1, hi).squeeze(1)
+    return torch.where(column - below <= above - column, below, above)
 
 
 def quantize_weight(w: Tensor, h: Tensor, record: Quantizer, bits: int, scheme: str = "symmetric",
@@ -80,9 +94,12 @@ def quantize_weight(w: Tensor, h: Tensor, record: Quantizer, bits: int, scheme: 
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
         W1, E1, U1 = W[:, i1:i2].clone(), torch.zeros(rows, i2 - i1, dtype=W.dtype), U[i1:i2, i1:i2]
+        lv, lv_groups = levels, None  # one shared set, or the rows' sets of the column's groups
         for i in range(i2 - i1):
             col = int(perm[i1 + i])
-            lv = levels.expand(rows, -1) if group_of is None else levels[group_of[:, col]]
+            if group_of is not None and (lv_groups is None or not torch.equal(lv_groups, group_of[:, col])):
+                lv_groups = group_of[:, col]  # columns of one scale group share it: gathered once
+                lv = levels[lv_groups]
             q = torch.where(keep[:, i1 + i], nearest(W1[:, i], lv), zero)
             Q[:, i1 + i] = q
             err = (W1[:, i] - q) / U1[i, i]

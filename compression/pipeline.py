@@ -172,7 +172,7 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     coded = any(lay.coded is not None for lay in layouts.values())
     huffman_bytes = ({"huffman": (sum(lay.written.total for lay in layouts.values()) + other_bits) / 8}
                      if coded else {})
-    file_bytes = len(downloads.file_of(model, layouts))
+    file_bytes = downloads.file_size(model, layouts)
     act_bits_total = sum((s.in_elems + s.out_elems) * lp.layers[s.name].act_bits for s in shapes)
     baseline_act_bits = sum((s.in_elems + s.out_elems) * size.FLOAT_BITS for s in shapes)
     # Totals from totals: every weight bit, the parameters outside compressible layers (norms,

@@ -8,6 +8,7 @@ exactly what the masked one does.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import nn
@@ -62,7 +63,7 @@ def slim(model: nn.Sequential) -> nn.Sequential:
 
 
 def _dead_rows(layer: nn.Module) -> torch.Tensor:
-    return layer.weight.flatten(1).abs().sum(1) == 0
+    return cast(torch.Tensor, layer.weight).flatten(1).abs().sum(1) == 0
 
 
 def _consumer_inputs_per_unit(producer: nn.Module, consumer: nn.Module) -> int:

@@ -165,3 +165,13 @@ def test_histogram_pricing_equals_the_written_streams():
     best = size.huffman_size(w, codes)
     assert best.values + best.indices == min(from_streams.values())
     assert from_streams[best.format] == best.values + best.indices
+
+
+@pytest.mark.parametrize("cfg", [CompressionConfig(), CompressionConfig(bits=4, sparsity=0.9),
+                                 CompressionConfig(bits=4, sparsity=0.5, huffman=True),
+                                 CompressionConfig(bits=4, granularity="group", group_size=16)])
+def test_file_size_is_the_length_of_the_file_without_building_it(digits, cfg):
+    base, ds = digits
+    model, _, quant = pipeline.compress(base, ds, cfg)
+    layouts = plan.make(base, cfg).store(models.layers(model), quant)
+    assert downloads.file_size(model, layouts) == len(downloads.file_of(model, layouts))

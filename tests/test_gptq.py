@@ -116,3 +116,13 @@ def test_method_words_and_bad_values():
             CompressionConfig(**bad)
         assert "\n" not in str(e.value) and next(iter(bad)) in str(e.value)
     assert set(methods.RECORDS) == {"rtn", "gptq", "awq"}
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_nearest_by_binary_search_is_the_brute_force_argmin(shared):
+    g = torch.Generator().manual_seed(0)
+    levels = torch.randn(7 if shared else (50, 7), generator=g, dtype=torch.float64).sort(dim=-1).values
+    column = 2 * torch.randn(50, generator=g, dtype=torch.float64)  # beyond both ends too
+    rows = levels.expand(50, -1)
+    brute = rows.gather(1, (column.unsqueeze(1) - rows).abs().argmin(1, keepdim=True)).squeeze(1)
+    assert torch.equal(gptq.nearest(column, levels), brute)

@@ -11,6 +11,7 @@ from compression import apply, models, plan
 from compression.config import CompressionConfig, ConfigError
 from compression.lm import evaluate as lm
 from compression.lm import registry
+from tests.smollm2 import needs_file
 
 MODEL = "tinygpt-pydoc"
 TINY = registry.lookup(MODEL)
@@ -144,3 +145,39 @@ def test_the_cli_takes_kv_bits_and_refuses_bad_ones_in_one_sentence(capsys):
             code = e.code
         err = capsys.readouterr().err
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+
+
+def test_the_copy_shares_embedding_tables_and_leaves_the_reference_unchanged():
+    from torch import nn
+    base = models.load(MODEL)
+    before = {n: p.clone() for n, p in base.named_parameters()}
+    run = lm.lm_config(CompressionConfig(bits=4, sparsity=0.5, criterion="wanda"), base)
+    compressed, _, _ = apply.compress(base, lm.dataset(TINY), run, layer_plan=plan.make(base, run))
+    tables = [n for n, m in base.named_modules() if isinstance(m, nn.Embedding)]
+    assert tables and all(compressed.get_submodule(n).weight is base.get_submodule(n).weight for n in tables)
+    assert all(torch.equal(p, before[n]) for n, p in base.named_parameters())
+
+    class Tied(nn.Module):  # a head tied to its embedding is compressed, so it is copied
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = nn.Embedding(10, 4), nn.Linear(4, 10, bias=False)
+            self.head.weight = self.emb.weight
+
+    tied = Tied()
+    copy, _, _ = apply.compress(tied, lm.dataset(TINY), CompressionConfig(bits=4))
+    assert copy.emb.weight is not tied.emb.weight and copy.emb.weight is copy.head.weight
+
+
+@needs_file
+def test_smollm2_four_bit_is_measured_against_its_q4_1_reference():
+    r = lm.evaluate("smollm2-135m", CompressionConfig(bits=4, granularity="channel"))
+    assert r["reference"] == registry.SMOLLM2_REFERENCE and "not the original bf16" in r["reference"]
+    assert r["contained"] is None  # per-channel 4-bit does not contain Q4_1's blocks of 32
+    assert r["perplexity_ci95"][0] <= r["perplexity"] <= r["perplexity_ci95"][1]
+    assert r["perplexity"] > r["perplexity_baseline"] and r["perplexity_delta_ci95"][0] > 0
+    assert r["kl_divergence"] > 0 and 0 < r["top1_agreement"] < 1 and r["sample"] and r["sample_baseline"]
+    assert r["kv_cache"]["context"] == 2048 and r["size_bytes"]["file"] < r["size_bytes"]["fp32"] / 4
+    # 8-bit asymmetric groups of 32 hold every Q4_1 block (and the head's Q8_0) exactly
+    contained = lm.contained_sentence("smollm2-135m", CompressionConfig(bits=8, scheme="asymmetric",
+                                                                      granularity="group", group_size=32))
+    assert contained and "cannot lose anything by construction" in contained

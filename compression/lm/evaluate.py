@@ -13,7 +13,7 @@ layers, and stay float32 (counted in the size as such).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -136,7 +136,7 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
     layouts = lp.store(layers, quant)
     if progress:
         progress(0.6, "writing the compressed file")
-    file_bytes = len(downloads.file_of(_without_hooks(model), layouts))
+    file_bytes = downloads.file_size(model, layouts)  # reads the weights only: hooks do not matter
     if kv_bits < 16:
         kvcache.install(model, kv_bits)
     scored = metrics.score(model, lm.test_chunks(), reference=ref, progress=_stage(progress, 0.65, 0.9))
@@ -200,7 +200,7 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
 def max_context(model: nn.Module) -> int:
     """The longest sequence the model takes (positions it has embeddings or rotary tables for)."""
     spec = getattr(model, "spec", None)
-    return int(spec.context_length) if spec is not None else int(model.config.context)  # type: ignore[union-attr]
+    return int(spec.context_length) if spec is not None else int(cast(Any, model).config.context)
 
 
 def contained_sentence(model_id: str, run: CompressionConfig) -> str | None:
@@ -237,7 +237,7 @@ def layer_output_error(base: nn.Module, model: nn.Module, x: torch.Tensor) -> di
         def hook(module: nn.Module, args: tuple, name: str = name, w0: torch.Tensor = w0) -> None:
             inp = args[0].reshape(-1, args[0].shape[-1]).float()
             ref = inp @ w0.T.float()
-            diff = inp @ (w0 - module.weight).T.float()
+            diff = inp @ (w0 - cast(torch.Tensor, module.weight)).T.float()
             acc = sums.setdefault(name, [0.0, 0.0])
             acc[0] += float(diff.pow(2).sum())
             acc[1] += float(ref.pow(2).sum())
@@ -335,11 +335,6 @@ def scores(model_id: str, config: CompressionConfig) -> metrics.Scored:
     lm = registry.lookup(model_id)
     base = lm.load()
     return metrics.score(compressed_model(base, lm, config), lm.test_chunks(), reference=reference(model_id))
-
-
-def _without_hooks(model: nn.Module) -> nn.Module:
-    return apply._without_hooks(model) if any(m._forward_pre_hooks or m._forward_hooks
-                                              for m in model.modules()) else model
 
 
 def is_language_model(model_id: str) -> bool:

@@ -205,9 +205,9 @@ class LlamaForCausalLM(nn.Module):
     def kv_projections(self) -> list[tuple[nn.Module, tuple[slice, ...], int]]:
         """(projection, the slice of its output cached, head size) for K and V of every block."""
         whole = (slice(None),)
-        return [pair for layer in self.model.layers
-                for pair in ((layer.self_attn.k_proj, whole, self.spec.head_dim),
-                             (layer.self_attn.v_proj, whole, self.spec.head_dim))]
+        attns = [cast(Attention, layer.self_attn) for layer in self.model.layers]
+        return [pair for a in attns for pair in ((a.k_proj, whole, self.spec.head_dim),
+                                                 (a.v_proj, whole, self.spec.head_dim))]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,7 +91,7 @@ def lookup(model_id: str) -> LanguageModel:
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded(model_id: str) -> tuple[nn.Module, object]:
+def _loaded(model_id: str) -> tuple[nn.Module, Any]:
     if MODELS[model_id].tokens == "bytes":
         return models.shared(model_id), None
     from compression.lm import llama

@@ -9,6 +9,7 @@ them; the embeddings are `nn.Embedding` tables (not compressible layers: kept in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -108,15 +109,24 @@ class TinyGPT(nn.Module):
     def kv_projections(self) -> list[tuple[nn.Module, tuple[slice, ...], int]]:
         """(projection, the slices of its output that are K and V, head size) per block, for the KV cache."""
         d = self.config.dim
-        return [(b.attn.qkv, (slice(d, 2 * d), slice(2 * d, 3 * d)), b.attn.head_dim) for b in self.blocks]
+        attns = [cast(CausalSelfAttention, block.attn) for block in self.blocks]
+        return [(a.qkv, (slice(d, 2 * d), slice(2 * d, 3 * d)), a.head_dim) for a in attns]
 
 
 def train_lm(model: nn.Module, train_tokens: torch.Tensor, steps: int, *, context: int, batch_size: int,
              lr: float, seed: int = 0, warmup: int = 100, weight_decay: float = 0.1,
-             progress=None) -> nn.Module:
+             progress=None, windows: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None,
+             temperature: float = 1.0, alpha: float = 0.0) -> nn.Module:
     """AdamW (betas 0.9/0.95, as nanoGPT) on random windows of the training tokens drawn from a
     generator seeded by `seed`; linear warm-up then cosine decay to lr/10; gradients clipped at 1.
-    Deterministic under `train.deterministic()` (one thread)."""
+    Deterministic under `train.deterministic()` (one thread).
+
+    `windows` (n, context + 1): batches drawn from these fixed windows instead of the whole split;
+    with the teacher's `teacher_logits` on them (n, context, vocab), the loss is
+    compression.distill.kd_loss at every token (soft targets at `temperature`, weight `alpha`;
+    Hinton et al. 2015 applied token by token). The teacher runs once per window, not once per
+    step, and two students from one init see the same batches, so they differ only by the loss."""
+    from compression.distill import kd_loss
     import math
     g = torch.Generator().manual_seed(seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -132,14 +142,22 @@ def train_lm(model: nn.Module, train_tokens: torch.Tensor, steps: int, *, contex
             rate = lr / 10 + (lr - lr / 10) * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
         for group in opt.param_groups:
             group["lr"] = rate
-        starts = torch.randint(0, len(train_tokens) - context - 1, (batch_size,), generator=g)
-        window = train_tokens[starts[:, None] + offsets]
+        if windows is None:
+            starts = torch.randint(0, len(train_tokens) - context - 1, (batch_size,), generator=g)
+            window = train_tokens[starts[:, None] + offsets]
+        else:
+            picked = torch.randint(0, len(windows), (batch_size,), generator=g)
+            window = windows[picked]
         logits = model(window[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1))
+        flat, targets = logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1)
+        if teacher_logits is None:
+            loss = F.cross_entropy(flat, targets)
+        else:
+            loss = kd_loss(flat, teacher_logits[picked].reshape(flat.shape), targets, temperature, alpha)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if progress and (step + 1) % 50 == 0:
+        if progress and ((step + 1) % 10 == 0 or step + 1 == steps):
             progress((step + 1) / steps, f"step {step + 1}/{steps}: loss {loss.item():.3f}")
     return model.eval()
