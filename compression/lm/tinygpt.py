@@ -126,8 +126,9 @@ def train_lm(model: nn.Module, train_tokens: torch.Tensor, steps: int, *, contex
     compression.distill.kd_loss at every token (soft targets at `temperature`, weight `alpha`;
     Hinton et al. 2015 applied token by token). The teacher runs once per window, not once per
     step, and two students from one init see the same batches, so they differ only by the loss."""
-    from compression.distill import kd_loss
     import math
+
+    from compression.distill import kd_loss
     g = torch.Generator().manual_seed(seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
