@@ -344,3 +344,23 @@ class Pool:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def lm_distilled(temperature: float, alpha: float, steps: int, seed: int,
+                 progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """compression.lm.distill.distill, kept in this user's history (kind "lm-distill") so every
+    session reuses a trained pair; computed, not kept, when the history cannot be opened."""
+    import sqlite3
+
+    from compression import history
+    from compression.lm import distill
+    params = {"temperature": temperature, "alpha": alpha, "steps": steps, "seed": seed}
+
+    def compute() -> dict[str, Any]:
+        return distill.distill(temperature, alpha, steps, seed=seed, progress=progress)
+    try:
+        store = history.History()
+    except (OSError, sqlite3.Error) as e:
+        log.warning("history unavailable: %s", e)
+        return compute()
+    return store.cached("lm-distill", distill.TEACHER, params, compute)

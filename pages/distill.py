@@ -28,6 +28,10 @@ teacher = c1.selectbox("Teacher", ids, format_func=ui.model_label,
                        help="The trained model whose soft targets the student learns from. "
                             "The student list offers the models on the same data set.",
                        **ui.keep("teacher", default_teacher))
+if models.ZOO[teacher].language:  # its own student and loss, token by token (ui.lm_distill)
+    from ui import lm_distill
+    ui.section(lm_distill.section, teacher, float(T), float(sc.alpha), sc.config.seed)
+    st.stop()
 ui.stop_if_unavailable(teacher, "The teacher")
 dataset = models.ZOO[teacher].dataset
 students = [i for i in ids if models.ZOO[i].dataset == dataset and i != teacher and not ui.unavailable(i)]

@@ -105,3 +105,23 @@ def test_a_fashion_teacher_opens_on_the_fashion_student_and_trains_both(monkeypa
         assert metric(at, label).endswith(" %"), label
     (found,) = _verdicts(at)
     assert found[3] == len(ds.y_test)  # the 10,000 test images, paired
+
+
+def test_a_language_teacher_trains_its_own_student_with_a_paired_perplexity_interval(monkeypatch):
+    from compression.lm import distill as lm_distill
+    monkeypatch.setattr(lm_distill, "WINDOWS", 32)
+    monkeypatch.setattr(lm_distill, "VALIDATION_TOKENS", 2048)
+    monkeypatch.setenv("COMPRESSION_LAB_CACHE", str(__import__("tempfile").mkdtemp()))
+    at = _distill_page({"teacher": "tinygpt-pydoc", "steps": "3", "temperature": "2", "alpha": "0.5"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.number_input(key="lm_distill_steps").value == 3 and at.number_input(key="lm_distill_steps").help
+    assert any("image options" in c.value and "do not apply" in c.value for c in at.caption)
+    assert not any("Distilled (T" in m.label for m in at.metric)  # a link never trains unasked
+    at.button(key="train_lm_students").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    expected = lm_distill.distill(2.0, 0.5, 3)
+    assert metric(at, "Distilled (T = 2, α = 0.5)") == f"{expected['perplexity']:.2f}"
+    assert metric(at, "Hard labels only") == f"{expected['perplexity_hard_labels']:.2f}"
+    sentence = next(md.value for md in at.markdown if "distilled minus hard labels" in md.value)
+    lo, hi = expected["perplexity_delta_ci95"]
+    assert f"CI {lo:+.2f} to {hi:+.2f}" in sentence

@@ -178,6 +178,7 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "view": ("view", _one_of(("normal", "present")), "normal"),  # presentation mode (ui.present)
     "fraction": ("distill_fraction", _one_of_number(DISTILL_FRACTIONS), 1.0),
     "leave_out": ("leave_out", _int_in(NO_LEAVE_OUT, 999), NO_LEAVE_OUT),
+    "steps": ("lm_distill_steps", _int_in(1, 2000), 200),  # Distill, a language teacher (ui.lm_distill)
 }
 
 
