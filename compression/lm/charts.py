@@ -42,6 +42,8 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     ys = [sqnr_db(lay["output_error"]) for lay in layers]
     text = [f"{lay['label']} · SQNR {y:.1f} dB · relative error {lay['output_error']:.2e}" for lay, y in zip(layers, ys)]
     subtitle = "‖(W−Ŵ)x‖² / ‖Wx‖² on held-out text, as dB (higher: closer to the reference)"
+    if any(lay["name"] == "lm_head" for lay in layers):
+        subtitle += "; orange: the LM head"
     title = "Output error of each layer"
     if not layers:
         return _figure([], dict(annotations=[dict(text="no layer is changed by this setting", showarrow=False,
