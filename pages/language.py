@@ -146,7 +146,9 @@ def grid_section() -> None:
         if ss.pop("_lm_grid_stopped", None) == gkey:
             st.info("Stopped before the grid was complete: nothing was kept.", icon=":material/stop_circle:")
         n = len(lang.GRID_BITS) * len(lang.GRID_METHODS)
-        st.button(f"Compute the grid ({n} evaluations)", icon=":material/play_arrow:", key="lm_grid_run",
+        minutes = n * lang.SECONDS.get(model_id, 0) / 60
+        length = f", {minutes:.0f} min or more" if minutes >= 2 else ""
+        st.button(f"Compute the grid ({n} evaluations{length})", icon=":material/play_arrow:", key="lm_grid_run",
                   on_click=lambda: ss.__setitem__("_lm_grid_run", gkey),
                   help="Compresses and scores the model at every bits × method of the grid (GPTQ and AWQ "
                        "calibrate on training text); progress shows while it works, and Stop ends it.")

@@ -56,7 +56,7 @@ def longest_context(model_id: str) -> int:
     lm = registry.lookup(model_id)
     if lm.tokens == "gguf":
         from compression.lm import gguf
-        return int(gguf.open_gguf().spec().context_length)
+        return int(gguf.open_gguf().spec.context_length)
     return lm_evaluate.max_context(lm.load())
 
 
