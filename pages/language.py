@@ -167,7 +167,8 @@ def grid_section() -> None:
     if not ok:
         return
     ui.plot(st, ui.figure(("lm-grid", model_id, base_items), lambda: lm_charts.lm_grid_chart(grid)))
-    st.dataframe(lang.grid_rows(grid), hide_index=True, width="stretch")
+    rows = lang.grid_rows(grid)
+    st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)  # every row, no scroll
 
 
 ui.section(grid_section)

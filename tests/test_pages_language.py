@@ -183,8 +183,9 @@ def test_the_grid_is_computed_on_a_press_and_kept_in_the_history(monkeypatch):
     at.button(key="lm_grid_run").click().run()
     assert not at.exception and len(calls) == 1
     table = at.dataframe[0].value
-    assert list(table["perplexity"]) == [40.0, 12.0, 4.6, 4.5]
-    assert "[-30.00, -25.00]" in list(table["change vs RTN (paired 95 %)"])
+    assert list(table["perplexity (95 % CI)"]) == ["40.00 [35.00, 45.00]", "12.00 [11.00, 13.00]",
+                                                   "4.60 [4.30, 4.90]", "4.50 [4.20, 4.80]"]
+    assert list(table["vs RTN (paired 95 %)"]) == ["—", "[-30.00, -25.00]", "—", "[-0.20, -0.05]"]
 
     store = history.History()
     with store._connect() as db:
@@ -195,4 +196,4 @@ def test_the_grid_is_computed_on_a_press_and_kept_in_the_history(monkeypatch):
     forget_results()
     again = _language()
     assert not [b for b in again.button if b.key == "lm_grid_run"] and len(calls) == 1
-    assert list(again.dataframe[0].value["perplexity"]) == [40.0, 12.0, 4.6, 4.5]
+    assert list(again.dataframe[0].value["perplexity (95 % CI)"])[0] == "40.00 [35.00, 45.00]"

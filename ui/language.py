@@ -150,19 +150,19 @@ def grid_rows(grid: dict[str, Any]) -> list[dict[str, Any]]:
         for m in grid["methods"]:
             lo, hi = grid["perplexity_ci95"][m][i]
             d_lo, d_hi = grid["delta_vs_rtn_ci95"][m][i]
-            rows.append({"bits": b, "method": m.upper(), "perplexity": round(grid["perplexity"][m][i], 3),
-                         "95 % interval": f"[{lo:.2f}, {hi:.2f}]",
-                         "change vs RTN (paired 95 %)": "—" if m == "rtn" else f"[{d_lo:+.2f}, {d_hi:+.2f}]",
-                         "KL (nats/token)": round(grid["kl_divergence"][m][i], 4),
-                         "top-1 agreement": pct(grid["top1_agreement"][m][i])})
+            rows.append({"bits": b, "method": m.upper(),
+                         "perplexity (95 % CI)": f"{grid['perplexity'][m][i]:.2f} [{lo:.2f}, {hi:.2f}]",
+                         "vs RTN (paired 95 %)": "—" if m == "rtn" else f"[{d_lo:+.2f}, {d_hi:+.2f}]",
+                         "KL (nats)": _num(grid["kl_divergence"][m][i], 4),
+                         "agreement": pct(grid["top1_agreement"][m][i])})
     return rows
 
 
 # --------------------------------------------------------------------------- the cards
 
-def _num(x: float) -> str:
-    """Two decimals, a small non-zero value never reading 0.00."""
-    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.2g}"
+def _num(x: float, places: int = 2) -> str:
+    """`places` decimals, a small non-zero value never reading 0.00."""
+    return f"{x:.{places}f}" if x == 0 or abs(x) >= 10 ** -places else f"{x:.2g}"
 
 
 def cards(r: dict[str, Any]) -> list[Card]:
