@@ -68,6 +68,7 @@ pages = st.navigation([
     st.Page("pages/distill.py", title="Distill", icon=":material/school:"),
     st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/language.py", title="Language", icon=":material/translate:"),
 ])
 style.inject()
 scenario = ui.sidebar(pages.title)

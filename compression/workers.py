@@ -149,7 +149,7 @@ def zoo_rows() -> dict[str, dict[str, Any]]:
                                "heads": heads.has_heads(built),  # structure 'heads' applies
                                "accuracy": None, "ready": False, "reason": None}
         if spec.language:  # measured by perplexity (compression.lm), not by the image pages
-            row["reason"] = "a language model: `python -m compression evaluate` measures it, no page does yet"
+            row["reason"] = "a language model: the Language page (and `python -m compression evaluate`) measures it"
             info[mid] = row
             continue
         try:

@@ -342,7 +342,7 @@ def test_page_scripts_live_in_pages_and_hand_over_to_the_router():
     # without app.py; every page must hand over to the router before drawing anything.
     root = Path(APP).parent
     pages = sorted(p.name for p in (root / "pages").glob("*.py"))
-    assert pages == ["compare.py", "distill.py", "explore.py", "tradeoffs.py"], pages
+    assert pages == ["compare.py", "distill.py", "explore.py", "language.py", "tradeoffs.py"], pages
     for name in pages:
         text = (root / "pages" / name).read_text()
         assert "ui.handover()" in text.split("st.", 1)[1].split("\n", 1)[0] or \

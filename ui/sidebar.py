@@ -25,6 +25,8 @@ from ui.state import (
     value,
 )
 
+LANGUAGE = "Language"  # the Language page's title (app.py's navigation)
+
 HELP = {
     "model": "Pretrained zoo model; accuracy is measured on its data set's held-out test split.",
     "preset": "A named scenario that sets every control at once; moving a control makes it 'custom'.",
@@ -72,6 +74,67 @@ HELP = {
     "alpha": "Loss = α·T²·KL(teacher_T ‖ student_T) + (1 − α)·CE(student, label); α = 0: hard labels only.",
 }
 
+# The format controls, drawn by the sidebar, or by the Language page in its place (same keys).
+# Moved between the two, a control is a new widget, which would start at its first option: its
+# value is handed over through the Session State API first (as temperature_slider's is).
+
+def _hand_over(key: str) -> None:
+    ss = st.session_state
+    if ss.get("_format_moved") and key in ss:  # not yet decodable (a tab kept across a restart): the widget reads the browser's value
+        ss[key] = ss[key]
+
+def sparsity_slider(container=st) -> None:
+    _hand_over("sparsity")
+    two_four = value("structure") == "2:4"
+    container.slider("Sparsity", 0, 99, step=1, format="%d %%", key="sparsity",
+                     on_change=_control_changed, help=HELP["sparsity"], disabled=two_four)
+    if two_four:
+        container.caption("2:4 pruning keeps 2 of every 4 weights: always 50 % sparsity, "
+                          "so this slider does not apply.")
+
+
+def bits_slider(container=st) -> None:
+    _hand_over("bits")
+    container.select_slider("Weight bits", options=BIT_OPTIONS, key="bits",
+                            format_func=lambda b: "32 (float)" if b == 32 else str(b),
+                            on_change=_control_changed, help=HELP["bits"])
+
+
+def quantizer_radio(container=st, horizontal: bool = True) -> None:
+    _hand_over("quantizer")
+    container.radio("Quantizer", quantizers.CHOICES, key="quantizer", horizontal=horizontal,
+                    format_func=lambda q: quantizers.lookup(q).label, help=HELP["quantizer"],
+                    on_change=_control_changed)
+
+
+def granularity_controls(container=st, group_container=None, explain: bool = False) -> None:
+    _hand_over("granularity")
+    _hand_over("group_size")
+    group_container = group_container or container
+    record = quantizers.lookup(value("quantizer"))
+    container.radio("Granularity", cfgmod.GRANULARITIES, key="granularity", horizontal=True,
+                    help=HELP["granularity"], disabled=record.fixed is not None, on_change=_control_changed)
+    group_container.select_slider("Group size g", cfgmod.GROUP_SIZES, key="group_size", help=HELP["group_size"],
+                                  disabled=value("granularity") != "group" or record.fixed is not None,
+                                  on_change=_control_changed)
+    if record.fixed is not None:
+        container.caption(f"{record.label} fixes its own blocks: {record.fixed.label}, scales {record.scale_dtype}.")
+    elif explain and value("granularity") != "group":
+        group_container.caption("The group size applies to granularity 'group' only.")
+    if record.width is not None and value("bits", 32) >= 32:
+        container.caption(f"Weight bits at 32 keep the weights float: any bits below 32 run {record.label} "
+                          f"at its own {record.width} bits.")
+
+
+def method_radio(container=st, explain: bool = False) -> None:
+    _hand_over("method")
+    container.radio("Rounding method", cfgmod.METHODS, key="method", horizontal=True,
+                    format_func=lambda m: methods.lookup(m).label, help=HELP["method"],
+                    disabled=value("bits", 32) >= 32, on_change=_control_changed)
+    if explain and value("bits", 32) >= 32:
+        container.caption("The rounding method applies once the weight bits are below 32.")
+
+
 REG_STRENGTHS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 
 
@@ -103,25 +166,29 @@ def sidebar(page: str = "Explore") -> Scenario:
     init_state()
     ss = st.session_state
     on_distill = page == "Distill"
+    # the Language page draws the format controls (sparsity, bits, quantizer, granularity, group
+    # size, method) on the page, under the same keys: drawn here too they would be two widgets of one key
+    on_language = page == LANGUAGE
+    place = "page" if on_language else "sidebar"
+    ss["_format_moved"] = ss.get("_format_place", "sidebar") != place  # see _hand_over
+    ss["_format_place"] = place
     with st.sidebar:
         present.steps()  # presentation mode: presets as steps (nothing otherwise)
         st.markdown("### Scenario")
         st.selectbox("Model", upload.options(value("model")), key="model", format_func=model_label,
-                     help=HELP["model"], disabled=on_distill)
+                     help=HELP["model"], disabled=on_distill or on_language)
         st.caption("Distill picks its own teacher and student on the page." if on_distill
+                   else "The Language page picks its language model on the page." if on_language
                    else model_caption(value("model")))
         upload.panel()  # the upload form while "Upload your own…" is picked (ui.upload)
         st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=_apply_preset,
                      help=HELP["preset"])
-        two_four = value("structure") == "2:4"
-        st.slider("Sparsity", 0, 99, step=1, format="%d %%", key="sparsity",
-                  on_change=_control_changed, help=HELP["sparsity"], disabled=two_four)
-        if two_four:
-            st.caption("2:4 pruning keeps 2 of every 4 weights: always 50 % sparsity, "
-                       "so this slider does not apply.")
-        st.select_slider("Weight bits", options=BIT_OPTIONS, key="bits",
-                         format_func=lambda b: "32 (float)" if b == 32 else str(b),
-                         on_change=_control_changed, help=HELP["bits"])
+        if on_language:
+            st.caption("Sparsity, weight bits, format, granularity, group size and rounding method are set "
+                       "on the Language page.")
+        else:
+            sparsity_slider()
+            bits_slider()
         if not on_distill:  # on Distill it is the page's own first control (temperature_slider)
             temperature_slider(disabled=True)
             st.caption("The temperature is used on the Distill page only.")
@@ -161,27 +228,20 @@ def sidebar(page: str = "Explore") -> Scenario:
                 st.caption("Regularization and QAT act during fine-tuning: set fine-tuning epochs above 0.")
             elif value("regularize") == "none":
                 st.caption("λ applies once a regularization is chosen.")
-            st.radio("Quantizer", quantizers.CHOICES, key="quantizer", horizontal=True,
-                     format_func=lambda q: quantizers.lookup(q).label, help=HELP["quantizer"], **changed)
+            if not on_language:
+                quantizer_radio()
             uniform = value("quantizer") == "uniform"
             st.radio("Scheme", cfgmod.SCHEMES, key="scheme", horizontal=True, help=HELP["scheme"],
                      disabled=not uniform, **changed)
             if not uniform:
                 st.caption(f"{quantizers.lookup(value('quantizer')).label} sets its own levels: "
                            "no scheme applies.")
-            record = quantizers.lookup(value("quantizer"))
-            st.radio("Granularity", cfgmod.GRANULARITIES, key="granularity", horizontal=True,
-                     help=HELP["granularity"], disabled=record.fixed is not None, **changed)
-            st.select_slider("Group size g", cfgmod.GROUP_SIZES, key="group_size", help=HELP["group_size"],
-                             disabled=value("granularity") != "group" or record.fixed is not None, **changed)
-            if record.fixed is not None:
-                st.caption(f"{record.label} fixes its own blocks: {record.fixed.label}, scales {record.scale_dtype}.")
-            if record.width is not None and value("bits", 32) >= 32:
-                st.caption(f"Weight bits at 32 keep the weights float: any bits below 32 run {record.label} "
-                           f"at its own {record.width} bits.")
-            st.radio("Rounding method", cfgmod.METHODS, key="method", horizontal=True,
-                     format_func=lambda m: methods.lookup(m).label, help=HELP["method"],
-                     disabled=value("bits", 32) >= 32, **changed)
+            if not on_language:
+                granularity_controls()
+                method_radio()
+            else:
+                st.caption("Fine-tuning, QAT, regularization, rows/heads pruning and the Taylor, APoZ and "
+                           "entropy criteria are for image models: set here, the Language page says so.")
             float_weights = value("bits", 32) >= 32
             st.toggle("Quantization-aware fine-tuning (QAT)", key="qat", help=HELP["qat"],
                       disabled=float_weights or no_training, **changed)

@@ -11,6 +11,7 @@ import streamlit as st
 from compression import config as cfgmod
 from compression import models, source
 from compression.config import PRESETS, CompressionConfig, ConfigError
+from compression.lm import registry
 from compression.source import ModelSource
 from ui.fmt import fmt_number, literal, short
 
@@ -32,6 +33,9 @@ DEFAULT_STUDENTS = {"mlp800-mnist": "mlp30-mnist", "mlp-digits": "mlp-small-digi
 T_MIN, T_MAX, T_STEP = 1.0, 20.0, 0.5
 ALPHA_STEP = 0.05
 CUSTOM = "custom"
+LM_MODELS = tuple(registry.MODELS)  # the Language page's models (compression.lm.registry)
+DEFAULT_LM = "tinygpt-pydoc"
+KV_BITS = (16, 8, 4)  # the KV cache's formats (compression.lm.kvcache.BITS)
 FIELDS = cfgmod.SETTINGS  # per_channel is only an alias of granularity: no widget of its own
 
 
@@ -157,6 +161,15 @@ def _one_of_number(options: tuple[float, ...]) -> Callable[[str], float]:
     return parse
 
 
+def _one_of_int(options: tuple[int, ...]) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value not in options:
+            raise ValueError
+        return value
+    return parse
+
+
 def _layer_name(text: str) -> str:
     if not (0 < len(text) <= 64 and all(c.isalnum() or c in "._" for c in text)):
         raise ValueError
@@ -179,6 +192,11 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "fraction": ("distill_fraction", _one_of_number(DISTILL_FRACTIONS), 1.0),
     "leave_out": ("leave_out", _int_in(NO_LEAVE_OUT, 999), NO_LEAVE_OUT),
     "steps": ("lm_distill_steps", _int_in(1, 2000), 200),  # Distill, a language teacher (ui.lm_distill)
+    # the Language page (ui.language): its model, and the KV cache's bits, context (0: the model's own) and batch
+    "lm": ("lm_model", _one_of(tuple(LM_MODELS)), DEFAULT_LM),
+    "kv_bits": ("kv_bits", _one_of_int(KV_BITS), 16),
+    "kv_context": ("kv_context", _int_in(0, 1 << 20), 0),
+    "kv_batch": ("kv_batch", _int_in(1, 256), 1),
 }
 
 

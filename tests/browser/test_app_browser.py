@@ -156,7 +156,7 @@ def test_explore_loads_with_charts_and_cards(page, app_server):
     assert re.fullmatch(r"\d{1,3}\.\d %", card_value(page, "Accuracy")), card_value(page, "Accuracy")
 
     expect(page.get_by_role("heading", name="Explore")).to_be_visible()
-    expect(page.locator(SEL_NAV_LINK)).to_have_count(4)
+    expect(page.locator(SEL_NAV_LINK)).to_have_count(5)
     # The defaults: no warning about the link, sliders at 0 % and float.
     expect(page.locator(SEL_ALERT)).to_have_count(0)
     assert slider_text(page, SPARSITY) == "0 %"
@@ -272,7 +272,7 @@ def test_deep_link_to_distill_shows_the_sidebar(page, app_server):
     expect(sidebar.locator('[data-testid="stSelectbox"]', has_text="Model")).to_have_count(1)
     for label in (SPARSITY, BITS, TEMPERATURE):
         expect(slider(page, label)).to_have_count(1)
-    expect(sidebar.locator(SEL_NAV_LINK)).to_have_count(4)
+    expect(sidebar.locator(SEL_NAV_LINK)).to_have_count(5)
     chart(page, SOFT_TARGETS_TITLE)
     assert "model=mlp-digits" in page.url and "/distill" in page.url
     assert_healthy(page)

@@ -39,13 +39,14 @@ def assert_sidebar_and_title(page, title: str) -> None:
     expect(sidebar.locator('[data-testid="stSelectbox"]', has_text="Model")).to_have_count(
         1, timeout=LOAD_TIMEOUT_MS)
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(4)
+    expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(5)
     bl.assert_no_exception(page)
 
 
 @pytest.mark.parametrize(("path", "title", "query", "shown_path"), [
     ("/distill", "Distill", "?bits=4", "/distill"),
     ("/explore", "Explore", "?sparsity=0.5", "/"),  # the default page is shown as "/"
+    ("/language", "Language models", "?bits=4", "/language"),
 ])
 def test_deep_link_first_on_a_fresh_server_shows_the_shared_sidebar(page, path, title, query, shown_path):
     proc, url = bl.start_streamlit(bl.PROJECT_APP)

@@ -1,0 +1,174 @@
+"""Language: what a format, bits, group size, method, sparsity and KV-cache bits do to a language model.
+
+Thin: the controls here (the format ones under the sidebar's keys, so the URL holds them), the
+numbers from compression.lm.evaluate through ui/language.py (cached, in a worker), the figures
+from compression.lm.charts.
+"""
+import streamlit as st
+
+import ui
+from compression import quantizers
+from compression.lm import charts as lm_charts
+from compression.lm import registry
+from ui import language as lang
+from ui.sidebar import HELP, bits_slider, granularity_controls, method_radio, sparsity_slider
+from ui.state import _control_changed
+
+ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
+
+ss = st.session_state
+sc = ui.scenario()
+
+st.title("Language models", anchor=False)
+st.caption("Perplexity, agreement with the reference, size and energy per token of a compressed language model, "
+           "on held-out CPython documentation text. The numbers are `python -m compression evaluate --model …`'s.")
+
+# --------------------------------------------------------------------------- controls
+
+c1, c2 = st.columns(2)
+if ss.get("_lm_model") not in ui.LM_MODELS:
+    ss["_lm_model"] = ui.DEFAULT_LM
+model_id = c1.selectbox("Language model", ui.LM_MODELS, format_func=lang.model_label,
+                        help="tinygpt-pydoc: a 1.1 M-parameter GPT trained here on CPython's documentation (about "
+                             "3 s an evaluation); smollm2-135m: SmolLM2-135M-Instruct read from its GGUF file "
+                             "(about 70 s and 3 GB an evaluation).",
+                        **ui.keep("lm_model", ui.DEFAULT_LM))
+lm = registry.lookup(model_id)
+c2.markdown(f"**Reference:** {lm.reference}")
+c2.caption(lm.description)
+why = lang.unavailable(model_id)
+if why:
+    st.info(ui.literal(f"{model_id} cannot run on this server: {why}"), icon=":material/block:")
+    st.stop()
+
+f1, f2 = st.columns(2)
+f1.selectbox("Format", quantizers.CHOICES, key="quantizer", format_func=lambda q: quantizers.lookup(q).label,
+             help=HELP["quantizer"], on_change=_control_changed)
+bits_slider(f2)
+g1, g2 = st.columns(2)
+granularity_controls(g1, g2, explain=True)
+m1, m2 = st.columns(2)
+method_radio(m1, explain=True)
+sparsity_slider(m2)
+
+k1, k2, k3 = st.columns(3)
+kv_bits = k1.selectbox("KV-cache bits", lang.KV_BITS, format_func=lambda b: "16 (float16)" if b >= 16 else str(b),
+                       help="The key/value cache's format while the held-out text is scored: 16 = float16 as "
+                            "computed; 8 or 4 = integers in groups with float16 scales.",
+                       **ui.keep("kv_bits", 16))
+stops = lang.contexts(model_id)
+default_ctx = lang.default_context(model_id)
+if ss.get("_kv_context") not in (0, *stops):
+    ss["_kv_context"] = 0  # another model's context
+kv_ctx = k2.selectbox("KV-cache context (tokens)", (0, *stops),
+                      format_func=lambda c: f"{default_ctx:,} (default)" if c == 0 else f"{c:,}",
+                      help="The context length the KV cache's memory and energy are given at (its memory grows "
+                           "with context × batch); the default is the model's longest, up to 2,048.",
+                      **ui.keep("kv_context", 0))
+kv_batch = int(k3.number_input("KV-cache batch", 1, 256, step=1,
+                               help="Sequences held at once: the cache's memory is per sequence times this.",
+                               **ui.keep("kv_batch", 1)))
+notes = [lang.kv_caption(kv_bits)]
+if len(stops) == 1:
+    notes.append(f"{model_id} attends to {stops[0]:,} tokens at most: no other context applies.")
+st.caption(" ".join(notes))
+
+# --------------------------------------------------------------------------- one evaluation
+
+context = kv_ctx or default_ctx
+items = sc.config_items()
+key = lang.evaluate_key(model_id, items, kv_bits, context, kv_batch)
+done = ui.is_done(key)
+long = lang.SECONDS.get(model_id, 0) > ui.LINK_BUDGET_S
+if long and not done and ss.get("_lm_run") != repr(key):
+    if ss.pop("_lm_stopped", None) == repr(key):
+        st.info("Stopped before the evaluation finished: nothing was kept.", icon=":material/stop_circle:")
+    st.button(f"Evaluate {model_id} (about {lang.SECONDS[model_id]} s)", type="primary",
+              icon=":material/play_arrow:", key="lm_run", on_click=lambda: ss.__setitem__("_lm_run", repr(key)),
+              help="Compresses a copy of the model with these settings and scores it on the held-out text; "
+                   "progress shows while it works, and Stop ends it.")
+    st.stop()
+
+stop_slot = st.empty()
+if long and not done:
+    def _stop_evaluation() -> None:
+        ss["_lm_run"] = None
+        ss["_lm_stopped"] = repr(key)
+    stop_slot.button("Stop", icon=":material/stop:", key="lm_stop", on_click=_stop_evaluation,
+                     help="Ends the evaluation now; nothing of it is kept.")
+ok, result = ui.guard(ui.with_progress, lang.evaluate_lm, model_id, items, kv_bits, context, kv_batch,
+                      label=f"Evaluating {model_id}", show=not done)
+stop_slot.empty()
+ss["_lm_run"] = None
+if not ok:
+    st.stop()
+
+if result["contained"]:
+    st.warning(f"This format {result['contained']}", icon=":material/info:")
+
+cards = lang.cards(result)
+for row in (cards[:4], cards[4:]):
+    for col, card in zip(st.columns(len(row)), row):
+        col.metric(card.label, card.value, help=card.help)
+        col.caption(card.caption)
+energy = result["energy_per_token"]
+st.caption("Energy per token is an **estimate**: " + "; ".join(energy["assumptions"]) + ".")
+
+st.subheader("Greedy continuation of the same prompt", anchor=False)
+s1, s2 = st.columns(2)
+s1.markdown(f"**Reference** ({result['reference']})")
+s1.code(result["sample_prompt"] + result["sample_baseline"], language=None, wrap_lines=True)
+s2.markdown("**Compressed** (these settings)")
+s2.code(result["sample_prompt"] + result["sample"], language=None, wrap_lines=True)
+
+ui.plot(st, ui.figure(("lm-layer-error", *key), lambda: lm_charts.layer_error_chart(result)))
+
+d1, d2 = st.columns([1, 2], vertical_alignment="center")
+d1.download_button("Evaluation as JSON", lang.result_json(result), file_name=f"evaluate-{model_id}.json",
+                   mime="application/json", icon=":material/download:", on_click="ignore",
+                   help="Exactly the dict `python -m compression evaluate --json` prints for these settings: "
+                        "the numbers on the cards.")
+with d2.expander("How these numbers are measured"):
+    for note in result["notes"]:
+        st.markdown(f"- {note}")
+
+# --------------------------------------------------------------------------- the bits × method grid
+
+
+def grid_section() -> None:
+    st.subheader("Bits × rounding method", anchor=False)
+    st.caption(f"Perplexity at {', '.join(map(str, lang.GRID_BITS))} bits with rounding to nearest, GPTQ and AWQ, "
+               "the other settings as above. Computed once, then kept in the history for every session.")
+    base_items = ui.config_items(lang.grid_base(sc.config))
+    gkey = repr((lang.GRID_KIND, model_id, base_items))
+    stored = lang.grid_stored(model_id, base_items)
+    if not stored and ss.get("_lm_grid_run") != gkey:
+        if ss.pop("_lm_grid_stopped", None) == gkey:
+            st.info("Stopped before the grid was complete: nothing was kept.", icon=":material/stop_circle:")
+        n = len(lang.GRID_BITS) * len(lang.GRID_METHODS)
+        minutes = n * lang.SECONDS.get(model_id, 0) / 60
+        length = f", {minutes:.0f} min or more" if minutes >= 2 else ""
+        st.button(f"Compute the grid ({n} evaluations{length})", icon=":material/play_arrow:", key="lm_grid_run",
+                  on_click=lambda: ss.__setitem__("_lm_grid_run", gkey),
+                  help="Compresses and scores the model at every bits × method of the grid (GPTQ and AWQ "
+                       "calibrate on training text); progress shows while it works, and Stop ends it.")
+        return
+    slot = st.empty()
+    if not stored:
+        def _stop_grid() -> None:
+            ss["_lm_grid_run"] = None
+            ss["_lm_grid_stopped"] = gkey
+        slot.button("Stop", icon=":material/stop:", key="lm_grid_stop", on_click=_stop_grid,
+                    help="Ends the grid now; nothing of it is kept.")
+    ok, grid = ui.guard(ui.with_progress, lang.lm_grid, model_id, base_items, label="Bits × method grid",
+                        show=not stored)
+    slot.empty()
+    ss["_lm_grid_run"] = None
+    if not ok:
+        return
+    ui.plot(st, ui.figure(("lm-grid", model_id, base_items), lambda: lm_charts.lm_grid_chart(grid)))
+    rows = lang.grid_rows(grid)
+    st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)  # every row, no scroll
+
+
+ui.section(grid_section)

@@ -1,0 +1,55 @@
+"""The Language page's figures (compression.lm.charts): the numbers they draw are evaluate's and
+grid's, transformed by hand here (SQNR = −10·log10 of the relative error), and each figure is what
+plotly's own validation gives."""
+from __future__ import annotations
+
+import json
+import math
+
+import plotly.graph_objects as go
+
+from compression.lm import charts
+
+RESULT = {"layers": [{"name": f"blocks.{b}.{k}", "label": "4-bit", "output_error": 10 ** -(1 + b + i / 10)}
+                     for b in range(2) for i, k in enumerate(("attn.qkv", "fc1"))]
+          + [{"name": "lm_head", "label": "8-bit", "output_error": 1e-6}, {"name": "x", "label": "float32",
+                                                                            "output_error": 0.0}]}
+GRID = {"model": "tinygpt-pydoc", "reference": "float32 weights trained here", "bits": [2, 4], "methods": ["rtn", "gptq"],
+        "tokens": 8192, "perplexity_baseline": 4.39, "perplexity": {"rtn": [40.0, 4.6], "gptq": [12.0, 4.5]},
+        "perplexity_ci95": {"rtn": [[35.0, 45.0], [4.3, 4.9]], "gptq": [[11.0, 13.0], [4.2, 4.8]]},
+        "delta_vs_rtn_ci95": {"rtn": [[0.0, 0.0], [0.0, 0.0]], "gptq": [[-30.0, -25.0], [-0.2, -0.05]]}}
+
+
+def _validated(fig: go.Figure) -> dict:
+    return json.loads(go.Figure(fig.to_dict(), skip_invalid=False).to_json())
+
+
+def test_layer_error_is_sqnr_in_db_and_a_float_layer_has_no_bar():
+    fig = charts.layer_error_chart(RESULT)
+    bar = fig.data[0]
+    assert list(bar.y) == [lay["name"] for lay in RESULT["layers"][:-1]]  # "x" changed nothing: no bar
+    for lay, x in zip(RESULT["layers"], bar.x):
+        assert math.isclose(x, -10 * math.log10(lay["output_error"]))
+    assert "orange: the LM head" in fig.layout.title.subtitle.text
+    assert _validated(fig) == json.loads(fig.to_json())
+
+
+def test_many_layers_get_one_tick_per_five_blocks():
+    many = {"layers": [{"name": f"model.layers.{b}.mlp.{k}", "label": "4-bit", "output_error": 0.01}
+                       for b in range(30) for k in ("gate_proj", "up_proj", "down_proj")]}
+    fig = charts.layer_error_chart(many)
+    assert list(fig.layout.xaxis.ticktext) == [f"block {b}" for b in range(0, 30, 5)]
+    assert list(fig.layout.xaxis.tickvals) == [3 * b for b in range(0, 30, 5)]
+
+
+def test_grid_chart_draws_each_interval_around_its_perplexity():
+    fig = charts.lm_grid_chart(GRID)
+    gptq = next(t for t in fig.data if t.name == "GPTQ")
+    assert list(gptq.y) == [12.0, 4.5]
+    assert [y + up for y, up in zip(gptq.y, gptq.error_y.array)] == [13.0, 4.8]
+    assert [round(y - down, 6) for y, down in zip(gptq.y, gptq.error_y.arrayminus)] == [11.0, 4.2]
+    assert "[-30.00, -25.00]" in gptq.customdata[0]
+    ref = next(t for t in fig.data if t.name == "reference")
+    assert list(ref.y) == [4.39, 4.39]
+    assert fig.layout.yaxis.type == "log"
+    assert _validated(fig) == json.loads(fig.to_json())
