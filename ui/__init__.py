@@ -6,6 +6,8 @@
 - ui.fmt: number formatting and echoed text made literal.
 - ui.plots: drawing compression.charts figures.
 - ui.router: a page run outside app.py's router hands over to it.
+- ui.language: the Language page's cached language-model evaluations, its bits × method grid
+  (history kind "lm-grid") and its cards' text; imported by that page only.
 
 Session-state / URL contract
 - Widget keys of the shared sidebar: "model", "preset", "sparsity" (int percent 0..99),
