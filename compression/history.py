@@ -63,8 +63,9 @@ def config_key(config: CompressionConfig | dict[str, Any]) -> str:
 @functools.cache
 def _sources_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    # every module, subpackages too: a change in compression/lm/ must not serve an old lm-grid
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -85,6 +85,8 @@ def model_label(mid: str) -> str:
     if row is None:
         from ui import upload
         return upload.label(mid)
+    if models.ZOO[mid].language:  # measured by perplexity on the Language page, taught on Distill
+        return f"{mid} · language model"
     if not row["ready"]:
         return f"{mid} · unavailable here"
     acc = pct(row["accuracy"]) if row["accuracy"] is not None else "trained on first use"

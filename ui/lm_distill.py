@@ -82,12 +82,14 @@ def section(teacher: str, temperature: float, alpha: float, seed: int) -> None:
     if not (done or clicked):
         st.info("Press **Train both students**: nothing is trained until you ask.", icon=":material/school:")
         return
+    stop = b2.empty()
     if not done:
         # a press of Stop reruns the page, which ends the run at its next progress update
-        b2.button("Stop", key="stop_lm_students", icon=":material/stop:",
-                  help="Stops the training; nothing is kept.")
+        stop.button("Stop", key="stop_lm_students", icon=":material/stop:",
+                    help="Stops the training; nothing is kept.")
     ok, r = backend.guard(backend.with_progress, distilled, T, a, steps, int(seed),
                           label="Training the students", show=not done)
+    stop.empty()
     if not ok:
         return
     c1, c2, c3 = st.columns(3)
