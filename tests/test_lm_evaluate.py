@@ -176,7 +176,8 @@ def test_smollm2_four_bit_is_measured_against_its_q4_1_reference():
     assert r["perplexity_ci95"][0] <= r["perplexity"] <= r["perplexity_ci95"][1]
     assert r["perplexity"] > r["perplexity_baseline"] and r["perplexity_delta_ci95"][0] > 0
     assert r["kl_divergence"] > 0 and 0 < r["top1_agreement"] < 1 and r["sample"] and r["sample_baseline"]
-    assert r["kv_cache"]["context"] == 2048 and r["size_bytes"]["file"] < r["size_bytes"]["fp32"] / 4
+    # 4-bit blocks, the 8-bit head and the float32 embedding table (113 MB of the 651 MB)
+    assert r["kv_cache"]["context"] == 2048 and r["size_bytes"]["file"] < r["size_bytes"]["fp32"] / 3
     # 8-bit asymmetric groups of 32 hold every Q4_1 block (and the head's Q8_0) exactly
     contained = lm.contained_sentence("smollm2-135m", CompressionConfig(bits=8, scheme="asymmetric",
                                                                       granularity="group", group_size=32))
