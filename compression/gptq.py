@@ -56,7 +56,7 @@ def nearest(column: Tensor, levels: Tensor) -> Tensor:
     if k == 1:
         return levels[0].expand_as(column) if shared else levels[:, 0]
     if shared:
-        hi = torch.searchsorted(levels, column).clamp(1, k - 1)
+        hi = torch.searchsorted(levels, column.contiguous()).clamp(1, k - 1)
         below, above = levels[hi - 1], levels[hi]
     else:
         hi = torch.searchsorted(levels, column.unsqueeze(1).contiguous()).clamp(1, k - 1)

@@ -97,6 +97,16 @@ def _is_corrupt(e: sqlite3.Error) -> bool:
             or any(s in str(e) for s in ("file is not a database", "malformed")))
 
 
+def open_or_none() -> History | None:
+    """This user's History, or None when it cannot be opened (a read-only or full disk): the
+    caller then computes without keeping, which only costs the reuse."""
+    try:
+        return History()
+    except (OSError, sqlite3.Error) as e:
+        log.warning("history unavailable: %s", e)
+        return None
+
+
 class History:
     """The scenario store: get / put / list over one SQLite file (WAL mode, busy timeout).
 

@@ -178,29 +178,18 @@ def evaluate(model: Any, config: Any, progress: Callable[[float, str], None] | N
     """history.evaluate (pipeline.evaluate, served from the history when seen before, else stored);
     pipeline.evaluate alone when the history cannot be opened (a read-only disk only costs the reuse).
     Latencies come from `latency_memo`, else this worker's own store."""
-    import sqlite3
-
     from compression import history, pipeline
     memo = latency_memo if latency_memo is not None else _worker.get("latency")
-    try:
-        store = history.History()
-    except (OSError, sqlite3.Error) as e:
-        log.warning("history unavailable: %s", e)
+    store = history.open_or_none()
+    if store is None:
         return pipeline.evaluate(model, config, progress=progress, latency_memo=memo)
     return history.evaluate(model, config, store, progress=progress, latency_memo=memo)
 
 
 def scrub_grid(model: Any, config: Any, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
     """scrub.kept_grid in this user's history (computed, not kept, when it cannot be opened)."""
-    import sqlite3
-
     from compression import history, scrub
-    try:
-        store = history.History()
-    except (OSError, sqlite3.Error) as e:
-        log.warning("history unavailable: %s", e)
-        store = None
-    return scrub.kept_grid(model, config, store, progress=progress)
+    return scrub.kept_grid(model, config, history.open_or_none(), progress=progress)
 
 
 def accuracy_points(model: Any, config: Any, field: str, values: tuple,
@@ -350,17 +339,11 @@ def lm_distilled(temperature: float, alpha: float, steps: int, seed: int,
                  progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
     """compression.lm.distill.distill, kept in this user's history (kind "lm-distill") so every
     session reuses a trained pair; computed, not kept, when the history cannot be opened."""
-    import sqlite3
-
     from compression import history
     from compression.lm import distill
     params = {"temperature": temperature, "alpha": alpha, "steps": steps, "seed": seed}
 
     def compute() -> dict[str, Any]:
         return distill.distill(temperature, alpha, steps, seed=seed, progress=progress)
-    try:
-        store = history.History()
-    except (OSError, sqlite3.Error) as e:
-        log.warning("history unavailable: %s", e)
-        return compute()
-    return store.cached("lm-distill", distill.TEACHER, params, compute)
+    store = history.open_or_none()
+    return compute() if store is None else store.cached("lm-distill", distill.TEACHER, params, compute)

@@ -19,7 +19,7 @@ from compression.charts import fmt_bytes, fmt_energy
 from compression.config import CompressionConfig
 from compression.lm import evaluate as lm_evaluate
 from compression.lm import kvcache, registry
-from ui.backend import _done, is_done, log, offload
+from ui.backend import _done, is_done, offload
 from ui.fmt import pct
 from ui.state import config_items, config_of
 
@@ -104,19 +104,11 @@ def grid_params(base: CompressionConfig) -> dict[str, Any]:
     return {"config": history.config_key(base), "bits": list(GRID_BITS), "methods": list(GRID_METHODS)}
 
 
-def _store() -> history.History | None:
-    try:
-        return history.History()
-    except (OSError, sqlite3.Error) as e:  # a read-only or full disk: compute without keeping
-        log.warning("history unavailable: %s", e)
-        return None
-
-
 def grid_stored(model_id: str, base_items: tuple) -> bool:
     """Whether this grid is in the history already (then the page draws it without asking)."""
     if is_done((GRID_KIND, model_id, base_items)):
         return True
-    store = _store()
+    store = history.open_or_none()
     if store is None:
         return False
     key = json.dumps(grid_params(config_of(base_items)), sort_keys=True, separators=(",", ":"))
@@ -137,7 +129,7 @@ def lm_grid(model_id: str, base_items: tuple, _progress=None) -> dict[str, Any]:
 
     def compute() -> dict[str, Any]:
         return offload(lm_evaluate.grid, model_id, base, GRID_BITS, GRID_METHODS, progress=_progress)
-    store = _store()
+    store = history.open_or_none()
     result = store.cached(GRID_KIND, model_id, grid_params(base), compute) if store else compute()
     _done((GRID_KIND, model_id, base_items))
     return result

@@ -152,18 +152,10 @@ def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _one_of_number(options: tuple[float, ...]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        value = float(text)
-        if value not in options:
-            raise ValueError
-        return value
-    return parse
-
-
-def _one_of_int(options: tuple[int, ...]) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
+def _one_of_number(options: tuple[float, ...], kind: Callable[[str], Any] = float) -> Callable[[str], Any]:
+    """A URL value read as `kind` (float, int) that must be one of `options`."""
+    def parse(text: str) -> Any:
+        value = kind(text)
         if value not in options:
             raise ValueError
         return value
@@ -194,7 +186,7 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "steps": ("lm_distill_steps", _int_in(1, 2000), 200),  # Distill, a language teacher (ui.lm_distill)
     # the Language page (ui.language): its model, and the KV cache's bits, context (0: the model's own) and batch
     "lm": ("lm_model", _one_of(tuple(LM_MODELS)), DEFAULT_LM),
-    "kv_bits": ("kv_bits", _one_of_int(KV_BITS), 16),
+    "kv_bits": ("kv_bits", _one_of_number(KV_BITS, int), 16),
     "kv_context": ("kv_context", _int_in(0, 1 << 20), 0),
     "kv_batch": ("kv_batch", _int_in(1, 256), 1),
 }

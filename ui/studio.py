@@ -84,14 +84,6 @@ def sensitivity_params(base: CompressionConfig) -> dict[str, Any]:
             "sparsity": list(sensitivity.SPARSITIES), "bits": list(sensitivity.BITS)}
 
 
-def _store() -> history.History | None:
-    try:
-        return history.History()
-    except (OSError, sqlite3.Error) as e:  # a read-only or full disk: compute without keeping
-        log.warning("history unavailable: %s", e)
-        return None
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def sensitivity_curves(model: ModelSource, items: tuple, _progress=None) -> dict[str, Any]:
     """Per-layer accuracy vs sparsity and vs bits; kept in history across restarts (keyed on the word)."""
@@ -99,13 +91,13 @@ def sensitivity_curves(model: ModelSource, items: tuple, _progress=None) -> dict
 
     def compute() -> dict[str, Any]:
         return sensitivity.sensitivity(model, base, progress=_progress)
-    store = _store()
+    store = history.open_or_none()
     return store.cached("sensitivity", str(model), sensitivity_params(base), compute) if store else compute()
 
 
 def sensitivity_stored(model: ModelSource, base: CompressionConfig) -> bool:
     """Whether the curves are already in history (then the page draws them without asking)."""
-    store = _store()
+    store = history.open_or_none()
     if store is None:
         return False
     key = json.dumps(sensitivity_params(base), sort_keys=True, separators=(",", ":"))
@@ -161,7 +153,7 @@ def references(model: ModelSource) -> list[dict[str, Any]]:
 
 def history_list() -> list[dict[str, Any]]:
     """Every stored scenario under the current code, newest first (empty when history cannot be read)."""
-    store = _store()
+    store = history.open_or_none()
     try:
         return [r for r in store.list() if r["current"]] if store else []
     except sqlite3.Error as e:
@@ -171,7 +163,7 @@ def history_list() -> list[dict[str, Any]]:
 
 def saved_list() -> list[dict[str, Any]]:
     """The named saves (history.History.saved), newest first; empty when history cannot be read."""
-    store = _store()
+    store = history.open_or_none()
     try:
         return store.saved() if store else []
     except (sqlite3.Error, TypeError, ValueError) as e:  # unreadable, or a config from older code
@@ -181,7 +173,7 @@ def saved_list() -> list[dict[str, Any]]:
 
 def save_scenario(name: str, model: ModelSource, config: CompressionConfig) -> str:
     """Keep the scenario under a name; the sentence to show (saved, or why not)."""
-    store = _store()
+    store = history.open_or_none()
     if store is None:
         return "Not saved: the history file cannot be written on this server."
     try:
