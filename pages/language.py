@@ -73,6 +73,17 @@ if len(stops) == 1:
     notes.append(f"{model_id} attends to {stops[0]:,} tokens at most: no other context applies.")
 st.caption(" ".join(notes))
 
+if sc.config.is_baseline:
+    # the shared scenario starts uncompressed: say so, and offer the first question in one press
+    def _four_bit_groups() -> None:
+        ss.update(bits=4, granularity="group", group_size=32)
+        _control_changed()
+    h1, h2 = st.columns([3, 1], vertical_alignment="center")
+    h1.info("These settings compress nothing (32-bit float weights and activations, no sparsity): the cards "
+            "below are the reference itself. Move the bits, or try 4-bit weights in groups of 32.", icon=":material/lightbulb:")
+    h2.button("4-bit, groups of 32", key="lm_suggest", icon=":material/compress:", on_click=_four_bit_groups,
+              help="Sets weight bits 4, granularity 'group' and group size 32 (the other settings stay).")
+
 # --------------------------------------------------------------------------- one evaluation
 
 context = kv_ctx or default_ctx

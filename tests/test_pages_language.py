@@ -197,3 +197,17 @@ def test_the_grid_is_computed_on_a_press_and_kept_in_the_history(monkeypatch):
     again = _language()
     assert not [b for b in again.button if b.key == "lm_grid_run"] and len(calls) == 1
     assert list(again.dataframe[0].value["perplexity (95 % CI)"])[0] == "40.00 [35.00, 45.00]"
+
+
+def test_an_uncompressed_scenario_says_so_and_one_press_asks_for_four_bit_groups():
+    at = _language()
+    assert any("compress nothing" in i.value for i in at.info)
+    at.button(key="lm_suggest").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert (at.select_slider(key="bits").value, at.radio(key="granularity").value,
+            at.select_slider(key="group_size").value) == (4, "group", 32)
+    assert not any("compress nothing" in i.value for i in at.info)
+    from compression.config import CompressionConfig
+    from compression.lm import evaluate
+    r = evaluate.evaluate("tinygpt-pydoc", CompressionConfig(bits=4, granularity="group", group_size=32))
+    assert _metrics(at)["Perplexity"] == f"{r['perplexity']:.2f}"
