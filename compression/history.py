@@ -97,6 +97,26 @@ def _is_corrupt(e: sqlite3.Error) -> bool:
             or any(s in str(e) for s in ("file is not a database", "malformed")))
 
 
+def _result_key(kind: str, model: str, params: dict[str, Any]) -> tuple[str, str, str, str]:
+    return kind, model, json.dumps(params, sort_keys=True, separators=(",", ":")), code_version(model)
+
+
+def kept(kind: str, model: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    """History.cached in this user's history; compute() alone when it cannot be opened."""
+    store = open_or_none()
+    return compute() if store is None else store.cached(kind, model, params, compute)
+
+
+def is_kept(kind: str, model: str, params: dict[str, Any]) -> bool:
+    """Whether History.stored has this result (False when the history cannot be read): a page
+    then draws it without asking."""
+    store = open_or_none()
+    try:
+        return store is not None and store.stored(kind, model, params) is not None
+    except sqlite3.Error:
+        return False
+
+
 def open_or_none() -> History | None:
     """This user's History, or None when it cannot be opened (a read-only or full disk): the
     caller then computes without keeping, which only costs the reuse."""
@@ -234,17 +254,23 @@ class History:
                         "energy_pj": d["energy_pj"]["total"], "latency_ms": d["latency_ms"]["compressed"]})
         return out
 
-    def cached(self, kind: str, model: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
-        """A stored JSON result (e.g. kind "sensitivity") for these params under the current code,
-        else compute() stored and returned."""
-        key = (kind, model, json.dumps(params, sort_keys=True, separators=(",", ":")), code_version(model))
+    def stored(self, kind: str, model: str, params: dict[str, Any]) -> Any | None:
+        """The stored JSON result (e.g. kind "sensitivity") for these params under the current
+        code, or None."""
+        return self._result_at(_result_key(kind, model, params))
 
+    def _result_at(self, key: tuple[str, str, str, str]) -> Any | None:
         def read() -> Any:
             with self._connect() as db:
                 return db.execute("SELECT result FROM results WHERE kind=? AND model=? AND params=? AND code=?",
                                   key).fetchone()
         row = self._safely(read)
-        stored = None if row is None else _json_or_none(row[0])
+        return None if row is None else _json_or_none(row[0])
+
+    def cached(self, kind: str, model: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        """stored(kind, model, params), else compute() stored and returned."""
+        key = _result_key(kind, model, params)  # the code version the result is computed under
+        stored = self._result_at(key)
         if stored is not None:
             return stored
         result = compute()

@@ -345,5 +345,4 @@ def lm_distilled(temperature: float, alpha: float, steps: int, seed: int,
 
     def compute() -> dict[str, Any]:
         return distill.distill(temperature, alpha, steps, seed=seed, progress=progress)
-    store = history.open_or_none()
-    return compute() if store is None else store.cached("lm-distill", distill.TEACHER, params, compute)
+    return history.kept("lm-distill", distill.TEACHER, params, compute)

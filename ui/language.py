@@ -9,7 +9,6 @@ so every session and every restart reuses one computation.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, NamedTuple
 
 import streamlit as st
@@ -106,19 +105,8 @@ def grid_params(base: CompressionConfig) -> dict[str, Any]:
 
 def grid_stored(model_id: str, base_items: tuple) -> bool:
     """Whether this grid is in the history already (then the page draws it without asking)."""
-    if is_done((GRID_KIND, model_id, base_items)):
-        return True
-    store = history.open_or_none()
-    if store is None:
-        return False
-    key = json.dumps(grid_params(config_of(base_items)), sort_keys=True, separators=(",", ":"))
-    try:
-        with store._connect() as db:
-            row = db.execute("SELECT 1 FROM results WHERE kind=? AND model=? AND params=? AND code=?",
-                             (GRID_KIND, model_id, key, history.code_version(model_id))).fetchone()
-    except sqlite3.Error:
-        return False
-    return row is not None
+    return (is_done((GRID_KIND, model_id, base_items))
+            or history.is_kept(GRID_KIND, model_id, grid_params(config_of(base_items))))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -129,8 +117,7 @@ def lm_grid(model_id: str, base_items: tuple, _progress=None) -> dict[str, Any]:
 
     def compute() -> dict[str, Any]:
         return offload(lm_evaluate.grid, model_id, base, GRID_BITS, GRID_METHODS, progress=_progress)
-    store = history.open_or_none()
-    result = store.cached(GRID_KIND, model_id, grid_params(base), compute) if store else compute()
+    result = history.kept(GRID_KIND, model_id, grid_params(base), compute)
     _done((GRID_KIND, model_id, base_items))
     return result
 

@@ -3,7 +3,6 @@ per-layer sensitivity, mixed precision, the history list, the published referenc
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import sqlite3
 import threading
@@ -91,23 +90,12 @@ def sensitivity_curves(model: ModelSource, items: tuple, _progress=None) -> dict
 
     def compute() -> dict[str, Any]:
         return sensitivity.sensitivity(model, base, progress=_progress)
-    store = history.open_or_none()
-    return store.cached("sensitivity", str(model), sensitivity_params(base), compute) if store else compute()
+    return history.kept("sensitivity", str(model), sensitivity_params(base), compute)
 
 
 def sensitivity_stored(model: ModelSource, base: CompressionConfig) -> bool:
     """Whether the curves are already in history (then the page draws them without asking)."""
-    store = history.open_or_none()
-    if store is None:
-        return False
-    key = json.dumps(sensitivity_params(base), sort_keys=True, separators=(",", ":"))
-    try:
-        with store._connect() as db:
-            row = db.execute("SELECT 1 FROM results WHERE kind='sensitivity' AND model=? AND params=? AND code=?",
-                             (str(model), key, history.code_version(str(model)))).fetchone()
-    except sqlite3.Error:
-        return False
-    return row is not None
+    return history.is_kept("sensitivity", str(model), sensitivity_params(base))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
