@@ -181,7 +181,7 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
                 elif settings.quantized:
                     w_q, q = settings.quantizer.quantize(layer.weight, settings.bits, settings.scheme,
                                                          settings.granularity)
-                    quant[name] = q if keep_before else Quantized(q.codec, _NOTHING, q.codes_used)
+                    quant[name] = q if keep_before else q.without_before()
                     layer.weight.copy_(w_q)
     if config.quantizes_activations:
         ranges = quantize.calibrate_activations(model, ds.x_calib)
@@ -192,9 +192,6 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             q = quant[name]
             quant[name] = Quantized(q.codec.with_column_scale(s), q.before, q.codes_used)
     return model.eval(), masks, quant
-
-
-_NOTHING = torch.empty(0)  # a Quantized's `before` when the caller does not keep it
 
 
 def _fake_quant(lp: plan_mod.Plan) -> train.FakeQuant:

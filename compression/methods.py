@@ -94,8 +94,7 @@ def quantize(model: nn.Module, plan, x: Tensor, method: str,
                 w_q, out[name] = lp.quantizer.quantize(w, lp.bits, lp.scheme, lp.granularity)
             layer.weight.copy_(w_q.reshape(w.shape))
         if not keep_before:  # the caller reads no error statistics: drop the copy of the weights now
-            q = out[name]
-            out[name] = Quantized(q.codec, torch.empty(0), q.codes_used)
+            out[name] = out[name].without_before()
     return out
 
 

@@ -373,6 +373,14 @@ class Quantized:
     def record(self) -> Quantizer:
         return self.codec.record
 
+    def without_before(self) -> Quantized:
+        """The same record without its copy of the weights, for a caller that reads no error
+        statistics (a language model's evaluation: SmolLM2's copy is 0.5 GB)."""
+        return Quantized(self.codec, _NO_WEIGHTS, self.codes_used)
+
+
+_NO_WEIGHTS = torch.empty(0)
+
 
 # -----------------------------------------------------------------------------
 # the record

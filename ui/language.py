@@ -22,8 +22,7 @@ from ui.backend import _done, is_done, offload
 from ui.fmt import pct
 from ui.state import config_items, config_of
 
-GRID_BITS = (2, 3, 4, 8)
-GRID_METHODS = ("rtn", "gptq", "awq")
+GRID_BITS, GRID_METHODS = lm_evaluate.GRID_BITS, lm_evaluate.GRID_METHODS
 CONTEXTS = (128, 256, 512, 1024, 2048, 4096, 8192)  # the KV cache's context stops (up to the model's longest)
 GRID_KIND = "lm-grid"
 # about how long one evaluation takes on this project's 2-core server (the page says so before a long one)

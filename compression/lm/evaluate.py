@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from compression import apply, criteria, data, downloads, energy, plan, prune, size
-from compression.config import CompressionConfig, ConfigError
+from compression.config import METHODS, CompressionConfig, ConfigError
 from compression.layers import compressible, layer_params
 from compression.lm import gguf, kvcache, metrics, registry
 from compression.zoo import Progress
@@ -28,6 +28,8 @@ HEAD = "lm_head"
 HEAD_BITS = 8
 CRITERIA = ("magnitude", "random", "wanda", "sparsegpt")
 STRUCTURES = ("unstructured", "2:4")
+GRID_BITS = (2, 3, 4, 8)    # the bits × method grid's axes (the Language page's and the CLI's)
+GRID_METHODS = METHODS
 ERROR_CHUNKS = 2            # held-out chunks on which each layer's output error is measured
 KV_CONTEXT = 2048           # default context length and batch of the KV-cache memory
 CONTAINED = ("cannot lose anything by construction: its grid contains the reference's Q4_1 grid, so every "
@@ -148,7 +150,8 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
 
     owned = layer_params(layers)
     other_params = sum(p.numel() for n, p in model.named_parameters() if n not in owned)
-    compressed_bits = sum(lay.plain.total for lay in layouts.values()) + other_params * size.FLOAT_BITS
+    weight_bits = sum(lay.plain.total for lay in layouts.values())
+    compressed_bits = weight_bits + other_params * size.FLOAT_BITS
     params_total = sum(p.numel() for p in model.parameters())
     quantized = [q.codec for q in quant.values()]
     weights = sum(c.channels * c.columns for c in quantized)
@@ -170,7 +173,7 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
         notes.append(f"KV cache at {kv_bits} bits (groups of {group}, float16 scales) while scoring"
                      + ("; keys quantized before the rotary embedding." if hasattr(model, "forward_with_cache")
                         else "."))
-    contained = contained_sentence(model_id, run)
+    contained = contained_sentence(model_id, run, lp)
     if contained:
         notes.append(f"This format {contained}")
     return {
@@ -186,7 +189,7 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
                             if weights else None),
         "macs_per_token": dense, "macs_per_token_effective": nonzero,
         "kv_cache": kv.to_dict(),
-        "bytes_moved_per_token": {"weights": sum(lay.plain.total for lay in layouts.values()) / 8,
+        "bytes_moved_per_token": {"weights": weight_bits / 8,
                                   "kv_cache": kv.bytes / kv_batch},
         "energy_per_token": per_token,
         "layers": [{"name": n, "shape": list(layers[n].weight.shape), "bits": lp.layers[n].bits,
@@ -203,14 +206,14 @@ def max_context(model: nn.Module) -> int:
     return int(spec.context_length) if spec is not None else int(cast(Any, model).config.context)
 
 
-def contained_sentence(model_id: str, run: CompressionConfig) -> str | None:
+def contained_sentence(model_id: str, run: CompressionConfig, layer_plan: plan.Plan | None = None) -> str | None:
     """For SmolLM2 (its reference is already quantized): the sentence saying that this format
     cannot lose anything by construction, when every layer's grid contains the reference's
     (Q4_1 for the block matrices, Q8_0 for the LM head copied from the embedding;
-    compression.lm.gguf.grid_contained), else None."""
+    compression.lm.gguf.grid_contained), else None. `layer_plan`: run's plan, when made already."""
     if registry.lookup(model_id).tokens != "gguf" or not run.quantizes_weights or run.prunes:
         return None
-    lp = plan.make(registry.lookup(model_id).load(), run)
+    lp = layer_plan or plan.make(registry.lookup(model_id).load(), run)
     for name, s in lp.layers.items():
         if not s.quantized:
             continue
@@ -280,7 +283,7 @@ def energy_per_token(model: nn.Module, lp: plan.Plan, layouts: dict[str, plan.La
 
 
 def grid(model_id: str, base: CompressionConfig = CompressionConfig(granularity="channel"),
-         bits: tuple[int, ...] = (2, 3, 4, 8), methods: tuple[str, ...] = ("rtn", "gptq", "awq"),
+         bits: tuple[int, ...] = GRID_BITS, methods: tuple[str, ...] = GRID_METHODS,
          progress: Progress | None = None) -> dict[str, Any]:
     """Perplexity of every (bits, method) on the held-out chunks, each with its 95 % interval and
     the paired interval of its change against rounding-to-nearest at the same bits."""
