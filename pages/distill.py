@@ -135,16 +135,12 @@ def word(w: str, v: object) -> str:
     return ui.fmt_number(v) if isinstance(v, float) else str(v)
 
 
-VERDICT = {"a real gain": "soft targets beat hard labels", "a real loss": "hard labels beat soft targets",
-           "within noise": "no clear winner"}
-
-
 def verdict_sentence(paired: dict, where: str) -> str:
     """One sentence from the paired interval: the gap, its 95 % CI and what the interval says."""
     lo, hi = paired["ci95"]
     return (f"{where}: distilled minus hard labels {ui.pts(paired['delta'])} "
             f"(paired 95 % CI {lo * 100:+.1f} to {hi * 100:+.1f} pts, {paired['n']:,} images), "
-            f"{paired['verdict']}: **{VERDICT[paired['verdict']]}**.")
+            f"{paired['verdict']}: **{ui.DISTILL_VERDICT[paired['verdict']]}**.")
 
 
 def show_summary(summary: dict, setting: tuple) -> None:

@@ -68,6 +68,11 @@ def bits_text(bits: int) -> str:
     return "float32 weights" if bits >= 32 else f"{bits}-bit weights"
 
 
+# what a paired verdict on two students means, in the Distill page's words (images and language)
+DISTILL_VERDICT = {"a real gain": "soft targets beat hard labels", "a real loss": "hard labels beat soft targets",
+                   "within noise": "no clear winner"}
+
+
 def fmt_number(x: float) -> str:
     return f"{x:g}"
 

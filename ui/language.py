@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import streamlit as st
 
 from compression import history
-from compression.charts import fmt_bytes, fmt_energy
+from compression.charts import fixed, fmt_bytes, fmt_energy
 from compression.config import CompressionConfig
 from compression.lm import evaluate as lm_evaluate
 from compression.lm import kvcache, registry
@@ -131,17 +131,12 @@ def grid_rows(grid: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"bits": b, "method": m.upper(),
                          "perplexity (95 % CI)": f"{grid['perplexity'][m][i]:.2f} [{lo:.2f}, {hi:.2f}]",
                          "vs RTN (paired 95 %)": "—" if m == "rtn" else f"[{d_lo:+.2f}, {d_hi:+.2f}]",
-                         "KL (nats)": _num(grid["kl_divergence"][m][i], 4),
+                         "KL (nats)": fixed(grid["kl_divergence"][m][i], 4),
                          "agreement": pct(grid["top1_agreement"][m][i])})
     return rows
 
 
 # --------------------------------------------------------------------------- the cards
-
-def _num(x: float, places: int = 2) -> str:
-    """`places` decimals, a small non-zero value never reading 0.00."""
-    return f"{x:.{places}f}" if x == 0 or abs(x) >= 10 ** -places else f"{x:.2g}"
-
 
 def cards(r: dict[str, Any]) -> list[Card]:
     """The page's cards, each a field (or two) of the evaluate dict, formatted."""
@@ -162,7 +157,7 @@ def cards(r: dict[str, Any]) -> list[Card]:
         Card("Token top-1 accuracy", pct(r["token_accuracy"]),
              f"95 % CI {pct(a_lo)} – {pct(a_hi)} (Wilson) · reference {pct(r['token_accuracy_baseline'])}",
              "How often the most likely next token is the text's next token."),
-        Card("KL(reference ‖ compressed)", f"{_num(r['kl_divergence'])} nats",
+        Card("KL(reference ‖ compressed)", f"{fixed(r['kl_divergence'], 2)} nats",
              "per token, averaged over the held-out tokens",
              "How far the compressed model's next-token distribution is from the reference's (0: identical)."),
         Card("Top-1 agreement", pct(r["top1_agreement"]), "same most likely token as the reference",

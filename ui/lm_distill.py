@@ -13,6 +13,7 @@ import streamlit as st
 
 from compression import measure, workers
 from ui import backend
+from ui.fmt import DISTILL_VERDICT
 from ui.sidebar import HELP, temperature_slider
 from ui.state import ALPHA_STEP, keep
 
@@ -41,8 +42,7 @@ def verdict(r: dict[str, Any]) -> str:
     lo, hi = r["perplexity_delta_ci95"]
     delta = r["perplexity"] - r["perplexity_hard_labels"]
     word = measure.noise_verdict(-delta, (-hi, -lo))  # lower perplexity is the gain
-    what = {"a real gain": "soft targets beat hard labels", "a real loss": "hard labels beat soft targets",
-            "within noise": "no clear winner"}[word]
+    what = DISTILL_VERDICT[word]
     return (f"Validation perplexity, distilled minus hard labels: {delta:+.2f} (paired 95 % CI {lo:+.2f} to "
             f"{hi:+.2f}, the same {r['chunks']} chunks of {r['tokens'] // r['chunks']} bytes resampled for both), "
             f"{word}: **{what}**.")
