@@ -42,6 +42,7 @@ from compression.lm import registry as lm_registry
 
 TEMPERATURE = (0.1, 100.0)  # softmax temperatures worth trying; Hinton et al. 2015 used 1..20
 SEED_MAX = 2**31 - 1         # torch.manual_seed and NumPy both take this range
+COUNT_MAX = 2**31 - 1        # a count with no bound of its own (a context length, a batch)
 
 
 class Parser(argparse.ArgumentParser):
@@ -581,10 +582,10 @@ def build_parser() -> Parser:
     p.add_argument("--kv-bits", type=int, default=16, choices=kvcache.BITS,
                    help="language models: the KV cache's bits while scoring (16 = float16; 8, 4 = groups of 32 "
                         "with a float16 scale)")
-    p.add_argument("--kv-context", type=_positive_int, default=None, metavar="TOKENS",
+    p.add_argument("--kv-context", type=_number_in(int, 1, COUNT_MAX), default=None, metavar="TOKENS",
                    help="language models: the context length the KV-cache memory is given at (default: the "
                         "model's longest, up to 2,048)")
-    p.add_argument("--kv-batch", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--kv-batch", type=_number_in(int, 1, COUNT_MAX), default=1, metavar="N",
                    help="language models: the batch the KV-cache memory is given at")
     p.set_defaults(run=cmd_evaluate)
 
@@ -852,16 +853,6 @@ def _write_atomic(tmp: str, path: str, write: Callable[[TextIO], None], newline:
     # mkstemp's file is private (0600); the result gets the old file's mode, else the usual 0644
     os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
     os.replace(tmp, path)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
 
 
 def _stderr_progress(fraction: float, message: str) -> None:
