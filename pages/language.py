@@ -7,11 +7,10 @@ from compression.lm.charts.
 import streamlit as st
 
 import ui
-from compression import quantizers
 from compression.lm import charts as lm_charts
 from compression.lm import registry
 from ui import language as lang
-from ui.sidebar import HELP, bits_slider, granularity_controls, method_radio, sparsity_slider
+from ui.sidebar import bits_slider, granularity_controls, method_radio, quantizer_control, sparsity_slider
 from ui.state import _control_changed
 
 ui.handover()  # opened first by a deep link on a fresh server: rerun through app.py
@@ -42,8 +41,7 @@ if why:
     st.stop()
 
 f1, f2 = st.columns(2)
-f1.selectbox("Format", quantizers.CHOICES, key="quantizer", format_func=lambda q: quantizers.lookup(q).label,
-             help=HELP["quantizer"], on_change=_control_changed)
+quantizer_control(f1, select=True)
 bits_slider(f2)
 g1, g2 = st.columns(2)
 granularity_controls(g1, g2, explain=True)

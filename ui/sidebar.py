@@ -83,6 +83,7 @@ def _hand_over(key: str) -> None:
     if ss.get("_format_moved") and key in ss:  # not yet decodable (a tab kept across a restart): the widget reads the browser's value
         ss[key] = ss[key]
 
+
 def sparsity_slider(container=st) -> None:
     _hand_over("sparsity")
     two_four = value("structure") == "2:4"
@@ -100,11 +101,15 @@ def bits_slider(container=st) -> None:
                             on_change=_control_changed, help=HELP["bits"])
 
 
-def quantizer_radio(container=st, horizontal: bool = True) -> None:
+def quantizer_control(container=st, select: bool = False) -> None:
+    """The quantizer record: radio buttons in the sidebar, a "Format" list on the Language page."""
     _hand_over("quantizer")
-    container.radio("Quantizer", quantizers.CHOICES, key="quantizer", horizontal=horizontal,
-                    format_func=lambda q: quantizers.lookup(q).label, help=HELP["quantizer"],
-                    on_change=_control_changed)
+    common = {"key": "quantizer", "format_func": lambda q: quantizers.lookup(q).label, "help": HELP["quantizer"],
+              "on_change": _control_changed}
+    if select:
+        container.selectbox("Format", quantizers.CHOICES, **common)
+    else:
+        container.radio("Quantizer", quantizers.CHOICES, horizontal=True, **common)
 
 
 def granularity_controls(container=st, group_container=None, explain: bool = False) -> None:
@@ -229,7 +234,7 @@ def sidebar(page: str = "Explore") -> Scenario:
             elif value("regularize") == "none":
                 st.caption("λ applies once a regularization is chosen.")
             if not on_language:
-                quantizer_radio()
+                quantizer_control()
             uniform = value("quantizer") == "uniform"
             st.radio("Scheme", cfgmod.SCHEMES, key="scheme", horizontal=True, help=HELP["scheme"],
                      disabled=not uniform, **changed)
