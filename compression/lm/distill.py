@@ -6,6 +6,7 @@ in perplexity has a paired interval: the same bootstrap resamples of validation 
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -51,15 +52,14 @@ def distill(temperature: float = 2.0, alpha: float = 0.5, steps: int = STEPS, se
     with torch.no_grad():
         soft = torch.cat([teacher(w[:, :-1]) for w in windows.split(64)])
     chunks = text.chunks("validation", context, max_tokens=VALIDATION_TOKENS)
-    init = student(seed).state_dict()
+    init = student(seed)  # both students start from these weights
     out: dict[str, Any] = {"teacher": teacher_id, "temperature": temperature, "alpha": alpha, "steps": steps,
                            "batch_size": BATCH, "seed": seed, "split": "validation",
-                           "student_params": sum(p.numel() for p in student(seed).parameters()),
+                           "student_params": sum(p.numel() for p in init.parameters()),
                            "teacher_params": sum(p.numel() for p in teacher.parameters())}
     nll: dict[str, torch.Tensor] = {}
     for i, (key, kd) in enumerate((("hard_labels", False), ("distilled", True))):
-        model = student(seed)
-        model.load_state_dict(init)
+        model = copy.deepcopy(init)
 
         def stage(f: float, message: str, i: int = i, key: str = key) -> None:
             if progress is not None:
