@@ -147,6 +147,16 @@ def output_pj(p: Profile, w_bits: int, a_bits: int, op: str) -> float:
     return 0.0
 
 
+def layer_compute_pj(p: Profile, macs: int, out_elems: int, w_bits: int, a_bits: int, fan_in: int,
+                     op: str = "multiply") -> float:
+    """A layer's arithmetic in one pass: each of its `macs` at mac_pj, and, when it computes at
+    all, output_pj once per output (the scale a power-of-two format leaves)."""
+    pj = macs * mac_pj(p, w_bits, a_bits, fan_in, op)
+    if macs:
+        pj += out_elems * output_pj(p, w_bits, a_bits, op)
+    return pj
+
+
 def weights_on_chip(p: Profile, model_bytes: float) -> bool:
     return model_bytes <= p.sram_bytes
 

@@ -129,9 +129,8 @@ def evaluate_model(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
             macs_eff = round(shape.macs * density)
         else:
             macs_eff = slim_macs.get(shape.name, shape.macs)
-        compute = macs_eff * energy.mac_pj(profile, settings.bits, settings.act_bits, shape.fan_in, settings.energy_op)
-        if macs_eff:  # a scale left after the shifts (power of two x scale): one multiply per output
-            compute += shape.out_elems * energy.output_pj(profile, settings.bits, settings.act_bits, settings.energy_op)
+        compute = energy.layer_compute_pj(profile, macs_eff, shape.out_elems, settings.bits, settings.act_bits,
+                                          shape.fan_in, settings.energy_op)
         act_bits = (shape.in_elems + shape.out_elems) * settings.act_bits
         memory = energy.memory_pj(profile, sizes[shape.name].total, act_bits, on_chip)
         # Quantization error is against the weights just before quantization: after

@@ -161,9 +161,8 @@ def _point(base: nn.Module, model: nn.Module, masks: dict[str, torch.Tensor], qu
         st = lp.layers[shape.name]
         w = compressed[shape.name].weight.detach()
         macs_eff = round(shape.macs * float(torch.count_nonzero(w)) / w.numel()) if config.skip_zeros else shape.macs
-        compute += macs_eff * energy.mac_pj(profile, st.bits, st.act_bits, shape.fan_in, st.energy_op)
-        if macs_eff:
-            compute += shape.out_elems * energy.output_pj(profile, st.bits, st.act_bits, st.energy_op)
+        compute += energy.layer_compute_pj(profile, macs_eff, shape.out_elems, st.bits, st.act_bits, shape.fan_in,
+                                           st.energy_op)
     act_bits = sum((s.in_elems + s.out_elems) * lp.layers[s.name].act_bits for s in shapes)
     e = _energy_totals(profile, compute, compressed_bits, act_bits, on_chip)
     w = compressed[layer].weight.detach()

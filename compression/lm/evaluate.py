@@ -269,7 +269,8 @@ def energy_per_token(model: nn.Module, lp: plan.Plan, layouts: dict[str, plan.La
         s = lp.layers[name]
         macs = int(torch.count_nonzero(layer.weight)) if run.skip_zeros else layer.weight.numel()
         fan_in = layer.weight.shape[1]
-        compute += macs * energy.mac_pj(p, s.bits, s.act_bits, fan_in, s.energy_op)
+        # per token: each weight once, and one output per row
+        compute += energy.layer_compute_pj(p, macs, layer.weight.shape[0], s.bits, s.act_bits, fan_in, s.energy_op)
         memory += energy.memory_pj(p, layouts[name].plain.total, (fan_in + layer.weight.shape[0]) * s.act_bits, on_chip)
     kv_bits_read = kvcache.memory(model, kv_bits, kv_context, 1).bytes * 8
     kv = energy.memory_pj(p, kv_bits_read, 0.0, energy.weights_on_chip(p, kv_bits_read / 8))
