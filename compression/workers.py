@@ -341,8 +341,7 @@ def lm_distilled(temperature: float, alpha: float, steps: int, seed: int,
     session reuses a trained pair; computed, not kept, when the history cannot be opened."""
     from compression import history
     from compression.lm import distill
-    params = {"temperature": temperature, "alpha": alpha, "steps": steps, "seed": seed}
-
     def compute() -> dict[str, Any]:
         return distill.distill(temperature, alpha, steps, seed=seed, progress=progress)
-    return history.kept("lm-distill", distill.TEACHER, params, compute)
+    return history.kept(distill.HISTORY_KIND, distill.TEACHER, distill.history_params(temperature, alpha, steps, seed),
+                        compute)

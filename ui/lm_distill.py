@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from compression import measure, workers
+from compression import history, measure, workers
 from ui import backend
 from ui.fmt import DISTILL_VERDICT
 from ui.sidebar import HELP, temperature_slider
@@ -73,7 +73,9 @@ def section(teacher: str, temperature: float, alpha: float, seed: int) -> None:
                    "takes the CE term alone. Same initial weights, same batches in the same order.")
     st.subheader("Train both students", anchor=False)
     key = ("lm-distill", T, a, steps, int(seed))
-    done = backend.is_done(key)
+    # trained by any session, before a restart too: drawn without asking
+    done = backend.is_done(key) or history.is_kept(distill.HISTORY_KIND, teacher,
+                                                   distill.history_params(T, a, steps, int(seed)))
     b1, b2 = st.columns(2)
     clicked = b1.button("Train both students", type="primary", key="train_lm_students", icon=":material/play_arrow:",
                         disabled=done,

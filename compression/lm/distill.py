@@ -26,6 +26,14 @@ WINDOWS = 512       # fixed training windows, the teacher's soft targets compute
 VALIDATION_TOKENS = 8192
 
 
+HISTORY_KIND = "lm-distill"
+
+
+def history_params(temperature: float, alpha: float, steps: int, seed: int) -> dict[str, Any]:
+    """The history key of one trained pair (besides the teacher and the code version)."""
+    return {"temperature": temperature, "alpha": alpha, "steps": steps, "seed": seed}
+
+
 def student(seed: int = 0) -> TinyGPT:
     """The student architecture, freshly initialised from `seed` (the same init for both runs)."""
     torch.manual_seed(seed)
