@@ -149,6 +149,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     if lm_evaluate.is_language_model(model):
         return _evaluate_language_model(args, model, config)
+    language_only = (("--kv-bits", args.kv_bits, 16), ("--kv-context", args.kv_context, None),
+                     ("--kv-batch", args.kv_batch, 1), ("--embedding-bits", args.embedding_bits, None),
+                     ("--head-bits", args.head_bits, None))
+    given = [flag for flag, value, default in language_only if value != default]
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ConfigError(f"{', '.join(given)} {verb} to language models only ({', '.join(lm_registry.MODELS)}), "
+                          f"not to {model}")
     report = pipeline.evaluate(model, config, data_dir=args.data_dir,
                                progress=_stderr_progress if config.finetune_epochs else None)
     _record(args, report)
@@ -161,6 +169,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_language_model(args: argparse.Namespace, model: str, config: CompressionConfig) -> int:
     """A zoo language model (compression.lm): perplexity, token accuracy, KL and agreement, with intervals."""
+    config = lm_evaluate.with_bits_apart(config, lm_registry.lookup(model).skeleton(), args.embedding_bits, args.head_bits)
     r = lm_evaluate.evaluate(model, config, kv_bits=args.kv_bits, kv_context=args.kv_context, kv_batch=args.kv_batch,
                              progress=_stderr_progress)
     if args.json:
@@ -587,6 +596,12 @@ def build_parser() -> Parser:
                         "model's longest, up to 2,048)")
     p.add_argument("--kv-batch", type=_number_in(int, 1, COUNT_MAX), default=1, metavar="N",
                    help="language models: the batch the KV-cache memory is given at")
+    p.add_argument("--embedding-bits", type=int, default=None, choices=cfg.BITS, metavar="B",
+                   help="language models: the embedding tables' bits (default: 8 while the body is below 8 "
+                        "bits, else the body's)")
+    p.add_argument("--head-bits", type=int, default=None, choices=cfg.BITS, metavar="B",
+                   help="language models: the LM head's bits (default: 8 while the body is below 8 bits, "
+                        "else the body's)")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("export", help="write the compressed model file and/or its ONNX export "

@@ -133,12 +133,13 @@ def compress(base: nn.Module, ds: data.Dataset, config: CompressionConfig,
     for SmolLM2 it is 0.5 GB.
     """
     lp = layer_plan or plan_mod.make(base, config)
-    # embedding tables are never compressed nor, without training, changed: the copy shares them
-    # (SmolLM2's is 113 MB of float32, 5 % of an evaluation's peak memory); a table tied to a
-    # compressible layer's weight (a tied LM head) is copied, since that layer changes
-    compressed_weights = {id(layer.weight) for layer in compressible(base).values()}
+    # an embedding table that stays float is never changed without training: the copy shares it
+    # (SmolLM2's is 113 MB of float32, 5 % of an evaluation's peak memory); a table the plan
+    # quantizes, or tied to a layer that may change (a tied LM head), is copied
+    changed = {id(layer.weight) for name, layer in compressible(base).items()
+               if layer.kind.prunable or lp.layers[name].quantized}
     shared = {} if config.trains else {id(m.weight): m.weight for m in base.modules()
-                                       if isinstance(m, nn.Embedding) and id(m.weight) not in compressed_weights}
+                                       if isinstance(m, nn.Embedding) and id(m.weight) not in changed}
     model = copy.deepcopy(base, memo=shared)
     masks: dict[str, torch.Tensor] = {}
     fake = _fake_quant(lp) if config.qat and lp.quantizes_weights else None

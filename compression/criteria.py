@@ -29,8 +29,9 @@ ENTROPY_BINS = 32  # histogram bins of each neuron's activations (128 calibratio
 
 
 def prunable(model: nn.Module) -> dict[str, Tensor]:
-    """{"<layer>.weight": weight} for every compressible layer (compression.layers), in module order."""
-    return {layer.key: layer.weight for layer in compressible(model).values()}
+    """{"<layer>.weight": weight} for every compressible layer that pruning reaches (compression.layers:
+    all but a language model's embedding tables), in module order."""
+    return {layer.key: layer.weight for layer in compressible(model).values() if layer.kind.prunable}
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ def _wanda(model: nn.Module, data: Batch | None, seed: int) -> dict[str, Tensor]
     norms = calibration.input_stats(model, data[0], lambda m: m.norm(dim=1), eval_mode=True)
     out = {}
     for layer in compressible(model).values():
+        if not layer.kind.prunable:
+            continue
         w = layer.weight.detach().abs()
         if layer.name in norms:
             out[layer.key] = (w.reshape(w.shape[0], -1) * norms[layer.name].unsqueeze(0)).reshape(w.shape)

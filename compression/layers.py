@@ -7,7 +7,12 @@ the size model, the file, the energy model and the charts treat as one unit:
   module name ("fc1", "features.0");
 - the packed query/key/value projection of an `nn.MultiheadAttention` ("attn.in_proj"), a
   (3E, E) matrix that PyTorch keeps as the parameter `in_proj_weight` of the attention module
-  rather than as a Linear of its own (when the three projections share one width).
+  rather than as a Linear of its own (when the three projections share one width);
+- the `nn.Embedding` tables of a model that declares `embeddings_compressible = True` (the
+  language models of compression.lm: a token table is often the largest matrix of a small LM).
+  A table is a lookup, not a product: it is quantized like any (rows, columns) weight, one row
+  per token, but it is never pruned, has no multiply-accumulates and no calibrated inputs
+  (`LayerKind.EMBEDDING`). Other models keep their tables as float parameters.
 
 A layer is addressed by its name as in the user's module; its masks are keyed
 "<name>.weight" (`Layer.key`), and `Layer.param` is the weight's name in the state dict
@@ -27,6 +32,17 @@ class LayerKind(enum.StrEnum):
     LINEAR = "linear"
     CONV = "conv"
     ATTENTION = "attention"  # nn.MultiheadAttention's packed q/k/v projection
+    EMBEDDING = "embedding"  # an nn.Embedding table of a language model: looked up, never multiplied
+
+    @property
+    def prunable(self) -> bool:
+        """Whether pruning reaches it: a zeroed table entry saves no multiply, only damages a token."""
+        return self is not LayerKind.EMBEDDING
+
+    @property
+    def multiplies(self) -> bool:
+        """Whether its weights enter multiply-accumulates (an embedding's are only read, one row per token)."""
+        return self is not LayerKind.EMBEDDING
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,9 +79,12 @@ class Layer:
 def compressible(model: nn.Module) -> dict[str, Layer]:
     """The compressible layers of `model` by name, in module order (see the module docstring)."""
     out: dict[str, Layer] = {}
+    tables = bool(getattr(model, "embeddings_compressible", False))
     for name, m in model.named_modules():
         prefix = f"{name}." if name else ""
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if tables and isinstance(m, nn.Embedding):
+            out[name] = Layer(name, m, LayerKind.EMBEDDING, prefix + "weight")
+        elif isinstance(m, (nn.Linear, nn.Conv2d)):
             kind = LayerKind.CONV if isinstance(m, nn.Conv2d) else LayerKind.LINEAR
             out[name] = Layer(name, m, kind, prefix + "weight")
         elif isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None:

@@ -176,20 +176,30 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
     kind = structures.structure(config.structure)
     fixed = kind.fixed_sparsity
     out = {}
+    tables = [name for name, layer in layers.items() if not layer.kind.prunable]
+    if any(name in own for name in tables):
+        raise ConfigError(f"layer_sparsity names {', '.join(n for n in tables if n in own)}: embedding tables "
+                          f"are not pruned (a zeroed row saves no multiply); quantize them with layer_bits instead")
     for name, layer in layers.items():
         b = bits.get(name, config.bits)
         record = resolve(config.quantizer, b)
+        if name in bits and record.width is not None and b != record.width:
+            # a layer given other bits than the format's own width runs the uniform grid at them
+            # (NNCF's int8 LM head beside an NF4 body); otherwise its bits would be ignored unsaid
+            record = resolve(UNIFORM.name, b)
         quantized = record is not FLOAT
         b = record.width if quantized and record.width is not None else b  # a format runs at its own width
-        sparsity = fixed if fixed is not None else own.get(name, config.sparsity)
+        sparsity = 0.0 if not layer.kind.prunable else fixed if fixed is not None else own.get(name, config.sparsity)
+        # an embedding's input is token ids: no activations of its own to quantize
+        act_bits = config.act_bits if layer.kind.multiplies else FLOAT_BITS
         out[name] = LayerPlan(
             name=name, kind=layer.kind, quantizer=record, bits=b,
             granularity=record.grain(config.grain) if quantized else PER_TENSOR,
             scheme=config.scheme, sparsity=sparsity, own_sparsity=name in own and fixed is None,
             structure=config.structure,
             # a float operand (activations at 32 bits) makes every multiply a float one
-            energy_op="float" if config.act_bits >= FLOAT_BITS else record.energy_op,
-            act_bits=config.act_bits)
+            energy_op="float" if act_bits >= FLOAT_BITS else record.energy_op,
+            act_bits=act_bits)
     by_heads = config.prunes and kind.slices_heads
     if by_heads and own:
         raise ConfigError(f"layer_sparsity with structure 'heads' does not apply: heads are removed by one "

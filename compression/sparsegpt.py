@@ -76,6 +76,8 @@ def prune_model(model: nn.Module, sparsity: float, structure: str, x: Tensor,
     two_four = structure == "2:4"
     layer_inputs = calibration.LayerInputs(model, x)
     for name, layer in compressible(model).items():
+        if not layer.kind.prunable:
+            continue
         w = layer.weight.detach()
         amount = own.get(layer.key, sparsity)
         with torch.no_grad():

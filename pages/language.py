@@ -49,6 +49,18 @@ m1, m2 = st.columns(2)
 method_radio(m1, explain=True)
 sparsity_slider(m2)
 
+e1, e2 = st.columns(2)
+emb_bits = e1.selectbox("Embedding bits", lang.APART_BITS, format_func=lang.apart_label,
+                        help="The token (and position) embedding tables, set apart from the body: a lookup, one row "
+                             "read per token, never pruned. Default: 8 bits on the uniform grid while the body is "
+                             "below 8 bits (as NNCF), else the body's.",
+                        **ui.keep("lm_emb_bits", 0))
+head_bits = e2.selectbox("LM head bits", lang.APART_BITS, format_func=lang.apart_label,
+                         help="The output projection to the vocabulary, set apart from the body. Default: 8 bits on "
+                              "the uniform grid while the body is below 8 bits (as NNCF), else the body's.",
+                         **ui.keep("lm_head_bits", 0))
+config = lang.with_bits_apart(sc.config, model_id, emb_bits, head_bits)
+
 k1, k2, k3 = st.columns(3)
 kv_bits = k1.selectbox("KV-cache bits", lang.KV_BITS, format_func=lambda b: "16 (float16)" if b >= 16 else str(b),
                        help="The key/value cache's format while the held-out text is scored: 16 = float16 as "
@@ -71,7 +83,7 @@ if len(stops) == 1:
     notes.append(f"{model_id} attends to {stops[0]:,} tokens at most: no other context applies.")
 st.caption(" ".join(notes))
 
-if sc.config.is_baseline:
+if config.is_baseline:
     # the shared scenario starts uncompressed: say so, and offer the first question in one press
     def _four_bit_groups() -> None:
         ss.update(bits=4, granularity="group", group_size=32)
@@ -85,7 +97,7 @@ if sc.config.is_baseline:
 # --------------------------------------------------------------------------- one evaluation
 
 context = kv_ctx or default_ctx
-items = sc.config_items()
+items = ui.config_items(config)
 key = lang.evaluate_key(model_id, items, kv_bits, context, kv_batch)
 done = ui.is_done(key)
 long = lang.SECONDS.get(model_id, 0) > ui.LINK_BUDGET_S
@@ -121,7 +133,7 @@ for row in (cards[:4], cards[4:]):
         col.metric(card.label, card.value, help=card.help)
         col.caption(card.caption)
 energy = result["energy_per_token"]
-st.caption("Energy per token is an **estimate**: " + "; ".join(energy["assumptions"]) + ".")
+st.caption(lang.apart_caption(result) + " Energy per token is an **estimate**: " + "; ".join(energy["assumptions"]) + ".")
 
 st.subheader("Greedy continuation of the same prompt", anchor=False)
 s1, s2 = st.columns(2)
@@ -148,7 +160,7 @@ def grid_section() -> None:
     st.subheader("Bits × rounding method", anchor=False)
     st.caption(f"Perplexity at {', '.join(map(str, lang.GRID_BITS))} bits with rounding to nearest, GPTQ and AWQ, "
                "the other settings as above. Computed once, then kept in the history for every session.")
-    base_items = ui.config_items(lang.grid_base(sc.config))
+    base_items = ui.config_items(lang.grid_base(config))
     gkey = repr((lang.GRID_KIND, model_id, base_items))
     stored = lang.grid_stored(model_id, base_items)
     if not stored and ss.get("_lm_grid_run") != gkey:

@@ -33,12 +33,14 @@ def test_blockwise_inputs_equal_a_full_forward_per_layer_while_layers_change(bui
     model, x = build()
     assert isinstance(model, calibration.Blockwise)
     get = calibration.LayerInputs(model, x)
-    names = list(compressible(model))
-    assert len(names) > 6
-    for name in names:  # in module order, as GPTQ asks, each layer changed once it is read
-        expected = calibration.inputs(model, x, [name])[name]
-        assert torch.allclose(get(name), expected, atol=1e-5), name
+    layers = compressible(model)
+    names = [n for n, layer in layers.items() if calibration.supported(layer)]  # an embedding has no input matrix
+    assert len(names) > 6 and len(names) < len(layers)
+    for name in layers:  # in module order, as GPTQ asks, each layer changed once it is read
+        if name in names:
+            expected = calibration.inputs(model, x, [name])[name]
+            assert torch.allclose(get(name), expected, atol=1e-5), name
         with torch.no_grad():
-            model.get_submodule(name).weight.mul_(-1.5)
+            model.get_submodule(name).weight.mul_(-1.5)  # the embeddings too: the blocks' inputs change
     first = names[0]  # asking an earlier layer again restarts from the embeddings
     assert torch.allclose(get(first), calibration.inputs(model, x, [first])[first], atol=1e-5)

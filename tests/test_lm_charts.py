@@ -10,10 +10,11 @@ import plotly.graph_objects as go
 
 from compression.lm import charts
 
-RESULT = {"layers": [{"name": f"blocks.{b}.{k}", "label": "4-bit", "output_error": 10 ** -(1 + b + i / 10)}
-                     for b in range(2) for i, k in enumerate(("attn.qkv", "fc1"))]
-          + [{"name": "lm_head", "label": "8-bit", "output_error": 1e-6}, {"name": "x", "label": "float32",
-                                                                            "output_error": 0.0}]}
+RESULT = {"layers": [{"name": "tok", "role": "embedding", "label": "8-bit", "output_error": 1e-5}]
+          + [{"name": f"blocks.{b}.{k}", "role": "body", "label": "4-bit", "output_error": 10 ** -(1 + b + i / 10)}
+             for b in range(2) for i, k in enumerate(("attn.qkv", "fc1"))]
+          + [{"name": "lm_head", "role": "head", "label": "8-bit", "output_error": 1e-6},
+             {"name": "x", "role": "body", "label": "float32", "output_error": 0.0}]}
 GRID = {"model": "tinygpt-pydoc", "reference": "float32 weights trained here", "bits": [2, 4], "methods": ["rtn", "gptq"],
         "tokens": 8192, "perplexity_baseline": 4.39, "perplexity": {"rtn": [40.0, 4.6], "gptq": [12.0, 4.5]},
         "perplexity_ci95": {"rtn": [[35.0, 45.0], [4.3, 4.9]], "gptq": [[11.0, 13.0], [4.2, 4.8]]},
@@ -30,7 +31,9 @@ def test_layer_error_is_sqnr_in_db_and_a_float_layer_has_no_bar():
     assert list(bar.y) == [lay["name"] for lay in RESULT["layers"][:-1]]  # "x" changed nothing: no bar
     for lay, x in zip(RESULT["layers"], bar.x):
         assert math.isclose(x, -10 * math.log10(lay["output_error"]))
-    assert "orange: the LM head" in fig.layout.title.subtitle.text
+    assert "orange: the embeddings and the LM head" in fig.layout.title.subtitle.text
+    kept_apart = [lay["role"] != "body" for lay in RESULT["layers"][:-1]]
+    assert [c != charts.PALETTE["compressed"] for c in bar.marker.color] == kept_apart
     assert _validated(fig) == json.loads(fig.to_json())
 
 

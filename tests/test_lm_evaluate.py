@@ -41,10 +41,54 @@ def test_four_bit_groups_match_the_plans_own_compressed_model_and_keep_the_head_
     assert r["perplexity"] == pytest.approx(_ppl(compressed, TINY.test_chunks()), rel=1e-5)
     assert r["perplexity_ci95"][0] <= r["perplexity"] <= r["perplexity_ci95"][1]
     bits = {row["name"]: row["bits"] for row in r["layers"]}
-    assert bits["lm_head"] == 8 and bits["blocks.0.fc1"] == 4
+    assert bits["lm_head"] == bits["tok"] == bits["pos"] == 8 and bits["blocks.0.fc1"] == 4
+    assert {row["name"]: row["role"] for row in r["layers"]}["tok"] == "embedding"
     # weights of 4 bits + one float16 scale per 32 in every block layer, 8 bits + scales in the head
+    # and the two embedding tables
     assert 4 < r["bits_per_weight"] < 5 and r["size_bytes"]["compressed"] < r["size_bytes"]["fp32"] / 4
-    assert r["macs_per_token"] == sum(m.weight.numel() for m in models.layers(base).values())
+    # a MAC per weight of every nn.Linear (the embeddings are looked up, no MAC)
+    linears = [m for m in base.modules() if isinstance(m, torch.nn.Linear)]
+    assert r["macs_per_token"] == sum(m.weight.numel() for m in linears)
+    # per token: every matrix's stored bits and one row of each table (its share of the layout)
+    stored = {row["name"]: row["size_bits"] for row in r["layers"]}
+    rows = {"tok": 256, "pos": 128}
+    hand = sum(b / rows[n] if n in rows else b for n, b in stored.items()) / 8
+    assert r["bytes_moved_per_token"]["weights"] == pytest.approx(hand)
+
+
+def test_embedding_tables_are_quantized_rows_like_torchs_per_channel_fake_quantize():
+    # 8-bit symmetric per channel on a (vocab, d) table: one scale per token row, max|row| / 127
+    base = models.load(MODEL)
+    run = lm.lm_config(CompressionConfig(bits=4, granularity="channel"), base)
+    compressed, _, _ = apply.compress(base, lm.dataset(TINY), run, layer_plan=plan.make(base, run))
+    w = base.tok.weight.detach()
+    scale = w.abs().amax(1) / 127
+    ref = torch.fake_quantize_per_channel_affine(w, scale, torch.zeros(len(w), dtype=torch.int32), 0, -127, 127)
+    torch.testing.assert_close(compressed.tok.weight.detach(), ref, rtol=0, atol=1e-6)
+
+
+def test_the_embedding_and_head_bits_are_set_apart_and_never_pruned():
+    base = models.load(MODEL)
+    config = lm.with_bits_apart(CompressionConfig(bits=4, sparsity=0.5), base, embedding_bits=3, head_bits=32)
+    assert dict(config.layer_bits) == {"tok": 3, "pos": 3, "lm_head": 32}
+    r = lm.evaluate(MODEL, config)
+    by = {row["name"]: row for row in r["layers"]}
+    assert by["tok"]["bits"] == 3 and by["lm_head"]["label"] == "float32" and by["blocks.0.fc1"]["bits"] == 4
+    _, masks, _ = apply.compress(base, lm.dataset(TINY), lm.lm_config(config, base))
+    assert "tok.weight" not in masks and "pos.weight" not in masks and "blocks.0.fc1.weight" in masks
+    # half of the matrices' weights go (global magnitude), none of the tables'
+    kept = sum(int(m.sum()) for m in masks.values())
+    assert kept / sum(m.numel() for m in masks.values()) == pytest.approx(0.5, abs=1e-4)
+    with pytest.raises(ConfigError, match="embedding tables are not pruned"):
+        plan.make(base, CompressionConfig(layer_sparsity={"tok": 0.5}))
+
+
+def test_a_format_body_keeps_an_int8_head_and_embeddings():
+    # NF4 has its own width: an 8-bit head beside it is the uniform grid at 8 bits, not NF4 unsaid
+    base = models.load(MODEL)
+    lp = plan.make(base, lm.lm_config(CompressionConfig(bits=4, quantizer="nf4"), base))
+    assert lp.layers["blocks.0.fc1"].label == "NF4"
+    assert all(lp.layers[n].label == "8-bit" and lp.layers[n].quantizer.name == "uniform" for n in ("tok", "lm_head"))
 
 
 @pytest.mark.parametrize("config, word", [
@@ -154,7 +198,11 @@ def test_the_copy_shares_embedding_tables_and_leaves_the_reference_unchanged():
     run = lm.lm_config(CompressionConfig(bits=4, sparsity=0.5, criterion="wanda"), base)
     compressed, _, _ = apply.compress(base, lm.dataset(TINY), run, layer_plan=plan.make(base, run))
     tables = [n for n, m in base.named_modules() if isinstance(m, nn.Embedding)]
-    assert tables and all(compressed.get_submodule(n).weight is base.get_submodule(n).weight for n in tables)
+    # at 8 bits (the default) the tables are quantized copies; kept float, the copy shares them
+    assert tables and not any(compressed.get_submodule(n).weight is base.get_submodule(n).weight for n in tables)
+    float_tables = lm.lm_config(lm.with_bits_apart(CompressionConfig(bits=4), base, embedding_bits=32), base)
+    kept, _, _ = apply.compress(base, lm.dataset(TINY), float_tables, layer_plan=plan.make(base, float_tables))
+    assert all(kept.get_submodule(n).weight is base.get_submodule(n).weight for n in tables)
     assert all(torch.equal(p, before[n]) for n, p in base.named_parameters())
 
     class Tied(nn.Module):  # a head tied to its embedding is compressed, so it is copied
@@ -176,7 +224,7 @@ def test_smollm2_four_bit_is_measured_against_its_q4_1_reference():
     assert r["perplexity_ci95"][0] <= r["perplexity"] <= r["perplexity_ci95"][1]
     assert r["perplexity"] > r["perplexity_baseline"] and r["perplexity_delta_ci95"][0] > 0
     assert r["kl_divergence"] > 0 and 0 < r["top1_agreement"] < 1 and r["sample"] and r["sample_baseline"]
-    # 4-bit blocks, the 8-bit head and the float32 embedding table (113 MB of the 651 MB)
+    # 4-bit blocks, the 8-bit head and the 8-bit embedding table
     assert r["kv_cache"]["context"] == 2048 and r["size_bytes"]["file"] < r["size_bytes"]["fp32"] / 3
     # the project's asymmetric record has an integer zero point, so even its int4 groups of 32 miss
     # Q4_1's float16 minimum (test_lm_gguf checks the verdicts on the real weights) ...
@@ -196,4 +244,4 @@ def test_a_format_containing_every_reference_block_is_flagged(monkeypatch):
     monkeypatch.setattr(gguf, "grid_contained", verdict)
     sentence = lm.contained_sentence("smollm2-135m", CompressionConfig(bits=8, granularity="group", group_size=32))
     assert sentence == lm.CONTAINED.format(bits=8) and "no evidence that 8-bit is free" in sentence
-    assert seen.count("Q8_0") == 1 and seen.count("Q4_1") == 30 * 7  # the head, and every block matrix
+    assert seen.count("Q8_0") == 2 and seen.count("Q4_1") == 30 * 7  # the embedding, the head, every block matrix

@@ -31,7 +31,8 @@ def test_every_projection_is_a_compressible_linear_and_the_size_is_in_range():
     m = zoo.build("tinygpt-pydoc")
     layers = compressible(m)
     linears = [n for n, mod in m.named_modules() if isinstance(mod, nn.Linear)]
-    assert list(layers) == linears and "lm_head" in layers and "blocks.0.attn.qkv" in layers
+    # the two embedding tables first (module order), then every projection
+    assert list(layers) == ["tok", "pos", *linears] and "lm_head" in layers and "blocks.0.attn.qkv" in layers
     assert 1_000_000 <= sum(p.numel() for p in m.parameters()) <= 5_000_000
     assert m.lm_head.weight.data_ptr() != m.tok.weight.data_ptr()  # untied
 

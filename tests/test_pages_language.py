@@ -122,6 +122,28 @@ def test_a_link_restores_the_whole_scenario_kv_cache_included():
         assert at.query_params.get(word, "tinygpt-pydoc" if word == "lm" else None) == value, word
 
 
+def test_the_embedding_and_head_bits_are_set_apart_in_the_link_and_the_caption():
+    at = _language({"bits": "4", "granularity": "channel", "emb_bits": "4", "head_bits": "32"})
+    assert at.selectbox(key="lm_emb_bits").value == 4 and at.selectbox(key="lm_head_bits").value == 32
+    for key in ("lm_emb_bits", "lm_head_bits"):
+        assert at.selectbox(key=key).help
+    # the CLI's `--embedding-bits 4 --head-bits 32`: per-layer bits of tok, pos and lm_head
+    r = lm_evaluate.evaluate("tinygpt-pydoc", CompressionConfig(bits=4, granularity="channel",
+                                                                layer_bits={"tok": 4, "pos": 4, "lm_head": 32}))
+    cards = _metrics(at)
+    for label, value in _expected_cards(r).items():
+        assert cards[label] == value, label
+    assert any("Kept apart from the body: tok 4-bit, pos 4-bit, lm_head float32." in c.value for c in at.caption)
+    assert at.query_params["emb_bits"] == "4" and at.query_params["head_bits"] == "32"
+
+    at.selectbox(key="lm_emb_bits").set_value(0).run()  # back to the default: 8 bits below 8
+    assert any("tok 8-bit, pos 8-bit" in c.value for c in at.caption) and "emb_bits" not in at.query_params
+    bad = AppTest.from_file(APP, default_timeout=60)  # a bad value in a link: one warning on the first run
+    bad.query_params["emb_bits"] = "7"
+    bad.run()
+    assert any("emb_bits='7' is not allowed (ignored)" in _plain(w.value) for w in bad.warning) and not bad.exception
+
+
 def test_an_image_only_setting_is_one_sentence_not_a_traceback():
     at = _language({"finetune_epochs": "2"})
     assert not at.exception

@@ -20,7 +20,7 @@ from compression.lm import evaluate as lm_evaluate
 from compression.lm import kvcache, registry
 from ui.backend import _done, is_done, offload
 from ui.fmt import pct
-from ui.state import config_items, config_of
+from ui.state import APART_BITS, APART_DEFAULT, config_items, config_of
 
 GRID_BITS, GRID_METHODS = lm_evaluate.GRID_BITS, lm_evaluate.GRID_METHODS
 CONTEXTS = (128, 256, 512, 1024, 2048, 4096, 8192)  # the KV cache's context stops (up to the model's longest)
@@ -67,6 +67,24 @@ def contexts(model_id: str) -> list[int]:
 def default_context(model_id: str) -> int:
     """evaluate's own default: the model's longest, up to 2,048 tokens."""
     return min(longest_context(model_id), lm_evaluate.KV_CONTEXT)
+
+
+def with_bits_apart(config: CompressionConfig, model_id: str, embedding_bits: int, head_bits: int) -> CompressionConfig:
+    """The page's config with its embedding / LM head bits (APART_DEFAULT: evaluate's default) as
+    per-layer bits, as `evaluate --embedding-bits B --head-bits B` sets them."""
+    return lm_evaluate.with_bits_apart(config, registry.lookup(model_id).skeleton(),
+                                       embedding_bits or None, head_bits or None)
+
+
+def apart_label(bits: int) -> str:
+    """A choice of the embedding / LM head bits control."""
+    return ("default: 8 below 8 bits" if bits == APART_DEFAULT else "32 (float)" if bits >= 32 else f"{bits}")
+
+
+def apart_caption(result: dict[str, Any]) -> str:
+    """What the embeddings and the LM head ran at, from the evaluation itself."""
+    parts = [f"{lay['name']} {lay['label']}" for lay in result["layers"] if lay.get("role", "body") != "body"]
+    return "Kept apart from the body: " + ", ".join(parts) + "." if parts else ""
 
 
 def evaluate_key(model_id: str, items: tuple, kv_bits: int, kv_context: int, kv_batch: int) -> tuple:
@@ -164,8 +182,8 @@ def cards(r: dict[str, Any]) -> list[Card]:
              "The share of positions where the compressed model's top token is the reference's top token."),
         Card("Bits per weight", "32 (float)" if bpw is None else f"{bpw:.2f}",
              f"file {fmt_bytes(r['size_bytes']['file'])} · fp32 {fmt_bytes(r['size_bytes']['fp32'])}",
-             "Bits per quantized weight including the scales (and zero points); the file is the compressed "
-             "model as written and read back, embeddings in float32."),
+             "Bits per quantized weight including the scales (and zero points), the embeddings and the LM head "
+             "included; the file is the compressed model as written and read back."),
         Card("KV-cache memory", fmt_bytes(kv["bytes"]),
              f"{kv['bits']}-bit · {kv['context']:,} tokens × batch {kv['batch']} · fp16 {fmt_bytes(kv['bytes_fp16'])}",
              "Keys and values of every layer for the context and batch chosen (scales included below 16 bits)."),
@@ -182,6 +200,7 @@ def kv_caption(kv_bits: int) -> str:
 
 
 KV_BITS = kvcache.BITS
-__all__ = ["Card", "cards", "evaluate_lm", "lm_grid", "grid_stored", "grid_rows", "grid_base", "result_json",
+__all__ = ["APART_BITS", "with_bits_apart", "apart_label", "apart_caption",
+           "Card", "cards", "evaluate_lm", "lm_grid", "grid_stored", "grid_rows", "grid_base", "result_json",
            "contexts", "default_context", "longest_context", "unavailable", "model_label", "kv_caption",
            "config_items", "SECONDS", "GRID_KIND"]

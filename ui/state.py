@@ -36,6 +36,8 @@ CUSTOM = "custom"
 LM_MODELS = tuple(registry.MODELS)  # the Language page's models (compression.lm.registry)
 DEFAULT_LM = "tinygpt-pydoc"
 KV_BITS = (16, 8, 4)  # the KV cache's formats (compression.lm.kvcache.BITS)
+APART_DEFAULT = 0      # the Language page's embedding / LM head bits: 0 = evaluate's default (8 below 8 bits)
+APART_BITS = (APART_DEFAULT, *(b for b in BIT_OPTIONS if b >= 2))
 FIELDS = cfgmod.SETTINGS  # per_channel is only an alias of granularity: no widget of its own
 
 
@@ -189,6 +191,8 @@ PAGE_KEYS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "kv_bits": ("kv_bits", _one_of_number(KV_BITS, int), 16),
     "kv_context": ("kv_context", _int_in(0, 1 << 20), 0),
     "kv_batch": ("kv_batch", _int_in(1, 256), 1),
+    "emb_bits": ("lm_emb_bits", _one_of_number(APART_BITS, int), APART_DEFAULT),
+    "head_bits": ("lm_head_bits", _one_of_number(APART_BITS, int), APART_DEFAULT),
 }
 
 

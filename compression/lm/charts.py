@@ -42,14 +42,16 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     ys = [sqnr_db(lay["output_error"]) for lay in layers]
     text = [f"{lay['label']} · SQNR {y:.1f} dB · relative error {lay['output_error']:.2e}" for lay, y in zip(layers, ys)]
     subtitle = "‖(W−Ŵ)x‖² / ‖Wx‖² on held-out text, as dB (higher: closer to the reference)"
-    if any(lay["name"] == "lm_head" for lay in layers):
-        subtitle += "; orange: the LM head"
+    apart = {lay.get("role", "body") for lay in layers} - {"body"}
+    if apart:
+        subtitle += "; orange: " + " and ".join(
+            w for r, w in (("embedding", "the embeddings"), ("head", "the LM head")) if r in apart)
     title = "Output error of each layer"
     if not layers:
         return _figure([], dict(annotations=[dict(text="no layer is changed by this setting", showarrow=False,
                                                   xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=18))]),
                        title, "", "", subtitle)
-    colors = [PALETTE["compressed"] if lay["name"] != "lm_head" else COLORWAY[2] for lay in layers]
+    colors = [PALETTE["compressed"] if lay.get("role", "body") == "body" else COLORWAY[2] for lay in layers]
     if len(layers) <= NAMED_LAYERS_MAX:
         data = [dict(type="bar", orientation="h", y=names, x=ys, marker=dict(color=colors), customdata=text,
                      hovertemplate="%{y}<br>%{customdata}<extra>simulated</extra>", name="SQNR")]

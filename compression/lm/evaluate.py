@@ -6,9 +6,10 @@ calibrated methods read token chunks of the TRAIN split. Then perplexity, token 
 and agreement against the float model on held-out TEST chunks (compression.lm.metrics), sizes
 from the plan's layouts (bits per weight with scales, the written file) and MACs per token.
 
-The LM head is kept at 8 bits unless the config names its bits (`--layer-bits lm_head=B`), as
-NNCF does; the token and position embeddings are `nn.Embedding` tables, not compressible
-layers, and stay float32 (counted in the size as such).
+The embedding tables and the LM head are layers of their own (compression.layers) and are kept
+at 8 bits (the uniform grid, whatever the body's format) unless the config names their bits
+(`--layer-bits lm_head=B,tok=B`), as NNCF does (`kept_apart`). An embedding is looked up, not
+multiplied: it has no MACs, one row of it is read per token, and it is never pruned.
 """
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from torch import nn
 
 from compression import apply, criteria, data, downloads, energy, plan, prune, size
 from compression.config import METHODS, CompressionConfig, ConfigError
-from compression.layers import compressible, layer_params
+from compression.layers import Layer, LayerKind, compressible, layer_params
 from compression.lm import gguf, kvcache, metrics, registry
 from compression.zoo import Progress
 
 HEAD = "lm_head"
-HEAD_BITS = 8
+HEAD_BITS = 8               # the embeddings' and the LM head's bits unless the config names theirs (NNCF's)
 CRITERIA = ("magnitude", "random", "wanda", "sparsegpt")
 STRUCTURES = ("unstructured", "2:4")
 GRID_BITS = (2, 3, 4, 8)    # the bits × method grid's axes (the Language page's and the CLI's)
@@ -65,10 +66,51 @@ def lm_config(config: CompressionConfig, model: nn.Module) -> CompressionConfig:
         why = "max_drop (bits per layer within an accuracy drop) is for image classifiers, not language models"
     if why:
         raise ConfigError(why)
-    names = compressible(model)
-    if config.quantizes_weights and HEAD in names and HEAD not in dict(config.layer_bits) and config.bits < HEAD_BITS:
-        config = config.replace(layer_bits=(*config.layer_bits, (HEAD, HEAD_BITS)))
+    named = dict(config.layer_bits)
+    if config.quantizes_weights and config.bits < HEAD_BITS:
+        kept = [(name, HEAD_BITS) for name in kept_apart(model) if name not in named]
+        if kept:
+            config = config.replace(layer_bits=(*config.layer_bits, *kept))
     return config
+
+
+def with_bits_apart(config: CompressionConfig, model: nn.Module, embedding_bits: int | None = None,
+                    head_bits: int | None = None) -> CompressionConfig:
+    """`config` with every embedding table at `embedding_bits` and the LM head at `head_bits`, as
+    per-layer bits (None: the default of lm_config, HEAD_BITS while the body is below it)."""
+    named = dict(config.layer_bits)
+    for names, b in ((embeddings(model), embedding_bits), ([HEAD] if HEAD in compressible(model) else [], head_bits)):
+        if b is not None:
+            named.update({name: b for name in names})
+    return config.replace(layer_bits=tuple(named.items())) if named != dict(config.layer_bits) else config
+
+
+def embeddings(model: nn.Module) -> list[str]:
+    """The model's embedding tables as compressible layers (compression.layers), in module order."""
+    return [n for n, layer in compressible(model).items() if layer.kind is LayerKind.EMBEDDING]
+
+
+def kept_apart(model: nn.Module) -> list[str]:
+    """The layers set apart from the body: every embedding table and the LM head, kept at
+    HEAD_BITS unless the config names their bits (NNCF's default for both)."""
+    return embeddings(model) + ([HEAD] if HEAD in compressible(model) else [])
+
+
+def role(name: str, layer: Layer) -> str:
+    """'embedding', 'head' (the two kept apart) or 'body': what a layer is to a language model."""
+    return "embedding" if layer.kind is LayerKind.EMBEDDING else "head" if name == HEAD else "body"
+
+
+def rows_read_per_token(layer: Layer) -> int:
+    """How many rows of a layer's weights one token reads: all of a matrix, one of a table."""
+    return 1 if layer.kind is LayerKind.EMBEDDING else int(layer.weight.shape[0])
+
+
+def bits_read_per_token(layers: dict[str, Layer], layouts: dict[str, plan.Layout]) -> dict[str, float]:
+    """{layer: stored bits one token reads}: a matrix's whole layout, an embedding's one row of it
+    (its share of the layout: codes, scales and index of one of its rows on average)."""
+    return {n: layouts[n].plain.total * rows_read_per_token(layer) / layer.weight.shape[0]
+            for n, layer in layers.items()}
 
 
 @functools.lru_cache(maxsize=2)
@@ -91,8 +133,8 @@ def reference(model_id: str, progress: Progress | None = None) -> metrics.Refere
 def macs_per_token(model: nn.Module) -> tuple[int, int]:
     """(dense, nonzero) multiply-accumulates of the compressible layers per generated token:
     each token passes once through every Linear (attention's score products, which grow with
-    the context, are not counted here)."""
-    layers = compressible(model)
+    the context, are not counted here; an embedding is a lookup, no MAC)."""
+    layers = {n: layer for n, layer in compressible(model).items() if layer.kind.multiplies}
     dense = sum(lay.weight.numel() for lay in layers.values())
     return dense, sum(int(torch.count_nonzero(lay.weight)) for lay in layers.values())
 
@@ -161,10 +203,15 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
     notes = [f"Reference: {lm.reference}.",
              f"Perplexity on {comparison.tokens:,} held-out test tokens ({comparison.chunks} chunks of "
              f"{lm.context}); interval: 95 % bootstrap over chunks ({metrics.RESAMPLES} resamples, seed "
-             f"{metrics.SEED}), the same resamples for the change against the reference.",
-             "Embeddings are kept in float32 (nn.Embedding tables are not compressible layers)."]
-    if dict(run.layer_bits).get(HEAD) == HEAD_BITS and HEAD not in dict(config.layer_bits):
-        notes.append(f"The LM head is kept at {HEAD_BITS} bits (set it with --layer-bits {HEAD}=B).")
+             f"{metrics.SEED}), the same resamples for the change against the reference."]
+    defaulted = [n for n in kept_apart(base) if n not in dict(config.layer_bits) and n in dict(run.layer_bits)]
+    if defaulted:
+        verb = "is" if len(defaulted) == 1 else "are"
+        notes.append(f"{_roles(defaulted)} {verb} kept at {HEAD_BITS} bits on the uniform grid while the body is below "
+                     f"{HEAD_BITS}, as NNCF does (set them with --embedding-bits B and --head-bits B).")
+    tables = embeddings(base)
+    notes.append(f"Embedding tables ({', '.join(tables)}) are looked up, not multiplied: one row read per token, "
+                 "no MACs, never pruned.")
     if run.method != "rtn" or run.smooth_alpha or (run.prunes and criteria.lookup(run.criterion).needs_data):
         notes.append(f"Calibrated on {lm.calib_chunks} chunks ({lm.calib_chunks * lm.context:,} tokens) of the "
                      "train split.")
@@ -189,15 +236,25 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
                             if weights else None),
         "macs_per_token": dense, "macs_per_token_effective": nonzero,
         "kv_cache": kv.to_dict(),
-        "bytes_moved_per_token": {"weights": weight_bits / 8,
+        "bytes_moved_per_token": {"weights": sum(bits_read_per_token(layers, layouts).values()) / 8,
                                   "kv_cache": kv.bytes / kv_batch},
         "energy_per_token": per_token,
-        "layers": [{"name": n, "shape": list(layers[n].weight.shape), "bits": lp.layers[n].bits,
+        "layers": [{"name": n, "role": role(n, layers[n]), "shape": list(layers[n].weight.shape),
+                    "bits": lp.layers[n].bits,
                     "label": lp.layers[n].label, "method": lp.layers[n].method,
                     "bits_per_weight": quant[n].codec.bits_per_weight if n in quant else None,
                     "size_bits": layouts[n].plain.total, "output_error": errors.get(n)} for n in layers],
         "notes": notes,
     }
+
+
+def _roles(names: list[str]) -> str:
+    """'The embedding tables tok, pos and the LM head' for the names kept apart."""
+    tables = [n for n in names if n != HEAD]
+    parts = ([f"the embedding table{'s' if len(tables) > 1 else ''} {', '.join(tables)}"] if tables else []) + (
+        ["the LM head"] if HEAD in names else [])
+    text = " and ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 def max_context(model: nn.Module) -> int:
@@ -209,7 +266,7 @@ def max_context(model: nn.Module) -> int:
 def contained_sentence(model_id: str, run: CompressionConfig, layer_plan: plan.Plan | None = None) -> str | None:
     """For SmolLM2 (its reference is already quantized): the sentence saying that this format
     cannot lose anything by construction, when every layer's grid contains the reference's
-    (Q4_1 for the block matrices, Q8_0 for the LM head copied from the embedding;
+    (Q4_1 for the block matrices, Q8_0 for the embedding and the LM head copied from it;
     compression.lm.gguf.grid_contained), else None. `layer_plan`: run's plan, when made already."""
     if registry.lookup(model_id).tokens != "gguf" or not run.quantizes_weights or run.prunes:
         return None
@@ -217,7 +274,7 @@ def contained_sentence(model_id: str, run: CompressionConfig, layer_plan: plan.P
     for name, s in lp.layers.items():
         if not s.quantized:
             continue
-        reference = "Q8_0" if name == HEAD else "Q4_1"
+        reference = "Q8_0" if name == HEAD or s.kind is LayerKind.EMBEDDING else "Q4_1"
         # the uniform record's zero point is an integer and its group scales are float16
         if not gguf.grid_contained(reference, s.quantizer.name, s.bits, s.scheme, s.granularity,
                                    zero_point="integer", scale_dtype="float16").contained:
@@ -229,7 +286,8 @@ def contained_sentence(model_id: str, run: CompressionConfig, layer_plan: plan.P
 def layer_output_error(base: nn.Module, model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     """{layer: ||(W − Ŵ) x||² / ||W x||²} on the inputs each layer receives in the compressed
     model, W the reference's weights, one forward pass (hooks on `model`, the caller's own
-    compressed copy, removed after; its training mode is left as it was)."""
+    compressed copy, removed after; its training mode is left as it was). An embedding's
+    "output" is the rows it looks up: ||E[ids] − Ê[ids]||² / ||E[ids]||²."""
     copy = model
     originals = compressible(base)
     sums: dict[str, list[float]] = {}
@@ -244,7 +302,15 @@ def layer_output_error(base: nn.Module, model: nn.Module, x: torch.Tensor) -> di
             acc = sums.setdefault(name, [0.0, 0.0])
             acc[0] += float(diff.pow(2).sum())
             acc[1] += float(ref.pow(2).sum())
-        handles.append(layer.module.register_forward_pre_hook(hook))
+
+        def lookup(module: nn.Module, args: tuple, name: str = name, w0: torch.Tensor = w0) -> None:
+            ref = w0[args[0].reshape(-1)].float()
+            diff = ref - cast(torch.Tensor, module.weight)[args[0].reshape(-1)].float()
+            acc = sums.setdefault(name, [0.0, 0.0])
+            acc[0] += float(diff.pow(2).sum())
+            acc[1] += float(ref.pow(2).sum())
+        embedding = layer.kind is LayerKind.EMBEDDING
+        handles.append(layer.module.register_forward_pre_hook(lookup if embedding else hook))
     was_training = copy.training
     try:
         copy.eval()(x)
@@ -258,29 +324,35 @@ def layer_output_error(base: nn.Module, model: nn.Module, x: torch.Tensor) -> di
 def energy_per_token(model: nn.Module, lp: plan.Plan, layouts: dict[str, plan.Layout], run: CompressionConfig,
                      kv_bits: int, kv_context: int) -> dict[str, Any]:
     """Energy of generating one token at batch 1, an estimate (compression.energy's constants):
-    every weight layer's MACs at its arithmetic, every layer's weights read once (from DRAM when
-    the model does not fit on chip), and the whole KV cache at `kv_context` read once."""
+    every weight layer's MACs at its arithmetic, every matrix's weights read once and one row of
+    every embedding table (from DRAM when the model does not fit on chip), and the whole KV
+    cache at `kv_context` read once."""
     p = energy.profile(run.profile, run.sram_kb)
     layers = compressible(model)
     weight_bits = sum(lay.plain.total for lay in layouts.values())
     on_chip = energy.weights_on_chip(p, weight_bits / 8)
+    read = bits_read_per_token(layers, layouts)
     compute = memory = 0.0
     for name, layer in layers.items():
         s = lp.layers[name]
+        rows, width = layer.weight.shape[0], layer.weight.shape[1]
+        if not layer.kind.multiplies:  # a lookup: one row read and written out, no arithmetic
+            memory += energy.memory_pj(p, read[name], width * s.act_bits, on_chip)
+            continue
         macs = int(torch.count_nonzero(layer.weight)) if run.skip_zeros else layer.weight.numel()
-        fan_in = layer.weight.shape[1]
         # per token: each weight once, and one output per row
-        compute += energy.layer_compute_pj(p, macs, layer.weight.shape[0], s.bits, s.act_bits, fan_in, s.energy_op)
-        memory += energy.memory_pj(p, layouts[name].plain.total, (fan_in + layer.weight.shape[0]) * s.act_bits, on_chip)
+        compute += energy.layer_compute_pj(p, macs, rows, s.bits, s.act_bits, width, s.energy_op)
+        memory += energy.memory_pj(p, read[name], (width + rows) * s.act_bits, on_chip)
     kv_bits_read = kvcache.memory(model, kv_bits, kv_context, 1).bytes * 8
     kv = energy.memory_pj(p, kv_bits_read, 0.0, energy.weights_on_chip(p, kv_bits_read / 8))
     return {"kind": "estimate", "pj": compute + memory + kv, "compute_pj": compute, "weights_pj": memory,
             "kv_cache_pj": kv,
             "assumptions": [f"{p.name}: {p.source}",
-                            f"batch 1: every weight read once per token from "
-                            f"{'on-chip SRAM' if on_chip else 'DRAM'} ({p.dram_32:g} pJ per 32 bits from DRAM)",
+                            f"batch 1: every weight of the matrices and one row of each embedding table read once "
+                            f"per token from {'on-chip SRAM' if on_chip else 'DRAM'} ({p.dram_32:g} pJ per 32 bits "
+                            f"from DRAM)",
                             f"the KV cache of {kv_context:,} past tokens read once per token",
-                            "attention's score products and softmax, embeddings and norms not counted"]}
+                            "attention's score products and softmax, and the norms, not counted"]}
 
 
 def grid(model_id: str, base: CompressionConfig = CompressionConfig(granularity="channel"),

@@ -166,6 +166,8 @@ class LlamaBody(nn.Module):
 class LlamaForCausalLM(nn.Module):
     """Causal Llama LM: `forward(ids (B, T)) -> logits (B, T, vocab)`; `forward_with_cache` for generation."""
 
+    embeddings_compressible = True  # compression.layers: `model.embed_tokens` is a layer of its own
+
     def __init__(self, spec: LlamaSpec, meta: bool = False) -> None:
         super().__init__()
         self.spec = spec

@@ -49,6 +49,11 @@ class LanguageModel:
         """The shared model (loaded once per process): read it, never modify it or hook it."""
         return _loaded(self.id)[0]
 
+    def skeleton(self) -> nn.Module:
+        """The model's modules, for their names and shapes: the shared model when it is cheap to
+        load, else (SmolLM2) built on the meta device from the file's metadata, without weights."""
+        return _skeleton(self.id)
+
     def encode(self, s: str) -> list[int]:
         return text.encode(s).tolist() if self.tokens == "bytes" else _loaded(self.id)[1].encode(s)
 
@@ -97,6 +102,15 @@ def _loaded(model_id: str) -> tuple[nn.Module, Any]:
     from compression.lm import llama
     model, tokenizer, _ = llama.load_smollm2()
     return model, tokenizer
+
+
+@functools.lru_cache(maxsize=2)
+def _skeleton(model_id: str) -> nn.Module:
+    if MODELS[model_id].tokens == "bytes":
+        return MODELS[model_id].load()
+    from compression.lm import gguf, llama
+    with torch.device("meta"):
+        return llama.LlamaForCausalLM(gguf.open_gguf().spec, meta=True)
 
 
 @functools.lru_cache(maxsize=8)

@@ -4,7 +4,8 @@ final LayerNorm and an untied `lm_head`.
 
 Every projection is a plain `nn.Linear` (`attn.qkv`, `attn.proj`, `fc1`, `fc2`, `lm_head`), so
 `compression.layers.compressible` lists them and every quantizer and pruning criterion reaches
-them; the embeddings are `nn.Embedding` tables (not compressible layers: kept in float).
+them; the token and position embeddings are `nn.Embedding` tables, compressible layers of their
+own (`embeddings_compressible`: quantized, never pruned).
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ class Block(nn.Module):
 class TinyGPT(nn.Module):
     """tokens (batch, n <= context, int64) -> next-token logits (batch, n, vocab)."""
 
-    is_language_model = True
+    embeddings_compressible = True  # compression.layers: `tok` and `pos` are layers of their own
 
     def __init__(self, config: GPTConfig | None = None) -> None:
         super().__init__()
