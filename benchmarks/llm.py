@@ -24,6 +24,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from compression import heap  # noqa: E402
 from compression.config import CompressionConfig  # noqa: E402
 from compression.lm import evaluate as lm  # noqa: E402
 from compression.lm import metrics, registry  # noqa: E402
@@ -52,6 +53,7 @@ def rtn_vs_gptq(model_id: str) -> str:
 def child(what: str) -> None:
     """One SmolLM2 measurement in this (fresh) process; prints progress, then one JSON line."""
     torch.set_num_threads(1)
+    heap.return_large_blocks()  # as the CLI and the server's workers do (compression.heap)
     start = time.perf_counter()
     last = [0.0]
 

@@ -24,6 +24,7 @@ from compression import config as cfg
 from compression import (  # studio
     data,
     distill,
+    heap,
     history,
     measure,
     models,
@@ -55,6 +56,7 @@ class Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's notice, not the user's
     torch.set_num_threads(1)  # these models are tiny: a second thread only adds contention
+    heap.return_large_blocks()  # a language model's freed activations go back to the system (compression.heap)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

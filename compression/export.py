@@ -81,7 +81,7 @@ def _entries(model: nn.Module, sizes: dict[str, size.LayerSize], codecs: dict[st
             # a step of PACK_CHUNK codes at a time (a multiple of 8: the same bytes as at once)
             value_blob = b"".join(flat[p].float().numpy().tobytes() if codec.is_float
                                   else _pack(codec.encode(flat[p], p), codec.bits)
-                                  for p in positions.split(PACK_CHUNK))
+                                  for p in _steps(positions, flat.numel()))
         # exactly the side information theory charges, each value in its stored dtype
         side = quantizers.side_to_bytes(codec.side, codec.side_layout)
         # AWQ's / SmoothQuant's per-input-channel s, float16, in the order the weights were divided
@@ -89,7 +89,7 @@ def _entries(model: nn.Module, sizes: dict[str, size.LayerSize], codecs: dict[st
         entry = {"name": name, "param": layer.param, "shape": list(w.shape), "format": fmt, "quantizer": codec.quantizer,
                  "bits": codec.bits, "scheme": codec.scheme,
                  "granularity": _grain_word(codec.granularity), "side_entries": int(codec.side.numel()),
-                 "entries": int(positions.numel()), "index_bits": index_bits,
+                 "entries": flat.numel() if positions is None else int(positions.numel()), "index_bits": index_bits,
                  **({"column_scales": [int(s.numel()) for s in codec.column_scales]} if codec.column_scales else {}),
                  "sizes": [len(index_blob), len(value_blob), len(side)]}
         yield "layers", entry, (index_blob, value_blob, side)
@@ -152,10 +152,21 @@ def from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
     return state
 
 
-def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor, bytes, int]:
-    """Positions of stored entries, and the index blob (bitmask or relative indices)."""
+def _steps(positions: torch.Tensor | None, numel: int) -> Iterator[torch.Tensor]:
+    """The stored entries' positions PACK_CHUNK at a time; None: every weight (dense), made a
+    step at a time (SmolLM2's LM head's at once: 0.23 GB of int64)."""
+    if positions is not None:
+        yield from positions.split(PACK_CHUNK)
+        return
+    for i in range(0, numel, PACK_CHUNK):
+        yield torch.arange(i, min(numel, i + PACK_CHUNK))
+
+
+def _positions(flat: torch.Tensor, fmt: str) -> tuple[torch.Tensor | None, bytes, int]:
+    """Positions of stored entries (None: every weight, dense), and the index blob (bitmask or
+    relative indices)."""
     if fmt == "dense":
-        return torch.arange(flat.numel()), b"", 0
+        return None, b"", 0
     nonzero = torch.nonzero(flat).flatten()
     if fmt == "bitmask":
         return nonzero, np.packbits((flat != 0).numpy()).tobytes(), 1

@@ -42,11 +42,6 @@ def relative_gaps(weight: torch.Tensor) -> torch.Tensor:
     return torch.diff(positions, prepend=torch.tensor([-1]))
 
 
-def csr_entries(gaps: torch.Tensor, index_bits: int) -> int:
-    """Stored entries (kept weights + filler zeros) with p-bit relative indices."""
-    return int(gaps.numel() + ((gaps - 1) // 2**index_bits).sum())
-
-
 def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
                bias_numel: int = 0, zero_code: bool = True) -> LayerSize:
     """The cheapest format for this (already compressed) weight tensor at `bits` per value.
@@ -60,18 +55,42 @@ def layer_size(weight: torch.Tensor, bits: int, codebook_bits: int = 0,
     dense = LayerSize("dense", n * bits, 0, codebook_bits, bias)
     if nnz == n:  # nothing to skip: a bitmask or an index only adds bits (and CSR costs a pass per p)
         return dense
+    if zero_code and (n - nnz) * (bits + 1) <= n:
+        # too few zeros for another layout to win: a bitmask adds n bits and saves (n - nnz)·b,
+        # CSR stores at least nnz·(b + 1) bits (RTN's rounded-to-zero weights land here)
+        return dense
     options = [LayerSize("bitmask", nnz * bits, n, codebook_bits, bias)]
     if zero_code:
         options.append(dense)
-    gaps = relative_gaps(weight).numpy() - 1  # stored as distance - 1
-    # From the width that needs no filler on, a wider index only costs more: stop there
-    # (trying every width up to 16 was most of the time of sizing a layer).
-    widest = max(1, int(gaps.max()).bit_length()) if nnz else 1
-    for p in range(1, min(MAX_INDEX_BITS, widest) + 1):
-        entries = nnz + int((gaps >> p).sum())  # a gap of g - 1 >= 2**p needs (g - 1) >> p fillers
+    for p, fillers in csr_fillers(weight).items():
+        entries = nnz + fillers
         if zero_code or entries == nnz:
             options.append(LayerSize(f"csr-{p}", entries * bits, entries * p, codebook_bits, bias))
     return min(options, key=lambda s: s.total)
+
+
+GAP_CHUNK = 2 ** 22  # weights read per step by csr_fillers (their int64 positions: 32 MB at most)
+
+
+def csr_fillers(weight: torch.Tensor) -> dict[int, int]:
+    """{p: filler entries CSR with p-bit relative indices needs}, for p = 1 up to the width that
+    needs none (a wider index only costs more; trying every width up to 16 was most of the time
+    of sizing a layer). A gap of g - 1 >= 2**p needs (g - 1) >> p fillers.
+
+    Read GAP_CHUNK weights at a time: at once, SmolLM2's LM head's kept positions and gaps
+    took 0.6 GB of int64 for a handful of sums."""
+    flat = weight.detach().flatten()
+    sums, longest, last = [0] * (MAX_INDEX_BITS + 1), 0, -1
+    for i in range(0, flat.numel(), GAP_CHUNK):
+        positions = torch.nonzero(flat[i:i + GAP_CHUNK]).flatten() + i
+        if not len(positions):
+            continue  # a gap goes on across slices: `last` stays where it was
+        gaps = torch.diff(positions, prepend=torch.tensor([last])) - 1  # stored as distance - 1
+        last, widest = int(positions[-1]), int(gaps.max())
+        longest = max(longest, widest)
+        for p in range(1, min(MAX_INDEX_BITS, max(1, widest.bit_length())) + 1):
+            sums[p] += int((gaps >> p).sum())
+    return {p: sums[p] for p in range(1, min(MAX_INDEX_BITS, max(1, longest.bit_length())) + 1)}
 
 
 def csr_positions(nonzero: torch.Tensor, limit: int) -> torch.Tensor:
@@ -92,7 +111,8 @@ def entries(weight: torch.Tensor, fmt: str) -> int:
         return weight.numel()
     if fmt.startswith("bitmask"):
         return int(torch.count_nonzero(weight))
-    return csr_entries(relative_gaps(weight), int(fmt.split("-")[1]))
+    nnz = int(torch.count_nonzero(weight))
+    return nnz + csr_fillers(weight).get(int(fmt.split("-")[1]), 0)
 
 
 def huffman_streams(codes: np.ndarray, nonzero: torch.Tensor, fmt: str

@@ -95,8 +95,9 @@ def _start(progress_queue: Any, cancelled: Any, warm: tuple[str, ...]) -> None:
     """A worker's initialiser: one torch thread, exit with the server, the zoo models loaded."""
     import torch
 
-    from compression import data, models
+    from compression import data, heap, models
     torch.set_num_threads(1)  # the models are tiny: more intra-op threads only contend
+    heap.return_large_blocks()  # a language model's freed activations go back to the system
     _worker.update(queue=progress_queue, cancelled=cancelled, latency=LatencyMemo())
     parent = os.getppid()
 

@@ -133,7 +133,8 @@ for row in (cards[:4], cards[4:]):
         col.metric(card.label, card.value, help=card.help)
         col.caption(card.caption)
 energy = result["energy_per_token"]
-st.caption(lang.apart_caption(result) + " Energy per token is an **estimate**: " + "; ".join(energy["assumptions"]) + ".")
+st.caption(" ".join(filter(None, [lang.apart_caption(result), "Energy per token is an **estimate**: "
+                                  + "; ".join(energy["assumptions"]) + "."])))
 
 st.subheader("Greedy continuation of the same prompt", anchor=False)
 s1, s2 = st.columns(2)

@@ -604,3 +604,10 @@ def test_layout_accuracy_curve_header_and_bits_axis(drawn):
             assert labels == ["1", "2", "3", "4", "5", "6", "8", "12", "16", "32float"], labels
             last = m["xticks"][-1]
             assert last["x1"] <= m["width"] and last["y1"] <= m["height"], "the last label is drawn in full"
+
+
+def test_a_signed_change_never_reads_as_a_signed_zero():
+    from compression.charts import signed
+    assert signed(0.4091) == "+0.41" and signed(-1.5) == "-1.50"
+    assert signed(-0.0004) == "-0.0004" and signed(0.00042) == "+0.00042"  # measured, not zero
+    assert signed(0.0) == "+0.00" and signed(-0.0) == "+0.00"

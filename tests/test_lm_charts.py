@@ -27,13 +27,17 @@ def _validated(fig: go.Figure) -> dict:
 
 def test_layer_error_is_sqnr_in_db_and_a_float_layer_has_no_bar():
     fig = charts.layer_error_chart(RESULT)
-    bar = fig.data[0]
-    assert list(bar.y) == [lay["name"] for lay in RESULT["layers"][:-1]]  # "x" changed nothing: no bar
-    for lay, x in zip(RESULT["layers"], bar.x):
-        assert math.isclose(x, -10 * math.log10(lay["output_error"]))
-    assert "orange: the embeddings and the LM head" in fig.layout.title.subtitle.text
-    kept_apart = [lay["role"] != "body" for lay in RESULT["layers"][:-1]]
-    assert [c != charts.PALETTE["compressed"] for c in bar.marker.color] == kept_apart
+    drawn = {y: x for bar in fig.data for y, x in zip(bar.y, bar.x)}
+    assert list(fig.layout.yaxis.categoryarray) == [lay["name"] for lay in RESULT["layers"][:-1]]  # module order
+    assert set(drawn) == {lay["name"] for lay in RESULT["layers"][:-1]}  # "x" changed nothing: no bar
+    for lay in RESULT["layers"][:-1]:
+        assert math.isclose(drawn[lay["name"]], -10 * math.log10(lay["output_error"]))
+    # the layers kept apart: their own trace, named in the legend, not the body's colour
+    body, apart = fig.data
+    assert body.name == "body" and body.marker.color == charts.PALETTE["compressed"]
+    assert apart.name == "embeddings and LM head" and apart.marker.color != body.marker.color
+    assert list(apart.y) == [lay["name"] for lay in RESULT["layers"] if lay["role"] != "body"]
+    assert fig.layout.showlegend
     assert _validated(fig) == json.loads(fig.to_json())
 
 
@@ -41,6 +45,7 @@ def test_many_layers_get_one_tick_per_five_blocks():
     many = {"layers": [{"name": f"model.layers.{b}.mlp.{k}", "label": "4-bit", "output_error": 0.01}
                        for b in range(30) for k in ("gate_proj", "up_proj", "down_proj")]}
     fig = charts.layer_error_chart(many)
+    assert len(fig.data) == 1 and not fig.layout.showlegend  # nothing kept apart: no legend
     assert list(fig.layout.xaxis.ticktext) == [f"block {b}" for b in range(0, 30, 5)]
     assert list(fig.layout.xaxis.tickvals) == [3 * b for b in range(0, 30, 5)]
 

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("streamlit")
 
 from compression import data, distill, measure  # noqa: E402
+from compression.charts import signed  # noqa: E402
 from tests.test_app import figures, metric, start  # noqa: E402
 
 VERDICTS = {"a real gain": "soft targets beat hard labels", "a real loss": "hard labels beat soft targets",
@@ -124,4 +125,4 @@ def test_a_language_teacher_trains_its_own_student_with_a_paired_perplexity_inte
     assert metric(at, "Hard labels only") == f"{expected['perplexity_hard_labels']:.2f}"
     sentence = next(md.value for md in at.markdown if "distilled minus hard labels" in md.value)
     lo, hi = expected["perplexity_delta_ci95"]
-    assert f"CI {lo:+.2f} to {hi:+.2f}" in sentence
+    assert f"CI {signed(lo)} to {signed(hi)}" in sentence

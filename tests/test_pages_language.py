@@ -17,6 +17,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from compression import history  # noqa: E402
+from compression.charts import signed  # noqa: E402
 from compression.config import CompressionConfig  # noqa: E402
 from compression.lm import evaluate as lm_evaluate  # noqa: E402
 from tests.apptest import APP, forget_results  # noqa: E402
@@ -49,7 +50,7 @@ def _pct(x: float) -> str:
 
 def _expected_cards(r: dict) -> dict[str, str]:
     return {"Perplexity": f"{r['perplexity']:.2f}",
-            "Change vs reference": f"{r['perplexity'] - r['perplexity_baseline']:+.2f}",
+            "Change vs reference": signed(r["perplexity"] - r["perplexity_baseline"]),
             "Token top-1 accuracy": _pct(r["token_accuracy"]),
             "Top-1 agreement": _pct(r["top1_agreement"]),
             "Bits per weight": "32 (float)" if r["bits_per_weight"] is None else f"{r['bits_per_weight']:.2f}"}
@@ -141,7 +142,9 @@ def test_the_embedding_and_head_bits_are_set_apart_in_the_link_and_the_caption()
     bad = AppTest.from_file(APP, default_timeout=60)  # a bad value in a link: one warning on the first run
     bad.query_params["emb_bits"] = "7"
     bad.run()
-    assert any("emb_bits='7' is not allowed (ignored)" in _plain(w.value) for w in bad.warning) and not bad.exception
+    assert any("emb_bits='7' is not allowed: use one of 0, 2, 3, 4, 5, 6, 8, 12, 16, 32 (ignored)" in _plain(w.value)
+               for w in bad.warning) and not bad.exception
+    assert not any("Kept apart" in c.value for c in bad.caption)  # a float body: nothing is kept apart
 
 
 def test_an_image_only_setting_is_one_sentence_not_a_traceback():

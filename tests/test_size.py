@@ -25,8 +25,20 @@ def test_csr_fillers_counted_by_hand():
     gaps = size.relative_gaps(w)
     assert gaps.tolist() == [1, 40, 1, 58]
     # with 3-bit indices a step covers at most 8: 40 -> 4 fillers, 58 -> 7 fillers
-    assert size.csr_entries(gaps, 3) == 4 + 4 + 7
-    assert size.csr_entries(gaps, 6) == 4
+    fillers = size.csr_fillers(w)
+    assert fillers[3] == 4 + 7 and size.entries(w, "csr-3") == 4 + 4 + 7
+    assert list(fillers) == [1, 2, 3, 4, 5, 6] and fillers[6] == 0  # 2**6 > 58: no wider index tried
+    assert size.entries(w, "csr-8") == 4
+
+
+def test_csr_fillers_read_a_slice_at_a_time_count_the_gaps_across_slices(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 50, generator=g) * (torch.rand(64, 50, generator=g) < 0.05)
+    w[10:30] = 0  # a gap of 1,000 weights over several slices
+    gaps = size.relative_gaps(w) - 1  # the whole tensor at once, stored as distance - 1
+    whole = {p: int((gaps >> p).sum()) for p in range(1, int(gaps.max()).bit_length() + 1)}
+    monkeypatch.setattr(size, "GAP_CHUNK", 97)
+    assert size.csr_fillers(w) == whole
 
 
 def test_binary_weights_without_zero_code_cannot_use_dense():
@@ -46,3 +58,18 @@ def test_codebook_bits():
     assert size.codebook_bits(4, "uniform", "symmetric", True, 300) == 300 * 32
     assert size.codebook_bits(4, "uniform", "asymmetric", False, 300) == 64
     assert size.codebook_bits(32, "uniform", "symmetric", False, 300) == 0
+
+
+def test_the_cheapest_layout_is_the_cheapest_of_every_layout_tried_by_hand():
+    """Every sparsity (including few zeros, where layer_size returns dense without trying the
+    others): the same total as pricing dense, bitmask and every CSR width up to 16 at once."""
+    g = torch.Generator().manual_seed(1)
+    for zeros in (0.0, 0.05, 0.19, 0.2, 0.21, 0.3, 0.6, 0.95):
+        w = torch.randn(40, 60, generator=g)
+        w[torch.rand(40, 60, generator=g) < zeros] = 0
+        n, nnz = w.numel(), int(torch.count_nonzero(w))
+        for bits in (1, 4, 8):
+            gaps = size.relative_gaps(w) - 1
+            totals = [n * bits, nnz * bits + n]
+            totals += [(nnz + int((gaps >> p).sum())) * (bits + p) for p in range(1, 17)]
+            assert size.layer_size(w, bits).total == min(totals), (zeros, bits)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import streamlit as st
 
 from compression import history
-from compression.charts import fixed, fmt_bytes, fmt_energy
+from compression.charts import fixed, fmt_bytes, fmt_energy, signed
 from compression.config import CompressionConfig
 from compression.lm import evaluate as lm_evaluate
 from compression.lm import kvcache, registry
@@ -78,13 +78,18 @@ def with_bits_apart(config: CompressionConfig, model_id: str, embedding_bits: in
 
 def apart_label(bits: int) -> str:
     """A choice of the embedding / LM head bits control."""
-    return ("default: 8 below 8 bits" if bits == APART_DEFAULT else "32 (float)" if bits >= 32 else f"{bits}")
+    return (f"default ({lm_evaluate.HEAD_BITS} if body < {lm_evaluate.HEAD_BITS})" if bits == APART_DEFAULT
+            else "32 (float)" if bits >= 32 else f"{bits}")
 
 
 def apart_caption(result: dict[str, Any]) -> str:
-    """What the embeddings and the LM head ran at, from the evaluation itself."""
-    parts = [f"{lay['name']} {lay['label']}" for lay in result["layers"] if lay.get("role", "body") != "body"]
-    return "Kept apart from the body: " + ", ".join(parts) + "." if parts else ""
+    """What the embeddings and the LM head ran at, from the evaluation itself; empty when they ran
+    at the body's bits (a float body with default settings: nothing is kept apart)."""
+    body = {lay["bits"] for lay in result["layers"] if lay.get("role", "body") == "body"}
+    apart = [lay for lay in result["layers"] if lay.get("role", "body") != "body"]
+    if all(lay["bits"] in body for lay in apart):
+        return ""
+    return "Kept apart from the body: " + ", ".join(f"{lay['name']} {lay['label']}" for lay in apart) + "."
 
 
 def evaluate_key(model_id: str, items: tuple, kv_bits: int, kv_context: int, kv_batch: int) -> tuple:
@@ -148,7 +153,7 @@ def grid_rows(grid: dict[str, Any]) -> list[dict[str, Any]]:
             d_lo, d_hi = grid["delta_vs_rtn_ci95"][m][i]
             rows.append({"bits": b, "method": m.upper(),
                          "perplexity (95 % CI)": f"{grid['perplexity'][m][i]:.2f} [{lo:.2f}, {hi:.2f}]",
-                         "vs RTN (paired 95 %)": "—" if m == "rtn" else f"[{d_lo:+.2f}, {d_hi:+.2f}]",
+                         "vs RTN (paired 95 %)": "—" if m == "rtn" else f"[{signed(d_lo)}, {signed(d_hi)}]",
                          "KL (nats)": fixed(grid["kl_divergence"][m][i], 4),
                          "agreement": pct(grid["top1_agreement"][m][i])})
     return rows
@@ -169,7 +174,7 @@ def cards(r: dict[str, Any]) -> list[Card]:
     return [
         Card("Perplexity", f"{r['perplexity']:.2f}", f"95 % CI {lo:.2f} – {hi:.2f} · reference {r['perplexity_baseline']:.2f}",
              f"exp(mean next-token loss) on {tokens}; interval: bootstrap over chunks. Lower is better."),
-        Card("Change vs reference", f"{delta:+.2f}", f"paired 95 % CI {d_lo:+.2f} – {d_hi:+.2f}",
+        Card("Change vs reference", signed(delta), f"paired 95 % CI {signed(d_lo)} – {signed(d_hi)}",
              "Perplexity minus the reference's, on the same chunks and the same bootstrap resamples "
              "(an interval that excludes 0 is a real change)."),
         Card("Token top-1 accuracy", pct(r["token_accuracy"]),

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from compression import history, measure, workers
+from compression.charts import signed
 from ui import backend
 from ui.fmt import DISTILL_VERDICT
 from ui.sidebar import HELP, temperature_slider
@@ -43,8 +44,8 @@ def verdict(r: dict[str, Any]) -> str:
     delta = r["perplexity"] - r["perplexity_hard_labels"]
     word = measure.noise_verdict(-delta, (-hi, -lo))  # lower perplexity is the gain
     what = DISTILL_VERDICT[word]
-    return (f"Validation perplexity, distilled minus hard labels: {delta:+.2f} (paired 95 % CI {lo:+.2f} to "
-            f"{hi:+.2f}, the same {r['chunks']} chunks of {r['tokens'] // r['chunks']} bytes resampled for both), "
+    return (f"Validation perplexity, distilled minus hard labels: {signed(delta)} (paired 95 % CI {signed(lo)} to "
+            f"{signed(hi)}, the same {r['chunks']} chunks of {r['tokens'] // r['chunks']} bytes resampled for both), "
             f"{word}: **{what}**.")
 
 
@@ -98,7 +99,7 @@ def section(teacher: str, temperature: float, alpha: float, seed: int) -> None:
     c1.metric(f"Teacher {teacher}", _ppl(r["perplexity_teacher"]),
               help=f"Validation perplexity of the teacher ({r['teacher_params']:,} parameters), on the same chunks.")
     c2.metric(f"Distilled (T = {T:g}, α = {a:g})", _ppl(r["perplexity"]),
-              delta=f"{r['perplexity'] - r['perplexity_hard_labels']:+.2f}", delta_color="inverse",
+              delta=signed(r['perplexity'] - r['perplexity_hard_labels']), delta_color="inverse",
               delta_description="vs hard labels",
               help=f"The student ({r['student_params']:,} parameters) on the teacher's soft targets; lower is better.")
     c2.caption(_ci(r["perplexity_ci95"]))

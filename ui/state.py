@@ -131,25 +131,26 @@ def _parse_float(name: str, text: str, lo: float, hi: float, warnings: list[str]
     return value
 
 
+# A parser's ValueError says what it takes (shown in the link's warning); a bare one says nothing more.
 def _int_in(lo: int, hi: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
         if not lo <= value <= hi:
-            raise ValueError
+            raise ValueError(f"use a whole number from {lo:,} to {hi:,}")
         return value
     return parse
 
 
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false"):
-        raise ValueError
+        raise ValueError("use true or false")
     return text.lower() == "true"
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in options:
-            raise ValueError
+            raise ValueError(f"use one of {', '.join(options)}")
         return text
     return parse
 
@@ -157,9 +158,12 @@ def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
 def _one_of_number(options: tuple[float, ...], kind: Callable[[str], Any] = float) -> Callable[[str], Any]:
     """A URL value read as `kind` (float, int) that must be one of `options`."""
     def parse(text: str) -> Any:
-        value = kind(text)
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            value = None
         if value not in options:
-            raise ValueError
+            raise ValueError(f"use one of {', '.join(f'{o:g}' for o in options)}")
         return value
     return parse
 
@@ -234,8 +238,10 @@ def _read_url() -> tuple[dict[str, Any], list[str]]:
         if word in query:
             try:
                 values["_" + key] = parse(query[word])
-            except (TypeError, ValueError):
-                warnings.append(f"{word}={short(query[word])!r} is not allowed (ignored)")
+            except (TypeError, ValueError) as e:
+                # int('x')'s own message is Python's, not the user's: only a parser's own sentence is shown
+                why = f": {e}" if str(e).startswith("use ") else ""
+                warnings.append(f"{word}={short(query[word])!r} is not allowed{why} (ignored)")
     return values, warnings
 
 

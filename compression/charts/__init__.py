@@ -61,6 +61,7 @@ from compression.charts.theme import (
     fmt_bytes,
     fmt_energy,
     pct,
+    signed,
 )
 from compression.charts.tradeoffs import (
     PUBLISHED_MODELS,
@@ -79,7 +80,7 @@ __all__ = [
     "compare_bars", "compare_histograms", "config_text", "deep_compression_stages", "distill_fractions_chart",
     "distill_history", "energy_breakdown", "energy_vs_sram", "error_distribution", "factor_text", "fixed", "fmt_bytes", "fmt_energy",
     "format_grids", "group_outlier", "head_scores",
-    "neuron_scores", "pct", "published_points", "qat_vs_ptq", "quant_error_bars", "sensitivity_chart",
+    "neuron_scores", "pct", "published_points", "qat_vs_ptq", "quant_error_bars", "sensitivity_chart", "signed",
     "size_breakdown", "size_waterfall", "soft_targets_chart", "temperature_curve", "tradeoff_chart",
     "weight_histogram", "weight_snapshots",
     "activation_histogram", "layer_error_chart", "methods_chart", "outliers_chart", "weight_range_chart",

@@ -24,6 +24,14 @@ def fixed(x: float, places: int = 1) -> str:
     return text
 
 
+def signed(x: float, places: int = 2) -> str:
+    """`x` with a sign and `places` decimals, never '+0.00' nor '-0.00' for a non-zero value (fixed's
+    rule: two significant digits then) and '+0.00' for zero: 16-bit weights' change of perplexity
+    is −0.0004, not '-0.00'."""
+    text = fixed(x, places) if x != 0 else fixed(0.0, places)  # -0.0 too
+    return text if text.startswith("-") else "+" + text
+
+
 def factor_text(x: float) -> str:
     """A saving factor as every place writes it: '1,110×', '5.5×', '0.95×' (below 1: costs more)."""
     return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"

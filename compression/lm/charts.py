@@ -14,7 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from compression.charts.methods import METHOD_COLORS
-from compression.charts.theme import COLORWAY, HEIGHT, PALETTE, _figure
+from compression.charts.theme import COLORWAY, HEIGHT, PALETTE, _figure, signed
 
 NAMED_LAYERS_MAX = 24   # up to this many layers each gets its own labelled bar; more: one tick per block
 ROW_PX = 26             # height of one labelled bar
@@ -43,20 +43,25 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     text = [f"{lay['label']} · SQNR {y:.1f} dB · relative error {lay['output_error']:.2e}" for lay, y in zip(layers, ys)]
     subtitle = "‖(W−Ŵ)x‖² / ‖Wx‖² on held-out text, as dB (higher: closer to the reference)"
     apart = {lay.get("role", "body") for lay in layers} - {"body"}
-    if apart:
-        subtitle += "; orange: " + " and ".join(
-            w for r, w in (("embedding", "the embeddings"), ("head", "the LM head")) if r in apart)
+    # the layers kept apart (their own bits) as a second, orange trace named in the legend
+    apart_name = " and ".join(w for r, w in (("embedding", "embeddings"), ("head", "LM head")) if r in apart)
+    groups = [("body", PALETTE["compressed"], [i for i, lay in enumerate(layers) if lay.get("role", "body") == "body"]),
+              (apart_name, COLORWAY[2], [i for i, lay in enumerate(layers) if lay.get("role", "body") != "body"])]
+    groups = [g for g in groups if g[2]]
+    legend = dict(showlegend=bool(apart))
     title = "Output error of each layer"
     if not layers:
         return _figure([], dict(annotations=[dict(text="no layer is changed by this setting", showarrow=False,
                                                   xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=18))]),
                        title, "", "", subtitle)
-    colors = [PALETTE["compressed"] if lay.get("role", "body") == "body" else COLORWAY[2] for lay in layers]
     if len(layers) <= NAMED_LAYERS_MAX:
-        data = [dict(type="bar", orientation="h", y=names, x=ys, marker=dict(color=colors), customdata=text,
-                     hovertemplate="%{y}<br>%{customdata}<extra>simulated</extra>", name="SQNR")]
-        layout = dict(yaxis=dict(autorange="reversed", automargin=True, tickfont=dict(size=15)), bargap=0.25,
-                      showlegend=False)
+        data = [dict(type="bar", orientation="h", y=[names[i] for i in idx], x=[ys[i] for i in idx],
+                     marker=dict(color=color), customdata=[text[i] for i in idx], name=name,
+                     hovertemplate="%{y}<br>%{customdata}<extra>simulated</extra>") for name, color, idx in groups]
+        # module order, whatever trace a layer is in
+        layout = dict(yaxis=dict(autorange="reversed", automargin=True, tickfont=dict(size=15),
+                                 categoryorder="array", categoryarray=names),
+                      bargap=0.25, barmode="overlay", **legend)
         height = max(HEIGHT, 120 + ROW_PX * len(layers))
         return _figure(data, layout, title, "output SQNR (dB)", "", subtitle, height=height)
     xs = list(range(len(layers)))
@@ -64,10 +69,12 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     ticks = [(i, f"block {b}") for i, b in enumerate(blocks)
              if b is not None and (i == 0 or blocks[i - 1] != b) and b % 5 == 0]
     ticks += [(i, n) for i, n in enumerate(names) if _block(n) is None]
-    data = [dict(type="bar", x=xs, y=ys, marker=dict(color=colors), customdata=list(zip(names, text)),
-                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>simulated</extra>", name="SQNR")]
+    data = [dict(type="bar", x=[xs[i] for i in idx], y=[ys[i] for i in idx], marker=dict(color=color), name=name,
+                 customdata=[(names[i], text[i]) for i in idx],
+                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>simulated</extra>")
+            for name, color, idx in groups]
     layout = dict(xaxis=dict(tickmode="array", tickvals=[t[0] for t in ticks], ticktext=[t[1] for t in ticks],
-                             tickfont=dict(size=14)), bargap=0.1, showlegend=False)
+                             tickfont=dict(size=14)), bargap=0.1, barmode="overlay", **legend)
     return _figure(data, layout, title, f"layer ({len(layers)} in module order)", "output SQNR (dB)", subtitle,
                    height=HEIGHT + 60)
 
@@ -86,7 +93,7 @@ def lm_grid_chart(grid: dict[str, Any]) -> go.Figure:
         span += [c[1] for c in ci] + [c[0] for c in ci]
         label = METHOD_LABELS.get(m, m)
         hover = [f"perplexity {p:.2f} [{lo:.2f}, {hi:.2f}]"
-                 + ("" if m == "rtn" else f"<br>change vs RTN: paired 95 % interval [{d[0]:+.2f}, {d[1]:+.2f}]")
+                 + ("" if m == "rtn" else f"<br>change vs RTN: paired 95 % interval [{signed(d[0])}, {signed(d[1])}]")
                  for p, (lo, hi), d in zip(ppl, ci, delta)]
         data.append(dict(type="scatter", x=bits, y=ppl, mode="lines+markers", name=label,
                          line=dict(color=METHOD_COLORS.get(m, COLORWAY[3 + i % 3]), width=3), marker=dict(size=10),

@@ -208,7 +208,7 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
     if defaulted:
         verb = "is" if len(defaulted) == 1 else "are"
         notes.append(f"{_roles(defaulted)} {verb} kept at {HEAD_BITS} bits on the uniform grid while the body is below "
-                     f"{HEAD_BITS}, as NNCF does (set them with --embedding-bits B and --head-bits B).")
+                     f"{HEAD_BITS}, as NNCF does ({_flags(defaulted)}).")
     tables = embeddings(base)
     notes.append(f"Embedding tables ({', '.join(tables)}) are looked up, not multiplied: one row read per token, "
                  "no MACs, never pruned.")
@@ -255,6 +255,14 @@ def _roles(names: list[str]) -> str:
         ["the LM head"] if HEAD in names else [])
     text = " and ".join(parts)
     return text[:1].upper() + text[1:]
+
+
+def _flags(names: list[str]) -> str:
+    """How the defaulted ones are set: the CLI's flag and the Language page's control."""
+    ways = ([("--embedding-bits B", "Embedding bits")] if any(n != HEAD for n in names) else []) + (
+        [("--head-bits B", "LM head bits")] if HEAD in names else [])
+    return ("set with " + " and ".join(flag for flag, _ in ways) + ", or "
+            + " and ".join(f"'{control}'" for _, control in ways) + " on the Language page")
 
 
 def max_context(model: nn.Module) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import browserlib as bl
 
+from compression.charts import signed
 from compression.config import CompressionConfig
 from compression.lm import evaluate as lm_evaluate
 
@@ -22,7 +23,7 @@ SAMPLES_JS = """() => Array.from(document.querySelectorAll('[data-testid="stCode
 
 def _expected(r: dict) -> dict[str, str]:
     return {"Perplexity": f"{r['perplexity']:.2f}",
-            "Change vs reference": f"{r['perplexity'] - r['perplexity_baseline']:+.2f}",
+            "Change vs reference": signed(r["perplexity"] - r["perplexity_baseline"]),
             "Token top-1 accuracy": f"{r['token_accuracy'] * 100:.1f} %",
             "Top-1 agreement": f"{r['top1_agreement'] * 100:.1f} %",
             "Bits per weight": f"{r['bits_per_weight']:.2f}"}
