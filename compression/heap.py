@@ -9,8 +9,9 @@ reference forward, 1.21 GB after malloc_trim), and peaked at 3.05 GB. A fixed th
 4 MB returns every such block on free: peak 2.31 GB, 5 % slower (benchmarks/llm.py; 1 MB:
 2.16 GB, 2x slower from page faults).
 
-A process-wide setting, so only entry points call it: the CLI, each server worker, a
-benchmark's child. Elsewhere (another libc, another OS) it does nothing.
+A process-wide setting, so only the processes that evaluate call it: the CLI, each server
+worker, the server itself when it has none (ui.backend.offload), a benchmark's child.
+Elsewhere (another libc, another OS) it does nothing.
 """
 from __future__ import annotations
 

@@ -50,6 +50,19 @@ def test_many_layers_get_one_tick_per_five_blocks():
     assert list(fig.layout.xaxis.tickvals) == [3 * b for b in range(0, 30, 5)]
 
 
+def test_many_layers_with_the_embedding_and_head_apart_name_them_and_keep_their_bars_one_layer_wide():
+    body = [{"name": f"model.layers.{b}.mlp.{k}", "role": "body", "label": "4-bit", "output_error": 0.01}
+            for b in range(30) for k in ("gate_proj", "up_proj", "down_proj")]
+    many = {"layers": [{"name": "model.embed_tokens", "role": "embedding", "label": "8-bit", "output_error": 1e-4}]
+            + body + [{"name": "lm_head", "role": "head", "label": "8-bit", "output_error": 1e-4}]}
+    fig = charts.layer_error_chart(many)
+    assert [t.width for t in fig.data] == [0.9, 0.9]  # in layers, not the gap between the two apart
+    assert list(fig.layout.xaxis.range) == [-0.5, 91.5]
+    ticks = dict(zip(fig.layout.xaxis.tickvals, fig.layout.xaxis.ticktext))
+    assert ticks[0] == "embed_tokens" and ticks[91] == "lm_head"
+    assert "block 0" not in ticks.values() and ticks[1 + 3 * 5] == "block 5"  # one layer from the embedding: dropped
+
+
 def test_grid_chart_draws_each_interval_around_its_perplexity():
     fig = charts.lm_grid_chart(GRID)
     gptq = next(t for t in fig.data if t.name == "GPTQ")

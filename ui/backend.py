@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 import torch
 
-from compression import data, distill, loading, measure, models, pipeline, qat, reproduce, workers
+from compression import data, distill, heap, loading, measure, models, pipeline, qat, reproduce, workers
 from compression.config import CompressionConfig, ConfigError
 from compression.source import ModelSource
 from ui.fmt import literal, pct, short, without_paths
@@ -239,6 +239,7 @@ def offload(fn: Callable[..., Any], *args: Any, progress: Callable[[float, str],
     exception is raised here, so st.cache_data above keeps nothing."""
     p = pool()
     if p is None:
+        heap.return_large_blocks()  # this process evaluates: its freed activations go back as a worker's do
         return fn(*args, **kwargs, **({"progress": progress} if progress is not None else {}))
     return p.call(fn, *args, progress=progress, **kwargs)
 

@@ -71,7 +71,8 @@ def _figure(data: list[dict], layout: dict[str, Any], title: str, x_title: str, 
         title_dict["subtitle"] = dict(text=subtitle)
     full = dict(template=TEMPLATE, height=h, title=title_dict,
                 legend=dict(layout.pop("legend", {}), y=1 - top / h),
-                margin=dict(MARGIN, t=top + HEADER["gap"]),  # a shown legend pushes this further
+                # a shown legend pushes t further; a figure may widen a side (a tick label at the edge)
+                margin={**MARGIN, **layout.pop("margin", {}), "t": top + HEADER["gap"]},
                 xaxis=dict(xaxis, title=dict(text=x_title)), yaxis=dict(yaxis, title=dict(text=y_title)))
     full.update((k, v) for k, v in layout.items() if v != [])  # validation would drop an empty list too
     return _new_figure(data, full)

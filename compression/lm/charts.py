@@ -68,13 +68,21 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     blocks = [_block(n) for n in names]
     ticks = [(i, f"block {b}") for i, b in enumerate(blocks)
              if b is not None and (i == 0 or blocks[i - 1] != b) and b % 5 == 0]
-    ticks += [(i, n) for i, n in enumerate(names) if _block(n) is None]
-    data = [dict(type="bar", x=[xs[i] for i in idx], y=[ys[i] for i in idx], marker=dict(color=color), name=name,
+    # a layer outside the blocks (the embeddings, the LM head) is named; a block's tick too close to
+    # one goes (model.embed_tokens and "block 0" were one blur, one layer apart)
+    named = [(i, n.rsplit(".", 1)[-1]) for i, n in enumerate(names) if _block(n) is None]  # embed_tokens
+    near = max(1, len(layers) // 12)
+    ticks = sorted(named + [(i, t) for i, t in ticks if all(abs(i - j) >= near for j, _ in named)])
+    # width in layers: a trace of two far-apart bars (the embedding and the LM head) is otherwise
+    # drawn as wide as the gap between them
+    data = [dict(type="bar", width=0.9, x=[xs[i] for i in idx], y=[ys[i] for i in idx], marker=dict(color=color), name=name,
                  customdata=[(names[i], text[i]) for i in idx],
                  hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>simulated</extra>")
             for name, color, idx in groups]
+    # the range fixed to the layers: autorange padded a two-bar trace's far-apart bars by half a gap each
     layout = dict(xaxis=dict(tickmode="array", tickvals=[t[0] for t in ticks], ticktext=[t[1] for t in ticks],
-                             tickfont=dict(size=14)), bargap=0.1, barmode="overlay", **legend)
+                             tickfont=dict(size=14), range=[-0.5, len(layers) - 0.5]),
+                  bargap=0.1, barmode="overlay", margin=dict(r=40), **legend)  # room for "lm_head" under the last bar
     return _figure(data, layout, title, f"layer ({len(layers)} in module order)", "output SQNR (dB)", subtitle,
                    height=HEIGHT + 60)
 
