@@ -133,6 +133,19 @@ def _backend(out: str, seconds: float) -> str:
             f"an 80-config sweep {s}× per config (≤ {st}×)")
 
 
+def _llm(out: str, seconds: float) -> str:
+    int4 = _find(r"^\s+int4 group 32\s.*?perplexity ([\d.]+) \[([\d.]+), ([\d.]+)\] \(float ([\d.]+)\)", out)
+    orders = {m[1]: (m[2], m[3], m[4]) for m in re.finditer(
+        r"^\s*(\S+) 3-bit per channel: .*?RTN - GPTQ (\S+) \[(\S+), (\S+)\] \(paired 95 %\): (?:RTN worse)", out,
+        re.MULTILINE)}
+    tiny, smol = orders["tinygpt-pydoc"], orders["smollm2-135m"]
+    rtn = _find(r"^\s+RTN 4-bit per channel: (\d+) s .*?peak ([\d.]+) GB", out)
+    return (f"tinygpt-pydoc int4 g32: perplexity {int4[1]} (95 % CI {int4[2]}–{int4[3]}) vs float {int4[4]}; "
+            f"3-bit per channel, RTN − GPTQ {tiny[0]} [{tiny[1]}, {tiny[2]}] on tinygpt-pydoc and {smol[0]} "
+            f"[{smol[1]}, {smol[2]}] on SmolLM2 (paired 95 %): RTN worse on both; SmolLM2 RTN 4-bit evaluate "
+            f"{rtn[1]} s, peak {rtn[2]} GB (targets ≤ 60 s, ≤ 2.5 GB)")
+
+
 FIGURES = [
     Figure("Deep Compression on LeNet-300-100 (mnist-5k)",
            "python -m compression evaluate --model lenet300-mnist --preset deep-compression --json",
@@ -147,6 +160,8 @@ FIGURES = [
            _resnet18),
     Figure("mixed precision vs uniform bits at the same size", "python benchmarks/mixed_precision.py --json", _mixed),
     Figure("one mlp-digits config, compress + evaluate", "python benchmarks/backend.py", _backend),
+    Figure("language models (the SmolLM2 reference is dequantized Q4_1, not bf16)",
+           "python benchmarks/llm.py --skip-gptq4", _llm),
 ]
 
 

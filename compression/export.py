@@ -74,6 +74,7 @@ def _entries(model: nn.Module, sizes: dict[str, size.LayerSize], codecs: dict[st
         w = layer.weight.detach()
         fmt, codec = sizes[name].format, codecs.get(name, FLOAT_CODEC)
         flat = w.flatten()
+        positions: torch.Tensor | None  # None: every weight (dense)
         if fmt.endswith("-huffman"):
             positions, index_blob, value_blob, index_bits = _huffman_blobs(flat, fmt, codec, (codes or {}).get(name))
         else:

@@ -54,6 +54,7 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
         return _figure([], dict(annotations=[dict(text="no layer is changed by this setting", showarrow=False,
                                                   xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=18))]),
                        title, "", "", subtitle)
+    data: list[dict[str, Any]]
     if len(layers) <= NAMED_LAYERS_MAX:
         data = [dict(type="bar", orientation="h", y=[names[i] for i in idx], x=[ys[i] for i in idx],
                      marker=dict(color=color), customdata=[text[i] for i in idx], name=name,
@@ -75,8 +76,8 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     ticks = sorted(named + [(i, t) for i, t in ticks if all(abs(i - j) >= near for j, _ in named)])
     # width in layers: a trace of two far-apart bars (the embedding and the LM head) is otherwise
     # drawn as wide as the gap between them
-    data = [dict(type="bar", width=0.9, x=[xs[i] for i in idx], y=[ys[i] for i in idx], marker=dict(color=color), name=name,
-                 customdata=[(names[i], text[i]) for i in idx],
+    data = [dict(type="bar", width=0.9, x=[xs[i] for i in idx], y=[ys[i] for i in idx], marker=dict(color=color),
+                 name=name, customdata=[(names[i], text[i]) for i in idx],
                  hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>simulated</extra>")
             for name, color, idx in groups]
     # the range fixed to the layers: autorange padded a two-bar trace's far-apart bars by half a gap each
