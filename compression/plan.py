@@ -167,6 +167,14 @@ class Plan:
         return structure.remove_zero_channels(model, input_shape)
 
 
+def honours(record: Quantizer, bits: int) -> bool:
+    """Whether `record` quantizes at `bits` as asked: a number format only at its own width, a
+    record with fixed codes (ternary: 2 bits, binary: 1) only at their width, the others at any."""
+    if record is FLOAT:
+        return True
+    return bits == record.width if record.width is not None else record.code_bits(bits) == bits
+
+
 def make(model: nn.Module, config: CompressionConfig) -> Plan:
     """The plan of `config` on `model`; ConfigError naming an override's layer the model lacks."""
     layers = compressible(model)
@@ -183,9 +191,10 @@ def make(model: nn.Module, config: CompressionConfig) -> Plan:
     for name, layer in layers.items():
         b = bits.get(name, config.bits)
         record = resolve(config.quantizer, b)
-        if name in bits and record.width is not None and b != record.width:
-            # a layer given other bits than the format's own width runs the uniform grid at them
-            # (NNCF's int8 LM head beside an NF4 body); otherwise its bits would be ignored unsaid
+        if name in bits and not honours(record, b):
+            # a layer given bits its record cannot run (a format's other width, ternary's 2-bit
+            # codes at 8) runs the uniform grid at them (NNCF's int8 LM head beside an NF4 body);
+            # otherwise its bits would be ignored unsaid
             record = resolve(UNIFORM.name, b)
         quantized = record is not FLOAT
         b = record.width if quantized and record.width is not None else b  # a format runs at its own width

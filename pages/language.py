@@ -52,12 +52,13 @@ sparsity_slider(m2)
 e1, e2 = st.columns(2)
 emb_bits = e1.selectbox("Embedding bits", lang.APART_BITS, format_func=lang.apart_label,
                         help="The token (and position) embedding tables, set apart from the body: a lookup, one row "
-                             "read per token, never pruned. Default: 8 bits on the uniform grid while the body is "
-                             "below 8 bits (as NNCF), else the body's.",
+                             "read per token, never pruned. Default: 8 bits while the body runs below 8 bits (as "
+                             "NNCF; the uniform grid where the body's format has no 8-bit form), else the body's.",
                         **ui.keep("lm_emb_bits", 0))
 head_bits = e2.selectbox("LM head bits", lang.APART_BITS, format_func=lang.apart_label,
-                         help="The output projection to the vocabulary, set apart from the body. Default: 8 bits on "
-                              "the uniform grid while the body is below 8 bits (as NNCF), else the body's.",
+                         help="The output projection to the vocabulary, set apart from the body. Default: 8 bits while "
+                              "the body runs below 8 bits (as NNCF; the uniform grid where the body's format has no "
+                              "8-bit form), else the body's.",
                          **ui.keep("lm_head_bits", 0))
 config = lang.with_bits_apart(sc.config, model_id, emb_bits, head_bits)
 
@@ -66,15 +67,15 @@ kv_bits = k1.selectbox("KV-cache bits", lang.KV_BITS, format_func=lambda b: "16 
                        help="The key/value cache's format while the held-out text is scored: 16 = float16 as "
                             "computed; 8 or 4 = integers in groups with float16 scales.",
                        **ui.keep("kv_bits", 16))
-stops = lang.contexts(model_id)
 default_ctx = lang.default_context(model_id)
+stops = [c for c in lang.contexts(model_id) if c != default_ctx]  # the default is listed once, as 0
 if ss.get("_kv_context") not in (0, *stops):
-    ss["_kv_context"] = 0  # another model's context
-kv_ctx = k2.selectbox("KV-cache context (tokens)", (0, *stops),
-                      format_func=lambda c: f"{default_ctx:,} (default)" if c == 0 else f"{c:,}",
-                      help="The context length the KV cache's memory and energy are given at (its memory grows "
-                           "with context × batch); the default is the model's longest, up to 2,048.",
-                      **ui.keep("kv_context", 0))
+    ss["_kv_context"] = 0  # another model's context, or the default's own number
+kv_ctx = k2.selectbox("KV-cache context", (0, *stops),
+                      format_func=lambda c: f"{default_ctx:,} tokens (default)" if c == 0 else f"{c:,} tokens",
+                      help="The context length in tokens the KV cache's memory and energy are given at (its memory "
+                           "grows with context × batch); the default is the model's longest, up to 2,048.",
+                      disabled=not stops, **ui.keep("kv_context", 0))
 kv_batch = int(k3.number_input("KV-cache batch", 1, 256, step=1,
                                help="Sequences held at once: the cache's memory is per sequence times this.",
                                **ui.keep("kv_batch", 1)))
@@ -101,16 +102,18 @@ items = ui.config_items(config)
 key = lang.evaluate_key(model_id, items, kv_bits, context, kv_batch)
 done = ui.is_done(key)
 long = lang.SECONDS.get(model_id, 0) > ui.LINK_BUDGET_S
+# one slot for the Evaluate button and, while it runs, Stop: the running page replaces the button
+# (in an element of its own, the button stayed on screen, stale, under the progress bar)
+stop_slot = st.empty()
 if long and not done and ss.get("_lm_run") != repr(key):
+    stop_slot.button(f"Evaluate {model_id} (about {lang.SECONDS[model_id]} s)", type="primary",
+                     icon=":material/play_arrow:", key="lm_run", on_click=lambda: ss.__setitem__("_lm_run", repr(key)),
+                     help="Compresses a copy of the model with these settings and scores it on the held-out text; "
+                          "progress shows while it works, and Stop ends it.")
     if ss.pop("_lm_stopped", None) == repr(key):
         st.info("Stopped before the evaluation finished: nothing was kept.", icon=":material/stop_circle:")
-    st.button(f"Evaluate {model_id} (about {lang.SECONDS[model_id]} s)", type="primary",
-              icon=":material/play_arrow:", key="lm_run", on_click=lambda: ss.__setitem__("_lm_run", repr(key)),
-              help="Compresses a copy of the model with these settings and scores it on the held-out text; "
-                   "progress shows while it works, and Stop ends it.")
     st.stop()
 
-stop_slot = st.empty()
 if long and not done:
     def _stop_evaluation() -> None:
         ss["_lm_run"] = None
@@ -164,18 +167,18 @@ def grid_section() -> None:
     base_items = ui.config_items(lang.grid_base(config))
     gkey = repr((lang.GRID_KIND, model_id, base_items))
     stored = lang.grid_stored(model_id, base_items)
+    slot = st.empty()  # the Compute button, then Stop in its place while the grid runs
     if not stored and ss.get("_lm_grid_run") != gkey:
-        if ss.pop("_lm_grid_stopped", None) == gkey:
-            st.info("Stopped before the grid was complete: nothing was kept.", icon=":material/stop_circle:")
         n = len(lang.GRID_BITS) * len(lang.GRID_METHODS)
         minutes = n * lang.SECONDS.get(model_id, 0) / 60
         length = f", {minutes:.0f} min or more" if minutes >= 2 else ""
-        st.button(f"Compute the grid ({n} evaluations{length})", icon=":material/play_arrow:", key="lm_grid_run",
-                  on_click=lambda: ss.__setitem__("_lm_grid_run", gkey),
-                  help="Compresses and scores the model at every bits × method of the grid (GPTQ and AWQ "
-                       "calibrate on training text); progress shows while it works, and Stop ends it.")
+        slot.button(f"Compute the grid ({n} evaluations{length})", icon=":material/play_arrow:", key="lm_grid_run",
+                    on_click=lambda: ss.__setitem__("_lm_grid_run", gkey),
+                    help="Compresses and scores the model at every bits × method of the grid (GPTQ and AWQ "
+                         "calibrate on training text); progress shows while it works, and Stop ends it.")
+        if ss.pop("_lm_grid_stopped", None) == gkey:
+            st.info("Stopped before the grid was complete: nothing was kept.", icon=":material/stop_circle:")
         return
-    slot = st.empty()
     if not stored:
         def _stop_grid() -> None:
             ss["_lm_grid_run"] = None

@@ -91,6 +91,28 @@ def test_a_format_body_keeps_an_int8_head_and_embeddings():
     assert all(lp.layers[n].label == "8-bit" and lp.layers[n].quantizer.name == "uniform" for n in ("tok", "lm_head"))
 
 
+@pytest.mark.parametrize("quantizer, apart", [("ternary", "uniform"), ("kmeans", "kmeans"), ("pow2", "pow2")])
+def test_the_layers_kept_apart_run_8_bits_the_body_format_cannot_ignore(quantizer, apart):
+    # ternary's codes are 2 bits at any bit-width: its 8-bit head is the uniform grid; k-means and
+    # powers of two have an 8-bit form (256 levels), which the note then names
+    base = models.load(MODEL)
+    config = lm.lm_config(CompressionConfig(bits=4, quantizer=quantizer), base)
+    lp = plan.make(base, config)
+    assert lp.layers["blocks.0.fc1"].quantizer.name == quantizer
+    assert all(lp.layers[n].quantizer.name == apart and lp.layers[n].bits == 8 for n in ("tok", "pos", "lm_head"))
+    assert plan.honours(lp.layers["lm_head"].quantizer, 8)
+
+
+def test_a_format_running_at_8_bits_keeps_nothing_apart():
+    # FP8 runs at its own 8 bits whatever bits below 32 ask: the body is not below 8
+    base = models.load(MODEL)
+    config = CompressionConfig(bits=4, quantizer="fp8-e4m3")
+    assert lm.body_bits(config) == 8 and lm.lm_config(config, base) == config
+    r = lm.evaluate(MODEL, config)
+    assert not any("kept at 8 bits" in n for n in r["notes"])
+    assert {(lay["label"], lay["bits"]) for lay in r["layers"]} == {("FP8 E4M3", 8)}  # embeddings and head too
+
+
 @pytest.mark.parametrize("config, word", [
     (CompressionConfig(sparsity=0.5, criterion="taylor"), "criterion"),
     (CompressionConfig(sparsity=0.5, structure="rows"), "structure"),

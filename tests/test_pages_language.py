@@ -135,6 +135,8 @@ def test_the_embedding_and_head_bits_are_set_apart_in_the_link_and_the_caption()
     for label, value in _expected_cards(r).items():
         assert cards[label] == value, label
     assert any("Kept apart from the body: tok 4-bit, pos 4-bit, lm_head float32." in c.value for c in at.caption)
+    # bits per weight are the quantized layers': the card says the float head is left out
+    assert any("18 of 19 layers quantized, the rest float32 · file" in c.value for c in at.caption)
     assert at.query_params["emb_bits"] == "4" and at.query_params["head_bits"] == "32"
 
     at.selectbox(key="lm_emb_bits").set_value(0).run()  # back to the default: 8 bits below 8
@@ -144,7 +146,11 @@ def test_the_embedding_and_head_bits_are_set_apart_in_the_link_and_the_caption()
     bad.run()
     assert any("emb_bits='7' is not allowed: use one of 0, 2, 3, 4, 5, 6, 8, 12, 16, 32 (ignored)" in _plain(w.value)
                for w in bad.warning) and not bad.exception
-    assert not any("Kept apart" in c.value for c in bad.caption)  # a float body: nothing is kept apart
+    plain = _language()
+    assert plain.metric and not any("Kept apart" in c.value for c in plain.caption)  # a float body: nothing apart
+    # tinygpt attends to 128 tokens at most: its context is listed once, and there is no other to pick
+    assert plain.selectbox(key="kv_context").options == ["128 tokens (default)"]
+    assert plain.selectbox(key="kv_context").disabled
 
 
 def test_an_image_only_setting_is_one_sentence_not_a_traceback():
@@ -173,7 +179,7 @@ def test_smollm2_waits_for_a_press_and_a_failure_is_one_sentence_never_cached(mo
     at = _language({"lm": "smollm2-135m"})
     run = [b for b in at.button if b.key == "lm_run"]
     assert run and "about 70 s" in run[0].label and not at.metric  # a link does not start 70 s of work
-    assert at.selectbox(key="kv_context").options[-1] == "8,192"  # the GGUF's context length
+    assert at.selectbox(key="kv_context").options[-1] == "8,192 tokens"  # the GGUF's context length
     calls = []
 
     def failing(*args, **kwargs):
@@ -236,3 +242,9 @@ def test_an_uncompressed_scenario_says_so_and_one_press_asks_for_four_bit_groups
     from compression.lm import evaluate
     r = evaluate.evaluate("tinygpt-pydoc", CompressionConfig(bits=4, granularity="group", group_size=32))
     assert _metrics(at)["Perplexity"] == f"{r['perplexity']:.2f}"
+
+
+def test_a_format_at_its_own_width_says_the_bits_slider_only_turns_it_on():
+    at = _language({"bits": "4", "quantizer": "fp8-e4m3"})
+    assert any("FP8 E4M3 runs at its own 8 bits: the weight bits (4) only say it is on" in c.value for c in at.caption)
+    assert not any("Kept apart" in c.value for c in at.caption)  # the body runs at 8 bits: nothing is set apart

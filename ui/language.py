@@ -82,6 +82,16 @@ def apart_label(bits: int) -> str:
             else "32 (float)" if bits >= 32 else f"{bits}")
 
 
+def float_note(result: dict[str, Any]) -> str:
+    """'tok, pos quantized, the rest float32 · ' when some layers are quantized and others not: the
+    bits per weight are the quantized layers' (a float body beside 4-bit embeddings read 4.56)."""
+    quantized = [lay["name"] for lay in result["layers"] if lay.get("bits_per_weight") is not None]
+    if not quantized or len(quantized) == len(result["layers"]):
+        return ""
+    names = ", ".join(quantized) if len(quantized) <= 3 else f"{len(quantized)} of {len(result['layers'])} layers"
+    return f"{names} quantized, the rest float32 · "
+
+
 def apart_caption(result: dict[str, Any]) -> str:
     """What the embeddings and the LM head ran at, from the evaluation itself; empty when they ran
     at the body's bits (a float body with default settings: nothing is kept apart)."""
@@ -186,7 +196,7 @@ def cards(r: dict[str, Any]) -> list[Card]:
         Card("Top-1 agreement", pct(r["top1_agreement"]), "same most likely token as the reference",
              "The share of positions where the compressed model's top token is the reference's top token."),
         Card("Bits per weight", "32 (float)" if bpw is None else f"{bpw:.2f}",
-             f"file {fmt_bytes(r['size_bytes']['file'])} · fp32 {fmt_bytes(r['size_bytes']['fp32'])}",
+             float_note(r) + f"file {fmt_bytes(r['size_bytes']['file'])} · fp32 {fmt_bytes(r['size_bytes']['fp32'])}",
              "Bits per quantized weight including the scales (and zero points), the embeddings and the LM head "
              "included; the file is the compressed model as written and read back."),
         Card("KV-cache memory", fmt_bytes(kv["bytes"]),

@@ -129,6 +129,9 @@ def granularity_controls(container=st, group_container=None, explain: bool = Fal
     if record.width is not None and value("bits", 32) >= 32:
         container.caption(f"Weight bits at 32 keep the weights float: any bits below 32 run {record.label} "
                           f"at its own {record.width} bits.")
+    elif record.width is not None and value("bits", 32) != record.width:
+        container.caption(f"{record.label} runs at its own {record.width} bits: the weight bits "
+                          f"({value('bits', 32)}) only say it is on (any value below 32).")
 
 
 def method_radio(container=st, explain: bool = False) -> None:

@@ -19,7 +19,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from compression import apply, criteria, data, downloads, energy, plan, prune, size
+from compression import apply, criteria, data, downloads, energy, plan, prune, quantizers, size
 from compression.config import METHODS, CompressionConfig, ConfigError
 from compression.layers import Layer, LayerKind, compressible, layer_params
 from compression.lm import gguf, kvcache, metrics, registry
@@ -67,11 +67,17 @@ def lm_config(config: CompressionConfig, model: nn.Module) -> CompressionConfig:
     if why:
         raise ConfigError(why)
     named = dict(config.layer_bits)
-    if config.quantizes_weights and config.bits < HEAD_BITS:
+    if config.quantizes_weights and body_bits(config) < HEAD_BITS:
         kept = [(name, HEAD_BITS) for name in kept_apart(model) if name not in named]
         if kept:
             config = config.replace(layer_bits=(*config.layer_bits, *kept))
     return config
+
+
+def body_bits(config: CompressionConfig) -> int:
+    """The bits the body really runs at: a number format's own width (FP8 at any bits below 32
+    is 8 bits, so nothing is kept apart beside it), else the config's."""
+    return quantizers.resolve(config.quantizer, config.bits).width or config.bits
 
 
 def with_bits_apart(config: CompressionConfig, model: nn.Module, embedding_bits: int | None = None,
@@ -139,11 +145,12 @@ def macs_per_token(model: nn.Module) -> tuple[int, int]:
     return dense, sum(int(torch.count_nonzero(lay.weight)) for lay in layers.values())
 
 
-def _stage(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    """A progress callback for one stage, mapped onto [lo, hi] of the whole evaluation."""
+def _stage(progress: Progress | None, lo: float, hi: float, prefix: str = "") -> Progress | None:
+    """A progress callback for one stage, mapped onto [lo, hi] of the whole evaluation, its
+    messages after `prefix` (the reference's and the compressed model's scoring both count chunks)."""
     if progress is None:
         return None
-    return lambda f, message: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), message)
+    return lambda f, message: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), prefix + message)
 
 
 def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, kv_bits: int = 16,
@@ -173,7 +180,7 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
     ds = dataset(lm)
     if progress:
         progress(0.0, f"compressing {model_id}")
-    ref = reference(model_id, _stage(progress, 0.0, 0.2))
+    ref = reference(model_id, _stage(progress, 0.0, 0.2, "the reference: "))
     model, masks, quant = apply.compress(base, ds, run, progress=_stage(progress, 0.2, 0.6), layer_plan=lp,
                                          keep_before=False)
     layers = compressible(model)
@@ -183,7 +190,8 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
     file_bytes = downloads.file_size(model, layouts)  # reads the weights only: hooks do not matter
     if kv_bits < 16:
         kvcache.install(model, kv_bits)
-    scored = metrics.score(model, lm.test_chunks(), reference=ref, progress=_stage(progress, 0.65, 0.9))
+    scored = metrics.score(model, lm.test_chunks(), reference=ref,
+                           progress=_stage(progress, 0.65, 0.9, "the compressed model: "))
     comparison = metrics.compare(ref.scored, scored)
     if progress:
         progress(0.9, "per-layer output error and the greedy samples")
@@ -207,8 +215,8 @@ def evaluate(model_id: str, config: CompressionConfig = CompressionConfig(), *, 
     defaulted = [n for n in kept_apart(base) if n not in dict(config.layer_bits) and n in dict(run.layer_bits)]
     if defaulted:
         verb = "is" if len(defaulted) == 1 else "are"
-        notes.append(f"{_roles(defaulted)} {verb} kept at {HEAD_BITS} bits on the uniform grid while the body is below "
-                     f"{HEAD_BITS}, as NNCF does ({_flags(defaulted)}).")
+        notes.append(f"{_roles(defaulted)} {verb} kept at {HEAD_BITS} bits ({lp.layers[defaulted[0]].method}) while "
+                     f"the body is below {HEAD_BITS}, as NNCF does ({_flags(defaulted)}).")
     tables = embeddings(base)
     notes.append(f"Embedding tables ({', '.join(tables)}) are looked up, not multiplied: one row read per token, "
                  "no MACs, never pruned.")
@@ -386,9 +394,10 @@ def grid(model_id: str, base: CompressionConfig = CompressionConfig(granularity=
     for i, b in enumerate(bits):
         nll: dict[str, torch.Tensor] = {}
         for j, m in enumerate(methods):
-            stage = _stage(progress, (i * len(methods) + j) / steps, (i * len(methods) + j + 1) / steps)
+            k = i * len(methods) + j
+            stage = _stage(progress, k / steps, (k + 1) / steps, f"{k + 1} of {steps}, {m} at {b} bits: ")
             if stage:
-                stage(0.0, f"{m} at {b} bits")
+                stage(0.0, "compressing")
             compressed = compressed_model(ref, lm, base.replace(bits=b, method=m), stage)
             scored = metrics.score(compressed, chunks, reference=logp)
             c = metrics.compare(reference_scores, scored)
