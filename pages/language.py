@@ -102,18 +102,20 @@ items = ui.config_items(config)
 key = lang.evaluate_key(model_id, items, kv_bits, context, kv_batch)
 done = ui.is_done(key)
 long = lang.SECONDS.get(model_id, 0) > ui.LINK_BUDGET_S
-# one slot for the Evaluate button and, while it runs, Stop: the running page replaces the button
-# (in an element of its own, the button stayed on screen, stale, under the progress bar)
-stop_slot = st.empty()
-if long and not done and ss.get("_lm_run") != repr(key):
-    stop_slot.button(f"Evaluate {model_id} (about {lang.SECONDS[model_id]} s)", type="primary",
-                     icon=":material/play_arrow:", key="lm_run", on_click=lambda: ss.__setitem__("_lm_run", repr(key)),
-                     help="Compresses a copy of the model with these settings and scores it on the held-out text; "
-                          "progress shows while it works, and Stop ends it.")
-    if ss.pop("_lm_stopped", None) == repr(key):
-        st.info("Stopped before the evaluation finished: nothing was kept.", icon=":material/stop_circle:")
-    st.stop()
+if long and not done:
+    # the same Evaluate button in both runs, disabled while it works: a button the running page
+    # no longer draws stays on screen, stale and clickable, under the progress bar to the end
+    running = ss.get("_lm_run") == repr(key)
+    st.button(f"Evaluate {model_id} (about {lang.SECONDS[model_id]} s)", type="primary", disabled=running,
+              icon=":material/play_arrow:", key="lm_run", on_click=lambda: ss.__setitem__("_lm_run", repr(key)),
+              help="Compresses a copy of the model with these settings and scores it on the held-out text; "
+                   "progress shows while it works, and Stop ends it.")
+    if not running:
+        if ss.pop("_lm_stopped", None) == repr(key):
+            st.info("Stopped before the evaluation finished: nothing was kept.", icon=":material/stop_circle:")
+        st.stop()
 
+stop_slot = st.empty()
 if long and not done:
     def _stop_evaluation() -> None:
         ss["_lm_run"] = None
@@ -167,18 +169,20 @@ def grid_section() -> None:
     base_items = ui.config_items(lang.grid_base(config))
     gkey = repr((lang.GRID_KIND, model_id, base_items))
     stored = lang.grid_stored(model_id, base_items)
-    slot = st.empty()  # the Compute button, then Stop in its place while the grid runs
-    if not stored and ss.get("_lm_grid_run") != gkey:
+    if not stored:  # the same button, disabled while the grid runs (not drawn, it stayed on screen, stale)
+        running = ss.get("_lm_grid_run") == gkey
         n = len(lang.GRID_BITS) * len(lang.GRID_METHODS)
         minutes = n * lang.SECONDS.get(model_id, 0) / 60
         length = f", {minutes:.0f} min or more" if minutes >= 2 else ""
-        slot.button(f"Compute the grid ({n} evaluations{length})", icon=":material/play_arrow:", key="lm_grid_run",
-                    on_click=lambda: ss.__setitem__("_lm_grid_run", gkey),
-                    help="Compresses and scores the model at every bits × method of the grid (GPTQ and AWQ "
-                         "calibrate on training text); progress shows while it works, and Stop ends it.")
-        if ss.pop("_lm_grid_stopped", None) == gkey:
-            st.info("Stopped before the grid was complete: nothing was kept.", icon=":material/stop_circle:")
-        return
+        st.button(f"Compute the grid ({n} evaluations{length})", icon=":material/play_arrow:", key="lm_grid_run",
+                  on_click=lambda: ss.__setitem__("_lm_grid_run", gkey), disabled=running,
+                  help="Compresses and scores the model at every bits × method of the grid (GPTQ and AWQ "
+                       "calibrate on training text); progress shows while it works, and Stop ends it.")
+        if not running:
+            if ss.pop("_lm_grid_stopped", None) == gkey:
+                st.info("Stopped before the grid was complete: nothing was kept.", icon=":material/stop_circle:")
+            return
+    slot = st.empty()
     if not stored:
         def _stop_grid() -> None:
             ss["_lm_grid_run"] = None
