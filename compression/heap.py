@@ -16,12 +16,14 @@ Elsewhere (another libc, another OS) it does nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 
 M_MMAP_THRESHOLD = -3          # mallopt's parameter number (glibc's malloc.h)
 MMAP_THRESHOLD = 4 * 2 ** 20   # bytes: blocks at least this large are mmapped, returned on free
 
 
+@functools.cache  # once per process: a server without workers calls it before every backend call
 def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold at `threshold` bytes; False where the C library has no mallopt."""
     if not sys.platform.startswith("linux"):

@@ -51,15 +51,11 @@ sparsity_slider(m2)
 
 e1, e2 = st.columns(2)
 emb_bits = e1.selectbox("Embedding bits", lang.APART_BITS, format_func=lang.apart_label,
-                        help="The token (and position) embedding tables, set apart from the body: a lookup, one row "
-                             "read per token, never pruned. Default: 8 bits while the body runs below 8 bits (as "
-                             "NNCF; the uniform grid where the body's format has no 8-bit form), else the body's.",
+                        help=lang.apart_help("The token (and position) embedding tables (a lookup: one row read per "
+                                             "token, never pruned)"),
                         **ui.keep("lm_emb_bits", 0))
 head_bits = e2.selectbox("LM head bits", lang.APART_BITS, format_func=lang.apart_label,
-                         help="The output projection to the vocabulary, set apart from the body. Default: 8 bits while "
-                              "the body runs below 8 bits (as NNCF; the uniform grid where the body's format has no "
-                              "8-bit form), else the body's.",
-                         **ui.keep("lm_head_bits", 0))
+                         help=lang.apart_help("The output projection to the vocabulary"), **ui.keep("lm_head_bits", 0))
 config = lang.with_bits_apart(sc.config, model_id, emb_bits, head_bits)
 
 k1, k2, k3 = st.columns(3)

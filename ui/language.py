@@ -82,6 +82,12 @@ def apart_label(bits: int) -> str:
             else "32 (float)" if bits >= 32 else f"{bits}")
 
 
+def apart_help(what: str) -> str:
+    """The help of the embedding / LM head bits control, `what` the layer it sets."""
+    return (f"{what}, set apart from the body. Default: 8 bits while the body runs below 8 bits (as NNCF; the "
+            "uniform grid where the body's format has no 8-bit form), else the body's.")
+
+
 def float_note(result: dict[str, Any]) -> str:
     """'tok, pos quantized, the rest float32 · ' when some layers are quantized and others not: the
     bits per weight are the quantized layers' (a float body beside 4-bit embeddings read 4.56)."""
@@ -215,7 +221,7 @@ def kv_caption(kv_bits: int) -> str:
 
 
 KV_BITS = kvcache.BITS
-__all__ = ["APART_BITS", "with_bits_apart", "apart_label", "apart_caption",
+__all__ = ["APART_BITS", "with_bits_apart", "apart_label", "apart_help", "apart_caption",
            "Card", "cards", "evaluate_lm", "lm_grid", "grid_stored", "grid_rows", "grid_base", "result_json",
            "contexts", "default_context", "longest_context", "unavailable", "model_label", "kv_caption",
            "config_items", "SECONDS", "GRID_KIND"]

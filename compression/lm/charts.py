@@ -42,11 +42,12 @@ def layer_error_chart(result: dict[str, Any]) -> go.Figure:
     ys = [sqnr_db(lay["output_error"]) for lay in layers]
     text = [f"{lay['label']} · SQNR {y:.1f} dB · relative error {lay['output_error']:.2e}" for lay, y in zip(layers, ys)]
     subtitle = "‖(W−Ŵ)x‖² / ‖Wx‖² on held-out text, as dB (higher: closer to the reference)"
-    apart = {lay.get("role", "body") for lay in layers} - {"body"}
+    roles = [lay.get("role", "body") for lay in layers]
+    apart = set(roles) - {"body"}
     # the layers kept apart (their own bits) as a second, orange trace named in the legend
     apart_name = " and ".join(w for r, w in (("embedding", "embeddings"), ("head", "LM head")) if r in apart)
-    groups = [("body", PALETTE["compressed"], [i for i, lay in enumerate(layers) if lay.get("role", "body") == "body"]),
-              (apart_name, COLORWAY[2], [i for i, lay in enumerate(layers) if lay.get("role", "body") != "body"])]
+    groups = [("body", PALETTE["compressed"], [i for i, r in enumerate(roles) if r == "body"]),
+              (apart_name, COLORWAY[2], [i for i, r in enumerate(roles) if r != "body"])]
     groups = [g for g in groups if g[2]]
     legend = dict(showlegend=bool(apart))
     title = "Output error of each layer"

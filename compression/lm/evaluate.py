@@ -7,9 +7,11 @@ and agreement against the float model on held-out TEST chunks (compression.lm.me
 from the plan's layouts (bits per weight with scales, the written file) and MACs per token.
 
 The embedding tables and the LM head are layers of their own (compression.layers) and are kept
-at 8 bits (the uniform grid, whatever the body's format) unless the config names their bits
-(`--layer-bits lm_head=B,tok=B`), as NNCF does (`kept_apart`). An embedding is looked up, not
-multiplied: it has no MACs, one row of it is read per token, and it is never pruned.
+at 8 bits while the body runs below 8 (`kept_apart`, `body_bits`; the uniform grid where the
+body's record has no 8-bit form, compression.plan.honours) unless the config names their bits
+(`--embedding-bits B`, `--head-bits B`, `--layer-bits lm_head=B`), as NNCF does. An embedding
+is looked up, not multiplied: it has no MACs, one row of it is read per token, and it is never
+pruned.
 """
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ def with_bits_apart(config: CompressionConfig, model: nn.Module, embedding_bits:
     """`config` with every embedding table at `embedding_bits` and the LM head at `head_bits`, as
     per-layer bits (None: the default of lm_config, HEAD_BITS while the body is below it)."""
     named = dict(config.layer_bits)
-    for names, b in ((embeddings(model), embedding_bits), ([HEAD] if HEAD in compressible(model) else [], head_bits)):
+    for names, b in ((embeddings(model), embedding_bits), (_head(model), head_bits)):
         if b is not None:
             named.update({name: b for name in names})
     return config.replace(layer_bits=tuple(named.items())) if named != dict(config.layer_bits) else config
@@ -96,10 +98,15 @@ def embeddings(model: nn.Module) -> list[str]:
     return [n for n, layer in compressible(model).items() if layer.kind is LayerKind.EMBEDDING]
 
 
+def _head(model: nn.Module) -> list[str]:
+    """[HEAD] when the model has an LM head among its compressible layers, else []."""
+    return [HEAD] if HEAD in compressible(model) else []
+
+
 def kept_apart(model: nn.Module) -> list[str]:
     """The layers set apart from the body: every embedding table and the LM head, kept at
     HEAD_BITS unless the config names their bits (NNCF's default for both)."""
-    return embeddings(model) + ([HEAD] if HEAD in compressible(model) else [])
+    return embeddings(model) + _head(model)
 
 
 def role(name: str, layer: Layer) -> str:
@@ -308,23 +315,22 @@ def layer_output_error(base: nn.Module, model: nn.Module, x: torch.Tensor) -> di
     originals = compressible(base)
     sums: dict[str, list[float]] = {}
     handles = []
+
+    def add(name: str, ref: torch.Tensor, diff: torch.Tensor) -> None:
+        acc = sums.setdefault(name, [0.0, 0.0])
+        acc[0] += float(diff.pow(2).sum())
+        acc[1] += float(ref.pow(2).sum())
+
     for name, layer in compressible(copy).items():
         w0 = originals[name].weight.detach()
 
         def hook(module: nn.Module, args: tuple, name: str = name, w0: torch.Tensor = w0) -> None:
             inp = args[0].reshape(-1, args[0].shape[-1]).float()
-            ref = inp @ w0.T.float()
-            diff = inp @ (w0 - cast(torch.Tensor, module.weight)).T.float()
-            acc = sums.setdefault(name, [0.0, 0.0])
-            acc[0] += float(diff.pow(2).sum())
-            acc[1] += float(ref.pow(2).sum())
+            add(name, inp @ w0.T.float(), inp @ (w0 - cast(torch.Tensor, module.weight)).T.float())
 
         def lookup(module: nn.Module, args: tuple, name: str = name, w0: torch.Tensor = w0) -> None:
             ref = w0[args[0].reshape(-1)].float()
-            diff = ref - cast(torch.Tensor, module.weight)[args[0].reshape(-1)].float()
-            acc = sums.setdefault(name, [0.0, 0.0])
-            acc[0] += float(diff.pow(2).sum())
-            acc[1] += float(ref.pow(2).sum())
+            add(name, ref, ref - cast(torch.Tensor, module.weight)[args[0].reshape(-1)].float())
         embedding = layer.kind is LayerKind.EMBEDDING
         handles.append(layer.module.register_forward_pre_hook(lookup if embedding else hook))
     was_training = copy.training
